@@ -1,0 +1,48 @@
+# tgvm: the two commands a user needs are `make demo` and `make check`.
+# Everything goes through Meson; this file only names the common jobs.
+BUILD       ?= build
+CHECK_BUILD ?= build-check
+MESON       ?= meson
+TGVM_ARGS   ?=
+
+.PHONY: all setup build demo check test format format-fix fuzz bench clean guest
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+$(BUILD)/build.ninja:
+	@$(MESON) setup $(BUILD) --buildtype=debugoptimized >/dev/null
+
+build: $(BUILD)/build.ninja
+	@ninja -C $(BUILD) >/dev/null
+
+guest: setup
+
+demo: setup build
+	@scripts/demo.sh $(BUILD)
+
+$(CHECK_BUILD)/build.ninja:
+	@$(MESON) setup $(CHECK_BUILD) --buildtype=debug -Db_sanitize=address,undefined \
+		-Db_lundef=false >/dev/null
+
+check: setup $(CHECK_BUILD)/build.ninja
+	@$(MESON) setup --reconfigure $(CHECK_BUILD) >/dev/null
+	@ninja -C $(CHECK_BUILD) >/dev/null
+	@scripts/run-tests.sh $(CHECK_BUILD)
+
+format:
+	@scripts/check-format.sh
+
+format-fix:
+	@scripts/check-format.sh --fix
+
+fuzz: setup
+	@scripts/fuzz.sh
+
+bench: setup build
+	@bench/run.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(CHECK_BUILD)

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What every verb of the tgvm command line shares: the verb table entry,
+ * printing of errors, terminal detection, and aligned text tables.
+ */
+#ifndef TGVM_CLI_H
+#define TGVM_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "tgvm/error.h"
+
+/* Exit codes: 0 ok, 1 the answer is "no" (refused, incompatible), 2 usage, 3 failure. */
+#define TGVM_EXIT_OK	  0
+#define TGVM_EXIT_NO	  1
+#define TGVM_EXIT_USAGE	  2
+#define TGVM_EXIT_FAILURE 3
+
+struct tgvm_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+	const char *usage;
+};
+
+/* Each verb, in its own cmd-VERB.c. */
+int cmd_help(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+int cmd_model(int argc, char **argv);
+int cmd_host(int argc, char **argv);
+int cmd_fleet(int argc, char **argv);
+int cmd_scan(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
+int cmd_vm(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
+
+const struct tgvm_cmd *cli_commands(size_t *ret_n);
+const struct tgvm_cmd *cli_command_find(const char *name);
+
+/* "tgvm VERB: MESSAGE" on stderr; returns @code for `return cli_fail(...)`. */
+int cli_fail(int code, const char *verb, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Print @err's message; returns TGVM_EXIT_FAILURE. */
+int cli_fail_err(const char *verb, const struct tgvm_error *err);
+/* Usage line of @verb on stderr; returns TGVM_EXIT_USAGE. */
+int cli_usage(const char *verb);
+
+bool cli_isatty(FILE *f);
+bool cli_color(FILE *f); /* tty and NO_COLOR unset */
+
+/* A text table: add rows of cells, then print with columns aligned. */
+struct cli_table;
+struct cli_table *cli_table_new(int ncols, const char *const *headers);
+void cli_table_free(struct cli_table *t);
+/* Copies @cells[0..ncols-1] (NULL prints as "-"). */
+int cli_table_add(struct cli_table *t, const char *const *cells);
+/* Right-align column @col (numbers). */
+void cli_table_align_right(struct cli_table *t, int col);
+void cli_table_print(const struct cli_table *t, FILE *out);
+
+#endif

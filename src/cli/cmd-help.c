@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: MIT
+/* tgvm help [VERB]: the verb list, or one verb's manual page. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "util/util.h"
+
+#ifndef TGVM_VERSION
+#define TGVM_VERSION "unknown"
+#endif
+#ifndef TGVM_MAN_DIR
+#define TGVM_MAN_DIR ""
+#endif
+
+static int list_verbs(FILE *out)
+{
+	size_t n;
+	const struct tgvm_cmd *cmds = cli_commands(&n);
+
+	fprintf(out,
+		"usage: tgvm VERB [OPTIONS]\n\n"
+		"tgvm finds the CPU features a VM's software needs, presents only those,\n"
+		"tells where the VM may go, and moves it live between unlike hosts.\n\nverbs:\n");
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, "  %-9s %s\n", cmds[i].name, cmds[i].summary);
+	fprintf(out, "\n'tgvm help VERB' shows a verb's manual page.\n");
+	return 0;
+}
+
+/* Show the built man page with man(1) if both are here; else the page's source text. */
+static int show_page(const struct tgvm_cmd *c)
+{
+	char page[PATH_MAX], src[PATH_MAX], data[PATH_MAX];
+	char *text = NULL;
+
+	if (*TGVM_MAN_DIR &&
+	    snprintf(page, sizeof(page), "%s/tgvm-%s.1", TGVM_MAN_DIR, c->name) <
+		(int)sizeof(page) &&
+	    access(page, R_OK) == 0 && cli_isatty(stdout) && access("/usr/bin/man", X_OK) == 0) {
+		fflush(stdout);
+		execl("/usr/bin/man", "man", "-l", page, (char *)NULL);
+	}
+	if (tgvm_data_dir(data, sizeof(data)) == 0 &&
+	    snprintf(src, sizeof(src), "%s/docs/man/tgvm-%s.1.scd", data, c->name) <
+		(int)sizeof(src) &&
+	    tgvm_file_read(src, 1 << 20, &text, NULL, NULL) == 0) {
+		/* scdoc source is plain text with light markup; drop the header line. */
+		const char *body = strstr(text, "\n# ");
+		fputs(body ? body + 1 : text, stdout);
+		free(text);
+		return 0;
+	}
+	printf("usage: %s\n\n%s\n", c->usage, c->summary);
+	return 0;
+}
+
+int cmd_help(int argc, char **argv)
+{
+	const struct tgvm_cmd *c;
+
+	if (argc < 2)
+		return list_verbs(stdout);
+	c = cli_command_find(argv[1]);
+	if (!c) {
+		fprintf(stderr, "tgvm help: unknown verb '%s'\n", argv[1]);
+		list_verbs(stderr);
+		return TGVM_EXIT_USAGE;
+	}
+	return show_page(c);
+}
+
+int cmd_version(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("tgvm %s\n", TGVM_VERSION);
+	return 0;
+}
