@@ -21,10 +21,10 @@
 struct qmp_conn;
 
 struct qmp_event {
-	char name[64];         /* "STOP", "RESUME", "MIGRATION", ... */
+	char name[64];	       /* "STOP", "RESUME", "MIGRATION", ... */
 	uint64_t timestamp_us; /* QEMU's wall-clock timestamp (seconds*1e6 + microseconds) */
 	uint64_t received_ns;  /* our CLOCK_REALTIME when the line was read */
-	json_t *data;          /* owned by the event; may be NULL */
+	json_t *data;	       /* owned by the event; may be NULL */
 };
 
 /*
@@ -57,12 +57,25 @@ int qmp_conn_command(struct qmp_conn *c, const char *command, json_t *args, int 
  */
 int qmp_conn_next_event(struct qmp_conn *c, int timeout_ms, struct qmp_event *ret,
 			struct tgvm_error *reterr);
-/* Wait for the event named @name, discarding others into the queue's tail order. */
-int qmp_conn_wait_event(struct qmp_conn *c, const char *name, int timeout_ms,
-			struct qmp_event *ret, struct tgvm_error *reterr);
+/*
+ * Wait up to @timeout_ms for the event named @name and take the oldest one
+ * queued (1 and @ret filled, 0 on timeout, -errno). Other events stay queued
+ * in their order, for qmp_conn_next_event().
+ */
+int qmp_conn_wait_event(struct qmp_conn *c, const char *name, int timeout_ms, struct qmp_event *ret,
+			struct tgvm_error *reterr);
 void qmp_event_release(struct qmp_event *e);
 
 /* The socket fd, for poll() in callers that watch several monitors at once. */
 int qmp_conn_fd(const struct qmp_conn *c);
+
+/*
+ * QEMU's error class ("GenericError", "CommandNotFound", ...) of the last
+ * command that failed with -EREMOTEIO, or NULL if the last command did not get
+ * a QMP error. Owned by @c, valid until the next command.
+ */
+const char *qmp_conn_last_error_class(const struct qmp_conn *c);
+/* How many events were dropped because the queue was full (it keeps the newest 4096). */
+uint64_t qmp_conn_events_dropped(const struct qmp_conn *c);
 
 #endif
