@@ -16,14 +16,14 @@
 #include "tgvm/model.h"
 
 #define TGVM_INVENTORY_HOSTS_MAX 100000
-#define TGVM_INVENTORY_FILE_MAX  (64u << 20)
-#define TGVM_HOST_NAME_MAX       64
+#define TGVM_INVENTORY_FILE_MAX	 (64u << 20)
+#define TGVM_HOST_NAME_MAX	 64
 
 struct tgvm_host {
 	char name[TGVM_HOST_NAME_MAX];
-	char address[64];       /* "198.18.0.11" or "" (simulated hosts get one) */
+	char address[64];			/* "198.18.0.11" or "" (simulated hosts get one) */
 	char profile_name[TGVM_MODEL_NAME_MAX]; /* "EPYC-Milan", "EPYC-Genoa", "detected" */
-	uint64_t count;         /* identical machines this entry stands for (>= 1) */
+	uint64_t count; /* identical machines this entry stands for (>= 1) */
 	struct tgvm_cpu_model profile;
 };
 
@@ -64,23 +64,23 @@ bool tgvm_host_accepts(const struct tgvm_cpu_model *host, const struct tgvm_feat
 /* ---- the minimal model ---- */
 
 struct tgvm_model_request {
-	struct tgvm_featureset need;  /* what the software requires */
-	struct tgvm_featureset uses;  /* what it uses after a CPU check (reported) */
-	enum tgvm_vendor vendor;      /* UNKNOWN: the inventory's majority, else intel */
-	bool cross_vendor;            /* the VM may move between vendors */
-	bool libvirt_names;           /* base only on unversioned names libvirt knows */
+	struct tgvm_featureset need; /* what the software requires */
+	struct tgvm_featureset uses; /* what it uses after a CPU check (reported) */
+	enum tgvm_vendor vendor;     /* UNKNOWN: the inventory's majority, else intel */
+	bool cross_vendor;	     /* the VM may move between vendors */
+	bool libvirt_names;	     /* base only on unversioned names libvirt knows */
 };
 
 struct tgvm_model_choice {
 	enum tgvm_vendor vendor;
 	bool cross_vendor;
-	struct tgvm_featureset presented; /* the exact set the guest sees (HV features aside) */
-	char base[TGVM_MODEL_NAME_MAX];   /* nearest named QEMU model */
-	struct tgvm_featureset plus;      /* features added to the base */
-	struct tgvm_featureset minus;     /* features removed from the base */
-	struct tgvm_featureset hv_kept;   /* hypervisor-provided features the base keeps */
+	struct tgvm_featureset presented;   /* the exact set the guest sees (HV features aside) */
+	char base[TGVM_MODEL_NAME_MAX];	    /* nearest named QEMU model */
+	struct tgvm_featureset plus;	    /* features added to the base */
+	struct tgvm_featureset minus;	    /* features removed from the base */
+	struct tgvm_featureset hv_kept;	    /* hypervisor-provided features the base keeps */
 	struct tgvm_featureset tcg_missing; /* presented features TCG cannot give */
-	struct tgvm_featureset lost;      /* 'uses' the model does not present */
+	struct tgvm_featureset lost;	    /* 'uses' the model does not present */
 };
 
 /*
@@ -101,8 +101,9 @@ json_t *tgvm_model_choice_to_json(const struct tgvm_model_choice *c);
 
 enum tgvm_policy {
 	TGVM_POLICY_PASSTHROUGH, /* the VM sees its first host's whole CPU */
-	TGVM_POLICY_BASELINE,    /* the fleet's common subset (FlexMigration, EVC) */
-	TGVM_POLICY_MINIMAL,     /* tgvm: only what the software needs */
+	TGVM_POLICY_BASELINE,	 /* the fleet's common subset (FlexMigration, EVC) */
+	TGVM_POLICY_MINIMAL,	 /* tgvm: what the software requires, plus the guarded
+				  * features every host able to run it has anyway */
 	TGVM_POLICY__MAX
 };
 const char *tgvm_policy_to_string(enum tgvm_policy p);
@@ -116,17 +117,19 @@ struct tgvm_vm_needs {
 };
 
 struct tgvm_placement {
-	bool runs;                        /* some host can start it at all */
-	uint64_t hosts;                   /* machines (counts summed) it may run on */
-	size_t entries;                   /* inventory entries it may run on */
+	bool runs;			     /* some host can start it at all */
+	uint64_t hosts;			     /* machines (counts summed) it may run on */
+	size_t entries;			     /* inventory entries it may run on */
 	char first_host[TGVM_HOST_NAME_MAX]; /* where it starts (passthrough's CPU) */
-	struct tgvm_featureset presented; /* what the guest sees */
-	struct tgvm_featureset lost;      /* required or guarded features not presented */
-	struct tgvm_featureset blocking;  /* required features not presented: cannot run */
+	struct tgvm_featureset presented;    /* what the guest sees */
+	struct tgvm_featureset lost;	     /* required or guarded features not presented */
+	struct tgvm_featureset blocking;     /* required features not presented: cannot run */
 };
 
 struct tgvm_fleet_opts {
 	bool cross_vendor;
+	/* Passthrough's first host; NULL: the newest machine (most features) that can run the VM. */
+	const char *first_host;
 	/* When set, filled with nvms * inv->n bytes: bit p set when policy p allows VM i on host j. */
 	uint8_t *matrix;
 };

@@ -21,23 +21,23 @@
 #define TGVM_MODELDB_MAX    4096 /* models in one database (QEMU 7.2 has 132) */
 
 struct tgvm_cpu_model {
-	char name[TGVM_MODEL_NAME_MAX];     /* "Skylake-Server-v4" */
+	char name[TGVM_MODEL_NAME_MAX];	    /* "Skylake-Server-v4" */
 	char alias_of[TGVM_MODEL_NAME_MAX]; /* "Skylake-Server" -> "Skylake-Server-v1"; "" */
-	char model_id[80];                  /* "Intel Xeon Processor (Skylake, IBRS)" */
+	char model_id[80];		    /* "Intel Xeon Processor (Skylake, IBRS)" */
 	enum tgvm_vendor vendor;
 	int family, model, stepping;
 	bool migration_safe;
 	bool deprecated;
-	struct tgvm_featureset features;        /* what the model presents */
+	struct tgvm_featureset features;	/* what the model presents */
 	struct tgvm_featureset tcg_unavailable; /* what TCG on this QEMU cannot give */
 };
 
 struct tgvm_modeldb {
-	char qemu_version[32];              /* "7.2.22" */
-	struct tgvm_featureset settable;    /* features this QEMU can switch (from 'max') */
-	struct tgvm_featureset tcg_max;     /* what TCG can present at most */
+	char qemu_version[32];		 /* "7.2.22" */
+	struct tgvm_featureset settable; /* features this QEMU can switch (from 'max') */
+	struct tgvm_featureset tcg_max;	 /* what TCG can present at most */
 	size_t n;
-	struct tgvm_cpu_model *models;      /* sorted by name */
+	struct tgvm_cpu_model *models; /* sorted by name */
 };
 
 /* New empty database; free with tgvm_modeldb_free (accepts NULL). */

@@ -52,7 +52,8 @@ int tgvm_cpuinfo_parse_flags(const char *cpuinfo, struct tgvm_featureset *ret,
 		if (!strncmp(line, "flags", 5) && strchr(line, ':')) {
 			const char *colon = strchr(line, ':');
 			const char *eol = strchr(colon, '\n');
-			char *copy = strndup(colon + 1, eol ? (size_t)(eol - colon - 1) : strlen(colon + 1));
+			char *copy =
+			    strndup(colon + 1, eol ? (size_t)(eol - colon - 1) : strlen(colon + 1));
 
 			if (!copy)
 				return tgvm_error_set(reterr, ENOMEM, "out of memory");

@@ -9,22 +9,33 @@
 #include "tgvm/fleet.h"
 #include "util/util.h"
 
-#define CELL   22
-#define LEFT   170
-#define TOP    150
-#define RIGHT  230
+#define CELL  22
+#define LEFT  170
+#define TOP   150
+#define RIGHT 230
 
 /* Escape text for XML. */
 static void xml_text(struct tgvm_buf *b, const char *s)
 {
 	for (; *s; s++) {
 		switch (*s) {
-		case '<': tgvm_buf_printf(b, "&lt;"); break;
-		case '>': tgvm_buf_printf(b, "&gt;"); break;
-		case '&': tgvm_buf_printf(b, "&amp;"); break;
-		case '\'': tgvm_buf_printf(b, "&apos;"); break;
-		case '"': tgvm_buf_printf(b, "&quot;"); break;
-		default: tgvm_buf_append(b, s, 1);
+		case '<':
+			tgvm_buf_printf(b, "&lt;");
+			break;
+		case '>':
+			tgvm_buf_printf(b, "&gt;");
+			break;
+		case '&':
+			tgvm_buf_printf(b, "&amp;");
+			break;
+		case '\'':
+			tgvm_buf_printf(b, "&apos;");
+			break;
+		case '"':
+			tgvm_buf_printf(b, "&quot;");
+			break;
+		default:
+			tgvm_buf_append(b, s, 1);
 		}
 	}
 }
@@ -53,24 +64,27 @@ char *tgvm_fleet_heatmap_svg(const struct tgvm_inventory *inv, const struct tgvm
 		uint8_t bits;
 		const char *label;
 	} legend[] = {
-		{1u << TGVM_POLICY_PASSTHROUGH, "passthrough too"},
-		{(1u << TGVM_POLICY_MINIMAL) | (1u << TGVM_POLICY_BASELINE), "minimal and baseline"},
-		{1u << TGVM_POLICY_MINIMAL, "only minimal (tgvm)"},
-		{1u << TGVM_POLICY_BASELINE, "only baseline (masked)"},
-		{0, "cannot run"},
+	    {1u << TGVM_POLICY_PASSTHROUGH, "passthrough too"},
+	    {(1u << TGVM_POLICY_MINIMAL) | (1u << TGVM_POLICY_BASELINE), "minimal and baseline"},
+	    {1u << TGVM_POLICY_MINIMAL, "only minimal (tgvm)"},
+	    {1u << TGVM_POLICY_BASELINE, "only baseline (masked)"},
+	    {0, "cannot run"},
 	};
 
+	if (width < 20 + (int)ARRAY_SIZE(legend) * 175)
+		width = 20 + (int)ARRAY_SIZE(legend) * 175;
 	tgvm_buf_init(&b);
-	tgvm_buf_printf(&b,
-			"<?xml version='1.0' encoding='UTF-8'?>\n"
-			"<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
-			"font-family='DejaVu Sans, Helvetica, Arial, sans-serif' font-size='12'>\n"
-			"<rect width='100%%' height='100%%' fill='white'/>\n"
-			"<text x='10' y='22' font-size='16' font-weight='bold'>Where each VM may run "
-			"and move</text>\n"
-			"<text x='10' y='40' fill='#555'>rows: VMs; columns: hosts (count); right: share "
-			"of the %llu machines under baseline / minimal</text>\n",
-			width, height, (unsigned long long)total);
+	tgvm_buf_printf(
+	    &b,
+	    "<?xml version='1.0' encoding='UTF-8'?>\n"
+	    "<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
+	    "font-family='DejaVu Sans, Helvetica, Arial, sans-serif' font-size='12'>\n"
+	    "<rect width='100%%' height='100%%' fill='white'/>\n"
+	    "<text x='10' y='22' font-size='16' font-weight='bold'>Where each VM may run "
+	    "and move</text>\n"
+	    "<text x='10' y='40' fill='#555'>rows: VMs; columns: hosts (count); right: share "
+	    "of the %llu machines under baseline / minimal</text>\n",
+	    width, height, (unsigned long long)total);
 	for (size_t j = 0; j < inv->n; j++) {
 		int x = LEFT + (int)j * CELL + CELL / 2 + 4, y = TOP - 8;
 

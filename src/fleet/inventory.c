@@ -49,8 +49,9 @@ int tgvm_inventory_find(const struct tgvm_inventory *inv, const char *name,
 		}
 	}
 	if (best && best_d <= TGVM_MAX(2, (int)strlen(name) / 3))
-		return tgvm_error_set(reterr, ENOENT, "unknown host '%s' in '%s' (did you mean '%s'?)",
-				      name, inv->path, best);
+		return tgvm_error_set(reterr, ENOENT,
+				      "unknown host '%s' in '%s' (did you mean '%s'?)", name,
+				      inv->path, best);
 	return tgvm_error_set(reterr, ENOENT, "unknown host '%s': '%s' has no such host", name,
 			      inv->path);
 }
@@ -78,13 +79,15 @@ static int names_to_set(json_t *a, const char *what, struct tgvm_featureset *ret
 			const char *sugg = n ? tgvm_feature_suggest(n) : NULL;
 
 			if (!n)
-				return tgvm_error_set(reterr, EINVAL, "\"%s\"[%zu] is not a string", what, i);
+				return tgvm_error_set(reterr, EINVAL, "\"%s\"[%zu] is not a string",
+						      what, i);
 			if (sugg)
-				return tgvm_error_set(reterr, ENOENT,
-						      "unknown CPU feature '%s' in \"%s\" (did you mean '%s'?)",
-						      n, what, sugg);
-			return tgvm_error_set(reterr, ENOENT, "unknown CPU feature '%s' in \"%s\"", n,
-					      what);
+				return tgvm_error_set(
+				    reterr, ENOENT,
+				    "unknown CPU feature '%s' in \"%s\" (did you mean '%s'?)", n,
+				    what, sugg);
+			return tgvm_error_set(reterr, ENOENT, "unknown CPU feature '%s' in \"%s\"",
+					      n, what);
 		}
 		tgvm_featureset_add(&s, f);
 	}
@@ -133,7 +136,8 @@ static int parse_profile(json_t *p, const struct tgvm_modeldb *db, struct tgvm_h
 		tgvm_featureset_close_down(&h->profile.features);
 		v = json_object_get(p, "name");
 		if (json_is_string(v))
-			snprintf(h->profile_name, sizeof(h->profile_name), "%s", json_string_value(v));
+			snprintf(h->profile_name, sizeof(h->profile_name), "%s",
+				 json_string_value(v));
 		else
 			snprintf(h->profile_name, sizeof(h->profile_name), "%.40s+%d-%d", base,
 				 tgvm_featureset_count(&add), tgvm_featureset_count(&del));
@@ -157,8 +161,8 @@ int tgvm_inventory_from_json(json_t *j, const char *origin, const struct tgvm_mo
 
 	hosts = json_is_object(j) ? json_object_get(j, "hosts") : NULL;
 	if (!json_is_array(hosts))
-		return tgvm_error_set(reterr, EINVAL, "'%s': expected an object with a \"hosts\" array",
-				      origin);
+		return tgvm_error_set(reterr, EINVAL,
+				      "'%s': expected an object with a \"hosts\" array", origin);
 	if (json_array_size(hosts) == 0)
 		return tgvm_error_set(reterr, EINVAL, "'%s': \"hosts\" is empty", origin);
 	if (json_array_size(hosts) > TGVM_INVENTORY_HOSTS_MAX)
@@ -179,12 +183,13 @@ int tgvm_inventory_from_json(json_t *j, const char *origin, const struct tgvm_mo
 		json_t *count = json_object_get(h, "count"), *addr = json_object_get(h, "address");
 
 		if (!json_is_object(h) || !name || !*name) {
-			r = tgvm_error_set(reterr, EINVAL, "'%s': host %zu has no \"name\"", origin, i);
+			r = tgvm_error_set(reterr, EINVAL, "'%s': host %zu has no \"name\"", origin,
+					   i);
 			goto out;
 		}
-		if (strlen(name) >= sizeof(host->name) || strspn(name, "abcdefghijklmnopqrstuvwxyz"
-							       "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
-								  strlen(name)) {
+		if (strlen(name) >= sizeof(host->name) ||
+		    strspn(name, "abcdefghijklmnopqrstuvwxyz"
+				 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != strlen(name)) {
 			r = tgvm_error_set(reterr, EINVAL,
 					   "'%s': host name '%s' must be letters, digits, '-', '_' "
 					   "or '.', at most %zu characters",
@@ -193,8 +198,8 @@ int tgvm_inventory_from_json(json_t *j, const char *origin, const struct tgvm_mo
 		}
 		for (size_t k = 0; k < inv->n; k++)
 			if (!strcmp(inv->hosts[k].name, name)) {
-				r = tgvm_error_set(reterr, EEXIST, "'%s': host '%s' is listed twice",
-						   origin, name);
+				r = tgvm_error_set(reterr, EEXIST,
+						   "'%s': host '%s' is listed twice", origin, name);
 				goto out;
 			}
 		snprintf(host->name, sizeof(host->name), "%s", name);
@@ -214,15 +219,16 @@ int tgvm_inventory_from_json(json_t *j, const char *origin, const struct tgvm_mo
 			const char *a = json_string_value(addr);
 
 			if (!a || strlen(a) >= sizeof(host->address)) {
-				r = tgvm_error_set(reterr, EINVAL, "'%s': host '%s': bad \"address\"",
-						   origin, name);
+				r = tgvm_error_set(reterr, EINVAL,
+						   "'%s': host '%s': bad \"address\"", origin,
+						   name);
 				goto out;
 			}
 			snprintf(host->address, sizeof(host->address), "%s", a);
 		}
 		if (!json_object_get(h, "profile")) {
-			r = tgvm_error_set(reterr, EINVAL, "'%s': host '%s' has no \"profile\"", origin,
-					   name);
+			r = tgvm_error_set(reterr, EINVAL, "'%s': host '%s' has no \"profile\"",
+					   origin, name);
 			goto out;
 		}
 		r = parse_profile(json_object_get(h, "profile"), db, host, reterr);
@@ -253,8 +259,8 @@ int tgvm_inventory_load(const char *path, const struct tgvm_modeldb *db,
 	j = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
 	free(text);
 	if (!j)
-		return tgvm_error_set(reterr, EINVAL, "'%s', line %d, column %d: %s", path, jerr.line,
-				      jerr.column, jerr.text);
+		return tgvm_error_set(reterr, EINVAL, "'%s', line %d, column %d: %s", path,
+				      jerr.line, jerr.column, jerr.text);
 	r = tgvm_inventory_from_json(j, path, db, ret, reterr);
 	json_decref(j);
 	return r;
@@ -276,8 +282,8 @@ int tgvm_needs_from_report(const char *path, struct tgvm_vm_needs *ret, struct t
 	j = json_loads(text, 0, &jerr);
 	free(text);
 	if (!j)
-		return tgvm_error_set(reterr, EINVAL, "'%s', line %d, column %d: %s", path, jerr.line,
-				      jerr.column, jerr.text);
+		return tgvm_error_set(reterr, EINVAL, "'%s', line %d, column %d: %s", path,
+				      jerr.line, jerr.column, jerr.text);
 	if (!json_is_object(j) || !json_is_array(json_object_get(j, "required"))) {
 		r = tgvm_error_set(reterr, EINVAL,
 				   "'%s' is not a tgvm report: it has no \"required\" feature list",

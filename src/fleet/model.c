@@ -58,9 +58,9 @@ int tgvm_model_choose(const struct tgvm_modeldb *db, const struct tgvm_model_req
 	tgvm_featureset_drop_flags(&unsettable, TGVM_FF_HV);
 	if (!tgvm_featureset_empty(&unsettable)) {
 		char *names = tgvm_featureset_to_string(&unsettable, ", ");
-		int r = tgvm_error_set(reterr, ENOTSUP,
-				       "QEMU %s cannot present %s to a guest; a newer QEMU is needed",
-				       db->qemu_version, names ? names : "some features");
+		int r = tgvm_error_set(
+		    reterr, ENOTSUP, "QEMU %s cannot present %s to a guest; a newer QEMU is needed",
+		    db->qemu_version, names ? names : "some features");
 		free(names);
 		return r;
 	}
@@ -79,7 +79,8 @@ int tgvm_model_choose(const struct tgvm_modeldb *db, const struct tgvm_model_req
 		cost = flag_cost(m, &target, &plus, &minus);
 		np = tgvm_featureset_count(&plus);
 		if (cost < best_cost || (cost == best_cost && np < best_plus) ||
-		    (cost == best_cost && np == best_plus && best && best->deprecated && !m->deprecated)) {
+		    (cost == best_cost && np == best_plus && best && best->deprecated &&
+		     !m->deprecated)) {
 			best = m;
 			best_cost = cost;
 			best_plus = np;
@@ -126,12 +127,12 @@ static const char *libvirt_feature_name(enum tgvm_feature f)
 		enum tgvm_feature f;
 		const char *name;
 	} names[] = {
-		{TGVM_F_LAHF_LM, "lahf_lm"},       {TGVM_F_CMP_LEGACY, "cmp_legacy"},
-		{TGVM_F_FXSR_OPT, "fxsr_opt"},     {TGVM_F_NODEID_MSR, "nodeid_msr"},
-		{TGVM_F_PERFCTR_CORE, "perfctr_core"}, {TGVM_F_PERFCTR_NB, "perfctr_nb"},
-		{TGVM_F_PCLMULQDQ, "pclmuldq"},    {TGVM_F_DS_CPL, "ds_cpl"},
-		{TGVM_F_TSC_ADJUST, "tsc_adjust"}, {TGVM_F_SVM_LOCK, "svm-lock"},
-		{TGVM_F_NRIP_SAVE, "nrip-save"},   {TGVM_F_SYSCALL, "syscall"},
+	    {TGVM_F_LAHF_LM, "lahf_lm"},	   {TGVM_F_CMP_LEGACY, "cmp_legacy"},
+	    {TGVM_F_FXSR_OPT, "fxsr_opt"},	   {TGVM_F_NODEID_MSR, "nodeid_msr"},
+	    {TGVM_F_PERFCTR_CORE, "perfctr_core"}, {TGVM_F_PERFCTR_NB, "perfctr_nb"},
+	    {TGVM_F_PCLMULQDQ, "pclmuldq"},	   {TGVM_F_DS_CPL, "ds_cpl"},
+	    {TGVM_F_TSC_ADJUST, "tsc_adjust"},	   {TGVM_F_SVM_LOCK, "svm-lock"},
+	    {TGVM_F_NRIP_SAVE, "nrip-save"},	   {TGVM_F_SYSCALL, "syscall"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
 		if (names[i].f == f)

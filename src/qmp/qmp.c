@@ -175,6 +175,11 @@ static int take_line(struct qmp_conn *c, json_t **ret_msg, struct tgvm_error *re
 			continue;
 		}
 		msg = json_loadb(c->rbuf, len, JSON_DISABLE_EOF_CHECK, &jerr);
+		/* QEMU prints uint64 properties (lbr-fmt) past jansson's int64: read
+		 * that message's numbers as reals rather than refuse it. */
+		if (!msg && strstr(jerr.text, "too big integer"))
+			msg = json_loadb(c->rbuf, len,
+					 JSON_DISABLE_EOF_CHECK | JSON_DECODE_INT_AS_REAL, &jerr);
 		memmove(c->rbuf, nl + 1, c->rlen - len - 1);
 		c->rlen -= len + 1;
 		if (!msg || !json_is_object(msg)) {

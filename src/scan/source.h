@@ -38,9 +38,9 @@ struct scan_blob {
 };
 
 /* Limits on what comes from outside. */
-#define SCAN_FILE_MAX    (2ULL << 30) /* larger files are skipped and counted */
-#define SCAN_FILES_MAX   2000000      /* entries walked in one source */
-#define SCAN_SYMLINK_MAX 40           /* hops when resolving a path */
+#define SCAN_FILE_MAX	 (2ULL << 30) /* larger files are skipped and counted */
+#define SCAN_FILES_MAX	 2000000      /* entries walked in one source */
+#define SCAN_SYMLINK_MAX 40	      /* hops when resolving a path */
 
 /*
  * Open @path, detecting its kind from its content (ELF magic, cpio magic after
