@@ -45,7 +45,7 @@ static int parse_vm_arg(const char *arg, struct vm_list *l, struct tgvm_error *e
 
 	if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof(n->name))
 		return tgvm_error_set(err, EINVAL, "--vm wants NAME=FEATURES[:GUARDED], not '%s'",
-				      arg);
+		                      arg);
 	n = vm_list_push(l);
 	if (!n)
 		return tgvm_error_set(err, ENOMEM, "out of memory");
@@ -81,12 +81,12 @@ static int load_vms(const char *path, struct vm_list *l, struct tgvm_error *err)
 	free(text);
 	if (!j)
 		return tgvm_error_set(err, EINVAL, "'%s', line %d, column %d: %s", path, jerr.line,
-				      jerr.column, jerr.text);
+		                      jerr.column, jerr.text);
 	a = json_object_get(j, "vms");
 	if (!json_is_array(a) || json_array_size(a) > VMS_MAX) {
 		json_decref(j);
 		return tgvm_error_set(err, EINVAL, "'%s': expected {\"vms\": [...]} (at most %d)",
-				      path, VMS_MAX);
+		                      path, VMS_MAX);
 	}
 	json_array_foreach(a, i, v)
 	{
@@ -151,8 +151,8 @@ static const char *pct(char *buf, size_t size, const struct tgvm_placement *p, u
 		snprintf(buf, size, "cannot run");
 	else
 		snprintf(buf, size, "%5.1f%% (%llu)",
-			 total ? 100.0 * (double)p->hosts / (double)total : 0,
-			 (unsigned long long)p->hosts);
+		         total ? 100.0 * (double)p->hosts / (double)total : 0,
+		         (unsigned long long)p->hosts);
 	return buf;
 }
 
@@ -184,8 +184,8 @@ static int write_heatmap(const char *path, const char *svg, struct tgvm_error *e
 	unlink(tmp);
 	if (r == -ENOENT)
 		return tgvm_error_set(err, ENOENT,
-				      "cannot write PNG: rsvg-convert is missing (package "
-				      "librsvg2-bin); write an .svg instead");
+		                      "cannot write PNG: rsvg-convert is missing (package "
+		                      "librsvg2-bin); write an .svg instead");
 	if (r < 0)
 		return r;
 	if (!WIFEXITED(status) || WEXITSTATUS(status))
@@ -276,7 +276,7 @@ int cmd_fleet(int argc, char **argv)
 	}
 	if (vms.n == 0) {
 		rc = cli_fail(TGVM_EXIT_USAGE, "fleet",
-			      "no VMs: give --vm NAME=FEATURES, --vms FILE or --report FILE");
+		              "no VMs: give --vm NAME=FEATURES, --vms FILE or --report FILE");
 		goto out;
 	}
 	if (tgvm_modeldb_load_default(&db, &err) < 0) {
@@ -329,12 +329,12 @@ int cmd_fleet(int argc, char **argv)
 
 				json_object_set_new(o, "runs", json_boolean(x->runs));
 				json_object_set_new(o, "machines",
-						    json_integer((json_int_t)x->hosts));
+				                    json_integer((json_int_t)x->hosts));
 				json_object_set_new(
 				    o, "share",
 				    json_real(total ? (double)x->hosts / (double)total : 0));
 				json_object_set_new(o, "entries",
-						    json_integer((json_int_t)x->entries));
+				                    json_integer((json_int_t)x->entries));
 				json_object_set_new(o, "first_host", json_string(x->first_host));
 				json_object_set_new(
 				    o, "presented_count",
@@ -353,12 +353,12 @@ int cmd_fleet(int argc, char **argv)
 		json_decref(j);
 	} else {
 		static const char *const hdr[] = {"VM",
-						  "REQUIRES",
-						  "PASSTHROUGH",
-						  "BASELINE",
-						  "MINIMAL (tgvm)",
-						  "BASELINE TAKES AWAY",
-						  "MINIMAL TAKES AWAY"};
+		                                  "REQUIRES",
+		                                  "PASSTHROUGH",
+		                                  "BASELINE",
+		                                  "MINIMAL (tgvm)",
+		                                  "BASELINE TAKES AWAY",
+		                                  "MINIMAL TAKES AWAY"};
 		struct cli_table *t = cli_table_new(7, hdr);
 
 		for (size_t i = 0; i < vms.n; i++) {
@@ -371,16 +371,16 @@ int cmd_fleet(int argc, char **argv)
 
 			if (nreq)
 				snprintf(need, sizeof(need), "%s, %d feature%s",
-					 tgvm_psabi_to_string(lvl), nreq, nreq == 1 ? "" : "s");
+				         tgvm_psabi_to_string(lvl), nreq, nreq == 1 ? "" : "s");
 			else
 				snprintf(need, sizeof(need), "x86-64 baseline");
 			const char *row[] = {vms.v[i].name,
-					     need,
-					     pct(a, sizeof(a), &p[TGVM_POLICY_PASSTHROUGH], total),
-					     pct(b, sizeof(b), &p[TGVM_POLICY_BASELINE], total),
-					     pct(m, sizeof(m), &p[TGVM_POLICY_MINIMAL], total),
-					     lb && *lb ? lb : "-",
-					     lm && *lm ? lm : "-"};
+			                     need,
+			                     pct(a, sizeof(a), &p[TGVM_POLICY_PASSTHROUGH], total),
+			                     pct(b, sizeof(b), &p[TGVM_POLICY_BASELINE], total),
+			                     pct(m, sizeof(m), &p[TGVM_POLICY_MINIMAL], total),
+			                     lb && *lb ? lb : "-",
+			                     lm && *lm ? lm : "-"};
 			cli_table_add(t, row);
 			free(lb);
 			free(lm);

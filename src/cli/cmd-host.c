@@ -45,7 +45,7 @@ static int host_models(int argc, char **argv)
 			vendor = tgvm_vendor_from_string(optarg);
 			if (vendor < 0)
 				return cli_fail(TGVM_EXIT_USAGE, "host models",
-						"unknown vendor '%s' (use intel or amd)", optarg);
+				                "unknown vendor '%s' (use intel or amd)", optarg);
 			break;
 		default:
 			return cli_usage("host");
@@ -68,7 +68,7 @@ static int host_models(int argc, char **argv)
 		return print_json(a);
 	}
 	static const char *const hdr[] = {"MODEL", "ALIAS OF", "VENDOR",
-					  "PSABI", "FEATURES", "DESCRIPTION"};
+	                                  "PSABI", "FEATURES", "DESCRIPTION"};
 	struct cli_table *t = cli_table_new(6, hdr);
 
 	cli_table_align_right(t, 4);
@@ -83,11 +83,11 @@ static int host_models(int argc, char **argv)
 			continue; /* aliases repeat their -v1; --all shows them */
 		snprintf(nf, sizeof(nf), "%d", tgvm_featureset_count(&m->features));
 		const char *row[] = {m->name,
-				     m->alias_of[0] ? m->alias_of : "",
-				     tgvm_vendor_to_string(m->vendor),
-				     tgvm_psabi_to_string(tgvm_psabi_supported(&m->features)),
-				     nf,
-				     m->model_id};
+		                     m->alias_of[0] ? m->alias_of : "",
+		                     tgvm_vendor_to_string(m->vendor),
+		                     tgvm_psabi_to_string(tgvm_psabi_supported(&m->features)),
+		                     nf,
+		                     m->model_id};
 		cli_table_add(t, row);
 	}
 	cli_table_print(t, stdout);

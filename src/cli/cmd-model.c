@@ -70,7 +70,7 @@ int cmd_model(int argc, char **argv)
 
 			if (v != TGVM_VENDOR_INTEL && v != TGVM_VENDOR_AMD)
 				return cli_fail(TGVM_EXIT_USAGE, "model",
-						"unknown vendor '%s' (use intel or amd)", optarg);
+				                "unknown vendor '%s' (use intel or amd)", optarg);
 			req.vendor = v;
 			break;
 		}
@@ -91,8 +91,8 @@ int cmd_model(int argc, char **argv)
 				fmt = OUT_TEXT;
 			else
 				return cli_fail(TGVM_EXIT_USAGE, "model",
-						"unknown format '%s' (qemu, libvirt, json or text)",
-						optarg);
+				                "unknown format '%s' (qemu, libvirt, json or text)",
+				                optarg);
 			break;
 		case 'j':
 			fmt = OUT_JSON;
@@ -128,8 +128,8 @@ int cmd_model(int argc, char **argv)
 			for (size_t i = 0; i < inv->n; i++)
 				per[inv->hosts[i].profile.vendor] += inv->hosts[i].count;
 			req.vendor = per[TGVM_VENDOR_AMD] > per[TGVM_VENDOR_INTEL]
-					 ? TGVM_VENDOR_AMD
-					 : TGVM_VENDOR_INTEL;
+			                 ? TGVM_VENDOR_AMD
+			                 : TGVM_VENDOR_INTEL;
 		}
 	}
 	if (tgvm_model_choose(db, &req, &choice, &err) < 0) {
@@ -152,7 +152,7 @@ int cmd_model(int argc, char **argv)
 			const struct tgvm_host *h = &inv->hosts[i];
 
 			if (tgvm_host_accepts(&h->profile, &choice.presented, choice.vendor,
-					      req.cross_vendor, NULL)) {
+			                      req.cross_vendor, NULL)) {
 				ok += h->count;
 				json_array_append_new(acc, json_string(h->name));
 			}
@@ -191,9 +191,9 @@ int cmd_model(int argc, char **argv)
 		printf("minimal CPU model (QEMU %s)\n\n", db->qemu_version);
 		printf("%-10s%s%s\n", "vendor", tgvm_vendor_to_string(choice.vendor),
 		       req.cross_vendor
-			   ? " (cross-vendor moves allowed)"
-			   : " (moves only between hosts of this vendor; --cross-vendor "
-			     "allows both)");
+		           ? " (cross-vendor moves allowed)"
+		           : " (moves only between hosts of this vendor; --cross-vendor "
+		             "allows both)");
 		printf("%-10s%s, %d features: the Linux boot baseline plus\n", "presents",
 		       tgvm_psabi_to_string(tgvm_psabi_supported(&choice.presented)),
 		       tgvm_featureset_count(&choice.presented));

@@ -42,7 +42,7 @@ static bool leaf_valid(uint32_t leaf, const uint32_t max[4])
 }
 
 int tgvm_cpuinfo_parse_flags(const char *cpuinfo, struct tgvm_featureset *ret,
-			     struct tgvm_error *reterr)
+                             struct tgvm_error *reterr)
 {
 	struct tgvm_featureset s = {{0}};
 	struct tgvm_strv words;
@@ -82,7 +82,7 @@ int tgvm_cpuinfo_parse_flags(const char *cpuinfo, struct tgvm_featureset *ret,
 }
 
 int tgvm_cpu_detect(struct tgvm_cpu_model *ret, struct tgvm_featureset *ret_hidden,
-		    struct tgvm_error *reterr)
+                    struct tgvm_error *reterr)
 {
 	struct tgvm_cpu_model m;
 	struct tgvm_featureset from_os, hidden = {{0}};

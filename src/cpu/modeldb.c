@@ -65,7 +65,7 @@ int tgvm_modeldb_add(struct tgvm_modeldb *db, const struct tgvm_cpu_model *m)
 }
 
 const struct tgvm_cpu_model *tgvm_modeldb_find(const struct tgvm_modeldb *db, const char *name,
-					       bool follow_alias)
+                                               bool follow_alias)
 {
 	const struct tgvm_cpu_model *m = NULL;
 	size_t pos;
@@ -118,7 +118,7 @@ const char *tgvm_modeldb_suggest(const struct tgvm_modeldb *db, const char *name
 }
 
 int tgvm_modeldb_lookup(const struct tgvm_modeldb *db, const char *name,
-			const struct tgvm_cpu_model **ret, struct tgvm_error *reterr)
+                        const struct tgvm_cpu_model **ret, struct tgvm_error *reterr)
 {
 	const struct tgvm_cpu_model *m = tgvm_modeldb_find(db, name, false);
 	const char *sugg;
@@ -130,11 +130,11 @@ int tgvm_modeldb_lookup(const struct tgvm_modeldb *db, const char *name,
 	sugg = tgvm_modeldb_suggest(db, name);
 	if (sugg)
 		return tgvm_error_set(reterr, ENOENT,
-				      "unknown CPU model '%s' (did you mean '%s'?); "
-				      "'tgvm host models' lists them",
-				      name, sugg);
+		                      "unknown CPU model '%s' (did you mean '%s'?); "
+		                      "'tgvm host models' lists them",
+		                      name, sugg);
 	return tgvm_error_set(reterr, ENOENT,
-			      "unknown CPU model '%s'; 'tgvm host models' lists them", name);
+	                      "unknown CPU model '%s'; 'tgvm host models' lists them", name);
 }
 
 bool tgvm_cpu_model_is_named(const struct tgvm_cpu_model *m)
@@ -176,7 +176,7 @@ json_t *tgvm_cpu_model_to_json(const struct tgvm_cpu_model *m)
 	json_object_set_new(j, "migration_safe", json_boolean(m->migration_safe));
 	json_object_set_new(j, "deprecated", json_boolean(m->deprecated));
 	json_object_set_new(j, "psabi",
-			    json_string(tgvm_psabi_to_string(tgvm_psabi_supported(&m->features))));
+	                    json_string(tgvm_psabi_to_string(tgvm_psabi_supported(&m->features))));
 	json_object_set_new(j, "features", featureset_to_json(&m->features));
 	if (!tgvm_featureset_empty(&m->tcg_unavailable))
 		json_object_set_new(j, "tcg_unavailable", featureset_to_json(&m->tcg_unavailable));
@@ -185,7 +185,7 @@ json_t *tgvm_cpu_model_to_json(const struct tgvm_cpu_model *m)
 
 /* Read an array of feature names; unknown ones are an error naming them. */
 static int featureset_from_json(json_t *a, const char *what, struct tgvm_featureset *ret,
-				struct tgvm_error *reterr)
+                                struct tgvm_error *reterr)
 {
 	struct tgvm_featureset s = {{0}};
 	size_t i;
@@ -193,7 +193,7 @@ static int featureset_from_json(json_t *a, const char *what, struct tgvm_feature
 
 	if (!json_is_array(a))
 		return tgvm_error_set(reterr, EINVAL, "'%s' must be an array of feature names",
-				      what);
+		                      what);
 	if (json_array_size(a) > 4096)
 		return tgvm_error_set(reterr, E2BIG, "'%s' has too many entries", what);
 	json_array_foreach(a, i, v)
@@ -203,7 +203,7 @@ static int featureset_from_json(json_t *a, const char *what, struct tgvm_feature
 
 		if (!name)
 			return tgvm_error_set(reterr, EINVAL, "'%s' entry %zu is not a string",
-					      what, i);
+			                      what, i);
 		f = tgvm_feature_from_name(name);
 		if (f < 0) {
 			const char *sugg = tgvm_feature_suggest(name);
@@ -214,7 +214,7 @@ static int featureset_from_json(json_t *a, const char *what, struct tgvm_feature
 				    "unknown CPU feature '%s' in '%s' (did you mean '%s'?)", name,
 				    what, sugg);
 			return tgvm_error_set(reterr, ENOENT, "unknown CPU feature '%s' in '%s'",
-					      name, what);
+			                      name, what);
 		}
 		tgvm_featureset_add(&s, f);
 	}
@@ -230,7 +230,7 @@ static int copy_str(char *dst, size_t size, json_t *v, const char *what, struct 
 		return tgvm_error_set(reterr, EINVAL, "'%s' must be a string", what);
 	if (strlen(s) >= size)
 		return tgvm_error_set(reterr, ENAMETOOLONG, "'%s' is longer than %zu characters",
-				      what, size - 1);
+		                      what, size - 1);
 	memcpy(dst, s, strlen(s) + 1);
 	return 0;
 }
@@ -312,7 +312,7 @@ int tgvm_modeldb_from_json(json_t *j, struct tgvm_modeldb **ret, struct tgvm_err
 	if (!db)
 		return tgvm_error_set(reterr, ENOMEM, "out of memory");
 	r = copy_str(db->qemu_version, sizeof(db->qemu_version), json_object_get(j, "qemu_version"),
-		     "qemu_version", reterr);
+	             "qemu_version", reterr);
 	if (r < 0)
 		goto out;
 	r = featureset_from_json(json_object_get(j, "settable"), "settable", &db->settable, reterr);
@@ -331,7 +331,7 @@ int tgvm_modeldb_from_json(json_t *j, struct tgvm_modeldb **ret, struct tgvm_err
 		r = tgvm_modeldb_add(db, &m);
 		if (r < 0) {
 			r = tgvm_error_set(reterr, -r, "cannot add model '%s' to the database",
-					   m.name);
+			                   m.name);
 			goto out;
 		}
 	}

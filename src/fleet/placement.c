@@ -65,7 +65,7 @@ static int group_table_init(struct group_table *t, size_t n)
 
 struct profile_group {
 	const struct tgvm_cpu_model *profile; /* of the first host with it */
-	uint64_t hosts;			      /* machines with it */
+	uint64_t hosts;                       /* machines with it */
 	size_t entries;
 };
 
@@ -81,9 +81,9 @@ struct vm_group {
  * the VM keeps its fast paths wherever that costs it no host.
  */
 static struct tgvm_featureset minimal_presented(const struct profile_group *pg, size_t npg,
-						const struct tgvm_featureset *need,
-						const struct tgvm_featureset *guarded,
-						enum tgvm_vendor vendor, bool cross)
+                                                const struct tgvm_featureset *need,
+                                                const struct tgvm_featureset *guarded,
+                                                enum tgvm_vendor vendor, bool cross)
 {
 	struct tgvm_featureset common, free_ = *guarded, out = *need;
 	bool any = false;
@@ -115,8 +115,8 @@ static bool vendor_ok(enum tgvm_vendor vm, enum tgvm_vendor host, bool cross)
 }
 
 int tgvm_fleet_evaluate(const struct tgvm_inventory *inv, const struct tgvm_vm_needs *vms,
-			size_t nvms, const struct tgvm_fleet_opts *opts, struct tgvm_placement *ret,
-			struct tgvm_error *reterr)
+                        size_t nvms, const struct tgvm_fleet_opts *opts, struct tgvm_placement *ret,
+                        struct tgvm_error *reterr)
 {
 	struct group_table ht = {0}, vt = {0};
 	struct profile_group *pg = NULL;
@@ -230,7 +230,7 @@ int tgvm_fleet_evaluate(const struct tgvm_inventory *inv, const struct tgvm_vm_n
 				continue;
 			}
 			if (!first || tgvm_featureset_count(&p->features) >
-					  tgvm_featureset_count(&first->features)) {
+			                  tgvm_featureset_count(&first->features)) {
 				G->first_entry = i;
 				first = p;
 			}
@@ -244,13 +244,13 @@ int tgvm_fleet_evaluate(const struct tgvm_inventory *inv, const struct tgvm_vm_n
 
 			if (first)
 				snprintf(pl->first_host, sizeof(pl->first_host), "%s",
-					 inv->hosts[G->first_entry].name);
+				         inv->hosts[G->first_entry].name);
 			if (p == TGVM_POLICY_PASSTHROUGH)
 				presented = first ? first->features : need;
 			else if (p == TGVM_POLICY_BASELINE)
 				presented = cross
-						? base_all
-						: base_by_vendor[have_vendor[vendor] ? vendor : 0];
+				                ? base_all
+				                : base_by_vendor[have_vendor[vendor] ? vendor : 0];
 			else
 				presented =
 				    minimal_presented(pg, npg, &need, &n->guarded, vendor, cross);
@@ -264,7 +264,7 @@ int tgvm_fleet_evaluate(const struct tgvm_inventory *inv, const struct tgvm_vm_n
 				continue;
 			for (size_t h = 0; h < npg; h++)
 				if (tgvm_host_accepts(pg[h].profile, &presented, vendor, cross,
-						      NULL)) {
+				                      NULL)) {
 					pl->hosts += pg[h].hosts;
 					pl->entries += pg[h].entries;
 				}
@@ -290,8 +290,8 @@ int tgvm_fleet_evaluate(const struct tgvm_inventory *inv, const struct tgvm_vm_n
 				for (int p = 0; p < TGVM_POLICY__MAX; p++)
 					if (G->place[p].runs &&
 					    tgvm_host_accepts(&inv->hosts[j].profile,
-							      &G->place[p].presented, vendor, cross,
-							      NULL))
+					                      &G->place[p].presented, vendor, cross,
+					                      NULL))
 						bits |= (uint8_t)(1u << p);
 				opts->matrix[i * inv->n + j] = bits;
 			}

@@ -25,7 +25,7 @@ static struct tgvm_featureset fs(const char *list)
 }
 
 static void add_model(struct tgvm_modeldb *db, const char *name, enum tgvm_vendor v,
-		      const char *extra)
+                      const char *extra)
 {
 	struct tgvm_cpu_model m;
 
@@ -47,7 +47,7 @@ static struct tgvm_modeldb *test_db(void)
 	add_model(db, "Old-v1", TGVM_VENDOR_INTEL, "pni,ssse3,sse4.1,sse4.2,popcnt,cx16");
 	add_model(db, "Mid-v1", TGVM_VENDOR_INTEL, "pni,ssse3,sse4.2,popcnt,cx16,avx2,bmi2,aes");
 	add_model(db, "New-v1", TGVM_VENDOR_INTEL,
-		  "pni,ssse3,sse4.2,popcnt,cx16,avx2,bmi2,aes,avx512f,avx512bw,avx512vl");
+	          "pni,ssse3,sse4.2,popcnt,cx16,avx2,bmi2,aes,avx512f,avx512bw,avx512vl");
 	add_model(db, "Zen-v1", TGVM_VENDOR_AMD, "pni,ssse3,sse4.2,popcnt,cx16,avx2,bmi2,sse4a");
 	for (int f = 0; f < TGVM_F__MAX; f++)
 		if (!(tgvm_feature_info(f)->flags & TGVM_FF_NOQEMU))
@@ -128,14 +128,14 @@ static void test_host_accepts(void **state)
 }
 
 static const char *inv_json =
-	"{\"hosts\": [{\"name\": \"old\", \"profile\": \"Old-v1\", \"count\": 10},"
-	"{\"name\": \"new\", \"profile\": \"New-v1\", \"count\": 5},"
-	"{\"name\": \"mid-plus\", \"profile\": {\"base\": \"Mid-v1\", \"add\": [\"sha-ni\"], "
-	"\"remove\": [\"avx\"]}},"
-	"{\"name\": \"zen\", \"profile\": \"Zen-v1\", \"count\": 4}]}";
+    "{\"hosts\": [{\"name\": \"old\", \"profile\": \"Old-v1\", \"count\": 10},"
+    "{\"name\": \"new\", \"profile\": \"New-v1\", \"count\": 5},"
+    "{\"name\": \"mid-plus\", \"profile\": {\"base\": \"Mid-v1\", \"add\": [\"sha-ni\"], "
+    "\"remove\": [\"avx\"]}},"
+    "{\"name\": \"zen\", \"profile\": \"Zen-v1\", \"count\": 4}]}";
 
 static struct tgvm_inventory *load_inv(struct tgvm_modeldb *db, const char *text,
-				       struct tgvm_error *err, int *r)
+                                       struct tgvm_error *err, int *r)
 {
 	struct tgvm_inventory *inv = NULL;
 	json_error_t jerr;
@@ -174,21 +174,23 @@ static void test_inventory(void **state)
 	assert_non_null(strstr(err.msg, "'Skylake'"));
 	assert_non_null(strstr(err.msg, "host 'a'"));
 
-	inv = load_inv(db, "{\"hosts\": [{\"name\": \"a\", \"profile\": \"Old-v1\"},"
-			   "{\"name\": \"a\", \"profile\": \"Old-v1\"}]}",
-		       &err, &r);
+	inv = load_inv(db,
+	               "{\"hosts\": [{\"name\": \"a\", \"profile\": \"Old-v1\"},"
+	               "{\"name\": \"a\", \"profile\": \"Old-v1\"}]}",
+	               &err, &r);
 	assert_int_equal(r, -EEXIST);
 	assert_non_null(strstr(err.msg, "listed twice"));
 
 	inv = load_inv(db,
-		       "{\"hosts\": [{\"name\": \"a\", \"profile\": {\"base\": \"Old-v1\", "
-		       "\"add\": [\"avx9\"]}}]}",
-		       &err, &r);
+	               "{\"hosts\": [{\"name\": \"a\", \"profile\": {\"base\": \"Old-v1\", "
+	               "\"add\": [\"avx9\"]}}]}",
+	               &err, &r);
 	assert_int_equal(r, -ENOENT);
 	assert_non_null(strstr(err.msg, "'avx9'"));
 
-	inv = load_inv(db, "{\"hosts\": [{\"name\": \"a\", \"profile\": \"Old-v1\", \"count\": -3}]}",
-		       &err, &r);
+	inv =
+	    load_inv(db, "{\"hosts\": [{\"name\": \"a\", \"profile\": \"Old-v1\", \"count\": -3}]}",
+	             &err, &r);
 	assert_int_equal(r, -EINVAL);
 	inv = load_inv(db, "{\"hosts\": []}", &err, &r);
 	assert_int_equal(r, -EINVAL);
@@ -268,7 +270,7 @@ static void test_placement(void **state)
 
 	/* Heat map bits: 'plain' may use 'old' under baseline and minimal, not passthrough. */
 	assert_int_equal(matrix[0 * 4 + 0],
-			 (1u << TGVM_POLICY_BASELINE) | (1u << TGVM_POLICY_MINIMAL));
+	                 (1u << TGVM_POLICY_BASELINE) | (1u << TGVM_POLICY_MINIMAL));
 	assert_int_equal(matrix[0 * 4 + 3], 0); /* zen: other vendor */
 	char *svg = tgvm_fleet_heatmap_svg(inv, vms, 3, matrix);
 	assert_non_null(strstr(svg, "<svg"));
@@ -295,7 +297,8 @@ static void test_modeldb_json(void **state)
 	assert_int_equal(back->n, db->n);
 	for (size_t i = 0; i < db->n; i++) {
 		assert_string_equal(back->models[i].name, db->models[i].name);
-		assert_true(tgvm_featureset_equal(&back->models[i].features, &db->models[i].features));
+		assert_true(
+		    tgvm_featureset_equal(&back->models[i].features, &db->models[i].features));
 	}
 	assert_non_null(tgvm_modeldb_find(back, "old-v1", false)); /* case-insensitive */
 	assert_string_equal(tgvm_modeldb_suggest(back, "Mid-v2"), "Mid-v1");
@@ -303,8 +306,8 @@ static void test_modeldb_json(void **state)
 	tgvm_modeldb_free(back);
 
 	j = json_loads("{\"format\":\"tgvm-cpu-models\",\"qemu_version\":\"1\",\"settable\":[],"
-		       "\"tcg_max\":[],\"models\":[{\"name\":\"x\",\"features\":[\"nope\"]}]}",
-		       0, NULL);
+	               "\"tcg_max\":[],\"models\":[{\"name\":\"x\",\"features\":[\"nope\"]}]}",
+	               0, NULL);
 	assert_int_equal(tgvm_modeldb_from_json(j, &back, &err), -ENOENT);
 	assert_non_null(strstr(err.msg, "'nope'"));
 	json_decref(j);
@@ -320,7 +323,8 @@ static void test_needs_report(void **state)
 	struct tgvm_error err = {0};
 	char path[] = "/tmp/tgvm-test-report-XXXXXX";
 	int fd = mkstemp(path);
-	const char *ok = "{\"tool\":\"tgvm-scan\",\"required\":[\"popcnt\"],\"guarded\":[\"avx2\"]}";
+	const char *ok =
+	    "{\"tool\":\"tgvm-scan\",\"required\":[\"popcnt\"],\"guarded\":[\"avx2\"]}";
 	const char *bad = "{\"required\":[\"popcnt\", \"avx7\"]}";
 
 	(void)state;
@@ -347,10 +351,10 @@ static void test_needs_report(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_model_choice),  cmocka_unit_test(test_host_accepts),
-		cmocka_unit_test(test_inventory),     cmocka_unit_test(test_inventory_file_errors),
-		cmocka_unit_test(test_placement),     cmocka_unit_test(test_modeldb_json),
-		cmocka_unit_test(test_needs_report),
+	    cmocka_unit_test(test_model_choice), cmocka_unit_test(test_host_accepts),
+	    cmocka_unit_test(test_inventory),    cmocka_unit_test(test_inventory_file_errors),
+	    cmocka_unit_test(test_placement),    cmocka_unit_test(test_modeldb_json),
+	    cmocka_unit_test(test_needs_report),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
