@@ -4,6 +4,7 @@
  * features, the x86-64 psABI levels, the Linux boot baseline and vendors.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -78,12 +79,26 @@ int tgvm_featureset_next(const struct tgvm_featureset *s, int from)
 	return -1;
 }
 
+/* One set per flag bit, built once: flag queries sit on hot paths (fleet placement). */
+#define FLAG_BITS 3
+static struct tgvm_featureset flag_sets[FLAG_BITS];
+static pthread_once_t flag_sets_once = PTHREAD_ONCE_INIT;
+
+static void flag_sets_init(void)
+{
+	for (int f = 0; f < TGVM_F__MAX; f++)
+		for (int b = 0; b < FLAG_BITS; b++)
+			if (tgvm_feature_info(f)->flags & (1u << b))
+				tgvm_featureset_add(&flag_sets[b], f);
+}
+
 void tgvm_featureset_with_flags(struct tgvm_featureset *ret, unsigned mask)
 {
+	pthread_once(&flag_sets_once, flag_sets_init);
 	tgvm_featureset_clear(ret);
-	for (int f = 0; f < TGVM_F__MAX; f++)
-		if (tgvm_feature_info(f)->flags & mask)
-			tgvm_featureset_add(ret, f);
+	for (int b = 0; b < FLAG_BITS; b++)
+		if (mask & (1u << b))
+			tgvm_featureset_union(ret, &flag_sets[b]);
 }
 
 void tgvm_featureset_drop_flags(struct tgvm_featureset *s, unsigned mask)

@@ -4,25 +4,44 @@
  * after the nearest QEMU model, and written as QEMU -cpu, libvirt XML and JSON.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tgvm/fleet.h"
 #include "util/util.h"
 
+static struct tgvm_featureset hv_set;
+
+static void hv_init(void)
+{
+	tgvm_featureset_with_flags(&hv_set, TGVM_FF_HV);
+}
+
 bool tgvm_host_accepts(const struct tgvm_cpu_model *host, const struct tgvm_featureset *model,
                        enum tgvm_vendor model_vendor, bool cross_vendor,
                        struct tgvm_featureset *ret_missing)
 {
-	struct tgvm_featureset missing = *model;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	const struct tgvm_featureset *hvp = &hv_set;
+	bool vendor_ok =
+	    cross_vendor || model_vendor == TGVM_VENDOR_UNKNOWN || host->vendor == model_vendor;
+	uint64_t any = 0;
 
-	tgvm_featureset_minus(&missing, &host->features);
-	tgvm_featureset_drop_flags(&missing, TGVM_FF_HV);
-	if (ret_missing)
-		*ret_missing = missing;
-	if (!cross_vendor && model_vendor != TGVM_VENDOR_UNKNOWN && host->vendor != model_vendor)
-		return false;
-	return tgvm_featureset_empty(&missing);
+	/* Hot: called distinct-VMs x distinct-profiles times by the fleet evaluation. */
+	pthread_once(&once, hv_init);
+	if (!ret_missing) {
+		if (!vendor_ok)
+			return false;
+		for (size_t i = 0; i < TGVM_FEATURESET_WORDS; i++)
+			any |= model->w[i] & ~host->features.w[i] & ~hvp->w[i];
+		return !any;
+	}
+	for (size_t i = 0; i < TGVM_FEATURESET_WORDS; i++) {
+		ret_missing->w[i] = model->w[i] & ~host->features.w[i] & ~hvp->w[i];
+		any |= ret_missing->w[i];
+	}
+	return vendor_ok && !any;
 }
 
 /* The cost of writing @target as @m plus/minus flags; HV features are free. */

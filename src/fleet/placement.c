@@ -65,53 +65,120 @@ static int group_table_init(struct group_table *t, size_t n)
 
 struct profile_group {
 	const struct tgvm_cpu_model *profile; /* of the first host with it */
+	size_t first_entry;                   /* inventory index of that host */
 	uint64_t hosts;                       /* machines with it */
 	size_t entries;
 };
 
-struct vm_group {
-	const struct tgvm_vm_needs *needs; /* the first VM with them */
-	struct tgvm_placement place[TGVM_POLICY__MAX];
-	size_t first_entry; /* inventory entry it starts on, or SIZE_MAX */
+/*
+ * VMs that require the same features (and vendor) land on the same hosts; all
+ * the per-host work is done once per such group. Guarded features only change
+ * what the VM loses, which is per VM and cheap.
+ */
+struct req_group {
+	const struct tgvm_vm_needs *needs; /* the first VM with this requirement */
+	enum tgvm_vendor vendor;           /* the VM's, or its first host's */
+	size_t first_entry;                /* SIZE_MAX: no host can run it */
+	struct tgvm_featureset need;       /* required + boot baseline, closed */
+	struct tgvm_featureset common;     /* features all hosts accepting 'need' share */
+	struct tgvm_featureset presented[TGVM_POLICY__MAX];
+	bool runs[TGVM_POLICY__MAX];
+	uint64_t hosts[TGVM_POLICY__MAX];
+	size_t entries[TGVM_POLICY__MAX];
 };
+
+/* Where a VM starts: the named first host, else the newest machine that can
+ * run it (most features), where a growing cloud puts new VMs. */
+static size_t pick_first(const struct tgvm_inventory *inv, const struct profile_group *pg,
+                         size_t npg, const struct tgvm_featureset *need, enum tgvm_vendor vendor,
+                         const char *named)
+{
+	size_t best = SIZE_MAX;
+	int best_n = -1;
+
+	if (named && *named) {
+		for (size_t i = 0; i < inv->n; i++)
+			if (!strcmp(inv->hosts[i].name, named) &&
+			    tgvm_host_accepts(&inv->hosts[i].profile, need, vendor, false, NULL))
+				return i;
+		return SIZE_MAX;
+	}
+	for (size_t h = 0; h < npg; h++) {
+		int n;
+
+		if (!tgvm_host_accepts(pg[h].profile, need, vendor, false, NULL))
+			continue;
+		n = tgvm_featureset_count(&pg[h].profile->features);
+		if (n > best_n || (n == best_n && pg[h].first_entry < best)) {
+			best_n = n;
+			best = pg[h].first_entry;
+		}
+	}
+	return best;
+}
+
+static void eval_group(struct req_group *G, const struct tgvm_inventory *inv,
+                       const struct profile_group *pg, size_t npg,
+                       const struct tgvm_featureset *base_by_vendor, const bool *have_vendor,
+                       const struct tgvm_featureset *base_all, const struct tgvm_fleet_opts *opts)
+{
+	bool cross = opts && opts->cross_vendor;
+	bool any = false;
+
+	G->first_entry =
+	    pick_first(inv, pg, npg, &G->need, G->vendor, opts ? opts->first_host : NULL);
+	if (G->first_entry == SIZE_MAX)
+		return;
+	if (G->vendor == TGVM_VENDOR_UNKNOWN)
+		G->vendor = inv->hosts[G->first_entry].profile.vendor;
+
+	G->presented[TGVM_POLICY_PASSTHROUGH] = inv->hosts[G->first_entry].profile.features;
+	G->presented[TGVM_POLICY_BASELINE] =
+	    cross ? *base_all : base_by_vendor[have_vendor[G->vendor] ? G->vendor : 0];
+	G->presented[TGVM_POLICY_MINIMAL] = G->need;
+	for (int p = 0; p < TGVM_POLICY__MAX; p++) {
+		struct tgvm_featureset blocking = G->needs->required;
+
+		tgvm_featureset_minus(&blocking, &G->presented[p]);
+		G->runs[p] = tgvm_featureset_empty(&blocking);
+	}
+	for (size_t h = 0; h < npg; h++) {
+		const struct tgvm_cpu_model *prof = pg[h].profile;
+
+		for (int p = 0; p < TGVM_POLICY__MAX; p++) {
+			if (!G->runs[p] ||
+			    !tgvm_host_accepts(prof, &G->presented[p], G->vendor, cross, NULL))
+				continue;
+			G->hosts[p] += pg[h].hosts;
+			G->entries[p] += pg[h].entries;
+			if (p == TGVM_POLICY_MINIMAL) {
+				if (!any)
+					G->common = prof->features;
+				else
+					tgvm_featureset_intersect(&G->common, &prof->features);
+				any = true;
+			}
+		}
+	}
+}
 
 /*
  * tgvm's minimal model for a fleet: what the software requires, plus each
  * guarded feature that every host able to run the requirement has anyway, so
  * the VM keeps its fast paths wherever that costs it no host.
  */
-static struct tgvm_featureset minimal_presented(const struct profile_group *pg, size_t npg,
-                                                const struct tgvm_featureset *need,
-                                                const struct tgvm_featureset *guarded,
-                                                enum tgvm_vendor vendor, bool cross)
+static struct tgvm_featureset minimal_presented(const struct req_group *G,
+                                                const struct tgvm_featureset *guarded)
 {
-	struct tgvm_featureset common, free_ = *guarded, out = *need;
-	bool any = false;
+	struct tgvm_featureset free_ = *guarded, out = G->need;
 
-	memset(&common, 0, sizeof(common));
-	for (size_t h = 0; h < npg; h++) {
-		if (!tgvm_host_accepts(pg[h].profile, need, vendor, cross, NULL))
-			continue;
-		if (!any)
-			common = pg[h].profile->features;
-		else
-			tgvm_featureset_intersect(&common, &pg[h].profile->features);
-		any = true;
-	}
-	if (!any)
-		return out;
 	tgvm_featureset_close(&free_);
-	tgvm_featureset_intersect(&free_, &common);
+	tgvm_featureset_intersect(&free_, &G->common);
 	tgvm_featureset_union(&out, &free_);
 	tgvm_featureset_close_down(&out);
 	/* Closing down may only drop what was added, never a requirement. */
-	tgvm_featureset_union(&out, need);
+	tgvm_featureset_union(&out, &G->need);
 	return out;
-}
-
-static bool vendor_ok(enum tgvm_vendor vm, enum tgvm_vendor host, bool cross)
-{
-	return cross || vm == TGVM_VENDOR_UNKNOWN || vm == host;
 }
 
 int tgvm_fleet_evaluate(const struct tgvm_inventory *inv, const struct tgvm_vm_needs *vms,
@@ -120,9 +187,9 @@ int tgvm_fleet_evaluate(const struct tgvm_inventory *inv, const struct tgvm_vm_n
 {
 	struct group_table ht = {0}, vt = {0};
 	struct profile_group *pg = NULL;
-	struct vm_group *vg = NULL;
-	size_t *host_group = NULL, *vm_group_of = NULL, npg = 0, nvg = 0;
-	struct tgvm_featureset base_by_vendor[TGVM_VENDOR__MAX], base_all, boot;
+	struct req_group *rg = NULL;
+	size_t *group_of = NULL, npg = 0, nrg = 0;
+	struct tgvm_featureset base_by_vendor[TGVM_VENDOR__MAX], base_all, boot, all = {{0}};
 	bool have_vendor[TGVM_VENDOR__MAX] = {false};
 	bool cross = opts && opts->cross_vendor;
 	int r = 0;
@@ -130,24 +197,25 @@ int tgvm_fleet_evaluate(const struct tgvm_inventory *inv, const struct tgvm_vm_n
 	if (!inv->n)
 		return tgvm_error_set(reterr, EINVAL, "the inventory has no hosts");
 	tgvm_linux_baseline(&boot);
+	for (int f = 0; f < TGVM_F__MAX; f++)
+		tgvm_featureset_add(&all, f);
 
-	/* Group hosts by profile (features + vendor). */
 	pg = calloc(inv->n, sizeof(*pg));
-	host_group = calloc(inv->n, sizeof(*host_group));
-	vg = calloc(nvms ? nvms : 1, sizeof(*vg));
-	vm_group_of = calloc(nvms ? nvms : 1, sizeof(*vm_group_of));
-	if (!pg || !host_group || !vg || !vm_group_of || group_table_init(&ht, inv->n) < 0 ||
+	rg = calloc(nvms ? nvms : 1, sizeof(*rg));
+	group_of = calloc(nvms ? nvms : 1, sizeof(*group_of));
+	if (!pg || !rg || !group_of || group_table_init(&ht, inv->n) < 0 ||
 	    group_table_init(&vt, nvms) < 0) {
 		r = tgvm_error_set(reterr, ENOMEM, "out of memory evaluating the fleet");
 		goto out;
 	}
-	memset(&base_all, 0xff, sizeof(base_all));
+
+	/* Group hosts by profile (features + vendor); the baselines on the way. */
+	base_all = all;
 	for (int v = 0; v < TGVM_VENDOR__MAX; v++)
-		memset(&base_by_vendor[v], 0xff, sizeof(base_by_vendor[v]));
+		base_by_vendor[v] = all;
 	for (size_t i = 0; i < inv->n; i++) {
 		const struct tgvm_cpu_model *p = &inv->hosts[i].profile;
-		uint64_t h = set_hash(&p->features, NULL, p->vendor);
-		size_t s = h & (ht.cap - 1);
+		size_t s = set_hash(&p->features, NULL, p->vendor) & (ht.cap - 1);
 
 		while (ht.slot[s] >= 0) {
 			const struct tgvm_cpu_model *q = pg[ht.slot[s]].profile;
@@ -159,150 +227,86 @@ int tgvm_fleet_evaluate(const struct tgvm_inventory *inv, const struct tgvm_vm_n
 		}
 		if (ht.slot[s] < 0) {
 			ht.slot[s] = (int64_t)npg;
-			pg[npg++].profile = p;
+			pg[npg].profile = p;
+			pg[npg++].first_entry = i;
 		}
-		host_group[i] = (size_t)ht.slot[s];
-		pg[host_group[i]].hosts += inv->hosts[i].count;
-		pg[host_group[i]].entries++;
+		pg[ht.slot[s]].hosts += inv->hosts[i].count;
+		pg[ht.slot[s]].entries++;
 		tgvm_featureset_intersect(&base_all, &p->features);
 		tgvm_featureset_intersect(&base_by_vendor[p->vendor], &p->features);
 		have_vendor[p->vendor] = true;
 	}
-	/* Mask off bits past the vocabulary that the 0xff fill set. */
-	{
-		struct tgvm_featureset all = {{0}};
 
-		for (int f = 0; f < TGVM_F__MAX; f++)
-			tgvm_featureset_add(&all, f);
-		tgvm_featureset_intersect(&base_all, &all);
-		for (int v = 0; v < TGVM_VENDOR__MAX; v++)
-			tgvm_featureset_intersect(&base_by_vendor[v], &all);
-	}
-
-	/* Group VMs by needs. */
+	/* Group VMs by requirement and evaluate each group against each profile. */
 	for (size_t i = 0; i < nvms; i++) {
 		const struct tgvm_vm_needs *n = &vms[i];
-		uint64_t h = set_hash(&n->required, &n->guarded, n->vendor);
-		size_t s = h & (vt.cap - 1);
+		size_t s = set_hash(&n->required, NULL, n->vendor) & (vt.cap - 1);
 
 		while (vt.slot[s] >= 0) {
-			const struct tgvm_vm_needs *q = vg[vt.slot[s]].needs;
+			const struct tgvm_vm_needs *q = rg[vt.slot[s]].needs;
 
 			if (q->vendor == n->vendor &&
-			    tgvm_featureset_equal(&q->required, &n->required) &&
-			    tgvm_featureset_equal(&q->guarded, &n->guarded))
+			    tgvm_featureset_equal(&q->required, &n->required))
 				break;
 			s = (s + 1) & (vt.cap - 1);
 		}
 		if (vt.slot[s] < 0) {
-			vt.slot[s] = (int64_t)nvg;
-			vg[nvg++].needs = n;
+			struct req_group *G = &rg[nrg];
+
+			vt.slot[s] = (int64_t)nrg++;
+			G->needs = n;
+			G->vendor = n->vendor;
+			G->need = n->required;
+			tgvm_featureset_union(&G->need, &boot);
+			tgvm_featureset_close(&G->need);
+			eval_group(G, inv, pg, npg, base_by_vendor, have_vendor, &base_all, opts);
 		}
-		vm_group_of[i] = (size_t)vt.slot[s];
+		group_of[i] = (size_t)vt.slot[s];
 	}
 
-	for (size_t g = 0; g < nvg; g++) {
-		struct vm_group *G = &vg[g];
-		const struct tgvm_vm_needs *n = G->needs;
-		struct tgvm_featureset need = n->required, uses;
-		const struct tgvm_cpu_model *first = NULL;
-		enum tgvm_vendor vendor = n->vendor;
+	/* Per VM: what it sees and loses. */
+	for (size_t i = 0; i < nvms; i++) {
+		const struct req_group *G = &rg[group_of[i]];
+		struct tgvm_featureset uses = vms[i].required;
 
-		tgvm_featureset_union(&need, &boot);
-		tgvm_featureset_close(&need);
-		uses = n->required;
-		tgvm_featureset_union(&uses, &n->guarded);
-
-		/* Where it starts: the named first host, else the newest machine that
-		 * can run it (most features), where a growing cloud puts new VMs. */
-		G->first_entry = SIZE_MAX;
-		for (size_t i = 0; i < inv->n; i++) {
-			const struct tgvm_cpu_model *p = &inv->hosts[i].profile;
-
-			if (!tgvm_host_accepts(p, &need, vendor, true, NULL) ||
-			    !vendor_ok(vendor, p->vendor, false))
-				continue;
-			if (opts && opts->first_host && *opts->first_host) {
-				if (!strcmp(inv->hosts[i].name, opts->first_host)) {
-					G->first_entry = i;
-					first = p;
-				}
-				continue;
-			}
-			if (!first || tgvm_featureset_count(&p->features) >
-			                  tgvm_featureset_count(&first->features)) {
-				G->first_entry = i;
-				first = p;
-			}
-		}
-		if (vendor == TGVM_VENDOR_UNKNOWN && first)
-			vendor = first->vendor;
-
+		tgvm_featureset_union(&uses, &vms[i].guarded);
 		for (int p = 0; p < TGVM_POLICY__MAX; p++) {
-			struct tgvm_placement *pl = &G->place[p];
-			struct tgvm_featureset presented;
+			struct tgvm_placement *pl = &ret[i * TGVM_POLICY__MAX + p];
 
-			if (first)
+			memset(pl, 0, sizeof(*pl));
+			if (G->first_entry != SIZE_MAX)
 				snprintf(pl->first_host, sizeof(pl->first_host), "%s",
 				         inv->hosts[G->first_entry].name);
-			if (p == TGVM_POLICY_PASSTHROUGH)
-				presented = first ? first->features : need;
-			else if (p == TGVM_POLICY_BASELINE)
-				presented = cross
-				                ? base_all
-				                : base_by_vendor[have_vendor[vendor] ? vendor : 0];
-			else
-				presented =
-				    minimal_presented(pg, npg, &need, &n->guarded, vendor, cross);
-			pl->presented = presented;
+			pl->presented = G->first_entry == SIZE_MAX ? G->need
+			                : p == TGVM_POLICY_MINIMAL
+			                    ? minimal_presented(G, &vms[i].guarded)
+			                    : G->presented[p];
 			pl->lost = uses;
-			tgvm_featureset_minus(&pl->lost, &presented);
-			pl->blocking = n->required;
-			tgvm_featureset_minus(&pl->blocking, &presented);
-			pl->runs = first && tgvm_featureset_empty(&pl->blocking);
-			if (!pl->runs)
-				continue;
-			for (size_t h = 0; h < npg; h++)
-				if (tgvm_host_accepts(pg[h].profile, &presented, vendor, cross,
-				                      NULL)) {
-					pl->hosts += pg[h].hosts;
-					pl->entries += pg[h].entries;
-				}
+			tgvm_featureset_minus(&pl->lost, &pl->presented);
+			pl->blocking = vms[i].required;
+			tgvm_featureset_minus(&pl->blocking, &pl->presented);
+			pl->runs = G->first_entry != SIZE_MAX && G->runs[p];
+			pl->hosts = pl->runs ? G->hosts[p] : 0;
+			pl->entries = pl->runs ? G->entries[p] : 0;
 		}
-	}
+		if (!opts || !opts->matrix)
+			continue;
+		for (size_t j = 0; j < inv->n; j++) {
+			uint8_t bits = 0;
 
-	for (size_t i = 0; i < nvms; i++) {
-		const struct vm_group *G = &vg[vm_group_of[i]];
-
-		for (int p = 0; p < TGVM_POLICY__MAX; p++)
-			ret[i * TGVM_POLICY__MAX + p] = G->place[p];
-	}
-	if (opts && opts->matrix) {
-		for (size_t i = 0; i < nvms; i++) {
-			const struct vm_group *G = &vg[vm_group_of[i]];
-			enum tgvm_vendor vendor = G->needs->vendor;
-
-			if (vendor == TGVM_VENDOR_UNKNOWN && G->first_entry != SIZE_MAX)
-				vendor = inv->hosts[G->first_entry].profile.vendor;
-			for (size_t j = 0; j < inv->n; j++) {
-				uint8_t bits = 0;
-
-				for (int p = 0; p < TGVM_POLICY__MAX; p++)
-					if (G->place[p].runs &&
-					    tgvm_host_accepts(&inv->hosts[j].profile,
-					                      &G->place[p].presented, vendor, cross,
-					                      NULL))
-						bits |= (uint8_t)(1u << p);
-				opts->matrix[i * inv->n + j] = bits;
-			}
+			for (int p = 0; p < TGVM_POLICY__MAX; p++)
+				if (G->first_entry != SIZE_MAX && G->runs[p] &&
+				    tgvm_host_accepts(&inv->hosts[j].profile, &G->presented[p],
+				                      G->vendor, cross, NULL))
+					bits |= (uint8_t)(1u << p);
+			opts->matrix[i * inv->n + j] = bits;
 		}
 	}
 out:
 	free(ht.slot);
 	free(vt.slot);
 	free(pg);
-	free(vg);
-	free(host_group);
-	free(vm_group_of);
+	free(rg);
+	free(group_of);
 	return r;
 }
