@@ -34,12 +34,12 @@ int tgvm_name_check(const char *what, const char *name, struct tgvm_error *reter
  * given to host_up) 198.18.0.(10+i) unless its inventory names one, VMs
  * 198.19.0.2 and up. The prefix length on every interface is /15.
  */
-#define TGVM_NET_PREFIX	    15
-#define TGVM_NET_FABRIC_IP  "198.18.0.1"
-#define TGVM_NET_PROBE_IP   "198.18.0.2"
-#define TGVM_NET_FABRIC_NS  "tgvm-fabric"
-#define TGVM_NET_PROBE_NS   "tgvm-probe"
-#define TGVM_NET_FABRIC_BR  "br0"
+#define TGVM_NET_PREFIX	   15
+#define TGVM_NET_FABRIC_IP "198.18.0.1"
+#define TGVM_NET_PROBE_IP  "198.18.0.2"
+#define TGVM_NET_FABRIC_NS "tgvm-fabric"
+#define TGVM_NET_PROBE_NS  "tgvm-probe"
+#define TGVM_NET_FABRIC_BR "br0"
 
 /* true when @addr is dotted IPv4 inside 198.18.0.0/15. */
 bool tgvm_net_addr_ok(const char *addr);
@@ -49,6 +49,7 @@ bool tgvm_net_addr_ok(const char *addr);
 struct vm_host {
 	char name[TGVM_NAME_MAX];
 	char address[TGVM_ADDR_MAX]; /* "" on input: assign from the plan */
+	char inventory[256];	     /* inventory file that defines the host's CPU profile, or "" */
 };
 
 /*
@@ -80,11 +81,7 @@ int host_get(const char *name, struct vm_host *ret, struct tgvm_error *reterr);
 
 /* ---- accelerator ---- */
 
-enum vm_accel {
-	VM_ACCEL_TCG,
-	VM_ACCEL_KVM,
-	VM_ACCEL__MAX
-};
+enum vm_accel { VM_ACCEL_TCG, VM_ACCEL_KVM, VM_ACCEL__MAX };
 const char *vm_accel_to_string(enum vm_accel a);
 int vm_accel_from_string(const char *s);
 
@@ -113,11 +110,11 @@ struct vm_config {
 	char *initrd;
 	char *append;
 	char *disk;
-	char mac[18];		 /* "52:54:00:xx:xx:xx", derived from the name when "" */
-	char ip[TGVM_ADDR_MAX];	 /* the guest's address, passed as tgvm.ip= */
-	char tap[16];		 /* tap device in the host namespace, derived from the name */
-	char accel[8];		 /* "tcg" or "kvm"; "" picks with vm_accel_choose() */
-	char machine[32];	 /* "q35" unless set */
+	char mac[18];		/* "52:54:00:xx:xx:xx", derived from the name when "" */
+	char ip[TGVM_ADDR_MAX]; /* the guest's address, passed as tgvm.ip= */
+	char tap[16];		/* tap device in the host namespace, derived from the name */
+	char accel[8];		/* "tcg" or "kvm"; "" picks with vm_accel_choose() */
+	char machine[32];	/* "q35" unless set */
 };
 
 void vm_config_init(struct vm_config *c);

@@ -191,6 +191,8 @@ static const struct {
 	{"models", host_models},
 	{"detect", host_detect},
 	{"show", host_show},
+	{"up", cmd_host_up},
+	{"down", cmd_host_down},
 };
 
 int cmd_host(int argc, char **argv)

@@ -8,6 +8,9 @@
 static const struct tgvm_cmd commands[] = {
     {"help", cmd_help, "help on a verb", "tgvm help [VERB]"},
     {"version", cmd_version, "print the version", "tgvm version"},
+    {"host", cmd_host, "host CPU profiles; simulated hosts up and down",
+     "tgvm host models|detect|show|up|down ..."},
+    {"vm", cmd_vm, "run VMs on hosts", "tgvm vm start|list|stop|console ..."},
 };
 
 const struct tgvm_cmd *cli_commands(size_t *ret_n)

@@ -69,7 +69,8 @@ static int cache_read(const char *key, char *reason, size_t rsize)
 	json_t *j;
 	int a = -1;
 
-	if (cache_path(path, sizeof(path)) < 0 || tgvm_file_read(path, 65536, &data, NULL, NULL) < 0)
+	if (cache_path(path, sizeof(path)) < 0 ||
+	    tgvm_file_read(path, 65536, &data, NULL, NULL) < 0)
 		return -1;
 	j = json_loads(data, 0, NULL);
 	free(data);

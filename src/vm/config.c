@@ -97,8 +97,8 @@ int vm_config_finish(struct vm_config *c, struct tgvm_error *reterr)
 		return tgvm_error_set(reterr, EINVAL,
 				      "VM '%s': give a kernel or a disk image, not both", c->name);
 	if ((c->initrd || c->append) && !c->kernel)
-		return tgvm_error_set(reterr, EINVAL, "VM '%s': --initrd and --append need --kernel",
-				      c->name);
+		return tgvm_error_set(reterr, EINVAL,
+				      "VM '%s': --initrd and --append need --kernel", c->name);
 	if (c->kernel && (r = check_file("kernel", c->kernel, reterr)) < 0)
 		return r;
 	if (c->initrd && (r = check_file("initrd", c->initrd, reterr)) < 0)
@@ -115,8 +115,9 @@ int vm_config_finish(struct vm_config *c, struct tgvm_error *reterr)
 						      "VM '%s': CPU model '%s' has a blank",
 						      c->name, c->cpu);
 	if (c->ip[0] && !tgvm_net_addr_ok(c->ip))
-		return tgvm_error_set(reterr, EINVAL, "VM '%s': address '%s' is not in 198.18.0.0/15",
-				      c->name, c->ip);
+		return tgvm_error_set(reterr, EINVAL,
+				      "VM '%s': address '%s' is not in 198.18.0.0/15", c->name,
+				      c->ip);
 	if (!c->mac[0])
 		vm_mac_from_name(c->name, c->mac);
 	if (!c->tap[0])

@@ -94,6 +94,8 @@ static int host_read(const char *path, struct vm_host *ret, struct tgvm_error *r
 		goto out;
 	}
 	memset(ret, 0, sizeof(*ret));
+	snprintf(ret->inventory, sizeof(ret->inventory), "%s",
+		 json_string_value(json_object_get(j, "inventory")) ?: "");
 	snprintf(ret->name, sizeof(ret->name), "%s", name);
 	snprintf(ret->address, sizeof(ret->address), "%s", addr);
 	r = 0;
@@ -184,8 +186,8 @@ int host_get(const char *name, struct vm_host *ret, struct tgvm_error *reterr)
 		r = tgvm_error_set(reterr, ENOENT, "host '%s' is not up; did you mean '%s'?", name,
 				   best);
 	else if (n == 0)
-		r = tgvm_error_set(reterr, ENOENT, "host '%s' is not up (no host is; run 'tgvm host up')",
-				   name);
+		r = tgvm_error_set(reterr, ENOENT,
+				   "host '%s' is not up (no host is; run 'tgvm host up')", name);
 	else
 		r = tgvm_error_set(reterr, ENOENT, "host '%s' is not up", name);
 	free(all);
@@ -300,8 +302,8 @@ static int one_host_up(const struct vm_host *h, struct tgvm_error *reterr)
 	if (hosts_dir(path, sizeof(path)) < 0 || (r = tgvm_mkdir_p(path, reterr)) < 0)
 		goto out;
 	host_record_path(h->name, path, sizeof(path));
-	j = json_pack("{s:s, s:s, s:s, s:s}", "name", h->name, "address", h->address, "netns", ns,
-		      "fabric_veth", veth);
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", h->name, "address", h->address, "netns",
+		      ns, "fabric_veth", veth, "inventory", h->inventory);
 	text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
 	if (!text) {
 		r = tgvm_error_set(reterr, ENOMEM, "out of memory");
@@ -371,9 +373,10 @@ int host_up(const struct vm_host *hosts, size_t n, struct tgvm_error *reterr)
 			}
 		if (want[i].address[0]) {
 			if (!tgvm_net_addr_ok(want[i].address)) {
-				r = tgvm_error_set(reterr, EINVAL,
-						   "host '%s': address '%s' is not in 198.18.0.0/15",
-						   want[i].name, want[i].address);
+				r = tgvm_error_set(
+				    reterr, EINVAL,
+				    "host '%s': address '%s' is not in 198.18.0.0/15", want[i].name,
+				    want[i].address);
 				goto out;
 			}
 			if (addr_taken(all, nall, want[i].address, want[i].name)) {
@@ -384,10 +387,9 @@ int host_up(const struct vm_host *hosts, size_t n, struct tgvm_error *reterr)
 			}
 			for (size_t k = 0; k < i; k++)
 				if (!strcmp(want[k].address, want[i].address)) {
-					r = tgvm_error_set(reterr, EEXIST,
-							   "hosts '%s' and '%s' share address %s",
-							   want[k].name, want[i].name,
-							   want[i].address);
+					r = tgvm_error_set(
+					    reterr, EEXIST, "hosts '%s' and '%s' share address %s",
+					    want[k].name, want[i].name, want[i].address);
 					goto out;
 				}
 		}
@@ -474,7 +476,8 @@ int host_down(const char *const *names, size_t n, struct tgvm_error *reterr)
 	struct dirent *de;
 	if (d) {
 		while ((de = readdir(d))) {
-			if (strncmp(de->d_name, "tgvm-", 5) || !strcmp(de->d_name, TGVM_NET_FABRIC_NS) ||
+			if (strncmp(de->d_name, "tgvm-", 5) ||
+			    !strcmp(de->d_name, TGVM_NET_FABRIC_NS) ||
 			    !strcmp(de->d_name, TGVM_NET_PROBE_NS))
 				continue;
 			if (tgvm_name_check("host", de->d_name + 5, NULL) < 0)

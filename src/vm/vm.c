@@ -20,9 +20,9 @@
 #include "tgvm/vm.h"
 #include "vm/vm-int.h"
 
-#define VM_MAX	      1024
-#define VM_QUIT_MS    3000
-#define VM_TERM_MS    3000
+#define VM_MAX	   1024
+#define VM_QUIT_MS 3000
+#define VM_TERM_MS 3000
 
 static int vms_dir(char *buf, size_t size)
 {
@@ -117,8 +117,8 @@ static int tap_up(const struct vm_config *c, struct tgvm_error *reterr)
 	vm_host_netns(c->host, ns, sizeof(ns));
 	/* A tap left behind by a crash is reused as it is. */
 	r = vm_net_ip(ns, NULL, "link", "show", c->tap, NULL);
-	if (r < 0 && (r = vm_net_ip(ns, reterr, "tuntap", "add", "dev", c->tap, "mode", "tap",
-				    NULL)) < 0)
+	if (r < 0 &&
+	    (r = vm_net_ip(ns, reterr, "tuntap", "add", "dev", c->tap, "mode", "tap", NULL)) < 0)
 		return r;
 	if ((r = vm_net_ip(ns, reterr, "link", "set", c->tap, "master", "br0", "up", NULL)) < 0)
 		return r;
@@ -324,9 +324,9 @@ int vm_start(const struct vm_config *in, struct tgvm_error *reterr)
 	if (!c.ip[0] && (r = pick_ip(&c, reterr)) < 0)
 		goto out;
 	if (!c.accel[0])
-		snprintf(c.accel, sizeof(c.accel), "%s",
-			 vm_accel_to_string(vm_accel_choose(c.kernel, 20000, reason,
-							    sizeof(reason))));
+		snprintf(
+		    c.accel, sizeof(c.accel), "%s",
+		    vm_accel_to_string(vm_accel_choose(c.kernel, 20000, reason, sizeof(reason))));
 	r = vm_spawn(&c, &l, 30000, NULL, reterr);
 	if (r < 0)
 		rm_rf(dir);
