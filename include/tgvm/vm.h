@@ -175,6 +175,16 @@ int vm_start(const struct vm_config *c, struct tgvm_error *reterr);
  */
 int vm_kill_dir(const char *dir, const char *host, const char *tap, struct tgvm_error *reterr);
 
+/*
+ * A migration's destination QEMU keeps its state in @dir/in-<id>/ until the
+ * switch. vm_has_incoming(): is there one; vm_kill_incoming(): kill each such
+ * QEMU (removing its tap) and remove its directory.
+ */
+bool vm_has_incoming(const char *dir);
+void vm_kill_incoming(const char *dir);
+/* rm -r @dir (no symlinks followed). 0 or -errno. */
+int vm_rm_rf(const char *dir);
+
 /* Stop VM @name and remove its state directory. -ENOENT when there is none. */
 int vm_stop(const char *name, struct tgvm_error *reterr);
 

@@ -11,6 +11,8 @@ static const struct tgvm_cmd commands[] = {
     {"host", cmd_host, "host CPU profiles; simulated hosts up and down",
      "tgvm host models|detect|show|up|down ..."},
     {"vm", cmd_vm, "run VMs on hosts", "tgvm vm start|list|stop|console ..."},
+    {"migrate", cmd_migrate, "live-migrate a VM to another host",
+     "tgvm migrate VM --to HOST [--mode precopy|postcopy|auto] | status VM | cancel VM"},
 };
 
 const struct tgvm_cmd *cli_commands(size_t *ret_n)

@@ -391,7 +391,7 @@ int vm_load(const char *name, struct vm_config *ret, struct tgvm_error *reterr)
 int vm_stop(const char *name, struct tgvm_error *reterr)
 {
 	struct vm_config c;
-	char dir[4200], sub[4300];
+	char dir[4200];
 	int r;
 
 	if ((r = vm_load(name, &c, reterr)) < 0) {
@@ -404,15 +404,36 @@ int vm_stop(const char *name, struct tgvm_error *reterr)
 		return r;
 	}
 	vm_dir(name, dir, sizeof(dir));
-	/* A migration's destination, if one was left behind. */
-	snprintf(sub, sizeof(sub), "%s/dest", dir);
-	if (access(sub, F_OK) == 0) {
-		struct vm_config dc;
+	/* Migration destinations (in-*), if one was left behind. */
+	vm_kill_incoming(dir);
+	r = vm_kill_dir(dir, c.host, c.tap, reterr);
+	if (r == 0)
+		rm_rf(dir);
+	vm_config_release(&c);
+	return r;
+}
 
-		snprintf(sub, sizeof(sub), "%s/dest", dir);
-		char cfgp[4400], *data = NULL;
-		snprintf(cfgp, sizeof(cfgp), "%s/config.json", sub);
+/* Each subdirectory in-* of @dir: a migration destination's state. */
+static int each_incoming(const char *dir, bool kill_them)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		char sub[4400], cfgp[4500], *data = NULL;
+		struct vm_config dc;
 		json_t *j = NULL;
+
+		if (strncmp(de->d_name, "in-", 3))
+			continue;
+		n++;
+		if (!kill_them)
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+		snprintf(cfgp, sizeof(cfgp), "%s/config.json", sub);
 		if (tgvm_file_read(cfgp, 1 << 20, &data, NULL, NULL) == 0)
 			j = json_loads(data, 0, NULL);
 		free(data);
@@ -423,12 +444,25 @@ int vm_stop(const char *name, struct tgvm_error *reterr)
 			vm_kill_dir(sub, NULL, NULL, NULL);
 		}
 		json_decref(j);
+		rm_rf(sub);
 	}
-	r = vm_kill_dir(dir, c.host, c.tap, reterr);
-	if (r == 0)
-		rm_rf(dir);
-	vm_config_release(&c);
-	return r;
+	closedir(d);
+	return n;
+}
+
+bool vm_has_incoming(const char *dir)
+{
+	return each_incoming(dir, false) > 0;
+}
+
+void vm_kill_incoming(const char *dir)
+{
+	each_incoming(dir, true);
+}
+
+int vm_rm_rf(const char *dir)
+{
+	return rm_rf(dir);
 }
 
 static int info_cmp(const void *a, const void *b)
@@ -477,7 +511,9 @@ int vm_list(struct vm_info **ret, size_t *ret_n, struct tgvm_error *reterr)
 		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
 		info.pid = vm_dir_pid(sub);
 		snprintf(info.state, sizeof(info.state), "%s", info.pid ? "unknown" : "dead");
-		if (info.pid && vm_qmp_open(sub, 1000, &q, NULL) == 0) {
+		if (info.pid && vm_has_incoming(sub))
+			snprintf(info.state, sizeof(info.state), "migrating");
+		else if (info.pid && vm_qmp_open(sub, 1000, &q, NULL) == 0) {
 			if (qmp_conn_command(q, "query-status", NULL, 1000, &st, NULL) == 0) {
 				const char *s = json_string_value(json_object_get(st, "status"));
 
@@ -486,8 +522,8 @@ int vm_list(struct vm_info **ret, size_t *ret_n, struct tgvm_error *reterr)
 			}
 			qmp_conn_free(q);
 		}
-		snprintf(sub, sizeof(sub), "%s/%s/dest", dir, de->d_name);
-		info.migrating = access(sub, F_OK) == 0;
+		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+		info.migrating = vm_has_incoming(sub);
 		nv = realloc(v, (n + 1) * sizeof(*v));
 		if (!nv) {
 			vm_config_release(&info.config);
