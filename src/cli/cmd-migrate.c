@@ -14,12 +14,12 @@
 
 static void migrate_usage(void)
 {
-	fprintf(stderr,
-		"usage: tgvm migrate VM --to HOST [--mode precopy|postcopy|auto]\n"
-		"                    [--downtime-limit MS] [--max-bandwidth SIZE]\n"
-		"                    [--converge-timeout MS] [--timeout MS] [--no-check] [--json]\n"
-		"       tgvm migrate status VM [--json]\n"
-		"       tgvm migrate cancel VM\n");
+	fprintf(stderr, "usage: tgvm migrate VM --to HOST [--mode precopy|postcopy|auto]\n"
+			"                    [--downtime-limit MS] [--max-bandwidth SIZE]\n"
+			"                    [--converge-timeout MS] [--timeout MS] [--multifd N]\n"
+			"                    [--no-check] [--json]\n"
+			"       tgvm migrate status VM [--json]\n"
+			"       tgvm migrate cancel VM\n");
 }
 
 static void progress(const struct migrate_timeline *t, const char *status, void *opaque)
@@ -177,6 +177,7 @@ int cmd_migrate(int argc, char **argv)
 	    {"max-bandwidth", required_argument, NULL, 'b'},
 	    {"converge-timeout", required_argument, NULL, 'c'},
 	    {"timeout", required_argument, NULL, 'T'},
+	    {"multifd", required_argument, NULL, 'M'},
 	    {"no-check", no_argument, NULL, 'n'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
@@ -195,7 +196,7 @@ int cmd_migrate(int argc, char **argv)
 		return migrate_cancel_cmd(argc - 1, argv + 1);
 	migrate_opts_init(&o);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "t:m:d:b:c:T:njh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:m:d:b:c:T:M:njh", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			to = optarg;
@@ -204,20 +205,23 @@ int cmd_migrate(int argc, char **argv)
 			r = migrate_mode_from_string(optarg);
 			if (r < 0)
 				return cli_fail(TGVM_EXIT_USAGE, "migrate",
-						"unknown mode '%s' (precopy, postcopy, auto)", optarg);
+						"unknown mode '%s' (precopy, postcopy, auto)",
+						optarg);
 			o.mode = (enum migrate_mode)r;
 			break;
 		case 'd':
 			if (tgvm_parse_int(optarg, 1, 600000, &o.downtime_limit_ms) < 0)
 				return cli_fail(TGVM_EXIT_USAGE, "migrate",
-						"--downtime-limit takes milliseconds, not '%s'", optarg);
+						"--downtime-limit takes milliseconds, not '%s'",
+						optarg);
 			break;
 		case 'b':
 			if (tgvm_parse_size(optarg, &o.max_bandwidth) < 0 || !o.max_bandwidth)
-				return cli_fail(TGVM_EXIT_USAGE, "migrate",
-						"--max-bandwidth takes bytes per second (e.g. 100M), "
-						"not '%s'",
-						optarg);
+				return cli_fail(
+				    TGVM_EXIT_USAGE, "migrate",
+				    "--max-bandwidth takes bytes per second (e.g. 100M), "
+				    "not '%s'",
+				    optarg);
 			break;
 		case 'c':
 			if (tgvm_parse_int(optarg, 1, 3600000, &o.converge_timeout_ms) < 0)
@@ -229,6 +233,12 @@ int cmd_migrate(int argc, char **argv)
 			if (tgvm_parse_int(optarg, 1, 86400000, &o.timeout_ms) < 0)
 				return cli_fail(TGVM_EXIT_USAGE, "migrate",
 						"--timeout takes milliseconds, not '%s'", optarg);
+			break;
+		case 'M':
+			if (tgvm_parse_int(optarg, 1, 64, &o.multifd_channels) < 0)
+				return cli_fail(TGVM_EXIT_USAGE, "migrate",
+						"--multifd takes 1 to 64 channels, not '%s'",
+						optarg);
 			break;
 		case 'n':
 			o.check = NULL;

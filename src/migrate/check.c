@@ -2,7 +2,8 @@
 /*
  * The safety check before a migration: the features a VM's -cpu string
  * presents must all be in the destination host's CPU profile (from the
- * inventory that created the host, else this machine's detected CPU).
+ * inventory that created the host, else what this machine can present: its
+ * detected CPU under KVM, TCG's maximum under TCG).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -52,7 +53,8 @@ static int cpu_string_features(const struct tgvm_modeldb *db, const char *cpu,
 		memcpy(name, p, len);
 		name[len] = '\0';
 		if (eq)
-			on = !strcmp(eq + 1, "on") || !strcmp(eq + 1, "true") || !strcmp(eq + 1, "yes");
+			on = !strcmp(eq + 1, "on") || !strcmp(eq + 1, "true") ||
+			     !strcmp(eq + 1, "yes");
 		f = tgvm_feature_from_name(name);
 		if (f < 0)
 			continue; /* a property, not a feature */
@@ -94,9 +96,16 @@ int migrate_check_cpu(const struct vm_config *vm, const struct vm_host *dst, voi
 		    (r = tgvm_inventory_find(inv, dst->name, &h, reterr)) < 0)
 			goto out;
 		profile = &h->profile;
-	} else {
+	} else if (!strcmp(vm->accel, "kvm")) {
 		if ((r = tgvm_cpu_detect(&detected, NULL, reterr)) < 0)
 			goto out;
+		profile = &detected;
+	} else {
+		/* A simulated host without a profile runs TCG here: what TCG can present. */
+		memset(&detected, 0, sizeof(detected));
+		snprintf(detected.name, sizeof(detected.name), "TCG");
+		detected.vendor = vendor;
+		detected.features = db->tcg_max;
 		profile = &detected;
 	}
 	if (!tgvm_host_accepts(profile, &want, vendor, false, &missing)) {

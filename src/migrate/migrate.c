@@ -20,14 +20,14 @@
 #include "tgvm/qmp.h"
 #include "util/util.h"
 
-#define POLL_MS		20
-#define QMP_MS		5000
-#define SPAWN_MS	30000
-#define RESUME_WAIT_MS	15000
-#define PROGRESS_EVERY	(250ull * 1000000ull)
-#define CANCEL_FILE	"cancel-request"
-#define ACTIVE_FILE	"migration-active.json"
-#define TIMELINE_FILE	"migration.json"
+#define POLL_MS	       100
+#define QMP_MS	       5000
+#define SPAWN_MS       30000
+#define RESUME_WAIT_MS 15000
+#define PROGRESS_EVERY (250ull * 1000000ull)
+#define CANCEL_FILE    "cancel-request"
+#define ACTIVE_FILE    "migration-active.json"
+#define TIMELINE_FILE  "migration.json"
 
 static uint32_t name_hash(const char *s)
 {
@@ -73,6 +73,7 @@ void migrate_opts_init(struct migrate_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->mode = MIGRATE_PRECOPY;
 	o->converge_timeout_ms = 10000;
+	o->downtime_limit_ms = 20;
 	o->check = migrate_check_cpu;
 }
 
@@ -215,7 +216,8 @@ static int qmp_set_caps(struct qmp_conn *q, const char *const *names, const bool
 	int r;
 
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(caps, json_pack("{s:s, s:b}", "capability", names[i], on[i]));
+		json_array_append_new(
+		    caps, json_pack("{s:s, s:b}", "capability", names[i], "state", on[i]));
 	args = json_pack("{s:o}", "capabilities", caps);
 	r = qmp_conn_command(q, "migrate-set-capabilities", args, QMP_MS, NULL, reterr);
 	json_decref(args);
@@ -316,8 +318,8 @@ static int sample(struct mig *m, char *ret_status, size_t size, struct tgvm_erro
 		    .transferred_bytes = jnum(ram, "transferred"),
 		    .dirty_rate_bps = jnum(ram, "dirty-pages-rate") *
 				      (jnum(ram, "page-size") ? jnum(ram, "page-size") : 4096),
-		    .throughput_bps = (uint64_t)(json_number_value(json_object_get(ram, "mbps")) *
-						 1e6 / 8),
+		    .throughput_bps =
+			(uint64_t)(json_number_value(json_object_get(ram, "mbps")) * 1e6 / 8),
 		};
 		struct migrate_timeline *t = m->t;
 
@@ -342,6 +344,29 @@ static int sample(struct mig *m, char *ret_status, size_t size, struct tgvm_erro
 	return r;
 }
 
+/* Wait until the source has no migration in flight (a cancel takes a moment). */
+static void wait_source_idle(struct qmp_conn *q, int timeout_ms)
+{
+	uint64_t until = tgvm_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+
+	while (tgvm_now_ns() < until) {
+		json_t *ret = NULL;
+		const char *s;
+		bool busy;
+
+		if (qmp_conn_command(q, "query-migrate", NULL, QMP_MS, &ret, NULL) < 0)
+			return;
+		s = json_string_value(json_object_get(ret, "status"));
+		busy =
+		    s && (!strcmp(s, "cancelling") || !strcmp(s, "active") || !strcmp(s, "setup") ||
+			  !strcmp(s, "device") || !strcmp(s, "pre-switchover"));
+		json_decref(ret);
+		if (!busy)
+			return;
+		sleep_ms(20);
+	}
+}
+
 static bool cancel_requested(const struct mig *m)
 {
 	char path[4400];
@@ -354,12 +379,13 @@ static int prepare(struct mig *m, struct tgvm_error *reterr)
 {
 	const struct migrate_opts *o = m->o;
 	struct vm_launch l = {.dir = m->indir, .incoming = true};
-	bool pc = o->mode != MIGRATE_PRECOPY, mfd = o->mode == MIGRATE_PRECOPY;
+	bool pc = o->mode != MIGRATE_PRECOPY;
+	bool mfd = o->mode == MIGRATE_PRECOPY && o->multifd_channels > 0;
 	const char *src_caps[] = {"events", "multifd", "auto-converge", "postcopy-ram"};
 	const bool src_on[] = {true, mfd, o->mode != MIGRATE_POSTCOPY, pc};
 	const char *dst_caps[] = {"events", "multifd", "postcopy-ram"};
 	const bool dst_on[] = {true, mfd, pc};
-	int channels = o->multifd_channels > 0 ? o->multifd_channels : 2;
+	int channels = o->multifd_channels;
 	json_t *st = NULL, *params;
 	char uri[96];
 	int r;
@@ -376,6 +402,7 @@ static int prepare(struct mig *m, struct tgvm_error *reterr)
 		return tgvm_error_prefix(reterr, "source QEMU");
 	m->src_was_running = json_is_true(json_object_get(st, "running"));
 	json_decref(st);
+	wait_source_idle(m->sq, 15000); /* a migration cancelled just before may still wind down */
 	if ((r = qmp_set_caps(m->sq, src_caps, src_on, ARRAY_SIZE(src_caps), reterr)) < 0 ||
 	    (r = qmp_set_caps(m->dq, dst_caps, dst_on, ARRAY_SIZE(dst_caps), reterr)) < 0)
 		return tgvm_error_prefix(reterr, "cannot set migration capabilities");
@@ -408,7 +435,8 @@ static int run(struct mig *m, struct tgvm_error *reterr)
 	bool postcopy_asked = false;
 	int r;
 
-	deadline = tgvm_now_ns() + (uint64_t)(o->timeout_ms > 0 ? o->timeout_ms : 600000) * 1000000ull;
+	deadline =
+	    tgvm_now_ns() + (uint64_t)(o->timeout_ms > 0 ? o->timeout_ms : 600000) * 1000000ull;
 	phase_begin(m, MIGRATE_PHASE_PRECOPY, 0);
 	precopy_start = tgvm_now_ns();
 	for (;;) {
@@ -422,18 +450,28 @@ static int run(struct mig *m, struct tgvm_error *reterr)
 		}
 		if (m->src_done)
 			break;
-		if ((r = sample(m, status, sizeof(status), reterr)) < 0)
+		if ((r = sample(m, status, sizeof(status), reterr)) < 0) {
+			if (!vm_dir_pid(m->indir) && !m->resume_seen) {
+				char why[TGVM_ERROR_MSG_MAX / 2];
+
+				snprintf(why, sizeof(why), "%s", reterr ? reterr->msg : "");
+				return tgvm_error_set(
+				    reterr, EPIPE,
+				    "the destination QEMU on host '%s' died during "
+				    "precopy (%s)",
+				    m->dst_host.name, why);
+			}
 			return r;
+		}
 		if (!strcmp(status, "completed"))
 			break;
 		if (!strcmp(status, "cancelled"))
 			return tgvm_error_set(reterr, ECANCELED, "migration was cancelled");
 		if (!vm_dir_pid(m->indir) && !m->resume_seen)
-			return tgvm_error_set(reterr, EPIPE,
-					      "the destination QEMU on host '%s' died during %s",
-					      m->dst_host.name,
-					      !strcmp(status, "postcopy-active") ? "postcopy"
-										 : "precopy");
+			return tgvm_error_set(
+			    reterr, EPIPE, "the destination QEMU on host '%s' died during %s",
+			    m->dst_host.name,
+			    !strcmp(status, "postcopy-active") ? "postcopy" : "precopy");
 		if (cancel_requested(m)) {
 			if (!strcmp(status, "postcopy-active"))
 				return tgvm_error_set(reterr, EBUSY,
@@ -465,15 +503,15 @@ static int run(struct mig *m, struct tgvm_error *reterr)
 				snprintf(t->postcopy_reason, sizeof(t->postcopy_reason),
 					 "precopy did not converge within %d ms (%" PRIu64
 					 " MiB left, dirtying %" PRIu64 " MiB/s)",
-					 o->converge_timeout_ms,
-					 it ? it->remaining_bytes >> 20 : 0,
+					 o->converge_timeout_ms, it ? it->remaining_bytes >> 20 : 0,
 					 it ? it->dirty_rate_bps >> 20 : 0);
 			}
 			if (go) {
 				postcopy_asked = true;
 				if ((r = qmp_conn_command(m->sq, "migrate-start-postcopy", NULL,
 							  QMP_MS, NULL, reterr)) < 0)
-					return tgvm_error_prefix(reterr, "cannot switch to postcopy");
+					return tgvm_error_prefix(reterr,
+								 "cannot switch to postcopy");
 				t->postcopy_used = true;
 			}
 		}
@@ -555,14 +593,16 @@ static void settle_phases(struct mig *m)
 			phase_end(m, MIGRATE_PHASE_LAST_COPY, m->src_done_ns);
 		}
 		if (m->src_done_ns) {
-			uint64_t sw_end = m->dst_done_ns > m->src_done_ns ? m->dst_done_ns
-									  : m->src_done_ns;
+			/* The destination loads the device state, then resumes (RESUME
+			 * comes before its own "completed"). */
+			uint64_t sw_end =
+			    m->resume_ns > m->src_done_ns ? m->resume_ns : m->src_done_ns;
 
 			phase_begin(m, MIGRATE_PHASE_SWITCH, m->src_done_ns);
 			phase_end(m, MIGRATE_PHASE_SWITCH, sw_end);
 			if (m->resume_ns) {
 				phase_begin(m, MIGRATE_PHASE_START, sw_end);
-				phase_end(m, MIGRATE_PHASE_START, m->resume_ns);
+				phase_end(m, MIGRATE_PHASE_START, sw_end);
 			}
 		}
 	}
@@ -577,22 +617,7 @@ static void roll_back(struct mig *m)
 
 	if (m->sq) {
 		qmp_conn_command(m->sq, "migrate_cancel", NULL, QMP_MS, NULL, NULL);
-		/* Wait for QEMU to leave the cancelling state. */
-		for (int i = 0; i < 100; i++) {
-			json_t *ret = NULL;
-			const char *s;
-			bool busy;
-
-			if (qmp_conn_command(m->sq, "query-migrate", NULL, QMP_MS, &ret, NULL) < 0)
-				break;
-			s = json_string_value(json_object_get(ret, "status"));
-			busy = s && (!strcmp(s, "cancelling") || !strcmp(s, "active") ||
-				     !strcmp(s, "setup") || !strcmp(s, "device"));
-			json_decref(ret);
-			if (!busy)
-				break;
-			qmp_conn_wait_event(m->sq, "\x01none", 20, NULL, NULL);
-		}
+		wait_source_idle(m->sq, 15000);
 		if (m->src_was_running &&
 		    qmp_conn_command(m->sq, "query-status", NULL, QMP_MS, &st, NULL) == 0) {
 			if (!json_is_true(json_object_get(st, "running")))
@@ -607,7 +632,7 @@ static void roll_back(struct mig *m)
 }
 
 static const char *const moved_files[] = {"qmp.sock", "console.sock", "serial.log",
-					  "qemu.log", "pid", "config.json"};
+					  "qemu.log", "pid",	      "config.json"};
 
 /* After the switch: stop the source, move the destination's state into the VM's directory. */
 static int finish(struct mig *m, struct tgvm_error *reterr)
@@ -664,9 +689,9 @@ int migrate_vm(const char *name, const char *to, const struct migrate_opts *o,
 		goto refused;
 	}
 	if (vm_has_incoming(m.vmdir)) {
-		r = tgvm_error_set(reterr, EBUSY,
-				   "VM '%s' is already migrating ('tgvm migrate cancel %s' stops it)",
-				   name, name);
+		r = tgvm_error_set(
+		    reterr, EBUSY,
+		    "VM '%s' is already migrating ('tgvm migrate cancel %s' stops it)", name, name);
 		goto refused;
 	}
 	if ((r = host_get(to, &m.dst_host, reterr)) < 0)
@@ -708,8 +733,9 @@ int migrate_vm(const char *name, const char *to, const struct migrate_opts *o,
 	if (r < 0) {
 		if (t->postcopy_used && m.resume_seen) {
 			/* The VM already runs on the destination: do not kill it. */
-			tgvm_error_prefix(reterr, "postcopy broke after the switch to '%s' (QEMU's "
-						  "postcopy recovery can resume it)",
+			tgvm_error_prefix(reterr,
+					  "postcopy broke after the switch to '%s' (QEMU's "
+					  "postcopy recovery can resume it)",
 					  to);
 			goto out;
 		}
@@ -815,9 +841,9 @@ int migrate_cancel_request(const char *name, struct tgvm_error *reterr)
 		for (int i = 0; i < 3000 && access(path, F_OK) == 0; i++)
 			sleep_ms(10);
 		if (access(path, F_OK) == 0)
-			return tgvm_error_set(reterr, ETIMEDOUT,
-					      "the migrate process (pid %d) did not stop within 30 s",
-					      (int)pid);
+			return tgvm_error_set(
+			    reterr, ETIMEDOUT,
+			    "the migrate process (pid %d) did not stop within 30 s", (int)pid);
 		return 0;
 	}
 	/* Nobody drives it any more: clean up here. */

@@ -107,13 +107,15 @@ static void event_push(struct qmp_conn *c, struct qmp_event *e)
 static void event_take(struct qmp_conn *c, size_t i, struct qmp_event *ret)
 {
 	*ret = c->events[(c->ev_head + i) % c->ev_cap];
-	for (size_t k = i; k + 1 < c->ev_count; k++)
-		c->events[(c->ev_head + k) % c->ev_cap] =
-		    c->events[(c->ev_head + k + 1) % c->ev_cap];
-	if (i == 0)
+	if (i == 0) {
 		c->ev_head = (c->ev_head + 1) % c->ev_cap;
+	} else {
+		for (size_t k = i; k + 1 < c->ev_count; k++)
+			c->events[(c->ev_head + k) % c->ev_cap] =
+			    c->events[(c->ev_head + k + 1) % c->ev_cap];
+	}
 	c->ev_count--;
-	if (i == 0 && c->ev_count == 0)
+	if (c->ev_count == 0)
 		c->ev_head = 0;
 }
 
