@@ -454,7 +454,9 @@ static int run(struct mig *m, struct tgvm_error *reterr)
 			if (!vm_dir_pid(m->indir) && !m->resume_seen) {
 				char why[TGVM_ERROR_MSG_MAX / 2];
 
-				snprintf(why, sizeof(why), "%s", reterr ? reterr->msg : "");
+				why[0] = '\0';
+				if (reterr)
+					strncat(why, reterr->msg, sizeof(why) - 1);
 				return tgvm_error_set(
 				    reterr, EPIPE,
 				    "the destination QEMU on host '%s' died during "
