@@ -281,8 +281,13 @@ static int drain_events(struct mig *m, struct tgvm_error *reterr)
 		}
 		qmp_event_release(&e);
 	}
-	if (r < 0)
+	if (r < 0) {
+		if (r == -EPIPE && !m->resume_seen)
+			return tgvm_error_set(
+			    reterr, EPIPE, "the destination QEMU on host '%s' died during precopy",
+			    m->dst_host.name);
 		return tgvm_error_prefix(reterr, "destination QEMU");
+	}
 	return 0;
 }
 
@@ -402,9 +407,15 @@ static int prepare(struct mig *m, struct tgvm_error *reterr)
 		return tgvm_error_prefix(reterr, "source QEMU");
 	m->src_was_running = json_is_true(json_object_get(st, "running"));
 	json_decref(st);
-	wait_source_idle(m->sq, 15000); /* a migration cancelled just before may still wind down */
-	if ((r = qmp_set_caps(m->sq, src_caps, src_on, ARRAY_SIZE(src_caps), reterr)) < 0 ||
-	    (r = qmp_set_caps(m->dq, dst_caps, dst_on, ARRAY_SIZE(dst_caps), reterr)) < 0)
+	wait_source_idle(m->sq, 30000); /* a migration cancelled just before may still wind down */
+	/* QEMU refuses while the thread of a just-cancelled migration winds down. */
+	for (int tries = 0; tries < 150; tries++) {
+		r = qmp_set_caps(m->sq, src_caps, src_on, ARRAY_SIZE(src_caps), reterr);
+		if (r != -EREMOTEIO || !reterr || !strstr(reterr->msg, "in progress"))
+			break;
+		sleep_ms(200);
+	}
+	if (r < 0 || (r = qmp_set_caps(m->dq, dst_caps, dst_on, ARRAY_SIZE(dst_caps), reterr)) < 0)
 		return tgvm_error_prefix(reterr, "cannot set migration capabilities");
 	params = json_pack("{s:I}", "max-bandwidth",
 			   (json_int_t)(o->max_bandwidth ? o->max_bandwidth : (64ull << 30)));
@@ -617,9 +628,15 @@ static void roll_back(struct mig *m)
 {
 	json_t *st = NULL;
 
-	if (m->sq) {
+	if (m->sq)
 		qmp_conn_command(m->sq, "migrate_cancel", NULL, QMP_MS, NULL, NULL);
-		wait_source_idle(m->sq, 15000);
+	/* Gone, the destination cannot hold the source's stream open. */
+	qmp_conn_free(m->dq);
+	m->dq = NULL;
+	vm_kill_dir(m->indir, m->dst_host.name, m->dst.tap, NULL);
+	vm_rm_rf(m->indir);
+	if (m->sq) {
+		wait_source_idle(m->sq, 30000);
 		if (m->src_was_running &&
 		    qmp_conn_command(m->sq, "query-status", NULL, QMP_MS, &st, NULL) == 0) {
 			if (!json_is_true(json_object_get(st, "running")))
@@ -627,10 +644,6 @@ static void roll_back(struct mig *m)
 		}
 		json_decref(st);
 	}
-	qmp_conn_free(m->dq);
-	m->dq = NULL;
-	vm_kill_dir(m->indir, m->dst_host.name, m->dst.tap, NULL);
-	vm_rm_rf(m->indir);
 }
 
 static const char *const moved_files[] = {"qmp.sock", "console.sock", "serial.log",
