@@ -20,7 +20,7 @@
 enum migrate_mode {
 	MIGRATE_PRECOPY,  /* auto-converge; multifd on request */
 	MIGRATE_POSTCOPY, /* one precopy pass, then postcopy */
-	MIGRATE_AUTO,	  /* precopy; postcopy if it has not converged within a bound */
+	MIGRATE_AUTO,     /* precopy; postcopy if it has not converged within a bound */
 	MIGRATE_MODE__MAX
 };
 const char *migrate_mode_to_string(enum migrate_mode m);
@@ -30,11 +30,11 @@ enum migrate_phase {
 	MIGRATE_PHASE_CHECK,
 	MIGRATE_PHASE_PREPARE,
 	MIGRATE_PHASE_PRECOPY,
-	MIGRATE_PHASE_PAUSE,	 /* source vCPUs stopped (QMP STOP on the source) */
+	MIGRATE_PHASE_PAUSE,     /* source vCPUs stopped (QMP STOP on the source) */
 	MIGRATE_PHASE_LAST_COPY, /* the last dirty pages and device state */
-	MIGRATE_PHASE_POSTCOPY,	 /* only in postcopy: destination runs, pages pulled */
-	MIGRATE_PHASE_SWITCH,	 /* source done, destination loading */
-	MIGRATE_PHASE_START,	 /* destination vCPUs run (QMP RESUME on the destination) */
+	MIGRATE_PHASE_POSTCOPY,  /* only in postcopy: destination runs, pages pulled */
+	MIGRATE_PHASE_SWITCH,    /* source done, destination loading */
+	MIGRATE_PHASE_START,     /* destination vCPUs run (QMP RESUME on the destination) */
 	MIGRATE_PHASE_CLEANUP,
 	MIGRATE_PHASE__MAX
 };
@@ -43,7 +43,7 @@ const char *migrate_phase_to_string(enum migrate_phase p);
 #define MIGRATE_ITER_MAX 512
 
 struct migrate_iteration {
-	uint64_t t_ns;		   /* wall clock when sampled */
+	uint64_t t_ns;             /* wall clock when sampled */
 	uint64_t dirty_sync_count; /* QEMU's pass number */
 	uint64_t remaining_bytes;
 	uint64_t transferred_bytes;
@@ -63,16 +63,16 @@ struct migrate_timeline {
 	size_t n_iter;
 	struct migrate_iteration iter[MIGRATE_ITER_MAX];
 	/* Outcome */
-	char status[24];		/* "completed", "failed", "cancelled", "refused" */
+	char status[24];                /* "completed", "failed", "cancelled", "refused" */
 	char error[TGVM_ERROR_MSG_MAX]; /* what went wrong, "" on success */
-	int64_t qemu_downtime_ms;	/* QEMU's own figure; -1 unknown */
-	int64_t vcpu_blackout_us;	/* STOP on source -> RESUME on destination; -1 unknown */
-	int64_t total_ms;		/* QEMU's total-time; -1 unknown */
-	uint64_t transferred_bytes;	/* RAM moved */
-	uint64_t stop_event_us;		/* QEMU timestamps of those events; 0 unknown */
+	int64_t qemu_downtime_ms;       /* QEMU's own figure; -1 unknown */
+	int64_t vcpu_blackout_us;       /* STOP on source -> RESUME on destination; -1 unknown */
+	int64_t total_ms;               /* QEMU's total-time; -1 unknown */
+	uint64_t transferred_bytes;     /* RAM moved */
+	uint64_t stop_event_us;         /* QEMU timestamps of those events; 0 unknown */
 	uint64_t resume_event_us;
 	uint64_t started_ns, ended_ns; /* whole pipeline, wall clock */
-	json_t *extra;		       /* owned; hooks may add fields (network blackout...) */
+	json_t *extra;                 /* owned; hooks may add fields (network blackout...) */
 };
 
 void migrate_timeline_init(struct migrate_timeline *t);
@@ -86,7 +86,7 @@ json_t *migrate_timeline_to_json(const struct migrate_timeline *t);
  * not change anything.
  */
 typedef int (*migrate_check_fn)(const struct vm_config *vm, const struct vm_host *dst, void *opaque,
-				struct tgvm_error *reterr);
+                                struct tgvm_error *reterr);
 
 /*
  * Hooks for what other layers add (network switch, blackout probe). Called
@@ -95,9 +95,9 @@ typedef int (*migrate_check_fn)(const struct vm_config *vm, const struct vm_host
  */
 struct migrate_hooks {
 	void (*switchover)(const struct vm_config *vm, const struct vm_host *src,
-			   const struct vm_host *dst, struct migrate_timeline *t, void *opaque);
+	                   const struct vm_host *dst, struct migrate_timeline *t, void *opaque);
 	void (*after_start)(const struct vm_config *vm, const struct vm_host *src,
-			    const struct vm_host *dst, struct migrate_timeline *t, void *opaque);
+	                    const struct vm_host *dst, struct migrate_timeline *t, void *opaque);
 	/* Every sample during precopy (about every 20 ms): progress display. */
 	void (*progress)(const struct migrate_timeline *t, const char *status, void *opaque);
 	void *opaque;
@@ -105,11 +105,11 @@ struct migrate_hooks {
 
 struct migrate_opts {
 	enum migrate_mode mode;
-	int downtime_limit_ms;	/* 0: QEMU's default (300 ms); migrate_opts_init sets 20 */
+	int downtime_limit_ms;  /* 0: QEMU's default (300 ms); migrate_opts_init sets 20 */
 	uint64_t max_bandwidth; /* bytes/s; 0: unlimited */
 	int converge_timeout_ms; /* auto: switch to postcopy after this much precopy (default 10 s) */
 	int multifd_channels; /* precopy; 0: no multifd (36 s vs 2.4 s for 128 MiB under TCG here) */
-	int timeout_ms;	      /* whole migration; 0: 10 minutes */
+	int timeout_ms;       /* whole migration; 0: 10 minutes */
 	migrate_check_fn check; /* NULL: no CPU check */
 	void *check_opaque;
 	struct migrate_hooks hooks;
@@ -129,7 +129,7 @@ void migrate_opts_init(struct migrate_opts *o);
  * whenever the pipeline ran, also on failure. Blocks until done.
  */
 int migrate_vm(const char *name, const char *to, const struct migrate_opts *o,
-	       struct migrate_timeline *ret, struct tgvm_error *reterr);
+               struct migrate_timeline *ret, struct tgvm_error *reterr);
 
 /*
  * Ask a running migration of VM @name to stop before switchover. If no
@@ -151,6 +151,6 @@ int migrate_status(const char *name, json_t **ret, bool *ret_active, struct tgvm
  * VM's -cpu string presents, and the vendor must match. @opaque unused.
  */
 int migrate_check_cpu(const struct vm_config *vm, const struct vm_host *dst, void *opaque,
-		      struct tgvm_error *reterr);
+                      struct tgvm_error *reterr);
 
 #endif

@@ -33,11 +33,11 @@ struct tgvm_cpu_model {
 };
 
 struct tgvm_modeldb {
-	char qemu_version[32];              /* "7.2.22" */
-	struct tgvm_featureset settable;    /* features this QEMU can switch (from 'max') */
-	struct tgvm_featureset tcg_max;     /* what TCG can present at most */
+	char qemu_version[32];           /* "7.2.22" */
+	struct tgvm_featureset settable; /* features this QEMU can switch (from 'max') */
+	struct tgvm_featureset tcg_max;  /* what TCG can present at most */
 	size_t n;
-	struct tgvm_cpu_model *models;      /* sorted by name */
+	struct tgvm_cpu_model *models; /* sorted by name */
 };
 
 /* New empty database; free with tgvm_modeldb_free (accepts NULL). */
@@ -51,12 +51,12 @@ int tgvm_modeldb_add(struct tgvm_modeldb *db, const struct tgvm_cpu_model *m);
  * their target when @follow_alias. NULL when absent. O(log n).
  */
 const struct tgvm_cpu_model *tgvm_modeldb_find(const struct tgvm_modeldb *db, const char *name,
-					       bool follow_alias);
+                                               bool follow_alias);
 /* Closest model name, for "did you mean"; NULL when nothing is close. */
 const char *tgvm_modeldb_suggest(const struct tgvm_modeldb *db, const char *name);
 /* Look up @name, or fail with -ENOENT and a message naming it and the closest. */
 int tgvm_modeldb_lookup(const struct tgvm_modeldb *db, const char *name,
-			const struct tgvm_cpu_model **ret, struct tgvm_error *reterr);
+                        const struct tgvm_cpu_model **ret, struct tgvm_error *reterr);
 
 /* True for models a guest can be given by name to run anywhere it fits:
  * not 'max', 'host' or 'base'. */
@@ -96,9 +96,9 @@ int tgvm_modeldb_load_default(struct tgvm_modeldb **ret, struct tgvm_error *rete
  * Fills name (hostname), vendor, family/model/stepping, model_id (brand).
  */
 int tgvm_cpu_detect(struct tgvm_cpu_model *ret, struct tgvm_featureset *ret_hidden,
-		    struct tgvm_error *reterr);
+                    struct tgvm_error *reterr);
 /* Parse the "flags" line of a /proc/cpuinfo text into features (unknown names ignored). */
 int tgvm_cpuinfo_parse_flags(const char *cpuinfo, struct tgvm_featureset *ret,
-			     struct tgvm_error *reterr);
+                             struct tgvm_error *reterr);
 
 #endif

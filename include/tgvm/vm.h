@@ -17,10 +17,10 @@
 
 #include "tgvm/error.h"
 
-#define TGVM_NAME_MAX	 32 /* host and VM names: [a-z0-9][a-z0-9-]*, at most 31 chars */
-#define TGVM_ADDR_MAX	 16 /* dotted IPv4 */
-#define TGVM_VM_MEM_MIN	 (64ull << 20)
-#define TGVM_VM_MEM_MAX	 (64ull << 30)
+#define TGVM_NAME_MAX    32 /* host and VM names: [a-z0-9][a-z0-9-]*, at most 31 chars */
+#define TGVM_ADDR_MAX    16 /* dotted IPv4 */
+#define TGVM_VM_MEM_MIN  (64ull << 20)
+#define TGVM_VM_MEM_MAX  (64ull << 30)
 #define TGVM_VM_CPUS_MAX 64
 
 /* ---- names and addresses ---- */
@@ -34,7 +34,7 @@ int tgvm_name_check(const char *what, const char *name, struct tgvm_error *reter
  * given to host_up) 198.18.0.(10+i) unless its inventory names one, VMs
  * 198.19.0.2 and up. The prefix length on every interface is /15.
  */
-#define TGVM_NET_PREFIX	   15
+#define TGVM_NET_PREFIX    15
 #define TGVM_NET_FABRIC_IP "198.18.0.1"
 #define TGVM_NET_PROBE_IP  "198.18.0.2"
 #define TGVM_NET_FABRIC_NS "tgvm-fabric"
@@ -49,7 +49,7 @@ bool tgvm_net_addr_ok(const char *addr);
 struct vm_host {
 	char name[TGVM_NAME_MAX];
 	char address[TGVM_ADDR_MAX]; /* "" on input: assign from the plan */
-	char inventory[256];	     /* inventory file that defines the host's CPU profile, or "" */
+	char inventory[256];         /* inventory file that defines the host's CPU profile, or "" */
 };
 
 /*
@@ -96,7 +96,7 @@ int vm_accel_from_string(const char *s);
  * @reason_size) gets the words. Never fails: errors choose TCG.
  */
 enum vm_accel vm_accel_choose(const char *kernel, int timeout_ms, char *ret_reason,
-			      size_t reason_size);
+                              size_t reason_size);
 
 /* ---- VM configuration ---- */
 
@@ -110,11 +110,11 @@ struct vm_config {
 	char *initrd;
 	char *append;
 	char *disk;
-	char mac[18];		/* "52:54:00:xx:xx:xx", derived from the name when "" */
+	char mac[18];           /* "52:54:00:xx:xx:xx", derived from the name when "" */
 	char ip[TGVM_ADDR_MAX]; /* the guest's address, passed as tgvm.ip= */
-	char tap[16];		/* tap device in the host namespace, derived from the name */
-	char accel[8];		/* "tcg" or "kvm"; "" picks with vm_accel_choose() */
-	char machine[32];	/* "q35" unless set */
+	char tap[16];           /* tap device in the host namespace, derived from the name */
+	char accel[8];          /* "tcg" or "kvm"; "" picks with vm_accel_choose() */
+	char machine[32];       /* "q35" unless set */
 };
 
 void vm_config_init(struct vm_config *c);
@@ -140,7 +140,7 @@ struct tgvm_strv; /* src/util/util.h */
 /* What QEMU needs to run a VM described by a config from one state directory. */
 struct vm_launch {
 	const char *dir; /* state directory holding the sockets, logs and pid */
-	bool incoming;	 /* start paused with -incoming defer (migration destination) */
+	bool incoming;   /* start paused with -incoming defer (migration destination) */
 };
 
 /*
@@ -148,7 +148,7 @@ struct vm_launch {
  * Pure: touches no file. For tests and for `tgvm vm start --dry-run`.
  */
 int vm_qemu_argv(const struct vm_config *c, const struct vm_launch *l, struct tgvm_strv *ret,
-		 struct tgvm_error *reterr);
+                 struct tgvm_error *reterr);
 
 /* ---- VM processes ---- */
 
@@ -164,7 +164,7 @@ int vm_dir(const char *name, char *buf, size_t size);
  * qemu.log) are in @reterr.
  */
 int vm_spawn(const struct vm_config *c, const struct vm_launch *l, int timeout_ms, int *ret_pid,
-	     struct tgvm_error *reterr);
+             struct tgvm_error *reterr);
 
 /* vm_spawn() into vm_dir(c->name); -EEXIST when a VM of that name exists. */
 int vm_start(const struct vm_config *c, struct tgvm_error *reterr);
@@ -196,7 +196,7 @@ int vm_dir_pid(const char *dir);
 
 struct vm_info {
 	struct vm_config config;
-	int pid;	/* 0 when QEMU is not running */
+	int pid;        /* 0 when QEMU is not running */
 	char state[24]; /* "running", "paused", "inmigrate", "stopped"... from QMP, or "dead" */
 	bool migrating; /* a migration of this VM is in progress */
 };

@@ -44,7 +44,8 @@ static int parse_vm_arg(const char *arg, struct vm_list *l, struct tgvm_error *e
 	int r;
 
 	if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof(n->name))
-		return tgvm_error_set(err, EINVAL, "--vm wants NAME=FEATURES[:GUARDED], not '%s'", arg);
+		return tgvm_error_set(err, EINVAL, "--vm wants NAME=FEATURES[:GUARDED], not '%s'",
+		                      arg);
 	n = vm_list_push(l);
 	if (!n)
 		return tgvm_error_set(err, ENOMEM, "out of memory");
@@ -80,12 +81,12 @@ static int load_vms(const char *path, struct vm_list *l, struct tgvm_error *err)
 	free(text);
 	if (!j)
 		return tgvm_error_set(err, EINVAL, "'%s', line %d, column %d: %s", path, jerr.line,
-				      jerr.column, jerr.text);
+		                      jerr.column, jerr.text);
 	a = json_object_get(j, "vms");
 	if (!json_is_array(a) || json_array_size(a) > VMS_MAX) {
 		json_decref(j);
-		return tgvm_error_set(err, EINVAL, "'%s': expected {\"vms\": [...]} (at most %d)", path,
-				      VMS_MAX);
+		return tgvm_error_set(err, EINVAL, "'%s': expected {\"vms\": [...]} (at most %d)",
+		                      path, VMS_MAX);
 	}
 	json_array_foreach(a, i, v)
 	{
@@ -101,8 +102,8 @@ static int load_vms(const char *path, struct vm_list *l, struct tgvm_error *err)
 		snprintf(n->name, sizeof(n->name), "%s", name ? name : "vm");
 		if (rq && !json_is_array(rq)) {
 			json_decref(j);
-			return tgvm_error_set(err, EINVAL, "'%s': vm %zu: \"required\" must be an array",
-					      path, i);
+			return tgvm_error_set(
+			    err, EINVAL, "'%s': vm %zu: \"required\" must be an array", path, i);
 		}
 		/* Reuse the feature-list parser on joined names. */
 		struct tgvm_buf b;
@@ -112,13 +113,13 @@ static int load_vms(const char *path, struct vm_list *l, struct tgvm_error *err)
 		tgvm_buf_init(&b);
 		tgvm_buf_append(&b, "", 0);
 		json_array_foreach(rq, k, x)
-		tgvm_buf_printf(&b, "%s,", json_string_value(x) ?: "?");
+		    tgvm_buf_printf(&b, "%s,", json_string_value(x) ?: "?");
 		req = b.data;
 		tgvm_buf_init(&b);
 		tgvm_buf_append(&b, "", 0);
 		if (json_is_array(gd))
 			json_array_foreach(gd, k, x)
-			tgvm_buf_printf(&b, "%s,", json_string_value(x) ?: "?");
+			    tgvm_buf_printf(&b, "%s,", json_string_value(x) ?: "?");
 		gua = b.data;
 		r = tgvm_featureset_parse(req ? req : "", &n->required, err);
 		if (r >= 0)
@@ -149,8 +150,9 @@ static const char *pct(char *buf, size_t size, const struct tgvm_placement *p, u
 	if (!p->runs)
 		snprintf(buf, size, "cannot run");
 	else
-		snprintf(buf, size, "%5.1f%% (%llu)", total ? 100.0 * (double)p->hosts / (double)total : 0,
-			 (unsigned long long)p->hosts);
+		snprintf(buf, size, "%5.1f%% (%llu)",
+		         total ? 100.0 * (double)p->hosts / (double)total : 0,
+		         (unsigned long long)p->hosts);
 	return buf;
 }
 
@@ -182,8 +184,8 @@ static int write_heatmap(const char *path, const char *svg, struct tgvm_error *e
 	unlink(tmp);
 	if (r == -ENOENT)
 		return tgvm_error_set(err, ENOENT,
-				      "cannot write PNG: rsvg-convert is missing (package "
-				      "librsvg2-bin); write an .svg instead");
+		                      "cannot write PNG: rsvg-convert is missing (package "
+		                      "librsvg2-bin); write an .svg instead");
 	if (r < 0)
 		return r;
 	if (!WIFEXITED(status) || WEXITSTATUS(status))
@@ -194,15 +196,16 @@ static int write_heatmap(const char *path, const char *svg, struct tgvm_error *e
 int cmd_fleet(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"inventory", required_argument, NULL, 'i'},
-		{"vm", required_argument, NULL, 'v'},
-		{"vms", required_argument, NULL, 'V'},
-		{"report", required_argument, NULL, 'r'},
-		{"cross-vendor", no_argument, NULL, 'x'},
-		{"json", no_argument, NULL, 'j'},
-		{"heatmap", required_argument, NULL, 'm'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"inventory", required_argument, NULL, 'i'},
+	    {"vm", required_argument, NULL, 'v'},
+	    {"vms", required_argument, NULL, 'V'},
+	    {"report", required_argument, NULL, 'r'},
+	    {"cross-vendor", no_argument, NULL, 'x'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"heatmap", required_argument, NULL, 'm'},
+	    {"first-host", required_argument, NULL, 'F'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct vm_list vms = {0};
 	struct tgvm_modeldb *db = NULL;
@@ -216,9 +219,11 @@ int cmd_fleet(int argc, char **argv)
 	int c, rc = TGVM_EXIT_FAILURE;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "i:v:V:r:xjm:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "i:v:V:r:xjm:F:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'i': inventory = optarg; break;
+		case 'i':
+			inventory = optarg;
+			break;
 		case 'v':
 			if (parse_vm_arg(optarg, &vms, &err) < 0) {
 				rc = cli_fail(TGVM_EXIT_USAGE, "fleet", "%s", err.msg);
@@ -240,11 +245,24 @@ int cmd_fleet(int argc, char **argv)
 			}
 			break;
 		}
-		case 'x': fo.cross_vendor = true; break;
-		case 'j': json = true; break;
-		case 'm': heatmap = optarg; break;
-		case 'h': rc = cmd_help(2, (char *[]){"help", "fleet", NULL}); goto out;
-		default: rc = cli_usage("fleet"); goto out;
+		case 'x':
+			fo.cross_vendor = true;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'm':
+			heatmap = optarg;
+			break;
+		case 'F':
+			fo.first_host = optarg;
+			break;
+		case 'h':
+			rc = cmd_help(2, (char *[]){"help", "fleet", NULL});
+			goto out;
+		default:
+			rc = cli_usage("fleet");
+			goto out;
 		}
 	}
 	if (!inventory) {
@@ -258,7 +276,7 @@ int cmd_fleet(int argc, char **argv)
 	}
 	if (vms.n == 0) {
 		rc = cli_fail(TGVM_EXIT_USAGE, "fleet",
-			      "no VMs: give --vm NAME=FEATURES, --vms FILE or --report FILE");
+		              "no VMs: give --vm NAME=FEATURES, --vms FILE or --report FILE");
 		goto out;
 	}
 	if (tgvm_modeldb_load_default(&db, &err) < 0) {
@@ -268,6 +286,14 @@ int cmd_fleet(int argc, char **argv)
 	if (tgvm_inventory_load(inventory, db, &inv, &err) < 0) {
 		rc = cli_fail(TGVM_EXIT_USAGE, "fleet", "%s", err.msg);
 		goto out;
+	}
+	if (fo.first_host) {
+		const struct tgvm_host *fh;
+
+		if (tgvm_inventory_find(inv, fo.first_host, &fh, &err) < 0) {
+			rc = cli_fail(TGVM_EXIT_USAGE, "fleet", "%s", err.msg);
+			goto out;
+		}
 	}
 	pl = calloc(vms.n * TGVM_POLICY__MAX, sizeof(*pl));
 	if (heatmap)
@@ -302,13 +328,17 @@ int cmd_fleet(int argc, char **argv)
 				json_t *o = json_object();
 
 				json_object_set_new(o, "runs", json_boolean(x->runs));
-				json_object_set_new(o, "machines", json_integer((json_int_t)x->hosts));
-				json_object_set_new(o, "share",
-						    json_real(total ? (double)x->hosts / (double)total : 0));
-				json_object_set_new(o, "entries", json_integer((json_int_t)x->entries));
+				json_object_set_new(o, "machines",
+				                    json_integer((json_int_t)x->hosts));
+				json_object_set_new(
+				    o, "share",
+				    json_real(total ? (double)x->hosts / (double)total : 0));
+				json_object_set_new(o, "entries",
+				                    json_integer((json_int_t)x->entries));
 				json_object_set_new(o, "first_host", json_string(x->first_host));
-				json_object_set_new(o, "presented_count",
-						    json_integer(tgvm_featureset_count(&x->presented)));
+				json_object_set_new(
+				    o, "presented_count",
+				    json_integer(tgvm_featureset_count(&x->presented)));
 				json_object_set_new(o, "lost", set_json(&x->lost));
 				json_object_set_new(o, "blocking", set_json(&x->blocking));
 				json_object_set_new(pol, tgvm_policy_to_string(p), o);
@@ -322,35 +352,50 @@ int cmd_fleet(int argc, char **argv)
 		free(s);
 		json_decref(j);
 	} else {
-		static const char *const hdr[] = {"VM", "NEEDS", "PASSTHROUGH", "BASELINE", "MINIMAL",
-						  "BASELINE TAKES AWAY"};
-		struct cli_table *t = cli_table_new(6, hdr);
+		static const char *const hdr[] = {"VM",
+		                                  "REQUIRES",
+		                                  "PASSTHROUGH",
+		                                  "BASELINE",
+		                                  "MINIMAL (tgvm)",
+		                                  "BASELINE TAKES AWAY",
+		                                  "MINIMAL TAKES AWAY"};
+		struct cli_table *t = cli_table_new(7, hdr);
 
 		for (size_t i = 0; i < vms.n; i++) {
 			const struct tgvm_placement *p = &pl[i * TGVM_POLICY__MAX];
-			char a[48], b[48], m[48], need[64];
-			char *lost = tgvm_featureset_to_string(&p[TGVM_POLICY_BASELINE].lost, " ");
-			char *req = tgvm_featureset_to_string(&vms.v[i].required, " ");
+			char a[48], b[48], m[48], need[48];
+			char *lb = tgvm_featureset_to_string(&p[TGVM_POLICY_BASELINE].lost, " ");
+			char *lm = tgvm_featureset_to_string(&p[TGVM_POLICY_MINIMAL].lost, " ");
 			enum tgvm_psabi_level lvl = tgvm_psabi_required(&vms.v[i].required);
+			int nreq = tgvm_featureset_count(&vms.v[i].required);
 
-			snprintf(need, sizeof(need), "%s +%d", tgvm_psabi_to_string(lvl),
-				 tgvm_featureset_count(&vms.v[i].required));
+			if (nreq)
+				snprintf(need, sizeof(need), "%s, %d feature%s",
+				         tgvm_psabi_to_string(lvl), nreq, nreq == 1 ? "" : "s");
+			else
+				snprintf(need, sizeof(need), "x86-64 baseline");
 			const char *row[] = {vms.v[i].name,
-					     need,
-					     pct(a, sizeof(a), &p[TGVM_POLICY_PASSTHROUGH], total),
-					     pct(b, sizeof(b), &p[TGVM_POLICY_BASELINE], total),
-					     pct(m, sizeof(m), &p[TGVM_POLICY_MINIMAL], total),
-					     lost && *lost ? lost : "-"};
+			                     need,
+			                     pct(a, sizeof(a), &p[TGVM_POLICY_PASSTHROUGH], total),
+			                     pct(b, sizeof(b), &p[TGVM_POLICY_BASELINE], total),
+			                     pct(m, sizeof(m), &p[TGVM_POLICY_MINIMAL], total),
+			                     lb && *lb ? lb : "-",
+			                     lm && *lm ? lm : "-"};
 			cli_table_add(t, row);
-			free(lost);
-			free(req);
+			free(lb);
+			free(lm);
 		}
-		printf("%llu machines in %zu entries of '%s'%s\n\n", (unsigned long long)total, inv->n,
-		       inv->path, fo.cross_vendor ? "; cross-vendor moves allowed" : "");
+		printf("%llu machines in %zu entries of '%s'%s\n\n", (unsigned long long)total,
+		       inv->n, inv->path, fo.cross_vendor ? "; cross-vendor moves allowed" : "");
 		cli_table_print(t, stdout);
 		cli_table_free(t);
-		printf("\nshare of the fleet each VM may run on and move among; baseline = the "
-		       "fleet's common CPU\n(per vendor), as FlexMigration/EVC would mask it.\n");
+		printf(
+		    "\nShare of the machines each VM may run on and move among. passthrough: the "
+		    "VM sees the whole CPU\nof %s; baseline: the fleet's common "
+		    "CPU%s, as FlexMigration/EVC mask it;\nminimal: what the software "
+		    "requires plus the guarded features every such host has.\n",
+		    fo.first_host ? fo.first_host : "the newest host that can run it",
+		    fo.cross_vendor ? "" : " per vendor");
 	}
 	if (heatmap) {
 		char *svg = tgvm_fleet_heatmap_svg(inv, vms.v, vms.n, fo.matrix);

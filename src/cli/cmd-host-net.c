@@ -27,8 +27,8 @@ static int print_hosts(bool json)
 
 		for (size_t i = 0; i < n; i++)
 			json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:i}", "name",
-							   all[i].name, "address", all[i].address,
-							   "netns", "", "prefix", TGVM_NET_PREFIX));
+			                                   all[i].name, "address", all[i].address,
+			                                   "netns", "", "prefix", TGVM_NET_PREFIX));
 		for (size_t i = 0; i < n; i++) {
 			char ns[64];
 
@@ -96,8 +96,8 @@ int cmd_host_up(int argc, char **argv)
 		default:
 			tgvm_strv_release(&names);
 			fprintf(stderr,
-				"usage: tgvm host up [--inventory FILE | --hosts A,B | HOST...] "
-				"[--json]\n");
+			        "usage: tgvm host up [--inventory FILE | --hosts A,B | HOST...] "
+			        "[--json]\n");
 			return TGVM_EXIT_USAGE;
 		}
 	}
@@ -106,7 +106,7 @@ int cmd_host_up(int argc, char **argv)
 	if (invpath && names.n) {
 		tgvm_strv_release(&names);
 		return cli_fail(TGVM_EXIT_USAGE, "host up",
-				"give --inventory or host names, not both");
+		                "give --inventory or host names, not both");
 	}
 	if (!invpath && !names.n) {
 		tgvm_strv_release(&names);
@@ -134,7 +134,7 @@ int cmd_host_up(int argc, char **argv)
 		if (strlen(name) >= sizeof(hosts[i].name) ||
 		    strlen(addr) >= sizeof(hosts[i].address)) {
 			rc = cli_fail(TGVM_EXIT_USAGE, "host up",
-				      "host name or address '%s' is too long", name);
+			              "host name or address '%s' is too long", name);
 			goto out;
 		}
 		memcpy(hosts[i].name, name, strlen(name) + 1);
@@ -143,7 +143,7 @@ int cmd_host_up(int argc, char **argv)
 			char *abs = realpath(invpath, NULL);
 
 			snprintf(hosts[i].inventory, sizeof(hosts[i].inventory), "%s",
-				 abs ? abs : invpath);
+			         abs ? abs : invpath);
 			free(abs);
 		}
 	}

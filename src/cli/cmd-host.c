@@ -22,10 +22,10 @@ static int print_json(json_t *j)
 static int host_models(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"json", no_argument, NULL, 'j'},
-		{"all", no_argument, NULL, 'a'},
-		{"vendor", required_argument, NULL, 'v'},
-		{NULL, 0, NULL, 0},
+	    {"json", no_argument, NULL, 'j'},
+	    {"all", no_argument, NULL, 'a'},
+	    {"vendor", required_argument, NULL, 'v'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct tgvm_modeldb *db = NULL;
 	struct tgvm_error err = {0};
@@ -35,15 +35,20 @@ static int host_models(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "ja", opts, NULL)) != -1) {
 		switch (c) {
-		case 'j': json = true; break;
-		case 'a': all = true; break;
+		case 'j':
+			json = true;
+			break;
+		case 'a':
+			all = true;
+			break;
 		case 'v':
 			vendor = tgvm_vendor_from_string(optarg);
 			if (vendor < 0)
 				return cli_fail(TGVM_EXIT_USAGE, "host models",
-						"unknown vendor '%s' (use intel or amd)", optarg);
+				                "unknown vendor '%s' (use intel or amd)", optarg);
 			break;
-		default: return cli_usage("host");
+		default:
+			return cli_usage("host");
 		}
 	}
 	if (tgvm_modeldb_load_default(&db, &err) < 0)
@@ -54,14 +59,16 @@ static int host_models(int argc, char **argv)
 		for (size_t i = 0; i < db->n; i++) {
 			const struct tgvm_cpu_model *m = &db->models[i];
 
-			if ((!all && !tgvm_cpu_model_is_named(m)) || (vendor >= 0 && (int)m->vendor != vendor))
+			if ((!all && !tgvm_cpu_model_is_named(m)) ||
+			    (vendor >= 0 && (int)m->vendor != vendor))
 				continue;
 			json_array_append_new(a, tgvm_cpu_model_to_json(m));
 		}
 		tgvm_modeldb_free(db);
 		return print_json(a);
 	}
-	static const char *const hdr[] = {"MODEL", "ALIAS OF", "VENDOR", "PSABI", "FEATURES", "DESCRIPTION"};
+	static const char *const hdr[] = {"MODEL", "ALIAS OF", "VENDOR",
+	                                  "PSABI", "FEATURES", "DESCRIPTION"};
 	struct cli_table *t = cli_table_new(6, hdr);
 
 	cli_table_align_right(t, 4);
@@ -69,17 +76,18 @@ static int host_models(int argc, char **argv)
 		const struct tgvm_cpu_model *m = &db->models[i];
 		char nf[16];
 
-		if ((!all && !tgvm_cpu_model_is_named(m)) || (vendor >= 0 && (int)m->vendor != vendor))
+		if ((!all && !tgvm_cpu_model_is_named(m)) ||
+		    (vendor >= 0 && (int)m->vendor != vendor))
 			continue;
 		if (!all && m->alias_of[0])
 			continue; /* aliases repeat their -v1; --all shows them */
 		snprintf(nf, sizeof(nf), "%d", tgvm_featureset_count(&m->features));
 		const char *row[] = {m->name,
-				     m->alias_of[0] ? m->alias_of : "",
-				     tgvm_vendor_to_string(m->vendor),
-				     tgvm_psabi_to_string(tgvm_psabi_supported(&m->features)),
-				     nf,
-				     m->model_id};
+		                     m->alias_of[0] ? m->alias_of : "",
+		                     tgvm_vendor_to_string(m->vendor),
+		                     tgvm_psabi_to_string(tgvm_psabi_supported(&m->features)),
+		                     nf,
+		                     m->model_id};
 		cli_table_add(t, row);
 	}
 	cli_table_print(t, stdout);
@@ -98,8 +106,8 @@ static void print_profile(const struct tgvm_cpu_model *m, const struct tgvm_feat
 	if (m->alias_of[0])
 		printf("alias of: %s\n", m->alias_of);
 	printf("vendor:   %s\n", tgvm_vendor_to_string(m->vendor));
-	printf("cpu:      %s (family %d, model %d, stepping %d)\n", m->model_id[0] ? m->model_id : "-",
-	       m->family, m->model, m->stepping);
+	printf("cpu:      %s (family %d, model %d, stepping %d)\n",
+	       m->model_id[0] ? m->model_id : "-", m->family, m->model, m->stepping);
 	printf("psabi:    %s\n", tgvm_psabi_to_string(tgvm_psabi_supported(&m->features)));
 	printf("features: %d\n", tgvm_featureset_count(&m->features));
 	if (names)
@@ -121,9 +129,9 @@ static void print_profile(const struct tgvm_cpu_model *m, const struct tgvm_feat
 static int host_detect(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"json", no_argument, NULL, 'j'},
-		{"name", required_argument, NULL, 'n'},
-		{NULL, 0, NULL, 0},
+	    {"json", no_argument, NULL, 'j'},
+	    {"name", required_argument, NULL, 'n'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct tgvm_cpu_model m;
 	struct tgvm_featureset hidden;
@@ -135,9 +143,14 @@ static int host_detect(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "jn:", opts, NULL)) != -1) {
 		switch (c) {
-		case 'j': json = true; break;
-		case 'n': name = optarg; break;
-		default: return cli_usage("host");
+		case 'j':
+			json = true;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		default:
+			return cli_usage("host");
 		}
 	}
 	if (tgvm_cpu_detect(&m, &hidden, &err) < 0)
@@ -155,7 +168,8 @@ static int host_detect(int argc, char **argv)
 		return print_json(j);
 	}
 	print_profile(&m, &hidden);
-	printf("\nAdd it to an inventory as {\"name\": \"%s\", \"profile\": <tgvm host detect --json>}.\n",
+	printf("\nAdd it to an inventory as {\"name\": \"%s\", \"profile\": <tgvm host detect "
+	       "--json>}.\n",
 	       m.name);
 	return TGVM_EXIT_OK;
 }
@@ -188,11 +202,8 @@ static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } host_verbs[] = {
-	{"models", host_models},
-	{"detect", host_detect},
-	{"show", host_show},
-	{"up", cmd_host_up},
-	{"down", cmd_host_down},
+    {"models", host_models}, {"detect", host_detect}, {"show", host_show},
+    {"up", cmd_host_up},     {"down", cmd_host_down},
 };
 
 int cmd_host(int argc, char **argv)

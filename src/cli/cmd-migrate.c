@@ -15,11 +15,11 @@
 static void migrate_usage(void)
 {
 	fprintf(stderr, "usage: tgvm migrate VM --to HOST [--mode precopy|postcopy|auto]\n"
-			"                    [--downtime-limit MS] [--max-bandwidth SIZE]\n"
-			"                    [--converge-timeout MS] [--timeout MS] [--multifd N]\n"
-			"                    [--no-check] [--json]\n"
-			"       tgvm migrate status VM [--json]\n"
-			"       tgvm migrate cancel VM\n");
+	                "                    [--downtime-limit MS] [--max-bandwidth SIZE]\n"
+	                "                    [--converge-timeout MS] [--timeout MS] [--multifd N]\n"
+	                "                    [--no-check] [--json]\n"
+	                "       tgvm migrate status VM [--json]\n"
+	                "       tgvm migrate cancel VM\n");
 }
 
 static void progress(const struct migrate_timeline *t, const char *status, void *opaque)
@@ -30,10 +30,10 @@ static void progress(const struct migrate_timeline *t, const char *status, void 
 	if (!it)
 		return;
 	fprintf(stderr, "\r\033[K%s: pass %llu, %llu MiB sent, %llu MiB left, dirtying %llu MiB/s",
-		status, (unsigned long long)it->dirty_sync_count,
-		(unsigned long long)(it->transferred_bytes >> 20),
-		(unsigned long long)(it->remaining_bytes >> 20),
-		(unsigned long long)(it->dirty_rate_bps >> 20));
+	        status, (unsigned long long)it->dirty_sync_count,
+	        (unsigned long long)(it->transferred_bytes >> 20),
+	        (unsigned long long)(it->remaining_bytes >> 20),
+	        (unsigned long long)(it->dirty_rate_bps >> 20));
 }
 
 static void fmt_ms(char *buf, size_t size, json_t *v)
@@ -83,17 +83,17 @@ static void print_timeline(json_t *j)
 		const char *row[5] = {a, b, c, d, e};
 
 		snprintf(a, sizeof(a), "%lld",
-			 (long long)json_integer_value(json_object_get(v, "pass")));
+		         (long long)json_integer_value(json_object_get(v, "pass")));
 		fmt_ms(b, sizeof(b), json_object_get(v, "at_ms"));
 		snprintf(c, sizeof(c), "%.1f",
-			 (double)json_integer_value(json_object_get(v, "transferred_bytes")) /
-			     1048576.0);
+		         (double)json_integer_value(json_object_get(v, "transferred_bytes")) /
+		             1048576.0);
 		snprintf(d, sizeof(d), "%.1f",
-			 (double)json_integer_value(json_object_get(v, "remaining_bytes")) /
-			     1048576.0);
+		         (double)json_integer_value(json_object_get(v, "remaining_bytes")) /
+		             1048576.0);
 		snprintf(e, sizeof(e), "%.1f",
-			 (double)json_integer_value(json_object_get(v, "dirty_rate_bytes_per_s")) /
-			     1048576.0);
+		         (double)json_integer_value(json_object_get(v, "dirty_rate_bytes_per_s")) /
+		             1048576.0);
 		if (it)
 			cli_table_add(it, row);
 	}
@@ -205,15 +205,15 @@ int cmd_migrate(int argc, char **argv)
 			r = migrate_mode_from_string(optarg);
 			if (r < 0)
 				return cli_fail(TGVM_EXIT_USAGE, "migrate",
-						"unknown mode '%s' (precopy, postcopy, auto)",
-						optarg);
+				                "unknown mode '%s' (precopy, postcopy, auto)",
+				                optarg);
 			o.mode = (enum migrate_mode)r;
 			break;
 		case 'd':
 			if (tgvm_parse_int(optarg, 1, 600000, &o.downtime_limit_ms) < 0)
 				return cli_fail(TGVM_EXIT_USAGE, "migrate",
-						"--downtime-limit takes milliseconds, not '%s'",
-						optarg);
+				                "--downtime-limit takes milliseconds, not '%s'",
+				                optarg);
 			break;
 		case 'b':
 			if (tgvm_parse_size(optarg, &o.max_bandwidth) < 0 || !o.max_bandwidth)
@@ -226,19 +226,19 @@ int cmd_migrate(int argc, char **argv)
 		case 'c':
 			if (tgvm_parse_int(optarg, 1, 3600000, &o.converge_timeout_ms) < 0)
 				return cli_fail(TGVM_EXIT_USAGE, "migrate",
-						"--converge-timeout takes milliseconds, not '%s'",
-						optarg);
+				                "--converge-timeout takes milliseconds, not '%s'",
+				                optarg);
 			break;
 		case 'T':
 			if (tgvm_parse_int(optarg, 1, 86400000, &o.timeout_ms) < 0)
 				return cli_fail(TGVM_EXIT_USAGE, "migrate",
-						"--timeout takes milliseconds, not '%s'", optarg);
+				                "--timeout takes milliseconds, not '%s'", optarg);
 			break;
 		case 'M':
 			if (tgvm_parse_int(optarg, 1, 64, &o.multifd_channels) < 0)
 				return cli_fail(TGVM_EXIT_USAGE, "migrate",
-						"--multifd takes 1 to 64 channels, not '%s'",
-						optarg);
+				                "--multifd takes 1 to 64 channels, not '%s'",
+				                optarg);
 			break;
 		case 'n':
 			o.check = NULL;
@@ -262,7 +262,7 @@ int cmd_migrate(int argc, char **argv)
 		fprintf(stderr, "\r\033[K");
 	if (r < 0 && !strcmp(t.status, "refused")) {
 		rc = cli_fail(r == -EPERM ? TGVM_EXIT_NO : TGVM_EXIT_FAILURE, "migrate",
-			      "refused: %s", err.msg);
+		              "refused: %s", err.msg);
 		if (json) {
 			json_t *j = migrate_timeline_to_json(&t);
 

@@ -20,15 +20,15 @@ static void print_set_line(const char *label, const struct tgvm_featureset *s)
 int cmd_model(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"need", required_argument, NULL, 'n'},
-		{"report", required_argument, NULL, 'r'},
-		{"vendor", required_argument, NULL, 'v'},
-		{"cross-vendor", no_argument, NULL, 'x'},
-		{"inventory", required_argument, NULL, 'i'},
-		{"format", required_argument, NULL, 'f'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"need", required_argument, NULL, 'n'},
+	    {"report", required_argument, NULL, 'r'},
+	    {"vendor", required_argument, NULL, 'v'},
+	    {"cross-vendor", no_argument, NULL, 'x'},
+	    {"inventory", required_argument, NULL, 'i'},
+	    {"format", required_argument, NULL, 'f'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct tgvm_model_request req;
 	struct tgvm_model_choice choice, lv;
@@ -70,12 +70,16 @@ int cmd_model(int argc, char **argv)
 
 			if (v != TGVM_VENDOR_INTEL && v != TGVM_VENDOR_AMD)
 				return cli_fail(TGVM_EXIT_USAGE, "model",
-						"unknown vendor '%s' (use intel or amd)", optarg);
+				                "unknown vendor '%s' (use intel or amd)", optarg);
 			req.vendor = v;
 			break;
 		}
-		case 'x': req.cross_vendor = true; break;
-		case 'i': inventory = optarg; break;
+		case 'x':
+			req.cross_vendor = true;
+			break;
+		case 'i':
+			inventory = optarg;
+			break;
 		case 'f':
 			if (!strcmp(optarg, "qemu"))
 				fmt = OUT_QEMU;
@@ -87,20 +91,25 @@ int cmd_model(int argc, char **argv)
 				fmt = OUT_TEXT;
 			else
 				return cli_fail(TGVM_EXIT_USAGE, "model",
-						"unknown format '%s' (qemu, libvirt, json or text)",
-						optarg);
+				                "unknown format '%s' (qemu, libvirt, json or text)",
+				                optarg);
 			break;
-		case 'j': fmt = OUT_JSON; break;
-		case 'h': return cmd_help(2, (char *[]){"help", "model", NULL});
-		default: return cli_usage("model");
+		case 'j':
+			fmt = OUT_JSON;
+			break;
+		case 'h':
+			return cmd_help(2, (char *[]){"help", "model", NULL});
+		default:
+			return cli_usage("model");
 		}
 	}
 	if (optind < argc)
 		return cli_fail(TGVM_EXIT_USAGE, "model", "unexpected argument '%s'", argv[optind]);
 	if (!have_input)
-		return cli_fail(TGVM_EXIT_USAGE, "model",
-				"say what the VM needs: --need LIST or --report FILE (from tgvm scan "
-				"or tgvm probe)");
+		return cli_fail(
+		    TGVM_EXIT_USAGE, "model",
+		    "say what the VM needs: --need LIST or --report FILE (from tgvm scan "
+		    "or tgvm probe)");
 	/* Guarded uses that are also required are simply required. */
 	tgvm_featureset_minus(&req.uses, &req.need);
 
@@ -118,8 +127,9 @@ int cmd_model(int argc, char **argv)
 
 			for (size_t i = 0; i < inv->n; i++)
 				per[inv->hosts[i].profile.vendor] += inv->hosts[i].count;
-			req.vendor = per[TGVM_VENDOR_AMD] > per[TGVM_VENDOR_INTEL] ? TGVM_VENDOR_AMD
-										     : TGVM_VENDOR_INTEL;
+			req.vendor = per[TGVM_VENDOR_AMD] > per[TGVM_VENDOR_INTEL]
+			                 ? TGVM_VENDOR_AMD
+			                 : TGVM_VENDOR_INTEL;
 		}
 	}
 	if (tgvm_model_choose(db, &req, &choice, &err) < 0) {
@@ -142,7 +152,7 @@ int cmd_model(int argc, char **argv)
 			const struct tgvm_host *h = &inv->hosts[i];
 
 			if (tgvm_host_accepts(&h->profile, &choice.presented, choice.vendor,
-					      req.cross_vendor, NULL)) {
+			                      req.cross_vendor, NULL)) {
 				ok += h->count;
 				json_array_append_new(acc, json_string(h->name));
 			}
@@ -180,9 +190,10 @@ int cmd_model(int argc, char **argv)
 		tgvm_featureset_minus(&beyond, &bl);
 		printf("minimal CPU model (QEMU %s)\n\n", db->qemu_version);
 		printf("%-10s%s%s\n", "vendor", tgvm_vendor_to_string(choice.vendor),
-		       req.cross_vendor ? " (cross-vendor moves allowed)"
-					: " (moves only between hosts of this vendor; --cross-vendor "
-					  "allows both)");
+		       req.cross_vendor
+		           ? " (cross-vendor moves allowed)"
+		           : " (moves only between hosts of this vendor; --cross-vendor "
+		             "allows both)");
 		printf("%-10s%s, %d features: the Linux boot baseline plus\n", "presents",
 		       tgvm_psabi_to_string(tgvm_psabi_supported(&choice.presented)),
 		       tgvm_featureset_count(&choice.presented));

@@ -45,7 +45,7 @@ static int vm_start_cmd(int argc, char **argv)
 	    {"append", required_argument, NULL, 'a'}, {"disk", required_argument, NULL, 'd'},
 	    {"ip", required_argument, NULL, 'I'},     {"accel", required_argument, NULL, 'A'},
 	    {"dry-run", no_argument, NULL, 'n'},      {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
+	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
 	};
 	struct vm_config cfg;
 	struct tgvm_error err = {0};
@@ -68,24 +68,24 @@ static int vm_start_cmd(int argc, char **argv)
 			if (tgvm_parse_size(optarg, &cfg.mem_bytes) < 0) {
 				vm_config_release(&cfg);
 				return cli_fail(TGVM_EXIT_USAGE, "vm start",
-						"cannot read memory size '%s' (e.g. 256M, 1G)",
-						optarg);
+				                "cannot read memory size '%s' (e.g. 256M, 1G)",
+				                optarg);
 			}
 			break;
 		case 'c':
 			if (tgvm_parse_int(optarg, 1, TGVM_VM_CPUS_MAX, &cfg.cpus) < 0) {
 				vm_config_release(&cfg);
 				return cli_fail(TGVM_EXIT_USAGE, "vm start",
-						"cpus must be 1 to %d, not '%s'", TGVM_VM_CPUS_MAX,
-						optarg);
+				                "cpus must be 1 to %d, not '%s'", TGVM_VM_CPUS_MAX,
+				                optarg);
 			}
 			break;
 		case 'M':
 			if (!strcmp(optarg, "auto")) {
 				vm_config_release(&cfg);
 				return cli_fail(TGVM_EXIT_USAGE, "vm start",
-						"--model auto needs the scan of the guest; give a "
-						"model or -cpu string ('tgvm model' prints one)");
+				                "--model auto needs the scan of the guest; give a "
+				                "model or -cpu string ('tgvm model' prints one)");
 			}
 			r = set_str(&cfg.cpu, optarg);
 			break;
@@ -134,13 +134,13 @@ static int vm_start_cmd(int argc, char **argv)
 	if (strlen(argv[optind]) >= sizeof(cfg.name)) {
 		vm_config_release(&cfg);
 		return cli_fail(TGVM_EXIT_USAGE, "vm start", "VM name '%s' is too long",
-				argv[optind]);
+		                argv[optind]);
 	}
 	if (!cfg.kernel && !cfg.disk) {
 		vm_config_release(&cfg);
 		return cli_fail(TGVM_EXIT_USAGE, "vm start",
-				"give --kernel (with --initrd) or --disk: the bundled guest is "
-				"not available in this build");
+		                "give --kernel (with --initrd) or --disk: the bundled guest is "
+		                "not available in this build");
 	}
 	if (dry) {
 		char dir[4096];
@@ -220,27 +220,27 @@ static int vm_list_cmd(int argc, char **argv)
 	} else if (n == 0) {
 		printf("no VMs\n");
 	} else {
-		static const char *const hdr[] = {"VM",	 "HOST", "STATE", "ADDRESS",
-						  "MEM", "CPUS", "PID",	  "CPU MODEL"};
+		static const char *const hdr[] = {"VM",  "HOST", "STATE", "ADDRESS",
+		                                  "MEM", "CPUS", "PID",   "CPU MODEL"};
 		struct cli_table *t = cli_table_new(8, hdr);
 
 		for (size_t i = 0; t && i < n; i++) {
 			char mem[32], cpus[16], pid[16], state[40];
 			const char *row[8] = {v[i].config.name,
-					      v[i].config.host,
-					      state,
-					      v[i].config.ip,
-					      mem,
-					      cpus,
-					      pid,
-					      v[i].config.cpu ? v[i].config.cpu : "qemu64"};
+			                      v[i].config.host,
+			                      state,
+			                      v[i].config.ip,
+			                      mem,
+			                      cpus,
+			                      pid,
+			                      v[i].config.cpu ? v[i].config.cpu : "qemu64"};
 
 			snprintf(mem, sizeof(mem), "%lluM",
-				 (unsigned long long)(v[i].config.mem_bytes >> 20));
+			         (unsigned long long)(v[i].config.mem_bytes >> 20));
 			snprintf(cpus, sizeof(cpus), "%d", v[i].config.cpus);
 			snprintf(pid, sizeof(pid), "%d", v[i].pid);
 			snprintf(state, sizeof(state), "%s%s", v[i].state,
-				 v[i].migrating ? " (migrating)" : "");
+			         v[i].migrating ? " (migrating)" : "");
 			cli_table_add(t, row);
 		}
 		if (t) {
@@ -309,7 +309,7 @@ static int vm_console_cmd(int argc, char **argv)
 		if (fd >= 0)
 			close(fd);
 		return cli_fail(TGVM_EXIT_FAILURE, "vm console", "cannot connect to '%s': %s", path,
-				strerror(e));
+		                strerror(e));
 	}
 	if (tty) {
 		fprintf(stderr, "connected to '%s' (Ctrl-] to leave)\r\n", argv[1]);
@@ -372,6 +372,6 @@ int cmd_vm(int argc, char **argv)
 		if (!strcmp(argv[1], sub[i].name))
 			return sub[i].fn(argc - 1, argv + 1);
 	cli_fail(TGVM_EXIT_USAGE, "vm", "unknown sub-verb '%s' (start, list, stop, console)",
-		 argv[1]);
+	         argv[1]);
 	return TGVM_EXIT_USAGE;
 }

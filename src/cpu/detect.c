@@ -42,7 +42,7 @@ static bool leaf_valid(uint32_t leaf, const uint32_t max[4])
 }
 
 int tgvm_cpuinfo_parse_flags(const char *cpuinfo, struct tgvm_featureset *ret,
-			     struct tgvm_error *reterr)
+                             struct tgvm_error *reterr)
 {
 	struct tgvm_featureset s = {{0}};
 	struct tgvm_strv words;
@@ -52,7 +52,8 @@ int tgvm_cpuinfo_parse_flags(const char *cpuinfo, struct tgvm_featureset *ret,
 		if (!strncmp(line, "flags", 5) && strchr(line, ':')) {
 			const char *colon = strchr(line, ':');
 			const char *eol = strchr(colon, '\n');
-			char *copy = strndup(colon + 1, eol ? (size_t)(eol - colon - 1) : strlen(colon + 1));
+			char *copy =
+			    strndup(colon + 1, eol ? (size_t)(eol - colon - 1) : strlen(colon + 1));
 
 			if (!copy)
 				return tgvm_error_set(reterr, ENOMEM, "out of memory");
@@ -81,7 +82,7 @@ int tgvm_cpuinfo_parse_flags(const char *cpuinfo, struct tgvm_featureset *ret,
 }
 
 int tgvm_cpu_detect(struct tgvm_cpu_model *ret, struct tgvm_featureset *ret_hidden,
-		    struct tgvm_error *reterr)
+                    struct tgvm_error *reterr)
 {
 	struct tgvm_cpu_model m;
 	struct tgvm_featureset from_os, hidden = {{0}};

@@ -65,7 +65,7 @@ int tgvm_modeldb_add(struct tgvm_modeldb *db, const struct tgvm_cpu_model *m)
 }
 
 const struct tgvm_cpu_model *tgvm_modeldb_find(const struct tgvm_modeldb *db, const char *name,
-					       bool follow_alias)
+                                               bool follow_alias)
 {
 	const struct tgvm_cpu_model *m = NULL;
 	size_t pos;
@@ -108,11 +108,17 @@ const char *tgvm_modeldb_suggest(const struct tgvm_modeldb *db, const char *name
 	}
 	if (best && best_d / 2 <= TGVM_MAX(2, (int)n / 3))
 		return best;
-	return NULL;
+	/* "Skylake" for "Skylake-Client": the shortest model the name begins. */
+	best = NULL;
+	for (size_t i = 0; n >= 3 && i < db->n; i++)
+		if (!strncasecmp(db->models[i].name, name, n) &&
+		    (!best || strlen(db->models[i].name) < strlen(best)))
+			best = db->models[i].name;
+	return best;
 }
 
 int tgvm_modeldb_lookup(const struct tgvm_modeldb *db, const char *name,
-			const struct tgvm_cpu_model **ret, struct tgvm_error *reterr)
+                        const struct tgvm_cpu_model **ret, struct tgvm_error *reterr)
 {
 	const struct tgvm_cpu_model *m = tgvm_modeldb_find(db, name, false);
 	const char *sugg;
@@ -124,11 +130,11 @@ int tgvm_modeldb_lookup(const struct tgvm_modeldb *db, const char *name,
 	sugg = tgvm_modeldb_suggest(db, name);
 	if (sugg)
 		return tgvm_error_set(reterr, ENOENT,
-				      "unknown CPU model '%s' (did you mean '%s'?); "
-				      "'tgvm host models' lists them",
-				      name, sugg);
-	return tgvm_error_set(reterr, ENOENT, "unknown CPU model '%s'; 'tgvm host models' lists them",
-			      name);
+		                      "unknown CPU model '%s' (did you mean '%s'?); "
+		                      "'tgvm host models' lists them",
+		                      name, sugg);
+	return tgvm_error_set(reterr, ENOENT,
+	                      "unknown CPU model '%s'; 'tgvm host models' lists them", name);
 }
 
 bool tgvm_cpu_model_is_named(const struct tgvm_cpu_model *m)
@@ -169,7 +175,8 @@ json_t *tgvm_cpu_model_to_json(const struct tgvm_cpu_model *m)
 	json_object_set_new(j, "model_id", json_string(m->model_id));
 	json_object_set_new(j, "migration_safe", json_boolean(m->migration_safe));
 	json_object_set_new(j, "deprecated", json_boolean(m->deprecated));
-	json_object_set_new(j, "psabi", json_string(tgvm_psabi_to_string(tgvm_psabi_supported(&m->features))));
+	json_object_set_new(j, "psabi",
+	                    json_string(tgvm_psabi_to_string(tgvm_psabi_supported(&m->features))));
 	json_object_set_new(j, "features", featureset_to_json(&m->features));
 	if (!tgvm_featureset_empty(&m->tcg_unavailable))
 		json_object_set_new(j, "tcg_unavailable", featureset_to_json(&m->tcg_unavailable));
@@ -178,14 +185,15 @@ json_t *tgvm_cpu_model_to_json(const struct tgvm_cpu_model *m)
 
 /* Read an array of feature names; unknown ones are an error naming them. */
 static int featureset_from_json(json_t *a, const char *what, struct tgvm_featureset *ret,
-				struct tgvm_error *reterr)
+                                struct tgvm_error *reterr)
 {
 	struct tgvm_featureset s = {{0}};
 	size_t i;
 	json_t *v;
 
 	if (!json_is_array(a))
-		return tgvm_error_set(reterr, EINVAL, "'%s' must be an array of feature names", what);
+		return tgvm_error_set(reterr, EINVAL, "'%s' must be an array of feature names",
+		                      what);
 	if (json_array_size(a) > 4096)
 		return tgvm_error_set(reterr, E2BIG, "'%s' has too many entries", what);
 	json_array_foreach(a, i, v)
@@ -194,17 +202,19 @@ static int featureset_from_json(json_t *a, const char *what, struct tgvm_feature
 		int f;
 
 		if (!name)
-			return tgvm_error_set(reterr, EINVAL, "'%s' entry %zu is not a string", what, i);
+			return tgvm_error_set(reterr, EINVAL, "'%s' entry %zu is not a string",
+			                      what, i);
 		f = tgvm_feature_from_name(name);
 		if (f < 0) {
 			const char *sugg = tgvm_feature_suggest(name);
 
 			if (sugg)
-				return tgvm_error_set(reterr, ENOENT,
-						      "unknown CPU feature '%s' in '%s' (did you mean '%s'?)",
-						      name, what, sugg);
-			return tgvm_error_set(reterr, ENOENT, "unknown CPU feature '%s' in '%s'", name,
-					      what);
+				return tgvm_error_set(
+				    reterr, ENOENT,
+				    "unknown CPU feature '%s' in '%s' (did you mean '%s'?)", name,
+				    what, sugg);
+			return tgvm_error_set(reterr, ENOENT, "unknown CPU feature '%s' in '%s'",
+			                      name, what);
 		}
 		tgvm_featureset_add(&s, f);
 	}
@@ -219,8 +229,8 @@ static int copy_str(char *dst, size_t size, json_t *v, const char *what, struct 
 	if (!s)
 		return tgvm_error_set(reterr, EINVAL, "'%s' must be a string", what);
 	if (strlen(s) >= size)
-		return tgvm_error_set(reterr, ENAMETOOLONG, "'%s' is longer than %zu characters", what,
-				      size - 1);
+		return tgvm_error_set(reterr, ENAMETOOLONG, "'%s' is longer than %zu characters",
+		                      what, size - 1);
 	memcpy(dst, s, strlen(s) + 1);
 	return 0;
 }
@@ -247,9 +257,9 @@ int tgvm_cpu_model_from_json(json_t *j, struct tgvm_cpu_model *ret, struct tgvm_
 	if (v) {
 		r = tgvm_vendor_from_string(json_string_value(v));
 		if (r < 0)
-			return tgvm_error_set(reterr, EINVAL,
-					      "model '%s': unknown vendor (use \"intel\" or \"amd\")",
-					      m.name);
+			return tgvm_error_set(
+			    reterr, EINVAL, "model '%s': unknown vendor (use \"intel\" or \"amd\")",
+			    m.name);
 		m.vendor = r;
 	}
 	m.family = (int)json_integer_value(json_object_get(j, "family"));
@@ -302,7 +312,7 @@ int tgvm_modeldb_from_json(json_t *j, struct tgvm_modeldb **ret, struct tgvm_err
 	if (!db)
 		return tgvm_error_set(reterr, ENOMEM, "out of memory");
 	r = copy_str(db->qemu_version, sizeof(db->qemu_version), json_object_get(j, "qemu_version"),
-		     "qemu_version", reterr);
+	             "qemu_version", reterr);
 	if (r < 0)
 		goto out;
 	r = featureset_from_json(json_object_get(j, "settable"), "settable", &db->settable, reterr);
@@ -320,7 +330,8 @@ int tgvm_modeldb_from_json(json_t *j, struct tgvm_modeldb **ret, struct tgvm_err
 			goto out;
 		r = tgvm_modeldb_add(db, &m);
 		if (r < 0) {
-			r = tgvm_error_set(reterr, -r, "cannot add model '%s' to the database", m.name);
+			r = tgvm_error_set(reterr, -r, "cannot add model '%s' to the database",
+			                   m.name);
 			goto out;
 		}
 	}

@@ -30,7 +30,7 @@ uint64_t tgvm_inventory_total(const struct tgvm_inventory *inv)
 }
 
 int tgvm_inventory_find(const struct tgvm_inventory *inv, const char *name,
-			const struct tgvm_host **ret, struct tgvm_error *reterr)
+                        const struct tgvm_host **ret, struct tgvm_error *reterr)
 {
 	const char *best = NULL;
 	int best_d = 1000;
@@ -49,14 +49,15 @@ int tgvm_inventory_find(const struct tgvm_inventory *inv, const char *name,
 		}
 	}
 	if (best && best_d <= TGVM_MAX(2, (int)strlen(name) / 3))
-		return tgvm_error_set(reterr, ENOENT, "unknown host '%s' in '%s' (did you mean '%s'?)",
-				      name, inv->path, best);
+		return tgvm_error_set(reterr, ENOENT,
+		                      "unknown host '%s' in '%s' (did you mean '%s'?)", name,
+		                      inv->path, best);
 	return tgvm_error_set(reterr, ENOENT, "unknown host '%s': '%s' has no such host", name,
-			      inv->path);
+	                      inv->path);
 }
 
 static int names_to_set(json_t *a, const char *what, struct tgvm_featureset *ret,
-			struct tgvm_error *reterr)
+                        struct tgvm_error *reterr)
 {
 	struct tgvm_featureset s = {{0}};
 	size_t i;
@@ -68,7 +69,7 @@ static int names_to_set(json_t *a, const char *what, struct tgvm_featureset *ret
 	}
 	if (!json_is_array(a) || json_array_size(a) > 4096)
 		return tgvm_error_set(reterr, EINVAL, "\"%s\" must be an array of feature names",
-				      what);
+		                      what);
 	json_array_foreach(a, i, v)
 	{
 		const char *n = json_string_value(v);
@@ -78,13 +79,15 @@ static int names_to_set(json_t *a, const char *what, struct tgvm_featureset *ret
 			const char *sugg = n ? tgvm_feature_suggest(n) : NULL;
 
 			if (!n)
-				return tgvm_error_set(reterr, EINVAL, "\"%s\"[%zu] is not a string", what, i);
+				return tgvm_error_set(reterr, EINVAL, "\"%s\"[%zu] is not a string",
+				                      what, i);
 			if (sugg)
-				return tgvm_error_set(reterr, ENOENT,
-						      "unknown CPU feature '%s' in \"%s\" (did you mean '%s'?)",
-						      n, what, sugg);
-			return tgvm_error_set(reterr, ENOENT, "unknown CPU feature '%s' in \"%s\"", n,
-					      what);
+				return tgvm_error_set(
+				    reterr, ENOENT,
+				    "unknown CPU feature '%s' in \"%s\" (did you mean '%s'?)", n,
+				    what, sugg);
+			return tgvm_error_set(reterr, ENOENT, "unknown CPU feature '%s' in \"%s\"",
+			                      n, what);
 		}
 		tgvm_featureset_add(&s, f);
 	}
@@ -94,7 +97,7 @@ static int names_to_set(json_t *a, const char *what, struct tgvm_featureset *ret
 
 /* One host's "profile": a model name, {"base", "add", "remove"}, or a full profile. */
 static int parse_profile(json_t *p, const struct tgvm_modeldb *db, struct tgvm_host *h,
-			 struct tgvm_error *reterr)
+                         struct tgvm_error *reterr)
 {
 	const struct tgvm_cpu_model *m;
 	int r;
@@ -109,7 +112,7 @@ static int parse_profile(json_t *p, const struct tgvm_modeldb *db, struct tgvm_h
 	}
 	if (!json_is_object(p))
 		return tgvm_error_set(reterr, EINVAL,
-				      "\"profile\" must be a QEMU model name or an object");
+		                      "\"profile\" must be a QEMU model name or an object");
 	if (json_object_get(p, "base")) {
 		struct tgvm_featureset add, del;
 		const char *base = json_string_value(json_object_get(p, "base"));
@@ -133,10 +136,11 @@ static int parse_profile(json_t *p, const struct tgvm_modeldb *db, struct tgvm_h
 		tgvm_featureset_close_down(&h->profile.features);
 		v = json_object_get(p, "name");
 		if (json_is_string(v))
-			snprintf(h->profile_name, sizeof(h->profile_name), "%s", json_string_value(v));
+			snprintf(h->profile_name, sizeof(h->profile_name), "%s",
+			         json_string_value(v));
 		else
 			snprintf(h->profile_name, sizeof(h->profile_name), "%.40s+%d-%d", base,
-				 tgvm_featureset_count(&add), tgvm_featureset_count(&del));
+			         tgvm_featureset_count(&add), tgvm_featureset_count(&del));
 		snprintf(h->profile.name, sizeof(h->profile.name), "%s", h->profile_name);
 		return 0;
 	}
@@ -148,7 +152,7 @@ static int parse_profile(json_t *p, const struct tgvm_modeldb *db, struct tgvm_h
 }
 
 int tgvm_inventory_from_json(json_t *j, const char *origin, const struct tgvm_modeldb *db,
-			     struct tgvm_inventory **ret, struct tgvm_error *reterr)
+                             struct tgvm_inventory **ret, struct tgvm_error *reterr)
 {
 	struct tgvm_inventory *inv = NULL;
 	json_t *hosts, *h;
@@ -157,13 +161,13 @@ int tgvm_inventory_from_json(json_t *j, const char *origin, const struct tgvm_mo
 
 	hosts = json_is_object(j) ? json_object_get(j, "hosts") : NULL;
 	if (!json_is_array(hosts))
-		return tgvm_error_set(reterr, EINVAL, "'%s': expected an object with a \"hosts\" array",
-				      origin);
+		return tgvm_error_set(reterr, EINVAL,
+		                      "'%s': expected an object with a \"hosts\" array", origin);
 	if (json_array_size(hosts) == 0)
 		return tgvm_error_set(reterr, EINVAL, "'%s': \"hosts\" is empty", origin);
 	if (json_array_size(hosts) > TGVM_INVENTORY_HOSTS_MAX)
 		return tgvm_error_set(reterr, E2BIG, "'%s': more than %d hosts", origin,
-				      TGVM_INVENTORY_HOSTS_MAX);
+		                      TGVM_INVENTORY_HOSTS_MAX);
 	inv = calloc(1, sizeof(*inv));
 	if (inv)
 		inv->hosts = calloc(json_array_size(hosts), sizeof(*inv->hosts));
@@ -179,22 +183,23 @@ int tgvm_inventory_from_json(json_t *j, const char *origin, const struct tgvm_mo
 		json_t *count = json_object_get(h, "count"), *addr = json_object_get(h, "address");
 
 		if (!json_is_object(h) || !name || !*name) {
-			r = tgvm_error_set(reterr, EINVAL, "'%s': host %zu has no \"name\"", origin, i);
+			r = tgvm_error_set(reterr, EINVAL, "'%s': host %zu has no \"name\"", origin,
+			                   i);
 			goto out;
 		}
-		if (strlen(name) >= sizeof(host->name) || strspn(name, "abcdefghijklmnopqrstuvwxyz"
-							       "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
-								  strlen(name)) {
+		if (strlen(name) >= sizeof(host->name) ||
+		    strspn(name, "abcdefghijklmnopqrstuvwxyz"
+		                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != strlen(name)) {
 			r = tgvm_error_set(reterr, EINVAL,
-					   "'%s': host name '%s' must be letters, digits, '-', '_' "
-					   "or '.', at most %zu characters",
-					   origin, name, sizeof(host->name) - 1);
+			                   "'%s': host name '%s' must be letters, digits, '-', '_' "
+			                   "or '.', at most %zu characters",
+			                   origin, name, sizeof(host->name) - 1);
 			goto out;
 		}
 		for (size_t k = 0; k < inv->n; k++)
 			if (!strcmp(inv->hosts[k].name, name)) {
-				r = tgvm_error_set(reterr, EEXIST, "'%s': host '%s' is listed twice",
-						   origin, name);
+				r = tgvm_error_set(reterr, EEXIST,
+				                   "'%s': host '%s' is listed twice", origin, name);
 				goto out;
 			}
 		snprintf(host->name, sizeof(host->name), "%s", name);
@@ -203,9 +208,9 @@ int tgvm_inventory_from_json(json_t *j, const char *origin, const struct tgvm_mo
 			if (!json_is_integer(count) || json_integer_value(count) < 1 ||
 			    json_integer_value(count) > 10000000) {
 				r = tgvm_error_set(reterr, EINVAL,
-						   "'%s': host '%s': \"count\" must be an integer "
-						   "from 1 to 10000000",
-						   origin, name);
+				                   "'%s': host '%s': \"count\" must be an integer "
+				                   "from 1 to 10000000",
+				                   origin, name);
 				goto out;
 			}
 			host->count = (uint64_t)json_integer_value(count);
@@ -214,15 +219,16 @@ int tgvm_inventory_from_json(json_t *j, const char *origin, const struct tgvm_mo
 			const char *a = json_string_value(addr);
 
 			if (!a || strlen(a) >= sizeof(host->address)) {
-				r = tgvm_error_set(reterr, EINVAL, "'%s': host '%s': bad \"address\"",
-						   origin, name);
+				r = tgvm_error_set(reterr, EINVAL,
+				                   "'%s': host '%s': bad \"address\"", origin,
+				                   name);
 				goto out;
 			}
 			snprintf(host->address, sizeof(host->address), "%s", a);
 		}
 		if (!json_object_get(h, "profile")) {
-			r = tgvm_error_set(reterr, EINVAL, "'%s': host '%s' has no \"profile\"", origin,
-					   name);
+			r = tgvm_error_set(reterr, EINVAL, "'%s': host '%s' has no \"profile\"",
+			                   origin, name);
 			goto out;
 		}
 		r = parse_profile(json_object_get(h, "profile"), db, host, reterr);
@@ -240,7 +246,7 @@ out:
 }
 
 int tgvm_inventory_load(const char *path, const struct tgvm_modeldb *db,
-			struct tgvm_inventory **ret, struct tgvm_error *reterr)
+                        struct tgvm_inventory **ret, struct tgvm_error *reterr)
 {
 	json_error_t jerr;
 	char *text = NULL;
@@ -253,8 +259,8 @@ int tgvm_inventory_load(const char *path, const struct tgvm_modeldb *db,
 	j = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
 	free(text);
 	if (!j)
-		return tgvm_error_set(reterr, EINVAL, "'%s', line %d, column %d: %s", path, jerr.line,
-				      jerr.column, jerr.text);
+		return tgvm_error_set(reterr, EINVAL, "'%s', line %d, column %d: %s", path,
+		                      jerr.line, jerr.column, jerr.text);
 	r = tgvm_inventory_from_json(j, path, db, ret, reterr);
 	json_decref(j);
 	return r;
@@ -276,12 +282,12 @@ int tgvm_needs_from_report(const char *path, struct tgvm_vm_needs *ret, struct t
 	j = json_loads(text, 0, &jerr);
 	free(text);
 	if (!j)
-		return tgvm_error_set(reterr, EINVAL, "'%s', line %d, column %d: %s", path, jerr.line,
-				      jerr.column, jerr.text);
+		return tgvm_error_set(reterr, EINVAL, "'%s', line %d, column %d: %s", path,
+		                      jerr.line, jerr.column, jerr.text);
 	if (!json_is_object(j) || !json_is_array(json_object_get(j, "required"))) {
 		r = tgvm_error_set(reterr, EINVAL,
-				   "'%s' is not a tgvm report: it has no \"required\" feature list",
-				   path);
+		                   "'%s' is not a tgvm report: it has no \"required\" feature list",
+		                   path);
 		goto out;
 	}
 	r = names_to_set(json_object_get(j, "required"), "required", &n.required, reterr);

@@ -11,8 +11,8 @@
 #include "util/util.h"
 
 bool tgvm_host_accepts(const struct tgvm_cpu_model *host, const struct tgvm_featureset *model,
-		       enum tgvm_vendor model_vendor, bool cross_vendor,
-		       struct tgvm_featureset *ret_missing)
+                       enum tgvm_vendor model_vendor, bool cross_vendor,
+                       struct tgvm_featureset *ret_missing)
 {
 	struct tgvm_featureset missing = *model;
 
@@ -27,7 +27,7 @@ bool tgvm_host_accepts(const struct tgvm_cpu_model *host, const struct tgvm_feat
 
 /* The cost of writing @target as @m plus/minus flags; HV features are free. */
 static int flag_cost(const struct tgvm_cpu_model *m, const struct tgvm_featureset *target,
-		     struct tgvm_featureset *plus, struct tgvm_featureset *minus)
+                     struct tgvm_featureset *plus, struct tgvm_featureset *minus)
 {
 	*plus = *target;
 	tgvm_featureset_minus(plus, &m->features);
@@ -38,7 +38,7 @@ static int flag_cost(const struct tgvm_cpu_model *m, const struct tgvm_featurese
 }
 
 int tgvm_model_choose(const struct tgvm_modeldb *db, const struct tgvm_model_request *req,
-		      struct tgvm_model_choice *ret, struct tgvm_error *reterr)
+                      struct tgvm_model_choice *ret, struct tgvm_error *reterr)
 {
 	struct tgvm_model_choice c;
 	const struct tgvm_cpu_model *best = NULL;
@@ -58,9 +58,9 @@ int tgvm_model_choose(const struct tgvm_modeldb *db, const struct tgvm_model_req
 	tgvm_featureset_drop_flags(&unsettable, TGVM_FF_HV);
 	if (!tgvm_featureset_empty(&unsettable)) {
 		char *names = tgvm_featureset_to_string(&unsettable, ", ");
-		int r = tgvm_error_set(reterr, ENOTSUP,
-				       "QEMU %s cannot present %s to a guest; a newer QEMU is needed",
-				       db->qemu_version, names ? names : "some features");
+		int r = tgvm_error_set(
+		    reterr, ENOTSUP, "QEMU %s cannot present %s to a guest; a newer QEMU is needed",
+		    db->qemu_version, names ? names : "some features");
 		free(names);
 		return r;
 	}
@@ -79,7 +79,8 @@ int tgvm_model_choose(const struct tgvm_modeldb *db, const struct tgvm_model_req
 		cost = flag_cost(m, &target, &plus, &minus);
 		np = tgvm_featureset_count(&plus);
 		if (cost < best_cost || (cost == best_cost && np < best_plus) ||
-		    (cost == best_cost && np == best_plus && best && best->deprecated && !m->deprecated)) {
+		    (cost == best_cost && np == best_plus && best && best->deprecated &&
+		     !m->deprecated)) {
 			best = m;
 			best_cost = cost;
 			best_plus = np;
@@ -87,7 +88,7 @@ int tgvm_model_choose(const struct tgvm_modeldb *db, const struct tgvm_model_req
 	}
 	if (!best)
 		return tgvm_error_set(reterr, ENOENT, "QEMU %s has no CPU model of vendor '%s'",
-				      db->qemu_version, tgvm_vendor_to_string(c.vendor));
+		                      db->qemu_version, tgvm_vendor_to_string(c.vendor));
 	snprintf(c.base, sizeof(c.base), "%s", best->name);
 	flag_cost(best, &target, &c.plus, &c.minus);
 	c.hv_kept = best->features;
@@ -126,12 +127,12 @@ static const char *libvirt_feature_name(enum tgvm_feature f)
 		enum tgvm_feature f;
 		const char *name;
 	} names[] = {
-		{TGVM_F_LAHF_LM, "lahf_lm"},       {TGVM_F_CMP_LEGACY, "cmp_legacy"},
-		{TGVM_F_FXSR_OPT, "fxsr_opt"},     {TGVM_F_NODEID_MSR, "nodeid_msr"},
-		{TGVM_F_PERFCTR_CORE, "perfctr_core"}, {TGVM_F_PERFCTR_NB, "perfctr_nb"},
-		{TGVM_F_PCLMULQDQ, "pclmuldq"},    {TGVM_F_DS_CPL, "ds_cpl"},
-		{TGVM_F_TSC_ADJUST, "tsc_adjust"}, {TGVM_F_SVM_LOCK, "svm-lock"},
-		{TGVM_F_NRIP_SAVE, "nrip-save"},   {TGVM_F_SYSCALL, "syscall"},
+	    {TGVM_F_LAHF_LM, "lahf_lm"},           {TGVM_F_CMP_LEGACY, "cmp_legacy"},
+	    {TGVM_F_FXSR_OPT, "fxsr_opt"},         {TGVM_F_NODEID_MSR, "nodeid_msr"},
+	    {TGVM_F_PERFCTR_CORE, "perfctr_core"}, {TGVM_F_PERFCTR_NB, "perfctr_nb"},
+	    {TGVM_F_PCLMULQDQ, "pclmuldq"},        {TGVM_F_DS_CPL, "ds_cpl"},
+	    {TGVM_F_TSC_ADJUST, "tsc_adjust"},     {TGVM_F_SVM_LOCK, "svm-lock"},
+	    {TGVM_F_NRIP_SAVE, "nrip-save"},       {TGVM_F_SYSCALL, "syscall"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
 		if (names[i].f == f)
@@ -147,7 +148,7 @@ char *tgvm_model_libvirt_xml(const struct tgvm_model_choice *c)
 	tgvm_buf_printf(&b, "<cpu mode='custom' match='exact' check='full'>\n");
 	tgvm_buf_printf(&b, "  <model fallback='forbid'>%s</model>\n", c->base);
 	tgvm_buf_printf(&b, "  <vendor>%s</vendor>\n",
-			c->vendor == TGVM_VENDOR_AMD ? "AMD" : "Intel");
+	                c->vendor == TGVM_VENDOR_AMD ? "AMD" : "Intel");
 	TGVM_FEATURESET_FOREACH(f, &c->plus)
 	tgvm_buf_printf(&b, "  <feature policy='require' name='%s'/>\n", libvirt_feature_name(f));
 	TGVM_FEATURESET_FOREACH(f, &c->minus)
@@ -183,7 +184,7 @@ json_t *tgvm_model_choice_to_json(const struct tgvm_model_choice *c)
 	json_object_set_new(j, "features", names_json(&c->presented));
 	json_object_set_new(j, "required", names_json(&c->presented));
 	json_object_set_new(j, "psabi",
-			    json_string(tgvm_psabi_to_string(tgvm_psabi_supported(&c->presented))));
+	                    json_string(tgvm_psabi_to_string(tgvm_psabi_supported(&c->presented))));
 	json_object_set_new(j, "lost", names_json(&c->lost));
 	json_object_set_new(j, "tcg_missing", names_json(&c->tcg_missing));
 	json_object_set_new(j, "qemu_cpu", json_string(q ? q : ""));

@@ -13,9 +13,9 @@
 #include "util/util.h"
 
 static const char *const policy_names[TGVM_POLICY__MAX] = {
-	[TGVM_POLICY_PASSTHROUGH] = "passthrough",
-	[TGVM_POLICY_BASELINE] = "baseline",
-	[TGVM_POLICY_MINIMAL] = "minimal",
+    [TGVM_POLICY_PASSTHROUGH] = "passthrough",
+    [TGVM_POLICY_BASELINE] = "baseline",
+    [TGVM_POLICY_MINIMAL] = "minimal",
 };
 
 const char *tgvm_policy_to_string(enum tgvm_policy p)
@@ -72,8 +72,42 @@ struct profile_group {
 struct vm_group {
 	const struct tgvm_vm_needs *needs; /* the first VM with them */
 	struct tgvm_placement place[TGVM_POLICY__MAX];
-	size_t first_entry;                /* inventory entry it starts on, or SIZE_MAX */
+	size_t first_entry; /* inventory entry it starts on, or SIZE_MAX */
 };
+
+/*
+ * tgvm's minimal model for a fleet: what the software requires, plus each
+ * guarded feature that every host able to run the requirement has anyway, so
+ * the VM keeps its fast paths wherever that costs it no host.
+ */
+static struct tgvm_featureset minimal_presented(const struct profile_group *pg, size_t npg,
+                                                const struct tgvm_featureset *need,
+                                                const struct tgvm_featureset *guarded,
+                                                enum tgvm_vendor vendor, bool cross)
+{
+	struct tgvm_featureset common, free_ = *guarded, out = *need;
+	bool any = false;
+
+	memset(&common, 0, sizeof(common));
+	for (size_t h = 0; h < npg; h++) {
+		if (!tgvm_host_accepts(pg[h].profile, need, vendor, cross, NULL))
+			continue;
+		if (!any)
+			common = pg[h].profile->features;
+		else
+			tgvm_featureset_intersect(&common, &pg[h].profile->features);
+		any = true;
+	}
+	if (!any)
+		return out;
+	tgvm_featureset_close(&free_);
+	tgvm_featureset_intersect(&free_, &common);
+	tgvm_featureset_union(&out, &free_);
+	tgvm_featureset_close_down(&out);
+	/* Closing down may only drop what was added, never a requirement. */
+	tgvm_featureset_union(&out, need);
+	return out;
+}
 
 static bool vendor_ok(enum tgvm_vendor vm, enum tgvm_vendor host, bool cross)
 {
@@ -81,8 +115,8 @@ static bool vendor_ok(enum tgvm_vendor vm, enum tgvm_vendor host, bool cross)
 }
 
 int tgvm_fleet_evaluate(const struct tgvm_inventory *inv, const struct tgvm_vm_needs *vms,
-			size_t nvms, const struct tgvm_fleet_opts *opts, struct tgvm_placement *ret,
-			struct tgvm_error *reterr)
+                        size_t nvms, const struct tgvm_fleet_opts *opts, struct tgvm_placement *ret,
+                        struct tgvm_error *reterr)
 {
 	struct group_table ht = {0}, vt = {0};
 	struct profile_group *pg = NULL;
@@ -118,7 +152,8 @@ int tgvm_fleet_evaluate(const struct tgvm_inventory *inv, const struct tgvm_vm_n
 		while (ht.slot[s] >= 0) {
 			const struct tgvm_cpu_model *q = pg[ht.slot[s]].profile;
 
-			if (q->vendor == p->vendor && tgvm_featureset_equal(&q->features, &p->features))
+			if (q->vendor == p->vendor &&
+			    tgvm_featureset_equal(&q->features, &p->features))
 				break;
 			s = (s + 1) & (ht.cap - 1);
 		}
@@ -153,7 +188,8 @@ int tgvm_fleet_evaluate(const struct tgvm_inventory *inv, const struct tgvm_vm_n
 		while (vt.slot[s] >= 0) {
 			const struct tgvm_vm_needs *q = vg[vt.slot[s]].needs;
 
-			if (q->vendor == n->vendor && tgvm_featureset_equal(&q->required, &n->required) &&
+			if (q->vendor == n->vendor &&
+			    tgvm_featureset_equal(&q->required, &n->required) &&
 			    tgvm_featureset_equal(&q->guarded, &n->guarded))
 				break;
 			s = (s + 1) & (vt.cap - 1);
@@ -177,15 +213,28 @@ int tgvm_fleet_evaluate(const struct tgvm_inventory *inv, const struct tgvm_vm_n
 		uses = n->required;
 		tgvm_featureset_union(&uses, &n->guarded);
 
-		/* Where it starts: the first entry that can run what it requires. */
+		/* Where it starts: the named first host, else the newest machine that
+		 * can run it (most features), where a growing cloud puts new VMs. */
 		G->first_entry = SIZE_MAX;
-		for (size_t i = 0; i < inv->n; i++)
-			if (tgvm_host_accepts(&inv->hosts[i].profile, &need, vendor, true, NULL) &&
-			    vendor_ok(vendor, inv->hosts[i].profile.vendor, false)) {
-				G->first_entry = i;
-				first = &inv->hosts[i].profile;
-				break;
+		for (size_t i = 0; i < inv->n; i++) {
+			const struct tgvm_cpu_model *p = &inv->hosts[i].profile;
+
+			if (!tgvm_host_accepts(p, &need, vendor, true, NULL) ||
+			    !vendor_ok(vendor, p->vendor, false))
+				continue;
+			if (opts && opts->first_host && *opts->first_host) {
+				if (!strcmp(inv->hosts[i].name, opts->first_host)) {
+					G->first_entry = i;
+					first = p;
+				}
+				continue;
 			}
+			if (!first || tgvm_featureset_count(&p->features) >
+			                  tgvm_featureset_count(&first->features)) {
+				G->first_entry = i;
+				first = p;
+			}
+		}
 		if (vendor == TGVM_VENDOR_UNKNOWN && first)
 			vendor = first->vendor;
 
@@ -195,14 +244,16 @@ int tgvm_fleet_evaluate(const struct tgvm_inventory *inv, const struct tgvm_vm_n
 
 			if (first)
 				snprintf(pl->first_host, sizeof(pl->first_host), "%s",
-					 inv->hosts[G->first_entry].name);
+				         inv->hosts[G->first_entry].name);
 			if (p == TGVM_POLICY_PASSTHROUGH)
 				presented = first ? first->features : need;
 			else if (p == TGVM_POLICY_BASELINE)
-				presented = cross ? base_all
-						  : base_by_vendor[have_vendor[vendor] ? vendor : 0];
+				presented = cross
+				                ? base_all
+				                : base_by_vendor[have_vendor[vendor] ? vendor : 0];
 			else
-				presented = need;
+				presented =
+				    minimal_presented(pg, npg, &need, &n->guarded, vendor, cross);
 			pl->presented = presented;
 			pl->lost = uses;
 			tgvm_featureset_minus(&pl->lost, &presented);
@@ -212,7 +263,8 @@ int tgvm_fleet_evaluate(const struct tgvm_inventory *inv, const struct tgvm_vm_n
 			if (!pl->runs)
 				continue;
 			for (size_t h = 0; h < npg; h++)
-				if (tgvm_host_accepts(pg[h].profile, &presented, vendor, cross, NULL)) {
+				if (tgvm_host_accepts(pg[h].profile, &presented, vendor, cross,
+				                      NULL)) {
 					pl->hosts += pg[h].hosts;
 					pl->entries += pg[h].entries;
 				}
@@ -237,8 +289,9 @@ int tgvm_fleet_evaluate(const struct tgvm_inventory *inv, const struct tgvm_vm_n
 
 				for (int p = 0; p < TGVM_POLICY__MAX; p++)
 					if (G->place[p].runs &&
-					    tgvm_host_accepts(&inv->hosts[j].profile, &G->place[p].presented,
-							      vendor, cross, NULL))
+					    tgvm_host_accepts(&inv->hosts[j].profile,
+					                      &G->place[p].presented, vendor, cross,
+					                      NULL))
 						bits |= (uint8_t)(1u << p);
 				opts->matrix[i * inv->n + j] = bits;
 			}

@@ -40,16 +40,16 @@ static int qemu_version(char *buf, size_t size, int *major, struct tgvm_error *r
 	r = tgvm_run_capture(argv, 4096, 10000, &out, &status, reterr);
 	if (r == -ENOENT)
 		return tgvm_error_set(reterr, ENOENT,
-				      "QEMU is not installed ('%s' not found); run 'make setup' "
-				      "or install the qemu-system-x86 package",
-				      argv[0]);
+		                      "QEMU is not installed ('%s' not found); run 'make setup' "
+		                      "or install the qemu-system-x86 package",
+		                      argv[0]);
 	if (r < 0)
 		return r;
 	p = strstr(out, "version ");
 	if (!p || !WIFEXITED(status) || WEXITSTATUS(status)) {
 		free(out);
 		return tgvm_error_set(reterr, EINVAL, "'%s --version' did not print a QEMU version",
-				      argv[0]);
+		                      argv[0]);
 	}
 	p += 8;
 	size_t n = strspn(p, "0123456789.");
@@ -59,7 +59,10 @@ static int qemu_version(char *buf, size_t size, int *major, struct tgvm_error *r
 	return 0;
 }
 
-static int features_from_props(json_t *props, struct tgvm_featureset *ret)
+/* Features set in @props into @ret; every feature property QEMU has (on or
+ * off) into @known: that is what this QEMU can switch. */
+static void features_from_props(json_t *props, struct tgvm_featureset *ret,
+                                struct tgvm_featureset *known)
 {
 	const char *key;
 	json_t *v;
@@ -69,17 +72,19 @@ static int features_from_props(json_t *props, struct tgvm_featureset *ret)
 	{
 		int f;
 
-		if (!json_is_true(v))
+		if (!json_is_boolean(v))
 			continue;
 		f = tgvm_feature_from_name(key);
-		if (f >= 0)
+		if (f < 0)
+			continue;
+		tgvm_featureset_add(known, f);
+		if (json_is_true(v))
 			tgvm_featureset_add(ret, f);
 	}
-	return 0;
 }
 
 static int expand_model(struct qmp_conn *c, const char *name, struct tgvm_cpu_model *m,
-			struct tgvm_error *reterr)
+                        struct tgvm_featureset *known, struct tgvm_error *reterr)
 {
 	json_t *args = NULL, *ret = NULL, *props;
 	int r;
@@ -93,14 +98,14 @@ static int expand_model(struct qmp_conn *c, const char *name, struct tgvm_cpu_mo
 	if (!json_is_object(props)) {
 		json_decref(ret);
 		return tgvm_error_set(reterr, EPROTO, "QEMU's expansion of '%s' has no properties",
-				      name);
+		                      name);
 	}
-	features_from_props(props, &m->features);
-	m->family = (int)json_integer_value(json_object_get(props, "family"));
-	m->model = (int)json_integer_value(json_object_get(props, "model"));
-	m->stepping = (int)json_integer_value(json_object_get(props, "stepping"));
+	features_from_props(props, &m->features, known);
+	m->family = (int)json_number_value(json_object_get(props, "family"));
+	m->model = (int)json_number_value(json_object_get(props, "model"));
+	m->stepping = (int)json_number_value(json_object_get(props, "stepping"));
 	snprintf(m->model_id, sizeof(m->model_id), "%s",
-		 json_string_value(json_object_get(props, "model-id")) ?: "");
+	         json_string_value(json_object_get(props, "model-id")) ?: "");
 	int v = tgvm_vendor_from_string(json_string_value(json_object_get(props, "vendor")));
 	m->vendor = v < 0 ? TGVM_VENDOR_OTHER : v;
 	json_decref(ret);
@@ -118,7 +123,7 @@ static int query_qemu(struct tgvm_modeldb **ret, const char *version, struct tgv
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return tgvm_error_set(reterr, errno, "cannot create a socket pair: %s",
-				      strerror(errno));
+		                      strerror(errno));
 	pid = fork();
 	if (pid < 0) {
 		close(sv[0]);
@@ -146,7 +151,8 @@ static int query_qemu(struct tgvm_modeldb **ret, const char *version, struct tgv
 	if (r < 0)
 		goto out;
 	if (!json_is_array(defs) || json_array_size(defs) > TGVM_MODELDB_MAX) {
-		r = tgvm_error_set(reterr, EPROTO, "QEMU's query-cpu-definitions reply is malformed");
+		r = tgvm_error_set(reterr, EPROTO,
+		                   "QEMU's query-cpu-definitions reply is malformed");
 		goto out;
 	}
 	db = tgvm_modeldb_new();
@@ -181,11 +187,10 @@ static int query_qemu(struct tgvm_modeldb **ret, const char *version, struct tgv
 		}
 		if (!strcmp(name, "host"))
 			continue; /* needs KVM; says nothing about models */
-		r = expand_model(c, name, &m, reterr);
+		r = expand_model(c, name, &m, &db->settable, reterr);
 		if (r < 0)
 			goto out;
 		if (!strcmp(name, "max")) {
-			db->settable = m.features;
 			/* 'max' under TCG is what TCG can give. */
 			db->tcg_max = m.features;
 			tgvm_featureset_minus(&db->tcg_max, &m.tcg_unavailable);
@@ -197,7 +202,6 @@ static int query_qemu(struct tgvm_modeldb **ret, const char *version, struct tgv
 		}
 		r = 0;
 	}
-	/* 'max' lists every feature this QEMU can set; add those it only reports as off. */
 	*ret = db;
 	db = NULL;
 out:
@@ -232,9 +236,9 @@ int tgvm_modeldb_load_default(struct tgvm_modeldb **ret, struct tgvm_error *rete
 		return r;
 	if (major < 4)
 		return tgvm_error_set(reterr, ENOTSUP,
-				      "QEMU %s is too old: tgvm needs QEMU 4.0 or newer "
-				      "(versioned CPU models)",
-				      version);
+		                      "QEMU %s is too old: tgvm needs QEMU 4.0 or newer "
+		                      "(versioned CPU models)",
+		                      version);
 	if (tgvm_cache_dir(dir, sizeof(dir)) < 0)
 		return tgvm_error_set(reterr, ENAMETOOLONG, "cache directory path is too long");
 	snprintf(path, sizeof(path), "%s/qemu-cpu-models-%s.json", dir, version);
@@ -242,7 +246,8 @@ int tgvm_modeldb_load_default(struct tgvm_modeldb **ret, struct tgvm_error *rete
 	if (tgvm_file_read(path, CACHE_MAX, &text, NULL, NULL) == 0) {
 		j = json_loads(text, 0, &jerr);
 		free(text);
-		if (j && tgvm_modeldb_from_json(j, &db, NULL) == 0 && !strcmp(db->qemu_version, version)) {
+		if (j && tgvm_modeldb_from_json(j, &db, NULL) == 0 &&
+		    !strcmp(db->qemu_version, version)) {
 			json_decref(j);
 			*ret = db;
 			return 0;

@@ -21,8 +21,8 @@
  * migratable=on, ...) are ignored. The base must be in @db.
  */
 static int cpu_string_features(const struct tgvm_modeldb *db, const char *cpu,
-			       struct tgvm_featureset *ret, enum tgvm_vendor *ret_vendor,
-			       struct tgvm_error *reterr)
+                               struct tgvm_featureset *ret, enum tgvm_vendor *ret_vendor,
+                               struct tgvm_error *reterr)
 {
 	struct tgvm_strv parts;
 	const struct tgvm_cpu_model *base;
@@ -71,7 +71,7 @@ out:
 }
 
 int migrate_check_cpu(const struct vm_config *vm, const struct vm_host *dst, void *opaque,
-		      struct tgvm_error *reterr)
+                      struct tgvm_error *reterr)
 {
 	struct tgvm_modeldb *db = NULL;
 	struct tgvm_inventory *inv = NULL;
@@ -113,15 +113,15 @@ int migrate_check_cpu(const struct vm_config *vm, const struct vm_host *dst, voi
 
 		if (tgvm_featureset_empty(&missing))
 			r = tgvm_error_set(reterr, EPERM,
-					   "host '%s' (%s) cannot run VM '%s' (-cpu %s): CPU "
-					   "vendor differs",
-					   dst->name, profile->name, vm->name, cpu);
+			                   "host '%s' (%s) cannot run VM '%s' (-cpu %s): CPU "
+			                   "vendor differs",
+			                   dst->name, profile->name, vm->name, cpu);
 		else
 			r = tgvm_error_set(reterr, EPERM,
-					   "host '%s' (%s) lacks %s, which VM '%s' is given "
-					   "(-cpu %s)",
-					   dst->name, profile->name, list ? list : "features",
-					   vm->name, cpu);
+			                   "host '%s' (%s) lacks %s, which VM '%s' is given "
+			                   "(-cpu %s)",
+			                   dst->name, profile->name, list ? list : "features",
+			                   vm->name, cpu);
 		free(list);
 		goto out;
 	}

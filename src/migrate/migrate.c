@@ -20,8 +20,8 @@
 #include "tgvm/qmp.h"
 #include "util/util.h"
 
-#define POLL_MS	       100
-#define QMP_MS	       5000
+#define POLL_MS        100
+#define QMP_MS         5000
 #define SPAWN_MS       30000
 #define RESUME_WAIT_MS 15000
 #define PROGRESS_EVERY (250ull * 1000000ull)
@@ -121,8 +121,8 @@ json_t *migrate_timeline_to_json(const struct migrate_timeline *t)
 
 		json_array_append_new(
 		    phases, json_pack("{s:s, s:f, s:f}", "phase", phase_names[p], "start_ms",
-				      ms_since(t->started_ns, t->phase_start_ns[p]), "duration_ms",
-				      ms_since(t->phase_start_ns[p], end)));
+		                      ms_since(t->started_ns, t->phase_start_ns[p]), "duration_ms",
+		                      ms_since(t->phase_start_ns[p], end)));
 	}
 	json_object_set_new(j, "phases", phases);
 	for (size_t i = 0; i < t->n_iter; i++) {
@@ -130,25 +130,25 @@ json_t *migrate_timeline_to_json(const struct migrate_timeline *t)
 
 		json_array_append_new(
 		    iters, json_pack("{s:f, s:I, s:I, s:I, s:I, s:I}", "at_ms",
-				     ms_since(t->started_ns, it->t_ns), "pass",
-				     (json_int_t)it->dirty_sync_count, "remaining_bytes",
-				     (json_int_t)it->remaining_bytes, "transferred_bytes",
-				     (json_int_t)it->transferred_bytes, "dirty_rate_bytes_per_s",
-				     (json_int_t)it->dirty_rate_bps, "throughput_bytes_per_s",
-				     (json_int_t)it->throughput_bps));
+		                     ms_since(t->started_ns, it->t_ns), "pass",
+		                     (json_int_t)it->dirty_sync_count, "remaining_bytes",
+		                     (json_int_t)it->remaining_bytes, "transferred_bytes",
+		                     (json_int_t)it->transferred_bytes, "dirty_rate_bytes_per_s",
+		                     (json_int_t)it->dirty_rate_bps, "throughput_bytes_per_s",
+		                     (json_int_t)it->throughput_bps));
 	}
 	json_object_set_new(j, "precopy_iterations", iters);
 	dt = json_object();
 	json_object_set_new(dt, "qemu_ms",
-			    t->qemu_downtime_ms >= 0 ? json_integer(t->qemu_downtime_ms)
-						     : json_null());
+	                    t->qemu_downtime_ms >= 0 ? json_integer(t->qemu_downtime_ms)
+	                                             : json_null());
 	json_object_set_new(dt, "vcpu_blackout_ms",
-			    t->vcpu_blackout_us >= 0 ? json_real((double)t->vcpu_blackout_us / 1e3)
-						     : json_null());
+	                    t->vcpu_blackout_us >= 0 ? json_real((double)t->vcpu_blackout_us / 1e3)
+	                                             : json_null());
 	json_object_set_new(dt, "network_blackout_ms", json_null());
 	json_object_set_new(j, "downtime", dt);
 	json_object_set_new(j, "qemu_total_ms",
-			    t->total_ms >= 0 ? json_integer(t->total_ms) : json_null());
+	                    t->total_ms >= 0 ? json_integer(t->total_ms) : json_null());
 	json_object_set_new(j, "transferred_bytes", json_integer((json_int_t)t->transferred_bytes));
 	if (t->extra)
 		json_object_update(j, t->extra); /* hooks' fields (may fill network_blackout_ms) */
@@ -210,7 +210,7 @@ static void write_active(struct mig *m, const char *status)
 }
 
 static int qmp_set_caps(struct qmp_conn *q, const char *const *names, const bool *on, size_t n,
-			struct tgvm_error *reterr)
+                        struct tgvm_error *reterr)
 {
 	json_t *caps = json_array(), *args;
 	int r;
@@ -322,9 +322,9 @@ static int sample(struct mig *m, char *ret_status, size_t size, struct tgvm_erro
 		    .remaining_bytes = jnum(ram, "remaining"),
 		    .transferred_bytes = jnum(ram, "transferred"),
 		    .dirty_rate_bps = jnum(ram, "dirty-pages-rate") *
-				      (jnum(ram, "page-size") ? jnum(ram, "page-size") : 4096),
+		                      (jnum(ram, "page-size") ? jnum(ram, "page-size") : 4096),
 		    .throughput_bps =
-			(uint64_t)(json_number_value(json_object_get(ram, "mbps")) * 1e6 / 8),
+		        (uint64_t)(json_number_value(json_object_get(ram, "mbps")) * 1e6 / 8),
 		};
 		struct migrate_timeline *t = m->t;
 
@@ -343,7 +343,7 @@ static int sample(struct mig *m, char *ret_status, size_t size, struct tgvm_erro
 		const char *desc = json_string_value(json_object_get(ret, "error-desc"));
 
 		r = tgvm_error_set(reterr, EIO, "migration failed in QEMU: %s",
-				   desc ? desc : "no reason given");
+		                   desc ? desc : "no reason given");
 	}
 	json_decref(ret);
 	return r;
@@ -364,7 +364,7 @@ static void wait_source_idle(struct qmp_conn *q, int timeout_ms)
 		s = json_string_value(json_object_get(ret, "status"));
 		busy =
 		    s && (!strcmp(s, "cancelling") || !strcmp(s, "active") || !strcmp(s, "setup") ||
-			  !strcmp(s, "device") || !strcmp(s, "pre-switchover"));
+		          !strcmp(s, "device") || !strcmp(s, "pre-switchover"));
 		json_decref(ret);
 		if (!busy)
 			return;
@@ -398,7 +398,7 @@ static int prepare(struct mig *m, struct tgvm_error *reterr)
 	r = vm_spawn(&m->dst, &l, SPAWN_MS, &m->dst_pid, reterr);
 	if (r < 0)
 		return tgvm_error_prefix(reterr, "cannot start the destination on host '%s'",
-					 m->dst_host.name);
+		                         m->dst_host.name);
 	if ((r = vm_qmp_open(m->indir, QMP_MS, &m->dq, reterr)) < 0)
 		return tgvm_error_prefix(reterr, "destination QEMU");
 	if ((r = vm_qmp_open(m->vmdir, QMP_MS, &m->sq, reterr)) < 0)
@@ -418,7 +418,7 @@ static int prepare(struct mig *m, struct tgvm_error *reterr)
 	if (r < 0 || (r = qmp_set_caps(m->dq, dst_caps, dst_on, ARRAY_SIZE(dst_caps), reterr)) < 0)
 		return tgvm_error_prefix(reterr, "cannot set migration capabilities");
 	params = json_pack("{s:I}", "max-bandwidth",
-			   (json_int_t)(o->max_bandwidth ? o->max_bandwidth : (64ull << 30)));
+	                   (json_int_t)(o->max_bandwidth ? o->max_bandwidth : (64ull << 30)));
 	if (o->downtime_limit_ms > 0)
 		json_object_set_new(params, "downtime-limit", json_integer(o->downtime_limit_ms));
 	if (mfd)
@@ -426,10 +426,10 @@ static int prepare(struct mig *m, struct tgvm_error *reterr)
 	if ((r = simple_cmd(m->sq, "migrate-set-parameters", params, reterr)) < 0)
 		return tgvm_error_prefix(reterr, "cannot set migration parameters");
 	if (mfd && (r = simple_cmd(m->dq, "migrate-set-parameters",
-				   json_pack("{s:i}", "multifd-channels", channels), reterr)) < 0)
+	                           json_pack("{s:i}", "multifd-channels", channels), reterr)) < 0)
 		return tgvm_error_prefix(reterr, "cannot set migration parameters");
 	snprintf(uri, sizeof(uri), "tcp:%s:%u", m->dst_host.address,
-		 49152u + name_hash(m->src.name) % 8000u);
+	         49152u + name_hash(m->src.name) % 8000u);
 	if ((r = simple_cmd(m->dq, "migrate-incoming", json_pack("{s:s}", "uri", uri), reterr)) < 0)
 		return tgvm_error_prefix(reterr, "destination cannot listen on %s", uri + 4);
 	if ((r = simple_cmd(m->sq, "migrate", json_pack("{s:s}", "uri", uri), reterr)) < 0)
@@ -457,7 +457,7 @@ static int run(struct mig *m, struct tgvm_error *reterr)
 			m->switch_hooked = true;
 			if (o->hooks.switchover)
 				o->hooks.switchover(&m->src, &m->src_host, &m->dst_host, t,
-						    o->hooks.opaque);
+				                    o->hooks.opaque);
 		}
 		if (m->src_done)
 			break;
@@ -488,16 +488,16 @@ static int run(struct mig *m, struct tgvm_error *reterr)
 		if (cancel_requested(m)) {
 			if (!strcmp(status, "postcopy-active"))
 				return tgvm_error_set(reterr, EBUSY,
-						      "cannot cancel: postcopy already switched "
-						      "the VM to host '%s'",
-						      m->dst_host.name);
+				                      "cannot cancel: postcopy already switched "
+				                      "the VM to host '%s'",
+				                      m->dst_host.name);
 			return tgvm_error_set(reterr, ECANCELED, "migration cancelled by request");
 		}
 		now = tgvm_now_ns();
 		if (now >= deadline)
 			return tgvm_error_set(reterr, ETIMEDOUT,
-					      "migration did not finish within %d ms",
-					      o->timeout_ms > 0 ? o->timeout_ms : 600000);
+			                      "migration did not finish within %d ms",
+			                      o->timeout_ms > 0 ? o->timeout_ms : 600000);
 		if (!postcopy_asked && !strcmp(status, "active") && o->mode != MIGRATE_PRECOPY) {
 			uint64_t pass = t->n_iter ? t->iter[t->n_iter - 1].dirty_sync_count : 0;
 			bool go = false;
@@ -505,26 +505,26 @@ static int run(struct mig *m, struct tgvm_error *reterr)
 			if (o->mode == MIGRATE_POSTCOPY && pass >= 2) {
 				go = true;
 				snprintf(t->postcopy_reason, sizeof(t->postcopy_reason),
-					 "postcopy requested: switched after the first full pass");
+				         "postcopy requested: switched after the first full pass");
 			} else if (o->mode == MIGRATE_AUTO &&
-				   now - precopy_start >=
-				       (uint64_t)o->converge_timeout_ms * 1000000ull) {
+			           now - precopy_start >=
+			               (uint64_t)o->converge_timeout_ms * 1000000ull) {
 				const struct migrate_iteration *it =
 				    t->n_iter ? &t->iter[t->n_iter - 1] : NULL;
 
 				go = true;
 				snprintf(t->postcopy_reason, sizeof(t->postcopy_reason),
-					 "precopy did not converge within %d ms (%" PRIu64
-					 " MiB left, dirtying %" PRIu64 " MiB/s)",
-					 o->converge_timeout_ms, it ? it->remaining_bytes >> 20 : 0,
-					 it ? it->dirty_rate_bps >> 20 : 0);
+				         "precopy did not converge within %d ms (%" PRIu64
+				         " MiB left, dirtying %" PRIu64 " MiB/s)",
+				         o->converge_timeout_ms, it ? it->remaining_bytes >> 20 : 0,
+				         it ? it->dirty_rate_bps >> 20 : 0);
 			}
 			if (go) {
 				postcopy_asked = true;
 				if ((r = qmp_conn_command(m->sq, "migrate-start-postcopy", NULL,
-							  QMP_MS, NULL, reterr)) < 0)
+				                          QMP_MS, NULL, reterr)) < 0)
 					return tgvm_error_prefix(reterr,
-								 "cannot switch to postcopy");
+					                         "cannot switch to postcopy");
 				t->postcopy_used = true;
 			}
 		}
@@ -571,7 +571,7 @@ static int run(struct mig *m, struct tgvm_error *reterr)
 		json_decref(st);
 		if (!running)
 			return tgvm_error_set(reterr, EIO,
-					      "the destination did not resume after the switch");
+			                      "the destination did not resume after the switch");
 	}
 	return 0;
 }
@@ -598,7 +598,7 @@ static void settle_phases(struct mig *m)
 			phase_end(m, MIGRATE_PHASE_START, m->resume_ns);
 			phase_begin(m, MIGRATE_PHASE_POSTCOPY, m->resume_ns);
 			phase_end(m, MIGRATE_PHASE_POSTCOPY,
-				  m->src_done_ns ? m->src_done_ns : tgvm_wall_ns());
+			          m->src_done_ns ? m->src_done_ns : tgvm_wall_ns());
 		}
 	} else {
 		if (m->stop_ns && m->src_done_ns) {
@@ -647,7 +647,7 @@ static void roll_back(struct mig *m)
 }
 
 static const char *const moved_files[] = {"qmp.sock", "console.sock", "serial.log",
-					  "qemu.log", "pid",	      "config.json"};
+                                          "qemu.log", "pid",          "config.json"};
 
 /* After the switch: stop the source, move the destination's state into the VM's directory. */
 static int finish(struct mig *m, struct tgvm_error *reterr)
@@ -670,14 +670,14 @@ static int finish(struct mig *m, struct tgvm_error *reterr)
 		snprintf(to, sizeof(to), "%s/%s", m->vmdir, moved_files[i]);
 		if (rename(from, to) < 0 && errno != ENOENT)
 			return tgvm_error_set(reterr, errno, "cannot move '%s': %s", from,
-					      strerror(errno));
+			                      strerror(errno));
 	}
 	vm_rm_rf(m->indir);
 	return 0;
 }
 
 int migrate_vm(const char *name, const char *to, const struct migrate_opts *o,
-	       struct migrate_timeline *ret, struct tgvm_error *reterr)
+               struct migrate_timeline *ret, struct tgvm_error *reterr)
 {
 	struct mig m = {.o = o, .t = ret};
 	struct migrate_timeline *t = ret;
@@ -749,9 +749,9 @@ int migrate_vm(const char *name, const char *to, const struct migrate_opts *o,
 		if (t->postcopy_used && m.resume_seen) {
 			/* The VM already runs on the destination: do not kill it. */
 			tgvm_error_prefix(reterr,
-					  "postcopy broke after the switch to '%s' (QEMU's "
-					  "postcopy recovery can resume it)",
-					  to);
+			                  "postcopy broke after the switch to '%s' (QEMU's "
+			                  "postcopy recovery can resume it)",
+			                  to);
 			goto out;
 		}
 		goto rollback;
@@ -871,7 +871,7 @@ int migrate_cancel_request(const char *name, struct tgvm_error *reterr)
 			const char *s = json_string_value(json_object_get(st, "status"));
 
 			if (s && (!strcmp(s, "paused") || !strcmp(s, "postmigrate") ||
-				  !strcmp(s, "finish-migrate")))
+			          !strcmp(s, "finish-migrate")))
 				qmp_conn_command(q, "cont", NULL, QMP_MS, NULL, NULL);
 		}
 		json_decref(st);

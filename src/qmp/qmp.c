@@ -208,8 +208,8 @@ static int take_line(struct qmp_conn *c, json_t **ret_msg, struct tgvm_error *re
 				char m[128];
 
 				snprintf(m, sizeof(m),
-					 "monitor sent a message longer than %u bytes",
-					 TGVM_QMP_MSG_MAX);
+				         "monitor sent a message longer than %u bytes",
+				         TGVM_QMP_MSG_MAX);
 				return conn_fail(c, EMSGSIZE, reterr, m);
 			}
 			return 0;
@@ -219,7 +219,7 @@ static int take_line(struct qmp_conn *c, json_t **ret_msg, struct tgvm_error *re
 			char m[128];
 
 			snprintf(m, sizeof(m), "monitor sent a message longer than %u bytes",
-				 TGVM_QMP_MSG_MAX);
+			         TGVM_QMP_MSG_MAX);
 			return conn_fail(c, EMSGSIZE, reterr, m);
 		}
 		size_t skip = 0;
@@ -247,7 +247,7 @@ static int take_line(struct qmp_conn *c, json_t **ret_msg, struct tgvm_error *re
 
 			json_decref(msg);
 			snprintf(m, sizeof(m), "monitor sent invalid JSON: %s",
-				 msg ? "not an object" : jerr.text);
+			         msg ? "not an object" : jerr.text);
 			return conn_fail(c, EPROTO, reterr, m);
 		}
 		*ret_msg = msg;
@@ -306,7 +306,7 @@ static int fill(struct qmp_conn *c, int timeout_ms, struct tgvm_error *reterr)
  * until @deadline_ns. 1 with *ret_msg, 0 on timeout, -errno.
  */
 static int read_message(struct qmp_conn *c, uint64_t deadline_ns, bool want_reply, json_t **ret_msg,
-			struct tgvm_error *reterr)
+                        struct tgvm_error *reterr)
 {
 	json_t *msg = NULL;
 	int r;
@@ -343,7 +343,7 @@ static int read_message(struct qmp_conn *c, uint64_t deadline_ns, bool want_repl
 }
 
 static int write_all(struct qmp_conn *c, const char *data, size_t len, uint64_t deadline_ns,
-		     struct tgvm_error *reterr)
+                     struct tgvm_error *reterr)
 {
 	while (len > 0) {
 		struct pollfd p = {.fd = c->fd, .events = POLLOUT};
@@ -366,7 +366,7 @@ static int write_all(struct qmp_conn *c, const char *data, size_t len, uint64_t 
 
 			snprintf(m, sizeof(m), "write to monitor: %s", strerror(errno));
 			return conn_fail(c, (errno == ECONNRESET || errno == EPIPE) ? EPIPE : errno,
-					 reterr, m);
+			                 reterr, m);
 		}
 		data += n;
 		len -= (size_t)n;
@@ -375,7 +375,7 @@ static int write_all(struct qmp_conn *c, const char *data, size_t len, uint64_t 
 }
 
 int qmp_conn_command(struct qmp_conn *c, const char *command, json_t *args, int timeout_ms,
-		     json_t **ret_return, struct tgvm_error *reterr)
+                     json_t **ret_return, struct tgvm_error *reterr)
 {
 	uint64_t deadline = deadline_after(timeout_ms);
 	json_t *req = NULL, *reply = NULL;
@@ -418,7 +418,7 @@ int qmp_conn_command(struct qmp_conn *c, const char *command, json_t *args, int 
 			goto out;
 		if (r == 0) {
 			r = tgvm_error_set(reterr, ETIMEDOUT, "qmp: no reply to '%s' within %d ms",
-					   command, timeout_ms);
+			                   command, timeout_ms);
 			goto out;
 		}
 		rid = json_object_get(reply, "id");
@@ -439,13 +439,13 @@ int qmp_conn_command(struct qmp_conn *c, const char *command, json_t *args, int 
 
 		snprintf(c->last_class, sizeof(c->last_class), "%s", cls ? cls : "GenericError");
 		r = tgvm_error_set(reterr, EREMOTEIO, "qmp: '%s' failed: %s: %s", command,
-				   c->last_class, desc ? desc : "no description");
+		                   c->last_class, desc ? desc : "no description");
 		goto out;
 	}
 	json_t *ret = json_object_get(reply, "return");
 	if (!ret) {
 		r = tgvm_error_set(reterr, EPROTO,
-				   "qmp: reply to '%s' has neither return nor error", command);
+		                   "qmp: reply to '%s' has neither return nor error", command);
 		goto out;
 	}
 	if (ret_return)
@@ -464,7 +464,7 @@ const char *qmp_conn_last_error_class(const struct qmp_conn *c)
 }
 
 int qmp_conn_next_event(struct qmp_conn *c, int timeout_ms, struct qmp_event *ret,
-			struct tgvm_error *reterr)
+                        struct tgvm_error *reterr)
 {
 	uint64_t deadline = deadline_after(timeout_ms);
 	int r;
@@ -484,7 +484,7 @@ int qmp_conn_next_event(struct qmp_conn *c, int timeout_ms, struct qmp_event *re
 }
 
 int qmp_conn_wait_event(struct qmp_conn *c, const char *name, int timeout_ms, struct qmp_event *ret,
-			struct tgvm_error *reterr)
+                        struct tgvm_error *reterr)
 {
 	uint64_t deadline = deadline_after(timeout_ms);
 	size_t seen = 0;
@@ -521,7 +521,7 @@ static int negotiate(struct qmp_conn *c, int timeout_ms, struct tgvm_error *rete
 		return r;
 	if (r == 0)
 		return tgvm_error_set(reterr, ETIMEDOUT, "qmp: no greeting within %d ms",
-				      timeout_ms);
+		                      timeout_ms);
 	ver = json_object_get(json_object_get(json_object_get(greeting, "QMP"), "version"), "qemu");
 	if (!ver) {
 		json_decref(greeting);
@@ -565,7 +565,7 @@ fail:
 }
 
 int qmp_conn_open(const char *path, int timeout_ms, struct qmp_conn **ret,
-		  struct tgvm_error *reterr)
+                  struct tgvm_error *reterr)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	uint64_t deadline = deadline_after(timeout_ms);
@@ -573,7 +573,7 @@ int qmp_conn_open(const char *path, int timeout_ms, struct qmp_conn **ret,
 
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return tgvm_error_set(reterr, ENAMETOOLONG, "qmp: socket path '%s' is too long",
-				      path);
+		                      path);
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	for (;;) {
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -586,11 +586,11 @@ int qmp_conn_open(const char *path, int timeout_ms, struct qmp_conn **ret,
 		fd = -1;
 		if (err != ENOENT && err != ECONNREFUSED && err != EAGAIN)
 			return tgvm_error_set(reterr, err, "qmp: cannot connect to '%s': %s", path,
-					      strerror(err));
+			                      strerror(err));
 		if (tgvm_now_ns() >= deadline)
 			return tgvm_error_set(reterr, ETIMEDOUT,
-					      "qmp: cannot connect to '%s' within %d ms: %s", path,
-					      timeout_ms, strerror(err));
+			                      "qmp: cannot connect to '%s' within %d ms: %s", path,
+			                      timeout_ms, strerror(err));
 		struct timespec ts = {.tv_nsec = QMP_RETRY_MS * 1000000L};
 		nanosleep(&ts, NULL);
 	}

@@ -13,7 +13,7 @@
 #include "util/util.h"
 
 int tgvm_run_capture(char *const argv[], size_t max, int timeout_ms, char **ret_out,
-		     int *ret_status, struct tgvm_error *reterr)
+                     int *ret_status, struct tgvm_error *reterr)
 {
 	int pfd[2] = {-1, -1}, status = 0, r = 0;
 	uint64_t deadline = tgvm_now_ns() + (uint64_t)timeout_ms * 1000000ULL;
@@ -67,7 +67,7 @@ int tgvm_run_capture(char *const argv[], size_t max, int timeout_ms, char **ret_
 		;
 	if (killed) {
 		r = tgvm_error_set(reterr, ETIMEDOUT, "'%s' did not finish within %d ms", argv[0],
-				   timeout_ms);
+		                   timeout_ms);
 		goto out;
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {

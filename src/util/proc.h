@@ -15,6 +15,6 @@
  * -ETIMEDOUT on timeout.
  */
 int tgvm_run_capture(char *const argv[], size_t max, int timeout_ms, char **ret_out,
-		     int *ret_status, struct tgvm_error *reterr);
+                     int *ret_status, struct tgvm_error *reterr);
 
 #endif

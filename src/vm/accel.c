@@ -51,7 +51,7 @@ static void verdict_key(char *buf, size_t size)
 		snprintf(path, sizeof(path), "/usr/bin/%s", q);
 	stat(path, &st);
 	snprintf(buf, size, "%s|%s|%lld+%lld", u.release, path, (long long)st.st_size,
-		 (long long)st.st_mtime);
+	         (long long)st.st_mtime);
 }
 
 static int cache_path(char *buf, size_t size)
@@ -78,7 +78,7 @@ static int cache_read(const char *key, char *reason, size_t rsize)
 		a = vm_accel_from_string(json_string_value(json_object_get(j, "accel")) ?: "");
 		if (reason)
 			snprintf(reason, rsize, "%s (cached)",
-				 json_string_value(json_object_get(j, "reason")) ?: "");
+			         json_string_value(json_object_get(j, "reason")) ?: "");
 	}
 	json_decref(j);
 	return a;
@@ -88,7 +88,7 @@ static void cache_write(const char *key, enum vm_accel a, const char *reason)
 {
 	char dir[4096], path[4200], *text;
 	json_t *j = json_pack("{s:s, s:s, s:s}", "key", key, "accel", vm_accel_to_string(a),
-			      "reason", reason);
+	                      "reason", reason);
 
 	text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
 	json_decref(j);
@@ -140,9 +140,9 @@ static bool kvm_boots(const char *kernel, int timeout_ms, char *reason, size_t r
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			snprintf(reason, rsize,
-				 "a probe boot under KVM did not finish within %d ms "
-				 "(a PVM-backed /dev/kvm hangs stock Linux)",
-				 timeout_ms);
+			         "a probe boot under KVM did not finish within %d ms "
+			         "(a PVM-backed /dev/kvm hangs stock Linux)",
+			         timeout_ms);
 			goto out;
 		}
 		vm_sleep_ms(20);
@@ -163,7 +163,7 @@ out:
 }
 
 enum vm_accel vm_accel_choose(const char *kernel, int timeout_ms, char *ret_reason,
-			      size_t reason_size)
+                              size_t reason_size)
 {
 	char key[1024], reason[256] = "";
 	const char *env = getenv("TGVM_ACCEL");
@@ -179,7 +179,7 @@ enum vm_accel vm_accel_choose(const char *kernel, int timeout_ms, char *ret_reas
 	if (fd < 0) {
 		if (ret_reason)
 			snprintf(ret_reason, reason_size, "/dev/kvm cannot be opened: %s",
-				 strerror(errno));
+			         strerror(errno));
 		return VM_ACCEL_TCG;
 	}
 	close(fd);

@@ -70,7 +70,7 @@ static int check_file(const char *what, const char *path, struct tgvm_error *ret
 		return tgvm_error_set(reterr, ENAMETOOLONG, "%s path is too long", what);
 	if (access(path, R_OK) < 0)
 		return tgvm_error_set(reterr, errno, "cannot read %s '%s': %s", what, path,
-				      strerror(errno));
+		                      strerror(errno));
 	return 0;
 }
 
@@ -85,20 +85,20 @@ int vm_config_finish(struct vm_config *c, struct tgvm_error *reterr)
 	if (c->mem_bytes < TGVM_VM_MEM_MIN || c->mem_bytes > TGVM_VM_MEM_MAX ||
 	    c->mem_bytes % (1u << 20))
 		return tgvm_error_set(reterr, EINVAL,
-				      "VM '%s': memory must be whole MiB between 64 MiB and 64 GiB",
-				      c->name);
+		                      "VM '%s': memory must be whole MiB between 64 MiB and 64 GiB",
+		                      c->name);
 	if (c->cpus < 1 || c->cpus > TGVM_VM_CPUS_MAX)
 		return tgvm_error_set(reterr, EINVAL, "VM '%s': cpus must be 1 to %d", c->name,
-				      TGVM_VM_CPUS_MAX);
+		                      TGVM_VM_CPUS_MAX);
 	if (!c->kernel && !c->disk)
 		return tgvm_error_set(reterr, EINVAL, "VM '%s': needs a kernel or a disk image",
-				      c->name);
+		                      c->name);
 	if (c->kernel && c->disk)
 		return tgvm_error_set(reterr, EINVAL,
-				      "VM '%s': give a kernel or a disk image, not both", c->name);
+		                      "VM '%s': give a kernel or a disk image, not both", c->name);
 	if ((c->initrd || c->append) && !c->kernel)
 		return tgvm_error_set(reterr, EINVAL,
-				      "VM '%s': --initrd and --append need --kernel", c->name);
+		                      "VM '%s': --initrd and --append need --kernel", c->name);
 	if (c->kernel && (r = check_file("kernel", c->kernel, reterr)) < 0)
 		return r;
 	if (c->initrd && (r = check_file("initrd", c->initrd, reterr)) < 0)
@@ -107,17 +107,17 @@ int vm_config_finish(struct vm_config *c, struct tgvm_error *reterr)
 		return r;
 	if ((c->append && strlen(c->append) >= VM_STR_MAX) || (c->cpu && strlen(c->cpu) >= 1024))
 		return tgvm_error_set(reterr, E2BIG, "VM '%s': command line or -cpu too long",
-				      c->name);
+		                      c->name);
 	if (c->cpu) /* a -cpu string is one QEMU option value: no spaces or control bytes */
 		for (const char *p = c->cpu; *p; p++)
 			if ((unsigned char)*p <= ' ')
 				return tgvm_error_set(reterr, EINVAL,
-						      "VM '%s': CPU model '%s' has a blank",
-						      c->name, c->cpu);
+				                      "VM '%s': CPU model '%s' has a blank",
+				                      c->name, c->cpu);
 	if (c->ip[0] && !tgvm_net_addr_ok(c->ip))
 		return tgvm_error_set(reterr, EINVAL,
-				      "VM '%s': address '%s' is not in 198.18.0.0/15", c->name,
-				      c->ip);
+		                      "VM '%s': address '%s' is not in 198.18.0.0/15", c->name,
+		                      c->ip);
 	if (!c->mac[0])
 		vm_mac_from_name(c->name, c->mac);
 	if (!c->tap[0])
@@ -126,16 +126,16 @@ int vm_config_finish(struct vm_config *c, struct tgvm_error *reterr)
 		snprintf(c->machine, sizeof(c->machine), "q35");
 	if (c->accel[0] && vm_accel_from_string(c->accel) < 0)
 		return tgvm_error_set(reterr, EINVAL, "VM '%s': unknown accelerator '%s'", c->name,
-				      c->accel);
+		                      c->accel);
 	return 0;
 }
 
 json_t *vm_config_to_json(const struct vm_config *c)
 {
 	json_t *j = json_pack("{s:s, s:s, s:I, s:i, s:s, s:s, s:s, s:s, s:s, s:s}", "name", c->name,
-			      "host", c->host, "mem_bytes", (json_int_t)c->mem_bytes, "cpus",
-			      c->cpus, "cpu", c->cpu ? c->cpu : "qemu64", "mac", c->mac, "ip",
-			      c->ip, "tap", c->tap, "accel", c->accel, "machine", c->machine);
+	                      "host", c->host, "mem_bytes", (json_int_t)c->mem_bytes, "cpus",
+	                      c->cpus, "cpu", c->cpu ? c->cpu : "qemu64", "mac", c->mac, "ip",
+	                      c->ip, "tap", c->tap, "accel", c->accel, "machine", c->machine);
 
 	if (!j)
 		return NULL;
@@ -151,7 +151,7 @@ json_t *vm_config_to_json(const struct vm_config *c)
 }
 
 static int get_str(json_t *j, const char *key, char *buf, size_t size, bool required,
-		   struct tgvm_error *reterr)
+                   struct tgvm_error *reterr)
 {
 	json_t *v = json_object_get(j, key);
 	const char *s = json_string_value(v);
@@ -225,14 +225,14 @@ fail:
 }
 
 int vm_qemu_argv(const struct vm_config *c, const struct vm_launch *l, struct tgvm_strv *ret,
-		 struct tgvm_error *reterr)
+                 struct tgvm_error *reterr)
 {
 	struct tgvm_strv *v = ret;
 	int r = 0;
 
 	if (!c->tap[0] || !c->mac[0] || !c->machine[0])
 		return tgvm_error_set(reterr, EINVAL, "VM '%s': configuration not finished",
-				      c->name);
+		                      c->name);
 #define PUSH(s)                                                                                    \
 	do {                                                                                       \
 		if ((r = tgvm_strv_push(v, (s))) < 0)                                              \

@@ -26,17 +26,17 @@ int tgvm_name_check(const char *what, const char *name, struct tgvm_error *reter
 
 	if (n == 0 || n >= TGVM_NAME_MAX)
 		return tgvm_error_set(reterr, EINVAL, "%s name '%s' must have 1 to %d characters",
-				      what, name, TGVM_NAME_MAX - 1);
+		                      what, name, TGVM_NAME_MAX - 1);
 	for (size_t i = 0; i < n; i++) {
 		char ch = name[i];
 		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-			  (i > 0 && (ch == '-' || ch == '_'));
+		          (i > 0 && (ch == '-' || ch == '_'));
 
 		if (!ok)
 			return tgvm_error_set(reterr, EINVAL,
-					      "%s name '%s' may hold only a-z, 0-9, '-' and '_' "
-					      "and must start with a letter or digit",
-					      what, name);
+			                      "%s name '%s' may hold only a-z, 0-9, '-' and '_' "
+			                      "and must start with a letter or digit",
+			                      what, name);
 	}
 	if (!strcmp(name, "fabric") || !strcmp(name, "probe"))
 		return tgvm_error_set(reterr, EINVAL, "%s name '%s' is reserved", what, name);
@@ -95,7 +95,7 @@ static int host_read(const char *path, struct vm_host *ret, struct tgvm_error *r
 	}
 	memset(ret, 0, sizeof(*ret));
 	snprintf(ret->inventory, sizeof(ret->inventory), "%s",
-		 json_string_value(json_object_get(j, "inventory")) ?: "");
+	         json_string_value(json_object_get(j, "inventory")) ?: "");
 	snprintf(ret->name, sizeof(ret->name), "%s", name);
 	snprintf(ret->address, sizeof(ret->address), "%s", addr);
 	r = 0;
@@ -124,7 +124,7 @@ int host_list(struct vm_host **ret, size_t *ret_n, struct tgvm_error *reterr)
 	if (!d) {
 		if (errno != ENOENT)
 			return tgvm_error_set(reterr, errno, "cannot open '%s': %s", dir,
-					      strerror(errno));
+			                      strerror(errno));
 		*ret = NULL;
 		*ret_n = 0;
 		return 0;
@@ -184,10 +184,10 @@ int host_get(const char *name, struct vm_host *ret, struct tgvm_error *reterr)
 		}
 	if (best)
 		r = tgvm_error_set(reterr, ENOENT, "host '%s' is not up; did you mean '%s'?", name,
-				   best);
+		                   best);
 	else if (n == 0)
 		r = tgvm_error_set(reterr, ENOENT,
-				   "host '%s' is not up (no host is; run 'tgvm host up')", name);
+		                   "host '%s' is not up (no host is; run 'tgvm host up')", name);
 	else
 		r = tgvm_error_set(reterr, ENOENT, "host '%s' is not up", name);
 	free(all);
@@ -205,9 +205,9 @@ static int fabric_up(struct tgvm_error *reterr)
 		if ((r = vm_net_ip(NULL, reterr, "netns", "add", fab, NULL)) < 0 ||
 		    (r = vm_net_ip(fab, reterr, "link", "set", "lo", "up", NULL)) < 0 ||
 		    (r = vm_net_ip(fab, reterr, "link", "add", TGVM_NET_FABRIC_BR, "type", "bridge",
-				   NULL)) < 0 ||
+		                   NULL)) < 0 ||
 		    (r = vm_net_ip(fab, reterr, "addr", "add", cidr, "dev", TGVM_NET_FABRIC_BR,
-				   NULL)) < 0 ||
+		                   NULL)) < 0 ||
 		    (r = vm_net_ip(fab, reterr, "link", "set", TGVM_NET_FABRIC_BR, "up", NULL)) < 0)
 			goto fail;
 	}
@@ -216,9 +216,9 @@ static int fabric_up(struct tgvm_error *reterr)
 		if ((r = vm_net_ip(NULL, reterr, "netns", "add", probe, NULL)) < 0 ||
 		    (r = vm_net_ip(probe, reterr, "link", "set", "lo", "up", NULL)) < 0 ||
 		    (r = vm_net_ip(fab, reterr, "link", "add", "fprobe", "type", "veth", "peer",
-				   "name", "eth0", "netns", probe, NULL)) < 0 ||
+		                   "name", "eth0", "netns", probe, NULL)) < 0 ||
 		    (r = vm_net_ip(fab, reterr, "link", "set", "fprobe", "master",
-				   TGVM_NET_FABRIC_BR, "up", NULL)) < 0 ||
+		                   TGVM_NET_FABRIC_BR, "up", NULL)) < 0 ||
 		    (r = vm_net_ip(probe, reterr, "addr", "add", cidr, "dev", "eth0", NULL)) < 0 ||
 		    (r = vm_net_ip(probe, reterr, "link", "set", "eth0", "up", NULL)) < 0)
 			goto fail;
@@ -292,9 +292,9 @@ static int one_host_up(const struct vm_host *h, struct tgvm_error *reterr)
 	    (r = vm_net_ip(ns, reterr, "link", "set", "lo", "up", NULL)) < 0 ||
 	    (r = vm_net_ip(ns, reterr, "link", "add", "br0", "type", "bridge", NULL)) < 0 ||
 	    (r = vm_net_ip(TGVM_NET_FABRIC_NS, reterr, "link", "add", veth, "type", "veth", "peer",
-			   "name", "uplink", "netns", ns, NULL)) < 0 ||
+	                   "name", "uplink", "netns", ns, NULL)) < 0 ||
 	    (r = vm_net_ip(TGVM_NET_FABRIC_NS, reterr, "link", "set", veth, "master",
-			   TGVM_NET_FABRIC_BR, "up", NULL)) < 0 ||
+	                   TGVM_NET_FABRIC_BR, "up", NULL)) < 0 ||
 	    (r = vm_net_ip(ns, reterr, "link", "set", "uplink", "master", "br0", "up", NULL)) < 0 ||
 	    (r = vm_net_ip(ns, reterr, "addr", "add", cidr, "dev", "br0", NULL)) < 0 ||
 	    (r = vm_net_ip(ns, reterr, "link", "set", "br0", "up", NULL)) < 0)
@@ -303,7 +303,7 @@ static int one_host_up(const struct vm_host *h, struct tgvm_error *reterr)
 		goto out;
 	host_record_path(h->name, path, sizeof(path));
 	j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", h->name, "address", h->address, "netns",
-		      ns, "fabric_veth", veth, "inventory", h->inventory);
+	              ns, "fabric_veth", veth, "inventory", h->inventory);
 	text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
 	if (!text) {
 		r = tgvm_error_set(reterr, ENOMEM, "out of memory");
@@ -337,7 +337,7 @@ int host_up(const struct vm_host *hosts, size_t n, struct tgvm_error *reterr)
 
 	if (n > HOSTS_MAX)
 		return tgvm_error_set(reterr, E2BIG, "too many hosts (%zu, at most %d)", n,
-				      HOSTS_MAX);
+		                      HOSTS_MAX);
 	r = host_list(&all, &nall, reterr);
 	if (r < 0)
 		return r;
@@ -355,7 +355,7 @@ int host_up(const struct vm_host *hosts, size_t n, struct tgvm_error *reterr)
 		for (size_t k = 0; k < i; k++)
 			if (!strcmp(want[k].name, want[i].name)) {
 				r = tgvm_error_set(reterr, EINVAL, "host '%s' is listed twice",
-						   want[i].name);
+				                   want[i].name);
 				goto out;
 			}
 		for (size_t k = 0; k < nall; k++)
@@ -381,8 +381,8 @@ int host_up(const struct vm_host *hosts, size_t n, struct tgvm_error *reterr)
 			}
 			if (addr_taken(all, nall, want[i].address, want[i].name)) {
 				r = tgvm_error_set(reterr, EEXIST,
-						   "host '%s': address %s is already in use",
-						   want[i].name, want[i].address);
+				                   "host '%s': address %s is already in use",
+				                   want[i].name, want[i].address);
 				goto out;
 			}
 			for (size_t k = 0; k < i; k++)
@@ -413,7 +413,7 @@ int host_up(const struct vm_host *hosts, size_t n, struct tgvm_error *reterr)
 		}
 		if (!want[i].address[0]) {
 			r = tgvm_error_set(reterr, ENOSPC, "no free host address for '%s'",
-					   want[i].name);
+			                   want[i].name);
 			goto out;
 		}
 	}

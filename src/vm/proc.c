@@ -97,7 +97,7 @@ int vm_run(const char *ns, char *const *argv, int timeout_ms, struct tgvm_error 
 
 		if (ns && enter_netns(ns) < 0) {
 			dprintf(pipefd[1], "cannot enter namespace '%s': %s\n", ns,
-				strerror(errno));
+			        strerror(errno));
 			_exit(126);
 		}
 		dup2(null, 0);
@@ -143,7 +143,7 @@ int vm_run(const char *ns, char *const *argv, int timeout_ms, struct tgvm_error 
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			return tgvm_error_set(reterr, ETIMEDOUT, "'%s' did not finish within %d ms",
-					      argv[0], timeout_ms);
+			                      argv[0], timeout_ms);
 		}
 		vm_sleep_ms(5);
 	}
@@ -158,8 +158,8 @@ int vm_run(const char *ns, char *const *argv, int timeout_ms, struct tgvm_error 
 	for (size_t i = 0; argv[i] && cmd.len < 200; i++)
 		tgvm_buf_printf(&cmd, "%s%s", i ? " " : "", argv[i]);
 	r = tgvm_error_set(reterr, WIFEXITED(status) && WEXITSTATUS(status) == 127 ? ENOENT : EIO,
-			   "'%s' failed: %s", cmd.data ? cmd.data : argv[0],
-			   out[0] ? out : "no message");
+	                   "'%s' failed: %s", cmd.data ? cmd.data : argv[0],
+	                   out[0] ? out : "no message");
 	tgvm_buf_release(&cmd);
 	return r;
 }

@@ -20,7 +20,7 @@
 #include "tgvm/vm.h"
 #include "vm/vm-int.h"
 
-#define VM_MAX	   1024
+#define VM_MAX     1024
 #define VM_QUIT_MS 3000
 #define VM_TERM_MS 3000
 
@@ -135,7 +135,7 @@ static void tap_down(const char *host, const char *tap)
 }
 
 int vm_spawn(const struct vm_config *c, const struct vm_launch *l, int timeout_ms, int *ret_pid,
-	     struct tgvm_error *reterr)
+             struct tgvm_error *reterr)
 {
 	struct tgvm_strv argv;
 	struct qmp_conn *q = NULL;
@@ -195,8 +195,8 @@ int vm_spawn(const struct vm_config *c, const struct vm_launch *l, int timeout_m
 			kill(child, SIGKILL);
 			waitpid(child, &status, 0);
 			r = tgvm_error_set(reterr, ETIMEDOUT,
-					   "VM '%s': QEMU did not start within %d ms", c->name,
-					   timeout_ms);
+			                   "VM '%s': QEMU did not start within %d ms", c->name,
+			                   timeout_ms);
 			goto fail;
 		}
 		vm_sleep_ms(5);
@@ -205,10 +205,10 @@ int vm_spawn(const struct vm_config *c, const struct vm_launch *l, int timeout_m
 		qemu_log_tail(l->dir, tail, sizeof(tail));
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 126)
 			r = tgvm_error_set(reterr, EIO, "VM '%s': cannot enter namespace '%s'",
-					   c->name, ns);
+			                   c->name, ns);
 		else
 			r = tgvm_error_set(reterr, EIO, "VM '%s': QEMU failed to start: %s",
-					   c->name, tail[0] ? tail : "no message");
+			                   c->name, tail[0] ? tail : "no message");
 		goto fail;
 	}
 	pid = read_pidfile(l->dir);
@@ -315,10 +315,10 @@ int vm_start(const struct vm_config *in, struct tgvm_error *reterr)
 	}
 	if (access(dir, F_OK) == 0) {
 		r = tgvm_error_set(reterr, EEXIST,
-				   vm_dir_pid(dir) ? "VM '%s' already exists"
-						   : "VM '%s' already exists (not running; "
-						     "'tgvm vm stop %s' removes it)",
-				   c.name, c.name);
+		                   vm_dir_pid(dir) ? "VM '%s' already exists"
+		                                   : "VM '%s' already exists (not running; "
+		                                     "'tgvm vm stop %s' removes it)",
+		                   c.name, c.name);
 		goto out;
 	}
 	if (!c.ip[0] && (r = pick_ip(&c, reterr)) < 0)
@@ -351,7 +351,7 @@ int vm_kill_dir(const char *dir, const char *host, const char *tap, struct tgvm_
 				kill(pid, SIGKILL);
 				if (!vm_pid_wait_gone(pid, VM_TERM_MS))
 					return tgvm_error_set(reterr, EBUSY,
-							      "QEMU pid %d does not die", pid);
+					                      "QEMU pid %d does not die", pid);
 			}
 		}
 	}
@@ -380,7 +380,7 @@ int vm_load(const char *name, struct vm_config *ret, struct tgvm_error *reterr)
 	free(data);
 	if (!j)
 		return tgvm_error_set(reterr, EINVAL, "'%s': line %d: %s", path, jerr.line,
-				      jerr.text);
+		                      jerr.text);
 	r = vm_config_from_json(j, ret, reterr);
 	json_decref(j);
 	if (r < 0)
@@ -468,7 +468,7 @@ int vm_rm_rf(const char *dir)
 static int info_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct vm_info *)a)->config.name,
-		      ((const struct vm_info *)b)->config.name);
+	              ((const struct vm_info *)b)->config.name);
 }
 
 void vm_info_free(struct vm_info *v, size_t n)
@@ -494,7 +494,7 @@ int vm_list(struct vm_info **ret, size_t *ret_n, struct tgvm_error *reterr)
 	if (!d) {
 		if (errno != ENOENT)
 			return tgvm_error_set(reterr, errno, "cannot open '%s': %s", dir,
-					      strerror(errno));
+			                      strerror(errno));
 		*ret = NULL;
 		*ret_n = 0;
 		return 0;

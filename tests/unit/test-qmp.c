@@ -36,7 +36,7 @@ enum step_kind { S_SEND, S_SEND_RAW, S_EXPECT, S_CLOSE, S_SLEEP, S_SEND_BIG, S_E
 struct step {
 	enum step_kind kind;
 	const char *text; /* S_SEND: %ID% is replaced by the last expected id; S_EXPECT: command */
-	long n;		  /* S_SLEEP: ms; S_SEND_BIG: bytes */
+	long n;           /* S_SLEEP: ms; S_SEND_BIG: bytes */
 };
 
 struct fake {
@@ -111,7 +111,7 @@ static void *fake_run(void *arg)
 			}
 			req = json_loads(line, 0, NULL);
 			if (!req || strcmp(json_string_value(json_object_get(req, "execute")) ?: "",
-					   s->text))
+			                   s->text))
 				f->failures++;
 			id = json_object_get(req, "id");
 			char *ids = id ? json_dumps(id, JSON_ENCODE_ANY) : NULL;
@@ -126,7 +126,7 @@ static void *fake_run(void *arg)
 			return NULL;
 		case S_SLEEP: {
 			struct timespec ts = {.tv_sec = s->n / 1000,
-					      .tv_nsec = (s->n % 1000) * 1000000L};
+			                      .tv_nsec = (s->n % 1000) * 1000000L};
 			nanosleep(&ts, NULL);
 			break;
 		}
@@ -192,13 +192,13 @@ static void test_greeting_command_events(void **state)
 	    {S_EXPECT, "query-status"},
 	    /* events arrive between a command and its reply, as they do from QEMU */
 	    {S_SEND, "{\"timestamp\": {\"seconds\": 1700000000, \"microseconds\": 250}, "
-		     "\"event\": \"STOP\"}"},
+	             "\"event\": \"STOP\"}"},
 	    {S_SEND, "{\"timestamp\": {\"seconds\": 1700000001, \"microseconds\": 7}, "
-		     "\"event\": \"MIGRATION\", \"data\": {\"status\": \"active\"}}"},
+	             "\"event\": \"MIGRATION\", \"data\": {\"status\": \"active\"}}"},
 	    {S_SEND, "{\"return\": {\"status\": \"paused\", \"singlestep\": false, \"running\": "
-		     "false}, \"id\": %ID%}"},
+	             "false}, \"id\": %ID%}"},
 	    {S_SEND, "{\"timestamp\": {\"seconds\": 1700000002, \"microseconds\": 0}, "
-		     "\"event\": \"RESUME\"}"},
+	             "\"event\": \"RESUME\"}"},
 	    {S_END},
 	};
 	struct fake f;
@@ -290,7 +290,7 @@ static void test_big_integers(void **state)
 	    {S_SEND, CAPS_OK},
 	    {S_EXPECT, "query-cpu-model-expansion"},
 	    {S_SEND, "{\"return\": {\"model\": {\"props\": {\"x\": 18446744073709551552, "
-		     "\"s\": \"18446744073709551552\", \"n\": -7}}}, \"id\": %ID%}"},
+	             "\"s\": \"18446744073709551552\", \"n\": -7}}}, \"id\": %ID%}"},
 	    {S_END},
 	};
 	struct fake f;
@@ -300,7 +300,7 @@ static void test_big_integers(void **state)
 
 	(void)state;
 	assert_int_equal(qmp_conn_command(c, "query-cpu-model-expansion", NULL, 2000, &ret, &err),
-			 0);
+	                 0);
 	props = json_object_get(json_object_get(ret, "model"), "props");
 	assert_true(json_is_real(json_object_get(props, "x")));
 	assert_true(json_real_value(json_object_get(props, "x")) > 1.8e19);
@@ -319,10 +319,10 @@ static void test_qmp_error_class(void **state)
 	    {S_SEND, CAPS_OK},
 	    {S_EXPECT, "migrate-incoming"},
 	    {S_SEND, "{\"id\": %ID%, \"error\": {\"class\": \"GenericError\", \"desc\": "
-		     "\"The incoming migration has already been started\"}}"},
+	             "\"The incoming migration has already been started\"}}"},
 	    {S_EXPECT, "query-nothing"},
 	    {S_SEND, "{\"id\": %ID%, \"error\": {\"class\": \"CommandNotFound\", \"desc\": "
-		     "\"The command query-nothing has not been found\"}}"},
+	             "\"The command query-nothing has not been found\"}}"},
 	    {S_EXPECT, "query-status"},
 	    {S_SEND, "{\"return\": {\"status\": \"running\"}, \"id\": %ID%}"},
 	    {S_END},
@@ -335,7 +335,7 @@ static void test_qmp_error_class(void **state)
 
 	(void)state;
 	assert_int_equal(qmp_conn_command(c, "migrate-incoming", args, 2000, &ret, &err),
-			 -EREMOTEIO);
+	                 -EREMOTEIO);
 	json_decref(args);
 	assert_null(ret);
 	assert_string_equal(qmp_conn_last_error_class(c), "GenericError");
@@ -397,7 +397,7 @@ static void test_oversized_line(void **state)
 
 	(void)state;
 	assert_int_equal(qmp_conn_command(c, "query-cpu-model-expansion", NULL, 10000, &ret, &err),
-			 -EMSGSIZE);
+	                 -EMSGSIZE);
 	assert_null(ret);
 	assert_non_null(strstr(err.msg, "longer than"));
 	assert_int_equal(qmp_conn_command(c, "query-status", NULL, 100, NULL, &err), -EMSGSIZE);
@@ -589,7 +589,7 @@ static void exercise_real(struct qmp_conn *c)
 	qmp_event_release(&resume);
 
 	assert_int_equal(qmp_conn_command(c, "no-such-command", NULL, 5000, NULL, &err),
-			 -EREMOTEIO);
+	                 -EREMOTEIO);
 	assert_string_equal(qmp_conn_last_error_class(c), "CommandNotFound");
 
 	assert_int_equal(qmp_conn_command(c, "query-cpu-definitions", NULL, 10000, &ret, &err), 0);
