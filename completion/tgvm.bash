@@ -33,16 +33,16 @@ _tgvm() {
       elif [ "$sub" = show ] && [ "$COMP_CWORD" -eq 3 ]; then
         COMPREPLY=($(compgen -W "$(tgvm host models --all 2>/dev/null | awk 'NR>1 && NF>2 {print $1}')" -- "$cur"))
       else
-        COMPREPLY=($(compgen -W "--json --all --vendor --name --inventory" -- "$cur"))
+        COMPREPLY=($(compgen -W "--json --all --vendor --name --inventory --hosts" -- "$cur"))
       fi ;;
     scan) COMPREPLY=($(compgen -W "--json --explain --per-program -j" -- "$cur") $(compgen -f -- "$cur")) ;;
     vm)
       if [ "$COMP_CWORD" -eq 2 ]; then
         COMPREPLY=($(compgen -W "start stop list console" -- "$cur"))
       else
-        COMPREPLY=($(compgen -W "--host --mem --cpus --model --kernel --initrd --append --disk --json" -- "$cur"))
+        COMPREPLY=($(compgen -W "--host --mem --cpus --model --kernel --initrd --append --disk --ip --accel --dry-run --json --log" -- "$cur"))
       fi ;;
-    migrate) COMPREPLY=($(compgen -W "status cancel --to --mode --downtime-limit --max-bandwidth --json" -- "$cur")) ;;
+    migrate) COMPREPLY=($(compgen -W "status cancel --to --mode --downtime-limit --max-bandwidth --converge-timeout --timeout --multifd --no-check --json" -- "$cur")) ;;
   esac
 }
 complete -F _tgvm tgvm

@@ -202,9 +202,8 @@ static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } host_verbs[] = {
-    {"models", host_models},
-    {"detect", host_detect},
-    {"show", host_show},
+    {"models", host_models}, {"detect", host_detect}, {"show", host_show},
+    {"up", cmd_host_up},     {"down", cmd_host_down},
 };
 
 int cmd_host(int argc, char **argv)

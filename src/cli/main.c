@@ -12,13 +12,18 @@ static const struct tgvm_cmd commands[] = {
     {"host", cmd_host, "host CPU profiles: QEMU's models, this machine's CPU; simulated hosts",
      "tgvm host models [--json] [--all] [--vendor intel|amd]\n"
      "tgvm host detect [--json] [--name NAME]\n"
-     "tgvm host show MODEL [--json]"},
+     "tgvm host show MODEL [--json]\n"
+     "tgvm host up [--inventory FILE | --hosts A,B | HOST...] [--json]\n"
+     "tgvm host down [HOST...]"},
     {"fleet", cmd_fleet, "where each VM may run and move under each policy; heat map",
      "tgvm fleet [--inventory FILE] (--vm NAME=FEATURES[:GUARDED] | --vms FILE | --report "
      "FILE)...\n"
      "           [--cross-vendor] [--json] [--heatmap FILE.svg|FILE.png]"},
     {"help", cmd_help, "help on a verb", "tgvm help [VERB]"},
     {"version", cmd_version, "print the version", "tgvm version"},
+    {"vm", cmd_vm, "run VMs on hosts", "tgvm vm start|list|stop|console ..."},
+    {"migrate", cmd_migrate, "live-migrate a VM to another host",
+     "tgvm migrate VM --to HOST [--mode precopy|postcopy|auto] | status VM | cancel VM"},
 };
 
 const struct tgvm_cmd *cli_commands(size_t *ret_n)

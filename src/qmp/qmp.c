@@ -107,13 +107,15 @@ static void event_push(struct qmp_conn *c, struct qmp_event *e)
 static void event_take(struct qmp_conn *c, size_t i, struct qmp_event *ret)
 {
 	*ret = c->events[(c->ev_head + i) % c->ev_cap];
-	for (size_t k = i; k + 1 < c->ev_count; k++)
-		c->events[(c->ev_head + k) % c->ev_cap] =
-		    c->events[(c->ev_head + k + 1) % c->ev_cap];
-	if (i == 0)
+	if (i == 0) {
 		c->ev_head = (c->ev_head + 1) % c->ev_cap;
+	} else {
+		for (size_t k = i; k + 1 < c->ev_count; k++)
+			c->events[(c->ev_head + k) % c->ev_cap] =
+			    c->events[(c->ev_head + k + 1) % c->ev_cap];
+	}
 	c->ev_count--;
-	if (i == 0 && c->ev_count == 0)
+	if (c->ev_count == 0)
 		c->ev_head = 0;
 }
 
@@ -131,6 +133,61 @@ static int event_from_json(json_t *msg, struct qmp_event *ret)
 	ret->received_ns = tgvm_wall_ns();
 	ret->data = json_incref(json_object_get(msg, "data"));
 	return 0;
+}
+
+/*
+ * QEMU prints uint64 values (e.g. in query-cpu-model-expansion) that jansson's
+ * int64 cannot hold. Copy @line with every integer literal outside strings
+ * that has 19 or more digits turned into a real ("...".0), so it parses as a
+ * double. Caller frees; NULL on ENOMEM.
+ */
+static char *widen_big_integers(const char *line, size_t len, size_t *ret_len)
+{
+	struct tgvm_buf b;
+	bool in_str = false;
+	size_t i = 0;
+
+	tgvm_buf_init(&b);
+	while (i < len) {
+		char ch = line[i];
+
+		if (in_str) {
+			size_t n = (ch == '\\' && i + 1 < len) ? 2 : 1;
+
+			if (ch == '"')
+				in_str = false;
+			if (tgvm_buf_append(&b, line + i, n) < 0)
+				goto oom;
+			i += n;
+			continue;
+		}
+		if (ch == '"')
+			in_str = true;
+		if ((ch == '-' || (ch >= '0' && ch <= '9')) &&
+		    (i == 0 || strchr(":,[ \t", line[i - 1]))) {
+			size_t j = i + (ch == '-'), digits = 0;
+
+			while (j < len && line[j] >= '0' && line[j] <= '9') {
+				j++;
+				digits++;
+			}
+			if (tgvm_buf_append(&b, line + i, j - i) < 0)
+				goto oom;
+			if (digits >= 19 && (j == len || !strchr(".eE", line[j])) &&
+			    tgvm_buf_append(&b, ".0", 2) < 0)
+				goto oom;
+			i = j;
+			continue;
+		}
+		if (tgvm_buf_append(&b, line + i, 1) < 0)
+			goto oom;
+		i++;
+	}
+	*ret_len = b.len;
+	return b.data;
+oom:
+	tgvm_buf_release(&b);
+	return NULL;
 }
 
 /*
@@ -175,11 +232,14 @@ static int take_line(struct qmp_conn *c, json_t **ret_msg, struct tgvm_error *re
 			continue;
 		}
 		msg = json_loadb(c->rbuf, len, JSON_DISABLE_EOF_CHECK, &jerr);
-		/* QEMU prints uint64 properties (lbr-fmt) past jansson's int64: read
-		 * that message's numbers as reals rather than refuse it. */
-		if (!msg && strstr(jerr.text, "too big integer"))
-			msg = json_loadb(c->rbuf, len,
-			                 JSON_DISABLE_EOF_CHECK | JSON_DECODE_INT_AS_REAL, &jerr);
+		if (!msg && strstr(jerr.text, "too big")) {
+			size_t wlen = 0;
+			char *wide = widen_big_integers(c->rbuf, len, &wlen);
+
+			if (wide)
+				msg = json_loadb(wide, wlen, JSON_DISABLE_EOF_CHECK, &jerr);
+			free(wide);
+		}
 		memmove(c->rbuf, nl + 1, c->rlen - len - 1);
 		c->rlen -= len + 1;
 		if (!msg || !json_is_object(msg)) {

@@ -241,6 +241,76 @@ static void test_greeting_command_events(void **state)
 	fake_finish(&f);
 }
 
+#define EV(n)                                                                                      \
+	"{\"timestamp\": {\"seconds\": 1700000000, \"microseconds\": " #n "}, \"event\": \"E" #n   \
+	"\"}"
+
+static void test_event_order(void **state)
+{
+	static const struct step script[] = {
+	    {S_SEND, GREETING},
+	    {S_EXPECT, "qmp_capabilities"},
+	    {S_SEND, CAPS_OK},
+	    {S_SEND, EV(1)},
+	    {S_SEND, EV(2)},
+	    {S_SEND, EV(3)},
+	    {S_SEND, EV(4)},
+	    {S_SEND, EV(5)},
+	    {S_END},
+	};
+	static const int order[] = {1, 2, 4, 5};
+	struct fake f;
+	struct qmp_conn *c = open_fake(&f, script);
+	struct tgvm_error err = {0};
+	struct qmp_event ev;
+	char want[8];
+
+	(void)state;
+	assert_int_equal(qmp_conn_wait_event(c, "E3", 2000, &ev, &err), 1);
+	assert_int_equal(ev.timestamp_us, 1700000000000003ull);
+	qmp_event_release(&ev);
+	/* the others come out once each, oldest first */
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(qmp_conn_next_event(c, 2000, &ev, &err), 1);
+		snprintf(want, sizeof(want), "E%d", order[i]);
+		assert_string_equal(ev.name, want);
+		qmp_event_release(&ev);
+	}
+	assert_int_equal(qmp_conn_next_event(c, 0, &ev, &err), 0);
+	qmp_conn_free(c);
+	fake_finish(&f);
+}
+
+static void test_big_integers(void **state)
+{
+	/* QEMU prints uint64 values past INT64_MAX; a string that looks like one stays as is */
+	static const struct step script[] = {
+	    {S_SEND, GREETING},
+	    {S_EXPECT, "qmp_capabilities"},
+	    {S_SEND, CAPS_OK},
+	    {S_EXPECT, "query-cpu-model-expansion"},
+	    {S_SEND, "{\"return\": {\"model\": {\"props\": {\"x\": 18446744073709551552, "
+	             "\"s\": \"18446744073709551552\", \"n\": -7}}}, \"id\": %ID%}"},
+	    {S_END},
+	};
+	struct fake f;
+	struct qmp_conn *c = open_fake(&f, script);
+	struct tgvm_error err = {0};
+	json_t *ret = NULL, *props;
+
+	(void)state;
+	assert_int_equal(qmp_conn_command(c, "query-cpu-model-expansion", NULL, 2000, &ret, &err),
+	                 0);
+	props = json_object_get(json_object_get(ret, "model"), "props");
+	assert_true(json_is_real(json_object_get(props, "x")));
+	assert_true(json_real_value(json_object_get(props, "x")) > 1.8e19);
+	assert_string_equal(json_string_value(json_object_get(props, "s")), "18446744073709551552");
+	assert_int_equal(json_integer_value(json_object_get(props, "n")), -7);
+	json_decref(ret);
+	qmp_conn_free(c);
+	fake_finish(&f);
+}
+
 static void test_qmp_error_class(void **state)
 {
 	static const struct step script[] = {
@@ -600,6 +670,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_greeting_command_events),
 	    cmocka_unit_test(test_qmp_error_class),
+	    cmocka_unit_test(test_big_integers),
+	    cmocka_unit_test(test_event_order),
 	    cmocka_unit_test(test_close_mid_reply),
 	    cmocka_unit_test(test_oversized_line),
 	    cmocka_unit_test(test_garbage),
