@@ -11,8 +11,8 @@
 #include "tgvm/fleet.h"
 #include "util/util.h"
 
-#define HOSTS 10000
-#define VMS   100000
+#define HOSTS        10000
+#define VMS          100000
 #define NAIVE_SAMPLE 1000
 
 static uint64_t rng = 88172645463325252ULL;
@@ -32,10 +32,10 @@ int main(int argc, char **argv)
 	const struct tgvm_cpu_model *named[512];
 	size_t nnamed = 0, hosts = HOSTS, vms = VMS;
 	static const enum tgvm_feature pool[] = {
-		TGVM_F_POPCNT, TGVM_F_SSE4_2, TGVM_F_SSSE3, TGVM_F_AVX, TGVM_F_AVX2, TGVM_F_BMI2,
-		TGVM_F_FMA, TGVM_F_AES, TGVM_F_PCLMULQDQ, TGVM_F_SHA_NI, TGVM_F_AVX512F,
-		TGVM_F_AVX512BW, TGVM_F_AVX512VL, TGVM_F_MOVBE, TGVM_F_ADX, TGVM_F_RDSEED,
-		TGVM_F_VAES, TGVM_F_GFNI, TGVM_F_AVX512VNNI, TGVM_F_CX16,
+	    TGVM_F_POPCNT,  TGVM_F_SSE4_2,   TGVM_F_SSSE3,    TGVM_F_AVX,        TGVM_F_AVX2,
+	    TGVM_F_BMI2,    TGVM_F_FMA,      TGVM_F_AES,      TGVM_F_PCLMULQDQ,  TGVM_F_SHA_NI,
+	    TGVM_F_AVX512F, TGVM_F_AVX512BW, TGVM_F_AVX512VL, TGVM_F_MOVBE,      TGVM_F_ADX,
+	    TGVM_F_RDSEED,  TGVM_F_VAES,     TGVM_F_GFNI,     TGVM_F_AVX512VNNI, TGVM_F_CX16,
 	};
 
 	if (argc > 1)
@@ -96,8 +96,8 @@ int main(int argc, char **argv)
 		tgvm_featureset_union(&need, &boot);
 		tgvm_featureset_close(&need);
 		for (size_t j = 0; j < hosts; j++)
-			naive_ok += tgvm_host_accepts(&inv.hosts[j].profile, &need, TGVM_VENDOR_UNKNOWN,
-						      true, NULL);
+			naive_ok += tgvm_host_accepts(&inv.hosts[j].profile, &need,
+			                              TGVM_VENDOR_UNKNOWN, true, NULL);
 	}
 	double naive_s = (double)(tgvm_now_ns() - t0) / 1e9 * (double)vms / (double)sample;
 	/* Check the two agree on the sample (with cross-vendor, as computed above). */
