@@ -62,12 +62,12 @@ const char *scan_fs_origin(const struct scan_fs *fs); /* the path given to open 
 typedef int (*scan_fs_walk_cb)(struct scan_fs *fs, const char *path, uint64_t size, void *ud);
 typedef void (*scan_fs_error_cb)(const char *path, const struct tgvm_error *err, void *ud);
 int scan_fs_walk(struct scan_fs *fs, scan_fs_walk_cb cb, scan_fs_error_cb on_error, void *ud,
-		 struct tgvm_error *reterr);
+                 struct tgvm_error *reterr);
 
 /* Contents of the file at @path inside the source, symlinks followed within
  * the source (never outside it). -ENOENT when absent. */
 int scan_fs_read(struct scan_fs *fs, const char *path, struct scan_blob *ret,
-		 struct tgvm_error *reterr);
+                 struct tgvm_error *reterr);
 void scan_blob_release(struct scan_blob *b);
 /* Does @path exist as a regular file (after symlinks)? Writes the resolved path. */
 bool scan_fs_exists(struct scan_fs *fs, const char *path, char *resolved, size_t size);
@@ -82,7 +82,7 @@ bool scan_fs_exists(struct scan_fs *fs, const char *path, char *resolved, size_t
  * glibc-hwcaps/x86-64-vN copies (what a CPU of that level would load).
  */
 int scan_fs_resolve_needed(struct scan_fs *fs, const char *program, int hwcaps_level,
-			   struct tgvm_strv *ret_libs, struct tgvm_strv *ret_missing,
-			   struct tgvm_error *reterr);
+                           struct tgvm_strv *ret_libs, struct tgvm_strv *ret_missing,
+                           struct tgvm_error *reterr);
 
 #endif
