@@ -24,16 +24,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PAGE		4096u
-#define WORDS		(PAGE / sizeof(uint64_t))
-#define CHUNK_PAGES	64u /* 256 KiB between looks at the socket */
-#define MAX_MIB		65536u
-#define REPORT_MAX	512
-#define MIX_K		UINT64_C(0x9e3779b97f4a7c15)
-#define RATE_MAX	UINT64_MAX
-#define NS_PER_S	UINT64_C(1000000000)
-#define NS_PER_MS	UINT64_C(1000000)
-#define CATCHUP_MAX_NS	(100 * NS_PER_MS) /* never burst more than 100 ms of backlog */
+#define PAGE           4096u
+#define WORDS          (PAGE / sizeof(uint64_t))
+#define CHUNK_PAGES    64u /* 256 KiB between looks at the socket */
+#define MAX_MIB        65536u
+#define REPORT_MAX     512
+#define MIX_K          UINT64_C(0x9e3779b97f4a7c15)
+#define RATE_MAX       UINT64_MAX
+#define NS_PER_S       UINT64_C(1000000000)
+#define NS_PER_MS      UINT64_C(1000000)
+#define CATCHUP_MAX_NS (100 * NS_PER_MS) /* never burst more than 100 ms of backlog */
 
 static volatile sig_atomic_t want_verify, want_status, want_stop;
 
@@ -41,9 +41,9 @@ struct memwriter {
 	uint64_t *mem;
 	uint64_t pages;
 	uint64_t cursor;  /* next page to write in the current sweep */
-	uint64_t gen;	  /* completed sweeps: pages >= cursor hold gen, pages < cursor gen+1 */
+	uint64_t gen;     /* completed sweeps: pages >= cursor hold gen, pages < cursor gen+1 */
 	uint64_t counter; /* pages written since start, the initial fill included */
-	uint64_t rate;	  /* bytes per second; 0 = never rewrite; RATE_MAX = as fast as possible */
+	uint64_t rate;    /* bytes per second; 0 = never rewrite; RATE_MAX = as fast as possible */
 	uint64_t mib;
 	uint64_t start_ns;
 	char boot_id[40];
@@ -144,10 +144,10 @@ static void format_tail(const struct memwriter *w, char *buf, size_t size)
 
 	format_rate(w, rate, sizeof(rate));
 	snprintf(buf, size,
-		 "pages=%" PRIu64 " gen=%" PRIu64 " cursor=%" PRIu64 " counter=%" PRIu64
-		 " mib=%" PRIu64 " rate=%s uptime_ms=%" PRIu64 " boot_id=%s pid=%d",
-		 w->pages, w->gen, w->cursor, w->counter, w->mib, rate,
-		 clock_ns(CLOCK_BOOTTIME) / NS_PER_MS, w->boot_id, (int)getpid());
+	         "pages=%" PRIu64 " gen=%" PRIu64 " cursor=%" PRIu64 " counter=%" PRIu64
+	         " mib=%" PRIu64 " rate=%s uptime_ms=%" PRIu64 " boot_id=%s pid=%d",
+	         w->pages, w->gen, w->cursor, w->counter, w->mib, rate,
+	         clock_ns(CLOCK_BOOTTIME) / NS_PER_MS, w->boot_id, (int)getpid());
 }
 
 static void report_status(const struct memwriter *w, char *buf, size_t size)
@@ -180,10 +180,10 @@ static void report_verify(const struct memwriter *w, char *buf, size_t size)
 		return;
 	}
 	snprintf(buf, size,
-		 "MEMWRITER bad page=%" PRIu64 " expected_gen=%" PRIu64 " found_page=%" PRIu64
-		 " found_gen=%" PRIu64 " bad_pages=%" PRIu64 " %s verify_ms=%" PRIu64,
-		 first, page_expected_gen(w, first), found_header >> 32,
-		 found_header & 0xffffffffu, bad, tail, ms);
+	         "MEMWRITER bad page=%" PRIu64 " expected_gen=%" PRIu64 " found_page=%" PRIu64
+	         " found_gen=%" PRIu64 " bad_pages=%" PRIu64 " %s verify_ms=%" PRIu64,
+	         first, page_expected_gen(w, first), found_header >> 32, found_header & 0xffffffffu,
+	         bad, tail, ms);
 }
 
 static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
@@ -230,7 +230,7 @@ static void corrupt_page(struct memwriter *w, const char *arg, char *buf, size_t
 
 	if (parse_u64(arg, 0, w->pages - 1, &page) < 0) {
 		snprintf(buf, size, "MEMWRITER error invalid page '%.32s' (0..%" PRIu64 ")", arg,
-			 w->pages - 1);
+		         w->pages - 1);
 		return;
 	}
 	w->mem[page * WORDS + WORDS / 2] ^= 1;
@@ -261,12 +261,12 @@ static void udp_serve(struct memwriter *w, int fd)
 			corrupt_page(w, req + 8, reply, sizeof(reply));
 		else
 			snprintf(reply, sizeof(reply),
-				 "MEMWRITER error unknown request '%.64s' (want 'verify', 'status' "
-				 "or 'corrupt PAGE')",
-				 req);
+			         "MEMWRITER error unknown request '%.64s' (want 'verify', 'status' "
+			         "or 'corrupt PAGE')",
+			         req);
 		printf("%s\n", reply);
 		(void)sendto(fd, reply, strlen(reply), MSG_DONTWAIT, (struct sockaddr *)&peer,
-			     plen);
+		             plen);
 	}
 }
 
@@ -285,25 +285,24 @@ static void write_ready(const char *path)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: memwriter [--mib=N] [--rate=MIB_PER_S|max|0] [--port=PORT] "
-		"[--status-every=SEC] [--ready-file=PATH]\n"
-		"Fills N MiB (default 64) with a (page, generation) pattern and rewrites it\n"
-		"at RATE MiB/s (default max; 0 fills once and stays idle). UDP requests on\n"
-		"PORT (default 7778, 0 disables): 'verify' or 'status'. SIGUSR1 verifies,\n"
-		"SIGUSR2 prints the status, both on stdout.\n");
+	fprintf(f, "usage: memwriter [--mib=N] [--rate=MIB_PER_S|max|0] [--port=PORT] "
+	           "[--status-every=SEC] [--ready-file=PATH]\n"
+	           "Fills N MiB (default 64) with a (page, generation) pattern and rewrites it\n"
+	           "at RATE MiB/s (default max; 0 fills once and stays idle). UDP requests on\n"
+	           "PORT (default 7778, 0 disables): 'verify' or 'status'. SIGUSR1 verifies,\n"
+	           "SIGUSR2 prints the status, both on stdout.\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"mib", required_argument, NULL, 'm'},
-		{"rate", required_argument, NULL, 'r'},
-		{"port", required_argument, NULL, 'p'},
-		{"status-every", required_argument, NULL, 's'},
-		{"ready-file", required_argument, NULL, 'R'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"mib", required_argument, NULL, 'm'},
+	    {"rate", required_argument, NULL, 'r'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"status-every", required_argument, NULL, 's'},
+	    {"ready-file", required_argument, NULL, 'R'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct memwriter w = {0};
 	char line[REPORT_MAX * 2];
@@ -320,7 +319,7 @@ int main(int argc, char **argv)
 		case 'm':
 			if (parse_u64(optarg, 1, MAX_MIB, &w.mib) < 0) {
 				fprintf(stderr, "memwriter: invalid --mib '%s' (1..%u)\n", optarg,
-					MAX_MIB);
+				        MAX_MIB);
 				return 2;
 			}
 			break;
@@ -331,8 +330,8 @@ int main(int argc, char **argv)
 				w.rate = v << 20;
 			} else {
 				fprintf(stderr,
-					"memwriter: invalid --rate '%s' (MiB/s, 'max' or 0)\n",
-					optarg);
+				        "memwriter: invalid --rate '%s' (MiB/s, 'max' or 0)\n",
+				        optarg);
 				return 2;
 			}
 			break;
@@ -368,17 +367,17 @@ int main(int argc, char **argv)
 	read_boot_id(w.boot_id, sizeof(w.boot_id));
 	w.pages = (w.mib << 20) / PAGE;
 	w.mem = mmap(NULL, w.mib << 20, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	             MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	if (w.mem == MAP_FAILED) {
 		fprintf(stderr, "memwriter: cannot map %" PRIu64 " MiB: %s\n", w.mib,
-			strerror(errno));
+		        strerror(errno));
 		return 1;
 	}
 	if (port) {
 		fd = udp_open(port);
 		if (fd < 0) {
 			fprintf(stderr, "memwriter: cannot bind UDP port %" PRIu64 ": %s\n", port,
-				strerror(errno));
+			        strerror(errno));
 			return 1;
 		}
 	}

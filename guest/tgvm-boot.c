@@ -108,6 +108,6 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	fprintf(stderr, "usage: tgvm-boot get KEY [FILE] | tgvm-boot ms\n"
-			"get prints the value of kernel parameter KEY (exit 1 when absent).\n");
+	                "get prints the value of kernel parameter KEY (exit 1 when absent).\n");
 	return 2;
 }

@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define BATCH	 64
+#define BATCH     64
 #define MAX_DGRAM 2048
 
 static volatile sig_atomic_t stop;
@@ -44,7 +44,7 @@ static int parse_port(const char *s, int *ret)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: udp-responder [--port=PORT] [--ready-file=PATH]\n"
-		   "Echoes each UDP datagram back to its sender (default port 7777).\n");
+	           "Echoes each UDP datagram back to its sender (default port 7777).\n");
 }
 
 static void write_ready(const char *path)
@@ -63,10 +63,10 @@ static void write_ready(const char *path)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"port", required_argument, NULL, 'p'},
-		{"ready-file", required_argument, NULL, 'r'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"port", required_argument, NULL, 'p'},
+	    {"ready-file", required_argument, NULL, 'r'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	static char bufs[BATCH][MAX_DGRAM];
 	struct sockaddr_in6 peers[BATCH];
@@ -129,7 +129,7 @@ int main(int argc, char **argv)
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&addr, addrlen) < 0) {
 		fprintf(stderr, "udp-responder: cannot bind UDP port %d: %s\n", port,
-			strerror(errno));
+		        strerror(errno));
 		return 1;
 	}
 
