@@ -285,6 +285,15 @@ static const struct {
     {TGVM_F_TAA_NO, TGVM_F_ARCH_CAPABILITIES},
     {TGVM_F_SPLIT_LOCK_DETECT, TGVM_F_CORE_CAPABILITY},
     {TGVM_F_KVMCLOCK_STABLE_BIT, TGVM_F_KVMCLOCK},
+    /*
+     * De-facto companions: every CPU that has the first has the second, and
+     * real software relies on it. Measured with the bundled guest under TCG:
+     * glibc 2.36's AVX2 string functions execute BMI1 instructions (busybox
+     * dies of SIGILL with avx2 but no bmi1), and Linux 6.1 hangs at boot with
+     * xsave but no xsaveopt.
+     */
+    {TGVM_F_AVX2, TGVM_F_BMI1},
+    {TGVM_F_XSAVE, TGVM_F_XSAVEOPT},
 };
 
 void tgvm_feature_deps(enum tgvm_feature f, struct tgvm_featureset *ret)

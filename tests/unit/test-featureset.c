@@ -124,6 +124,9 @@ static void test_closure(void **state)
 	assert_true(tgvm_featureset_has(&s, TGVM_F_AVX));
 	assert_true(tgvm_featureset_has(&s, TGVM_F_XSAVE));
 	assert_false(tgvm_featureset_has(&s, TGVM_F_AVX512F));
+	/* Companions software relies on (glibc's AVX2 code uses BMI1; Linux needs xsaveopt). */
+	assert_true(tgvm_featureset_has(&s, TGVM_F_BMI1));
+	assert_true(tgvm_featureset_has(&s, TGVM_F_XSAVEOPT));
 
 	s = set_of("avx512vbmi");
 	tgvm_featureset_close(&s);
@@ -146,7 +149,7 @@ static void test_closure(void **state)
 	}
 
 	/* Taking AVX away takes AVX2 and AVX-512 away too. */
-	s = set_of("xsave,avx,avx2,fma,avx512f,avx512bw,popcnt");
+	s = set_of("xsave,xsaveopt,bmi1,avx,avx2,fma,avx512f,avx512bw,popcnt");
 	tgvm_featureset_del(&s, TGVM_F_AVX);
 	tgvm_featureset_close_down(&s);
 	assert_false(tgvm_featureset_has(&s, TGVM_F_AVX2));
