@@ -628,7 +628,13 @@ static int parse_pieces(struct scan_fs *fs, const uint8_t *buf, size_t n)
 			cp->inflated += s.len;
 			if (r == -ENOMEM && !s.hit_max)
 				return -ENOMEM;
-			if (s.hit_max)
+			if (s.hit_max && fs->lim.archive_max % (1 << 20))
+				scan_fs_defer(fs, fs->origin, EFBIG,
+					      "'%s': the %s piece at offset %zu inflates to more "
+					      "than the limit of %llu bytes; the rest is skipped",
+					      fs->origin, comp_names[c], p,
+					      (unsigned long long)fs->lim.archive_max);
+			else if (s.hit_max)
 				scan_fs_defer(fs, fs->origin, EFBIG,
 					      "'%s': the %s piece at offset %zu inflates to more "
 					      "than the limit of %llu MiB; the rest is skipped",
@@ -707,7 +713,7 @@ bool scan_cpio_detect(const uint8_t *p, size_t n)
 	const char *other;
 	enum compression c;
 	uint8_t out[8];
-	bool ok = false;
+	size_t got = 0;
 
 	if (is_cpio_magic(p, n))
 		return true;
@@ -729,7 +735,7 @@ bool scan_cpio_detect(const uint8_t *p, size_t n)
 		z.avail_out = sizeof(out);
 		while (z.avail_out && inflate(&z, Z_NO_FLUSH) == Z_OK)
 			;
-		ok = z.avail_out == 0;
+		got = sizeof(out) - z.avail_out;
 		inflateEnd(&z);
 	} else if (c == COMP_XZ) {
 		lzma_stream x = LZMA_STREAM_INIT;
@@ -742,7 +748,7 @@ bool scan_cpio_detect(const uint8_t *p, size_t n)
 		x.avail_out = sizeof(out);
 		while (x.avail_out && lzma_code(&x, LZMA_RUN) == LZMA_OK && x.avail_in)
 			;
-		ok = x.avail_out == 0;
+		got = sizeof(out) - x.avail_out;
 		lzma_end(&x);
 	} else {
 		ZSTD_DStream *z = ZSTD_createDStream();
@@ -754,8 +760,13 @@ bool scan_cpio_detect(const uint8_t *p, size_t n)
 		while (ob.pos < ob.size && ib.pos < ib.size &&
 		       !ZSTD_isError(ZSTD_decompressStream(z, &ob, &ib)))
 			;
-		ok = ob.pos == ob.size;
+
+		got = ob.pos;
 		ZSTD_freeDStream(z);
 	}
-	return ok && is_cpio_magic(out, sizeof(out));
+	/* A stream too damaged to tell is taken as an archive, so that the
+	 * damage is reported rather than the file silently skipped. */
+	if (got < 6)
+		return true;
+	return is_cpio_magic(out, got);
 }
