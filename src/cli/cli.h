@@ -12,9 +12,9 @@
 #include "tgvm/error.h"
 
 /* Exit codes: 0 ok, 1 the answer is "no" (refused, incompatible), 2 usage, 3 failure. */
-#define TGVM_EXIT_OK	  0
-#define TGVM_EXIT_NO	  1
-#define TGVM_EXIT_USAGE	  2
+#define TGVM_EXIT_OK      0
+#define TGVM_EXIT_NO      1
+#define TGVM_EXIT_USAGE   2
 #define TGVM_EXIT_FAILURE 3
 
 struct tgvm_cmd {

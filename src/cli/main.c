@@ -6,6 +6,17 @@
 #include "cli/cli.h"
 
 static const struct tgvm_cmd commands[] = {
+    {"model", cmd_model, "the minimal CPU model for a VM's needs (-cpu, libvirt XML, JSON)",
+     "tgvm model (--need LIST | --report FILE)... [--vendor intel|amd] [--cross-vendor]\n"
+     "           [--inventory FILE] [--format text|qemu|libvirt|json] [--json]"},
+    {"host", cmd_host, "host CPU profiles: QEMU's models, this machine's CPU; simulated hosts",
+     "tgvm host models [--json] [--all] [--vendor intel|amd]\n"
+     "tgvm host detect [--json] [--name NAME]\n"
+     "tgvm host show MODEL [--json]"},
+    {"fleet", cmd_fleet, "where each VM may run and move under each policy; heat map",
+     "tgvm fleet [--inventory FILE] (--vm NAME=FEATURES[:GUARDED] | --vms FILE | --report "
+     "FILE)...\n"
+     "           [--cross-vendor] [--json] [--heatmap FILE.svg|FILE.png]"},
     {"help", cmd_help, "help on a verb", "tgvm help [VERB]"},
     {"version", cmd_version, "print the version", "tgvm version"},
 };

@@ -322,7 +322,7 @@ static const enum tgvm_feature level_v2[] = {
     TGVM_F_SSE4_1, TGVM_F_SSE4_2,  TGVM_F_SSSE3,
 };
 static const enum tgvm_feature level_v3[] = {
-    TGVM_F_AVX, TGVM_F_AVX2, TGVM_F_BMI1,  TGVM_F_BMI2,	 TGVM_F_F16C,
+    TGVM_F_AVX, TGVM_F_AVX2, TGVM_F_BMI1,  TGVM_F_BMI2,  TGVM_F_F16C,
     TGVM_F_FMA, TGVM_F_ABM,  TGVM_F_MOVBE, TGVM_F_XSAVE,
 };
 static const enum tgvm_feature level_v4[] = {
@@ -340,7 +340,7 @@ static const struct {
 };
 
 static const char *const psabi_names[TGVM_PSABI__MAX] = {
-    [TGVM_PSABI_NONE] = "none",	   [TGVM_PSABI_V1] = "x86-64-v1", [TGVM_PSABI_V2] = "x86-64-v2",
+    [TGVM_PSABI_NONE] = "none",    [TGVM_PSABI_V1] = "x86-64-v1", [TGVM_PSABI_V2] = "x86-64-v2",
     [TGVM_PSABI_V3] = "x86-64-v3", [TGVM_PSABI_V4] = "x86-64-v4",
 };
 
@@ -401,8 +401,8 @@ enum tgvm_psabi_level tgvm_psabi_required(const struct tgvm_featureset *s)
 void tgvm_linux_baseline(struct tgvm_featureset *ret)
 {
 	static const enum tgvm_feature sys[] = {
-	    TGVM_F_DE,	  TGVM_F_PSE,	  TGVM_F_TSC,  TGVM_F_MSR,	  TGVM_F_PAE, TGVM_F_MCE,
-	    TGVM_F_APIC,  TGVM_F_SEP,	  TGVM_F_MTRR, TGVM_F_PGE,	  TGVM_F_MCA, TGVM_F_PAT,
+	    TGVM_F_DE,    TGVM_F_PSE,     TGVM_F_TSC,  TGVM_F_MSR,        TGVM_F_PAE, TGVM_F_MCE,
+	    TGVM_F_APIC,  TGVM_F_SEP,     TGVM_F_MTRR, TGVM_F_PGE,        TGVM_F_MCA, TGVM_F_PAT,
 	    TGVM_F_PSE36, TGVM_F_CLFLUSH, TGVM_F_NX,   TGVM_F_HYPERVISOR,
 	};
 

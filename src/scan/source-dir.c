@@ -73,7 +73,7 @@ static const uint8_t empty_file[1];
 
 /* Map the regular file open at @fd; @name for messages. */
 static int map_fd(struct scan_fs *fs, int fd, const char *name, struct scan_blob *ret,
-		  struct tgvm_error *reterr)
+                  struct tgvm_error *reterr)
 {
 	struct stat st;
 	void *p;
@@ -84,7 +84,7 @@ static int map_fd(struct scan_fs *fs, int fd, const char *name, struct scan_blob
 		return tgvm_error_set(reterr, EINVAL, "'%s' is not a regular file", name);
 	if ((uint64_t)st.st_size > fs->lim.file_max)
 		return tgvm_error_set(reterr, EFBIG, "'%s' is larger than %llu MiB", name,
-				      (unsigned long long)(fs->lim.file_max >> 20));
+		                      (unsigned long long)(fs->lim.file_max >> 20));
 	memset(ret, 0, sizeof(*ret));
 	if (st.st_size == 0) {
 		ret->data = empty_file;
@@ -102,7 +102,7 @@ static int map_fd(struct scan_fs *fs, int fd, const char *name, struct scan_blob
 }
 
 static int dir_read(struct scan_fs *fs, const char *path, struct scan_blob *ret,
-		    struct tgvm_error *reterr)
+                    struct tgvm_error *reterr)
 {
 	int fd, r;
 
@@ -110,10 +110,10 @@ static int dir_read(struct scan_fs *fs, const char *path, struct scan_blob *ret,
 		fd = open(fs->self, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	else
 		fd = openat(dir_rootfd(fs), rel(path),
-			    O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+		            O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
 	if (fd < 0)
 		return tgvm_error_set(reterr, errno, "cannot open '%s' in '%s': %s", path,
-				      fs->origin, strerror(errno));
+		                      fs->origin, strerror(errno));
 	r = map_fd(fs, fd, path, ret, reterr);
 	close(fd);
 	return r;
@@ -184,7 +184,7 @@ static void walk_error(struct walk_state *w, const char *path, int code, const c
 	if (!w->on_error)
 		return;
 	tgvm_error_set(&err, code, "cannot %s '%s' in '%s': %s", what, path, w->fs->origin,
-		       strerror(code));
+	               strerror(code));
 	w->on_error(path, &err, w->ud);
 }
 
@@ -258,8 +258,8 @@ static int walk_dir(struct walk_state *w, int dfd, size_t plen, int depth)
 				struct tgvm_error err;
 
 				tgvm_error_set(&err, E2BIG,
-					       "'%s' has more than %u entries; the rest is skipped",
-					       w->fs->origin, w->fs->lim.files_max);
+				               "'%s' has more than %u entries; the rest is skipped",
+				               w->fs->origin, w->fs->lim.files_max);
 				w->on_error(w->fs->origin, &err, w->ud);
 			}
 			w->too_many = true;
@@ -314,7 +314,7 @@ out:
 }
 
 static int dir_walk(struct scan_fs *fs, scan_fs_walk_cb cb, scan_fs_error_cb on_error, void *ud,
-		    struct tgvm_error *reterr)
+                    struct tgvm_error *reterr)
 {
 	struct walk_state *w;
 	int dfd, r;
@@ -322,7 +322,7 @@ static int dir_walk(struct scan_fs *fs, scan_fs_walk_cb cb, scan_fs_error_cb on_
 	dfd = openat(dir_rootfd(fs), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return tgvm_error_set(reterr, errno, "cannot open '%s': %s", fs->origin,
-				      strerror(errno));
+		                      strerror(errno));
 	w = calloc(1, sizeof(*w));
 	if (!w) {
 		close(dfd);
@@ -338,7 +338,7 @@ static int dir_walk(struct scan_fs *fs, scan_fs_walk_cb cb, scan_fs_error_cb on_
 }
 
 static int file_walk(struct scan_fs *fs, scan_fs_walk_cb cb, scan_fs_error_cb on_error, void *ud,
-		     struct tgvm_error *reterr)
+                     struct tgvm_error *reterr)
 {
 	struct stat st;
 
@@ -357,7 +357,7 @@ static int file_walk(struct scan_fs *fs, scan_fs_walk_cb cb, scan_fs_error_cb on
 			struct tgvm_error err;
 
 			tgvm_error_set(&err, EFBIG, "'%s' is larger than %llu MiB; skipped",
-				       fs->self, (unsigned long long)(fs->lim.file_max >> 20));
+			               fs->self, (unsigned long long)(fs->lim.file_max >> 20));
 			on_error(fs->self, &err, ud);
 		}
 		return 0;
@@ -395,8 +395,8 @@ static const struct scan_fs_ops file_ops = {
 };
 
 static int open_rooted(const char *origin, const char *root, const struct scan_fs_limits *lim,
-		       enum scan_fs_kind kind, const struct scan_fs_ops *ops, struct scan_fs **ret,
-		       struct tgvm_error *reterr)
+                       enum scan_fs_kind kind, const struct scan_fs_ops *ops, struct scan_fs **ret,
+                       struct tgvm_error *reterr)
 {
 	struct scan_fs *fs = NULL;
 	struct dir_priv *p;
@@ -423,13 +423,13 @@ static int open_rooted(const char *origin, const char *root, const struct scan_f
 }
 
 int scan_dir_open(const char *path, const struct scan_fs_limits *lim, struct scan_fs **ret,
-		  struct tgvm_error *reterr)
+                  struct tgvm_error *reterr)
 {
 	return open_rooted(path, path, lim, SCAN_FS_DIR, &dir_ops, ret, reterr);
 }
 
 int scan_file_open(const char *path, const struct scan_fs_limits *lim, struct scan_fs **ret,
-		   struct tgvm_error *reterr)
+                   struct tgvm_error *reterr)
 {
 	struct scan_fs *fs = NULL;
 	int r;

@@ -40,7 +40,7 @@ static void test_names_unique_bits(void **state)
 	for (int a = 0; a < TGVM_F__MAX; a++)
 		for (int b = a + 1; b < TGVM_F__MAX; b++) {
 			const struct tgvm_feature_info *x = tgvm_feature_info(a),
-						       *y = tgvm_feature_info(b);
+			                               *y = tgvm_feature_info(b);
 
 			if (x->leaf == y->leaf && x->subleaf == y->subleaf && x->reg == y->reg &&
 			    x->bit == y->bit)
@@ -216,9 +216,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_names_roundtrip), cmocka_unit_test(test_names_unique_bits),
-	    cmocka_unit_test(test_aliases),	    cmocka_unit_test(test_parse_errors),
-	    cmocka_unit_test(test_algebra),	    cmocka_unit_test(test_closure),
-	    cmocka_unit_test(test_psabi),	    cmocka_unit_test(test_baseline),
+	    cmocka_unit_test(test_aliases),         cmocka_unit_test(test_parse_errors),
+	    cmocka_unit_test(test_algebra),         cmocka_unit_test(test_closure),
+	    cmocka_unit_test(test_psabi),           cmocka_unit_test(test_baseline),
 	    cmocka_unit_test(test_vendor),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -171,7 +171,7 @@ static struct scan_fs *open_ok(const char *fmt, ...)
 static const char *const lib_src = "int %s(void) { return %d; }\n";
 
 static void build_lib(const char *out, const char *soname, const char *sym, int val,
-		      const char *extra)
+                      const char *extra)
 {
 	char src[1024];
 	FILE *f;
@@ -182,9 +182,9 @@ static void build_lib(const char *out, const char *soname, const char *sym, int 
 	fprintf(f, lib_src, sym, val);
 	fclose(f);
 	assert_int_equal(sh("gcc -shared -fPIC -nostdlib -Wl,--no-as-needed -Wl,-soname,%s "
-			    "-o '%s' '%s' %s",
-			    soname, out, src, extra ? extra : ""),
-			 0);
+	                    "-o '%s' '%s' %s",
+	                    soname, out, src, extra ? extra : ""),
+	                 0);
 }
 
 /* Patch e_machine of an ELF file (a copy that ld.so must skip). */
@@ -380,7 +380,7 @@ static void check_symlinks(struct scan_fs *fs)
 	assert_content(fs, "/bin/sh", "hello\n");     /* both */
 	assert_content(fs, "/usr/bin/rel", "data");   /* relative with .. */
 	assert_content(fs, "/usr/share/dirlink/hello", "hello\n");
-	assert_content(fs, "/usr/share/hop2", "data");	  /* chain */
+	assert_content(fs, "/usr/share/hop2", "data");    /* chain */
 	assert_content(fs, "/usr/share/longlink", "far"); /* slow symlink on ext4 */
 	assert_content(fs, "usr/share/../bin/./hello", "hello\n");
 	assert_content(fs, "/empty", "");
@@ -444,8 +444,8 @@ static void check_same_as_dir(struct scan_fs *fs)
 
 static void test_cpio_formats(void **state)
 {
-	static const char *const names[] = {"newc.cpio",    "crc.cpio",	     "newc.cpio.gz",
-					    "newc.cpio.xz", "newc.cpio.zst", "crc.cpio.gz"};
+	static const char *const names[] = {"newc.cpio",    "crc.cpio",      "newc.cpio.gz",
+	                                    "newc.cpio.xz", "newc.cpio.zst", "crc.cpio.gz"};
 
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
@@ -466,12 +466,12 @@ static void test_cpio_concatenated(void **state)
 	/* An early plain archive, zero padding, then compressed ones that override
 	 * a file, the way distributions ship microcode before the main initramfs. */
 	assert_int_equal(sh("cd %s && mkdir -p over/usr/bin && echo HELLO2 > over/usr/bin/hello "
-			    "&& echo extra > over/extra && "
-			    "(cd over && find . | sort | cpio -o -H newc --quiet) > over.cpio && "
-			    "(cat newc.cpio; head -c 512 /dev/zero; gzip -c over.cpio; "
-			    " xz -c over.cpio) > concat.img",
-			    tmp),
-			 0);
+	                    "&& echo extra > over/extra && "
+	                    "(cd over && find . | sort | cpio -o -H newc --quiet) > over.cpio && "
+	                    "(cat newc.cpio; head -c 512 /dev/zero; gzip -c over.cpio; "
+	                    " xz -c over.cpio) > concat.img",
+	                    tmp),
+	                 0);
 	fs = open_ok("%s/concat.img", tmp);
 	assert_int_equal(scan_fs_kind(fs), SCAN_FS_CPIO);
 	rec_walk(fs, &r);
@@ -493,9 +493,9 @@ static void test_cpio_hardlinks(void **state)
 
 	(void)state;
 	assert_int_equal(sh("cd %s && rm -rf hl && mkdir hl && echo linked > hl/a && ln hl/a hl/b "
-			    "&& ln hl/a hl/c && find hl | sort | cpio -o -H newc --quiet > hl.cpio",
-			    tmp),
-			 0);
+	                    "&& ln hl/a hl/c && find hl | sort | cpio -o -H newc --quiet > hl.cpio",
+	                    tmp),
+	                 0);
 	fs = open_ok("%s/hl.cpio", tmp);
 	rec_walk(fs, &r);
 	assert_int_equal(r.paths.n, 3);
@@ -609,9 +609,9 @@ static void test_cpio_corrupt(void **state)
 	memcpy(c, a, n);
 	write_tmp("junk.cpio", c, n);
 	assert_int_equal(sh("cd %s && printf 'garbage' >> junk.cpio && "
-			    "cp newc.cpio bz.cpio && printf 'BZh91AY&SY' >> bz.cpio",
-			    tmp),
-			 0);
+	                    "cp newc.cpio bz.cpio && printf 'BZh91AY&SY' >> bz.cpio",
+	                    tmp),
+	                 0);
 	expect_corrupt("junk.cpio", "junk at offset", "/usr/share/data.txt");
 	expect_corrupt("bz.cpio", "bzip2 compression", "/usr/share/data.txt");
 	free(a);
@@ -654,10 +654,10 @@ static void test_cpio_limit(void **state)
 
 	(void)state;
 	assert_int_equal(sh("cd %s && mkdir -p big && head -c 300000 /dev/zero > big/z && "
-			    "echo small > big/a && (find big | sort | cpio -o -H newc --quiet) | "
-			    "gzip > big.cpio.gz",
-			    tmp),
-			 0);
+	                    "echo small > big/a && (find big | sort | cpio -o -H newc --quiet) | "
+	                    "gzip > big.cpio.gz",
+	                    tmp),
+	                 0);
 	snprintf(path, sizeof(path), "%s/big.cpio.gz", tmp);
 	assert_int_equal(scan_fs_open_with(path, &lim, &fs, &err), 0);
 	rec_walk(fs, &r);
@@ -721,8 +721,8 @@ static void make_disk(const char *name, const uint8_t *head, size_t n, uint32_t 
 {
 	write_tmp(name, head, n);
 	assert_int_equal(sh("cd %s && dd if=fs.img of=%s bs=512 seek=%u conv=notrunc status=none",
-			    tmp, name, at),
-			 0);
+	                    tmp, name, at),
+	                 0);
 }
 
 static void test_ext4_partitions(void **state)
@@ -759,8 +759,8 @@ static void test_ext4_partitions(void **state)
 	{
 		uint8_t *h = d + 512, *e = d + 1024;
 		static const uint8_t linux_fs[16] = {0xaf, 0x3d, 0xc6, 0x0f, 0x83, 0x84,
-						     0x72, 0x47, 0x8e, 0x79, 0x3d, 0x69,
-						     0xd8, 0x47, 0x7d, 0xe4};
+		                                     0x72, 0x47, 0x8e, 0x79, 0x3d, 0x69,
+		                                     0xd8, 0x47, 0x7d, 0xe4};
 
 		memcpy(e, linux_fs, 16);
 		memset(e + 16, 0x11, 16);
@@ -823,9 +823,9 @@ static void test_ext4_corrupt(void **state)
 	(void)state;
 	/* A superblock that fails its checksum: one clear error naming the file. */
 	assert_int_equal(sh("cd %s && cp fs.img badsb.img && printf 'XXXX' | dd of=badsb.img "
-			    "bs=1 seek=1028 conv=notrunc status=none",
-			    tmp),
-			 0);
+	                    "bs=1 seek=1028 conv=notrunc status=none",
+	                    tmp),
+	                 0);
 	snprintf(img, sizeof(img), "%s/badsb.img", tmp);
 	assert_true(scan_fs_open(img, &fs, &err) < 0);
 	assert_non_null(strstr(err.msg, "badsb.img"));
@@ -835,9 +835,9 @@ static void test_ext4_corrupt(void **state)
 	snprintf(img, sizeof(img), "%s/fs.img", tmp);
 	off = inode_offset(img, "/usr/bin/hello");
 	assert_int_equal(sh("cd %s && cp fs.img badino.img && printf 'XXXXXXXX' | dd "
-			    "of=badino.img bs=1 seek=%llu conv=notrunc status=none",
-			    tmp, (unsigned long long)off + 40),
-			 0);
+	                    "of=badino.img bs=1 seek=%llu conv=notrunc status=none",
+	                    tmp, (unsigned long long)off + 40),
+	                 0);
 	fs = open_ok("%s/badino.img", tmp);
 	rec_walk(fs, &r);
 	assert_true(errors_match(&r, "/usr/bin/hello"));
@@ -852,9 +852,9 @@ static void test_ext4_corrupt(void **state)
 	/* A directory whose inode is corrupt: its files are lost, the rest stays. */
 	off = inode_offset(img, "/opt");
 	assert_int_equal(sh("cd %s && cp fs.img baddir.img && printf 'XXXXXXXX' | dd "
-			    "of=baddir.img bs=1 seek=%llu conv=notrunc status=none",
-			    tmp, (unsigned long long)off + 40),
-			 0);
+	                    "of=baddir.img bs=1 seek=%llu conv=notrunc status=none",
+	                    tmp, (unsigned long long)off + 40),
+	                 0);
 	fs = open_ok("%s/baddir.img", tmp);
 	rec_walk(fs, &r);
 	assert_true(errors_match(&r, "/opt"));
@@ -884,7 +884,7 @@ static void test_ext4_corrupt(void **state)
 /* ---- library resolution ---- */
 
 static void resolve(struct scan_fs *fs, const char *prog, int level, struct tgvm_strv *libs,
-		    struct tgvm_strv *missing)
+                    struct tgvm_strv *missing)
 {
 	struct tgvm_error err = {0};
 
@@ -915,12 +915,12 @@ static void check_resolution(struct scan_fs *fs)
 	/* glibc-hwcaps: v3 and v4 CPUs load the v3 copy, v2 the baseline. */
 	resolve(fs, "/bin/prog", 3, &libs, &missing);
 	assert_string_equal(libs.v[1],
-			    "/usr/lib/x86_64-linux-gnu/glibc-hwcaps/x86-64-v3/libbase.so.1");
+	                    "/usr/lib/x86_64-linux-gnu/glibc-hwcaps/x86-64-v3/libbase.so.1");
 	tgvm_strv_release(&libs);
 	tgvm_strv_release(&missing);
 	resolve(fs, "/usr/bin/prog", 4, &libs, &missing);
 	assert_string_equal(libs.v[1],
-			    "/usr/lib/x86_64-linux-gnu/glibc-hwcaps/x86-64-v3/libbase.so.1");
+	                    "/usr/lib/x86_64-linux-gnu/glibc-hwcaps/x86-64-v3/libbase.so.1");
 	tgvm_strv_release(&libs);
 	tgvm_strv_release(&missing);
 	resolve(fs, "/usr/bin/prog", 2, &libs, &missing);
@@ -947,13 +947,13 @@ static void check_resolution(struct scan_fs *fs)
 	tgvm_strv_init(&libs);
 	tgvm_strv_init(&missing);
 	assert_int_equal(scan_fs_resolve_needed(fs, "/etc/secret", 0, &libs, &missing, &err),
-			 -ENOEXEC);
+	                 -ENOEXEC);
 	assert_int_equal(
 	    scan_fs_resolve_needed(fs, "/opt/a/lib/libbase.so.1", 0, &libs, &missing, &err),
 	    -ENOEXEC);
 	assert_int_equal(scan_fs_resolve_needed(fs, "/nope", 0, &libs, &missing, &err), -ENOENT);
 	assert_int_equal(scan_fs_resolve_needed(fs, "/usr/bin/prog", 1, &libs, &missing, &err),
-			 -EINVAL);
+	                 -EINVAL);
 	tgvm_strv_release(&libs);
 	tgvm_strv_release(&missing);
 }
