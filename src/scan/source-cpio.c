@@ -72,6 +72,7 @@ static bool is_cpio_magic(const uint8_t *p, size_t n)
 struct sink {
 	uint8_t *p;
 	size_t len, cap, max;
+	size_t first; /* first allocation, from the compressed size */
 	bool hit_max;
 };
 
@@ -84,7 +85,7 @@ static int sink_grow(struct sink *s)
 		s->hit_max = true;
 		return -EFBIG;
 	}
-	cap = s->cap ? s->cap * 2 : (size_t)1 << 20;
+	cap = s->cap ? s->cap * 2 : TGVM_MAX(s->first, (size_t)65536);
 	if (cap > s->max)
 		cap = s->max;
 	if (s->p)
@@ -615,6 +616,8 @@ static int parse_pieces(struct scan_fs *fs, const uint8_t *buf, size_t n)
 			                      : 0;
 
 			s.max = (size_t)TGVM_MIN(budget, (uint64_t)SIZE_MAX / 2);
+			/* Initramfs pieces inflate about fourfold. */
+			s.first = TGVM_MIN(n - p, (size_t)256 << 20) * 4;
 			if (c == COMP_GZIP)
 				r = inflate_gzip(buf + p, n - p, &used, &s, why, sizeof(why));
 			else if (c == COMP_XZ)
