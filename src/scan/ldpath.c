@@ -636,7 +636,7 @@ static int expand_dst(const char *s, const char *origin, const char *lib, char *
 
 struct obj {
 	const char *canon; /* in the cache */
-	char origin[SCAN_PATH_MAX];
+	char *origin;
 	struct hentry *e;
 	int loader; /* index of the object that needed it, -1 for the program */
 };
@@ -730,15 +730,13 @@ static int find_library(struct search *s, struct obj *objs, int who, const char 
 	return -ENOENT;
 }
 
-static void dirname_of(const char *path, char *out, size_t size)
+/* The directory part of @path ("/" for "/x"), newly allocated. */
+static char *dirname_dup(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	size_t n = slash ? (size_t)(slash - path) : 0;
 
-	if (n == 0)
-		snprintf(out, size, "/");
-	else
-		snprintf(out, size, "%.*s", (int)n, path);
+	return n ? strndup(path, n) : strdup("/");
 }
 
 static int resolve_locked(struct scan_fs *fs, const char *program, int hwcaps_level,
@@ -747,6 +745,7 @@ static int resolve_locked(struct scan_fs *fs, const char *program, int hwcaps_le
 {
 	struct search s = {.fs = fs, .hwcaps_level = hwcaps_level};
 	struct obj *objs = NULL;
+	int cap = 0;
 	struct tgvm_strv seen_names, missing;
 	char canon[SCAN_PATH_MAX];
 	struct hentry *pe;
@@ -791,14 +790,17 @@ static int resolve_locked(struct scan_fs *fs, const char *program, int hwcaps_le
 		                   program, fs->origin);
 		goto out;
 	}
-	objs = calloc(LD_OBJS_MAX, sizeof(*objs));
+	cap = 16;
+	objs = calloc(cap, sizeof(*objs));
 	if (!objs)
 		goto oom;
 	objs[0].canon = pe->key;
 	objs[0].e = pe;
 	objs[0].loader = -1;
-	dirname_of(canon, objs[0].origin, sizeof(objs[0].origin));
+	objs[0].origin = dirname_dup(canon);
 	n = 1;
+	if (!objs[0].origin)
+		goto oom;
 	if (pe->dyn.interp) {
 		const char *ic = NULL;
 
@@ -845,6 +847,14 @@ static int resolve_locked(struct scan_fs *fs, const char *program, int hwcaps_le
 				                   program, fs->origin, LD_OBJS_MAX);
 				goto out;
 			}
+			if (n == cap) {
+				struct obj *grown = realloc(objs, 2 * cap * sizeof(*objs));
+
+				if (!grown)
+					goto oom;
+				objs = grown;
+				cap *= 2;
+			}
 			le = get_object(fs, s.c, found);
 			if (!le)
 				goto oom;
@@ -853,7 +863,9 @@ static int resolve_locked(struct scan_fs *fs, const char *program, int hwcaps_le
 			objs[n].loader = i;
 			/* $ORIGIN of a library: the directory it was found in, as ld.so
 			 * keeps it (not resolved); the program's is resolved. */
-			dirname_of(as_found, objs[n].origin, sizeof(objs[n].origin));
+			objs[n].origin = dirname_dup(as_found);
+			if (!objs[n].origin)
+				goto oom;
 			if (le->dyn.soname && !tgvm_strv_contains(&seen_names, le->dyn.soname) &&
 			    (r = tgvm_strv_push(&seen_names, le->dyn.soname)) < 0)
 				goto oom;
@@ -874,6 +886,8 @@ oom:
 	r = tgvm_error_set(reterr, ENOMEM, "resolving the libraries of '%s': out of memory",
 	                   program);
 out:
+	for (int i = 0; i < n; i++)
+		free(objs[i].origin);
 	free(objs);
 	tgvm_strv_release(&s.dirs);
 	tgvm_strv_release(&seen_names);

@@ -35,6 +35,10 @@ struct scan_fs_ops {
 	/* Contents of the regular file at @path. */
 	int (*read)(struct scan_fs *fs, const char *path, struct scan_blob *ret,
 	            struct tgvm_error *reterr);
+	/* Optional: resolve and read in one step (the kernel's RESOLVE_IN_ROOT);
+	 * -ENOSYS sends the caller to lstat/readlink/read. */
+	int (*read_unresolved)(struct scan_fs *fs, const char *path, struct scan_blob *ret,
+	                       struct tgvm_error *reterr);
 	/* Names in the directory @path, sorted, pushed to @ret. */
 	int (*list)(struct scan_fs *fs, const char *path, struct tgvm_strv *ret);
 	int (*walk)(struct scan_fs *fs, scan_fs_walk_cb cb, scan_fs_error_cb on_error, void *ud,

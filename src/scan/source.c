@@ -559,6 +559,11 @@ int scan_fs_read(struct scan_fs *fs, const char *path, struct scan_blob *ret,
 
 	if (fs->self && !strcmp(path, fs->self))
 		return fs->ops->read(fs, path, ret, reterr);
+	if (fs->ops->read_unresolved) {
+		r = fs->ops->read_unresolved(fs, path, ret, reterr);
+		if (r != -ENOSYS)
+			return r;
+	}
 	r = scan_fs_resolve(fs, path, true, res, sizeof(res), &st);
 	if (r < 0)
 		return tgvm_error_set(reterr, -r, "cannot open '%s' in '%s': %s", path, fs->origin,
