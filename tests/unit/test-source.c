@@ -410,6 +410,39 @@ static void test_dir_symlinks(void **state)
 	scan_fs_free(fs);
 }
 
+static void test_limits(void **state)
+{
+	static const char *const names[] = {"root", "newc.cpio.gz", "fs.img"};
+	struct scan_fs_limits lim = {.files_max = 5};
+	struct scan_fs *fs = NULL;
+	struct tgvm_error err = {0};
+	char path[512];
+	struct rec r;
+
+	(void)state;
+	/* Entry counts are bounded in every kind, and the bound is named. */
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		snprintf(path, sizeof(path), "%s/%s", tmp, names[i]);
+		assert_int_equal(scan_fs_open_with(path, &lim, &fs, &err), 0);
+		rec_walk(fs, &r);
+		assert_true(r.paths.n <= 5);
+		assert_true(errors_match(&r, "more than 5 entries"));
+		rec_release(&r);
+		scan_fs_free(fs);
+	}
+	/* Nesting is bounded too: 300 levels give an error, not a crash. */
+	assert_int_equal(sh("cd %s && mkdir -p deep && cd deep && "
+	                    "for i in $(seq 300); do mkdir d && cd d; done && echo x > f",
+	                    tmp),
+	                 0);
+	fs = open_ok("%s/deep", tmp);
+	rec_walk(fs, &r);
+	assert_int_equal(r.paths.n, 0);
+	assert_true(errors_match(&r, "too deep"));
+	rec_release(&r);
+	scan_fs_free(fs);
+}
+
 static void test_single_file(void **state)
 {
 	char path[512];
@@ -1041,21 +1074,14 @@ static void test_other_formats(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_dir_walk),
-	    cmocka_unit_test(test_dir_symlinks),
-	    cmocka_unit_test(test_single_file),
-	    cmocka_unit_test(test_cpio_formats),
-	    cmocka_unit_test(test_cpio_concatenated),
-	    cmocka_unit_test(test_cpio_hardlinks),
-	    cmocka_unit_test(test_cpio_corrupt),
-	    cmocka_unit_test(test_cpio_limit),
-	    cmocka_unit_test(test_ext4),
-	    cmocka_unit_test(test_ext4_partitions),
-	    cmocka_unit_test(test_ext4_corrupt),
-	    cmocka_unit_test(test_ldpath),
-	    cmocka_unit_test(test_ldpath_host),
-	    cmocka_unit_test(test_elf_dynamic),
-	    cmocka_unit_test(test_other_formats),
+	    cmocka_unit_test(test_dir_walk),        cmocka_unit_test(test_dir_symlinks),
+	    cmocka_unit_test(test_single_file),     cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_cpio_formats),    cmocka_unit_test(test_cpio_concatenated),
+	    cmocka_unit_test(test_cpio_hardlinks),  cmocka_unit_test(test_cpio_corrupt),
+	    cmocka_unit_test(test_cpio_limit),      cmocka_unit_test(test_ext4),
+	    cmocka_unit_test(test_ext4_partitions), cmocka_unit_test(test_ext4_corrupt),
+	    cmocka_unit_test(test_ldpath),          cmocka_unit_test(test_ldpath_host),
+	    cmocka_unit_test(test_elf_dynamic),     cmocka_unit_test(test_other_formats),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
