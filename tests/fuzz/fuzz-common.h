@@ -58,8 +58,9 @@ static void fuzz_error(const char *path, const struct tgvm_error *err, void *ud)
 
 static void fuzz_exercise(struct scan_fs *fs)
 {
-	static const char *const probes[] = {"/bin/sh", "/lib/x86_64-linux-gnu/libc.so.6",
-					     "/init", "/a", "/a/b/../c", "/etc/ld.so.conf"};
+	static const char *const probes[] = {"/bin/sh",   "/lib/x86_64-linux-gnu/libc.so.6",
+	                                     "/init",     "/a",
+	                                     "/a/b/../c", "/etc/ld.so.conf"};
 	struct fuzz_state st = {{0}, 0};
 	struct tgvm_strv names, libs, missing;
 	char res[SCAN_PATH_MAX];

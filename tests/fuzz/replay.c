@@ -52,7 +52,8 @@ int main(int argc, char **argv)
 			char p[4096];
 
 			if (ents[k]->d_name[0] != '.' &&
-			    snprintf(p, sizeof(p), "%s/%s", argv[i], ents[k]->d_name) < (int)sizeof(p) &&
+			    snprintf(p, sizeof(p), "%s/%s", argv[i], ents[k]->d_name) <
+			        (int)sizeof(p) &&
 			    replay(p, &count) < 0)
 				return 1;
 			free(ents[k]);
