@@ -137,10 +137,20 @@ static int vm_start_cmd(int argc, char **argv)
 		                argv[optind]);
 	}
 	if (!cfg.kernel && !cfg.disk) {
-		vm_config_release(&cfg);
-		return cli_fail(TGVM_EXIT_USAGE, "vm start",
-		                "give --kernel (with --initrd) or --disk: the bundled guest is "
-		                "not available in this build");
+		/* The bundled guest, answering UDP echo on its address. */
+		struct tgvm_guest g;
+		struct tgvm_error gerr = {0};
+
+		if (tgvm_guest_locate(&g, &gerr) < 0 || set_str(&cfg.kernel, g.kernel) < 0 ||
+		    set_str(&cfg.initrd, g.initrd) < 0 ||
+		    (!cfg.append && set_str(&cfg.append, TGVM_GUEST_BASE_APPEND
+		                            " tgvm.workload=udp-responder") < 0)) {
+			vm_config_release(&cfg);
+			return cli_fail(TGVM_EXIT_USAGE, "vm start",
+			                "no --kernel or --disk given and the bundled guest is not "
+			                "usable: %s",
+			                gerr.msg[0] ? gerr.msg : "out of memory");
+		}
 	}
 	if (dry) {
 		char dir[4096];

@@ -7,8 +7,11 @@
 # run on its source and no QEMU, tap or namespace may be left behind.
 set -uo pipefail
 T=${TGVM:?}
-kernel=${TGVM_TEST_KERNEL:-/tmp/vmmig-guest/vmlinuz}
-initrd=${TGVM_TEST_INITRD:-/tmp/vmmig-guest/initrd.img}
+# The bundled guest (built by scripts/build-guest.sh into the cache).
+guest_dir=${TGVM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tgvm}/guest
+[ -r "$guest_dir/vmlinuz" ] || "$TGVM_SRC/scripts/build-guest.sh" >/dev/null || true
+kernel=${TGVM_TEST_KERNEL:-$guest_dir/vmlinuz}
+initrd=${TGVM_TEST_INITRD:-$guest_dir/initramfs.img}
 [ "$(id -u)" = 0 ] || { echo "skip: needs root for network namespaces"; exit 77; }
 [ -r "$kernel" ] && [ -r "$initrd" ] || { echo "skip: no test guest ($kernel)"; exit 77; }
 command -v qemu-system-x86_64 >/dev/null || { echo "skip: no qemu"; exit 77; }
