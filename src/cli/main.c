@@ -8,6 +8,8 @@
 static const struct tgvm_cmd commands[] = {
     {"help", cmd_help, "help on a verb", "tgvm help [VERB]"},
     {"version", cmd_version, "print the version", "tgvm version"},
+    {"scan", cmd_scan, "which CPU features a guest's software needs",
+     "tgvm scan PATH... [--json] [--explain FEATURE] [--per-program] [-j N] [--hwcaps LEVEL]"},
 };
 
 const struct tgvm_cmd *cli_commands(size_t *ret_n)

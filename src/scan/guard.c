@@ -1,0 +1,966 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Required or guarded: for each use of a feature beyond the x86-64 baseline,
+ * find the CPU check that protects it. Whole functions are guarded when an
+ * ifunc resolver or a target_clones dispatcher returns them, when their
+ * library sits in a glibc-hwcaps directory, or when every caller reaches them
+ * only from guarded code. Inside a function, a small forward data-flow over
+ * its graph follows values derived from cpuid/xgetbv (directly, through
+ * registers and stack slots, through capability variables such as
+ * __cpu_model or OPENSSL_ia32cap_P and functions returning them) into branch
+ * conditions; code strictly dominated by such a branch is guarded. Anything
+ * not proven guarded is required, with the reason.
+ */
+#include <errno.h>
+#include <gelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scan/scan-int.h"
+
+static const char *const guard_names[SCAN_G__MAX] = {
+    [SCAN_G_NONE] = "none",	      [SCAN_G_IFUNC] = "ifunc",
+    [SCAN_G_CLONE] = "target_clones", [SCAN_G_HWCAPS] = "glibc-hwcaps",
+    [SCAN_G_CPU_MODEL] = "cpu_model", [SCAN_G_CPUID_VAR] = "cpuid",
+    [SCAN_G_CALLER] = "caller",
+};
+
+const char *scan_guard_kind_to_string(enum scan_guard_kind k)
+{
+	return (unsigned)k < SCAN_G__MAX ? guard_names[k] : "?";
+}
+
+/* Variables that hold CPU capabilities, by name (when symbols survive). */
+static const char *const cap_var_names[] = {
+    "__cpu_model",	    /* libgcc: __builtin_cpu_supports */
+    "__cpu_features2",	    /* libgcc */
+    "_dl_x86_cpu_features", /* glibc (static) */
+    "_rtld_global_ro",	    /* glibc: GLRO(dl_x86_cpu_features) */
+    "_rtld_local_ro",
+    "OPENSSL_ia32cap_P",    /* OpenSSL */
+    "OPENSSL_ia32cap_X",
+    "x86_64_cpuid_info",
+};
+
+/* Functions returning a pointer to capabilities, or a capability word. */
+static const char *const cap_ptr_funcs[] = {
+    "__x86_get_cpu_features", "_dl_x86_get_cpu_features", "__get_cpu_features",
+    "__x86_get_cpuid_feature_leaf",
+};
+static const char *const cap_val_funcs[] = {
+    "OPENSSL_ia32_cpuid",
+    "__builtin_cpu_supports",
+};
+
+static bool name_in(const char *n, const char *const *list, size_t len)
+{
+	if (!n)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		size_t l = strlen(list[i]);
+
+		if (!strncmp(n, list[i], l) && (n[l] == 0 || n[l] == '@'))
+			return true;
+	}
+	return false;
+}
+
+bool scan_is_cap_addr(const struct scan_file *sf, uint64_t addr, size_t *ret_idx)
+{
+	for (size_t i = 0; i < sf->ncaps; i++) /* few entries */
+		if (addr >= sf->caps[i].start && addr < sf->caps[i].end) {
+			if (ret_idx)
+				*ret_idx = i;
+			return true;
+		}
+	return false;
+}
+
+static int add_cap(struct scan_file *sf, uint64_t start, uint64_t end, const char *why)
+{
+	const struct scan_sym *s = scan_elf_symbol_near(&sf->elf, start);
+	int r;
+
+	if (s && s->type == STT_OBJECT && s->size && start - s->addr < s->size) {
+		start = s->addr;
+		end = TGVM_MAX(end, s->addr + s->size);
+	}
+	for (size_t i = 0; i < sf->ncaps; i++)
+		if (start < sf->caps[i].end && end > sf->caps[i].start) {
+			sf->caps[i].start = TGVM_MIN(start, sf->caps[i].start);
+			sf->caps[i].end = TGVM_MAX(end, sf->caps[i].end);
+			return 0;
+		}
+	if (sf->ncaps == sf->cap_caps) {
+		size_t nc = sf->cap_caps ? sf->cap_caps * 2 : 16;
+		struct scan_range *nv = realloc(sf->caps, nc * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		sf->caps = nv;
+		sf->cap_caps = nc;
+	}
+	sf->caps[sf->ncaps++] = (struct scan_range){start, end};
+	if (s && s->type == STT_OBJECT && start == s->addr)
+		r = tgvm_strv_push(&sf->cap_names, s->name);
+	else
+		r = tgvm_strv_pushf(&sf->cap_names, "%s at 0x%llx", why, (unsigned long long)start);
+	return r;
+}
+
+/* ---- the data-flow ---- */
+
+#define NREG	  16
+#define FLAGS_BIT 16
+#define NSLOT	  8
+
+enum { T_NONE = 0, T_VAL = 1, T_PTR = 2 };
+
+struct origin {
+	int kind; /* 0 cpuid, 1 xgetbv, 2 variable, 3 call */
+	uint64_t addr;
+	int cap;	   /* index into caps/cap_names for kind 2 */
+	const char *name;  /* function name for kind 3 */
+};
+
+struct tstate {
+	uint32_t val; /* regs + flags carrying a capability value */
+	uint32_t ptr; /* regs holding a pointer to capabilities */
+	uint16_t org[NREG + 1];
+	struct {
+		int32_t disp;
+		uint8_t base; /* 4 rsp, 5 rbp; 0 unused */
+		uint8_t t;
+		uint16_t org;
+	} slot[NSLOT];
+};
+
+struct ana {
+	struct scan_file *sf;
+	size_t fi;
+	struct tstate *in, *out;
+	struct origin *orgs;
+	size_t norgs, caporgs;
+	ZydisDecodedInstruction *ins; /* per instruction, with operands */
+	ZydisDecodedOperand (*ops)[ZYDIS_MAX_OPERAND_COUNT_VISIBLE];
+	uint8_t *ok;
+};
+
+static int reg_index(ZydisRegister r)
+{
+	ZydisRegister big = ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, r);
+
+	if (big >= ZYDIS_REGISTER_RAX && big <= ZYDIS_REGISTER_R15)
+		return big - ZYDIS_REGISTER_RAX;
+	return -1;
+}
+
+static uint16_t new_origin(struct ana *a, int kind, uint64_t addr, int cap, const char *name)
+{
+	for (size_t i = 0; i < a->norgs; i++)
+		if (a->orgs[i].kind == kind && a->orgs[i].addr == addr)
+			return (uint16_t)(i + 1);
+	if (a->norgs == a->caporgs) {
+		size_t nc = a->caporgs ? a->caporgs * 2 : 8;
+		struct origin *nv;
+
+		if (nc > 60000)
+			return 1;
+		nv = realloc(a->orgs, nc * sizeof(*nv));
+		if (!nv)
+			return a->norgs ? 1 : 0;
+		a->orgs = nv;
+		a->caporgs = nc;
+	}
+	a->orgs[a->norgs++] = (struct origin){kind, addr, cap, name};
+	return (uint16_t)a->norgs;
+}
+
+static const char *call_target_name(const struct scan_file *sf, uint64_t target)
+{
+	const struct scan_sym *s = scan_elf_symbol_at(&sf->elf, target);
+	ZydisDecodedInstruction in;
+	uint64_t a = target;
+
+	if (s)
+		return s->name;
+	/* a PLT stub: [endbr64;] [bnd] jmp [rip+slot] */
+	for (int k = 0; k < 2; k++) {
+		if (scan_decode_one(sf, a, &in, NULL) < 0)
+			return NULL;
+		if (in.mnemonic == ZYDIS_MNEMONIC_JMP && (in.attributes & ZYDIS_ATTRIB_HAS_MODRM) &&
+		    in.raw.modrm.mod == 0 && in.raw.modrm.rm == 5)
+			return scan_elf_gotsym(&sf->elf, a + in.length + (uint64_t)in.raw.disp.value);
+		if (in.mnemonic != ZYDIS_MNEMONIC_ENDBR64)
+			return NULL;
+		a += in.length;
+	}
+	return NULL;
+}
+
+static uint8_t func_cap_return(struct scan_file *sf, size_t fi);
+
+static int slot_find(const struct tstate *s, uint8_t base, int32_t disp)
+{
+	for (int i = 0; i < NSLOT; i++)
+		if (s->slot[i].base == base && s->slot[i].disp == disp)
+			return i;
+	return -1;
+}
+
+static void slot_set(struct tstate *s, uint8_t base, int32_t disp, uint8_t t, uint16_t org)
+{
+	int i = slot_find(s, base, disp);
+
+	if (i < 0 && !t)
+		return;
+	if (i < 0)
+		for (i = 0; i < NSLOT && s->slot[i].base; i++)
+			;
+	if (i >= NSLOT)
+		i = NSLOT - 1;
+	s->slot[i].base = t ? base : 0;
+	s->slot[i].disp = disp;
+	s->slot[i].t = t;
+	s->slot[i].org = org;
+}
+
+/* Capability kind read through memory operand @op at instruction @k. */
+static uint8_t mem_taint(struct ana *a, const struct tstate *s, size_t k,
+			 const ZydisDecodedOperand *op, uint16_t *org)
+{
+	const struct scan_insn *si = &a->sf->g.insns[k];
+	const ZydisDecodedInstruction *in = &a->ins[k];
+	size_t ci;
+
+	if (op->mem.base == ZYDIS_REGISTER_RIP) {
+		uint64_t addr = si->addr + in->length + (uint64_t)op->mem.disp.value;
+		const char *gs;
+
+		if (scan_is_cap_addr(a->sf, addr, &ci)) {
+			*org = new_origin(a, 2, addr, (int)ci, NULL);
+			return T_VAL;
+		}
+		gs = scan_elf_gotsym(&a->sf->elf, addr);
+		if (gs && name_in(gs, cap_var_names, ARRAY_SIZE(cap_var_names))) {
+			*org = new_origin(a, 2, addr, -1, gs);
+			return T_PTR;
+		}
+		return T_NONE;
+	}
+	{
+		int b = reg_index(op->mem.base);
+
+		if (b < 0)
+			return T_NONE;
+		if (s->ptr & (1u << b)) {
+			*org = s->org[b];
+			return T_VAL;
+		}
+		if (b == 4 || b == 5) {
+			int i = slot_find(s, (uint8_t)b, (int32_t)op->mem.disp.value);
+
+			if (i >= 0) {
+				*org = s->slot[i].org;
+				return s->slot[i].t;
+			}
+		}
+	}
+	return T_NONE;
+}
+
+/* Apply instruction @k to @s. Returns true when it is a conditional branch on a capability. */
+static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_org)
+{
+	const struct scan_insn *si = &a->sf->g.insns[k];
+	const ZydisDecodedInstruction *in = &a->ins[k];
+	const ZydisDecodedOperand *ops = a->ops[k];
+	uint32_t sval = 0, sptr = 0;
+	uint16_t sorg = 0;
+	bool flags_read, flags_written;
+	int dst = -1;
+	bool dst_rw = false, dst_partial = false;
+
+	if (!a->ok[k]) { /* undecodable: forget everything */
+		memset(s, 0, sizeof(*s));
+		return false;
+	}
+	if (si->cpuid) {
+		uint16_t o = new_origin(a, in->mnemonic == ZYDIS_MNEMONIC_CPUID ? 0 : 1, si->addr, -1,
+					NULL);
+		uint32_t regs = in->mnemonic == ZYDIS_MNEMONIC_CPUID ? 0xf : 0x5; /* rax rcx rdx rbx */
+
+		for (int r = 0; r < 4; r++)
+			if (regs & (1u << r)) {
+				s->val |= 1u << r;
+				s->ptr &= ~(1u << r);
+				s->org[r] = o;
+			}
+		return false;
+	}
+	if (si->kind == SCAN_I_CALL || si->kind == SCAN_I_CALL_IND) {
+		uint8_t cr = 0;
+		const char *n = NULL;
+
+		if (si->kind == SCAN_I_CALL) {
+			int fi = scan_func_at(a->sf, si->target);
+
+			n = call_target_name(a->sf, si->target);
+			if (name_in(n, cap_ptr_funcs, ARRAY_SIZE(cap_ptr_funcs)))
+				cr = T_PTR;
+			else if (name_in(n, cap_val_funcs, ARRAY_SIZE(cap_val_funcs)))
+				cr = T_VAL;
+			else if (fi >= 0 && (size_t)fi != a->fi)
+				cr = func_cap_return(a->sf, (size_t)fi);
+		} else if (si->ripmem) {
+			n = scan_elf_gotsym(&a->sf->elf, si->target);
+			if (name_in(n, cap_ptr_funcs, ARRAY_SIZE(cap_ptr_funcs)))
+				cr = T_PTR;
+			else if (name_in(n, cap_val_funcs, ARRAY_SIZE(cap_val_funcs)))
+				cr = T_VAL;
+		}
+		/* caller-saved registers: rax rcx rdx rsi rdi r8-r11 */
+		s->val &= ~0x0fc7u & ~(1u << FLAGS_BIT);
+		s->ptr &= ~0x0fc7u;
+		if (cr) {
+			uint16_t o = new_origin(a, 3, si->addr, -1, n);
+
+			if (cr == T_VAL)
+				s->val |= 1;
+			else
+				s->ptr |= 1;
+			s->org[0] = o;
+		}
+		return false;
+	}
+	flags_read = in->cpu_flags && in->cpu_flags->tested;
+	flags_written = in->cpu_flags && in->cpu_flags->modified;
+	/* sources */
+	for (int i = 0; i < in->operand_count_visible; i++) {
+		const ZydisDecodedOperand *op = &ops[i];
+
+		if (op->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+			int r = reg_index(op->reg.value);
+
+			if (r < 0)
+				continue;
+			if (op->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) {
+				if (dst < 0) {
+					dst = r;
+					dst_rw = (op->actions & ZYDIS_OPERAND_ACTION_MASK_READ) != 0;
+					dst_partial = op->size < 32;
+				}
+			}
+			if (op->actions & ZYDIS_OPERAND_ACTION_MASK_READ) {
+				if (s->val & (1u << r)) {
+					sval |= T_VAL;
+					sorg = s->org[r];
+				}
+				if (s->ptr & (1u << r)) {
+					sptr |= 1;
+					if (!sorg)
+						sorg = s->org[r];
+				}
+			}
+		} else if (op->type == ZYDIS_OPERAND_TYPE_MEMORY) {
+			if (in->mnemonic == ZYDIS_MNEMONIC_LEA) {
+				int b = reg_index(op->mem.base);
+
+				if (op->mem.base == ZYDIS_REGISTER_RIP) {
+					uint64_t addr = si->addr + in->length + (uint64_t)op->mem.disp.value;
+					size_t ci;
+
+					if (scan_is_cap_addr(a->sf, addr, &ci)) {
+						sptr = 1;
+						sorg = new_origin(a, 2, addr, (int)ci, NULL);
+					}
+				} else if (b >= 0 && (s->ptr & (1u << b))) {
+					sptr = 1;
+					sorg = s->org[b];
+				}
+				continue;
+			}
+			if (op->actions & ZYDIS_OPERAND_ACTION_MASK_READ) {
+				uint16_t o = 0;
+				uint8_t t = mem_taint(a, s, k, op, &o);
+
+				if (t == T_VAL)
+					sval |= T_VAL;
+				if (t == T_PTR)
+					sptr |= 1;
+				if (t && !sorg)
+					sorg = o;
+			}
+			if (op->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) {
+				int b = reg_index(op->mem.base);
+				int sr = -1;
+
+				for (int j = 0; j < in->operand_count_visible; j++)
+					if (j != i && ops[j].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+					    (ops[j].actions & ZYDIS_OPERAND_ACTION_MASK_READ))
+						sr = reg_index(ops[j].reg.value);
+				if ((b == 4 || b == 5) && op->mem.index == ZYDIS_REGISTER_NONE) {
+					uint8_t t = T_NONE;
+
+					if (sr >= 0 && (s->val & (1u << sr)))
+						t = T_VAL;
+					else if (sr >= 0 && (s->ptr & (1u << sr)))
+						t = T_PTR;
+					slot_set(s, (uint8_t)b, (int32_t)op->mem.disp.value, t,
+						 sr >= 0 ? s->org[sr] : 0);
+				}
+			}
+		}
+	}
+	if (flags_read && (s->val & (1u << FLAGS_BIT))) {
+		if (si->kind == SCAN_I_JCC) {
+			*check_org = s->org[NREG];
+			return true;
+		}
+		a->sf->g.blocks[si->block].select = true;
+		sval |= T_VAL;
+		if (!sorg)
+			sorg = s->org[NREG];
+	}
+	if (dst >= 0) {
+		bool zero = (in->mnemonic == ZYDIS_MNEMONIC_XOR || in->mnemonic == ZYDIS_MNEMONIC_SUB) &&
+			    in->operand_count_visible >= 2 &&
+			    ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER && ops[0].reg.value == ops[1].reg.value;
+		bool keep_ptr = in->mnemonic == ZYDIS_MNEMONIC_MOV || in->mnemonic == ZYDIS_MNEMONIC_LEA ||
+				((in->mnemonic == ZYDIS_MNEMONIC_ADD || in->mnemonic == ZYDIS_MNEMONIC_SUB) &&
+				 in->operand_count_visible >= 2 &&
+				 ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE);
+		uint32_t bit = 1u << dst;
+		bool v = sval != 0, p = sptr != 0 && keep_ptr;
+
+		if (zero) {
+			v = p = false;
+		} else if (dst_rw || dst_partial) {
+			v = v || (s->val & bit);
+			if (keep_ptr && (s->ptr & bit))
+				p = true;
+		}
+		if (flags_written && !zero) {
+			bool fv = v || sval || sptr;
+
+			s->val = fv ? s->val | (1u << FLAGS_BIT) : s->val & ~(1u << FLAGS_BIT);
+			if (fv)
+				s->org[NREG] = sorg ? sorg : s->org[dst];
+		} else if (flags_written) {
+			s->val &= ~(1u << FLAGS_BIT);
+		}
+		if (v && !sorg)
+			sorg = s->org[dst];
+		s->val = v ? s->val | bit : s->val & ~bit;
+		s->ptr = p ? s->ptr | bit : s->ptr & ~bit;
+		if (v || p)
+			s->org[dst] = sorg;
+	} else if (flags_written) {
+		bool fv = sval || sptr;
+
+		s->val = fv ? s->val | (1u << FLAGS_BIT) : s->val & ~(1u << FLAGS_BIT);
+		if (fv)
+			s->org[NREG] = sorg;
+	}
+	return false;
+}
+
+static void merge(struct tstate *d, const struct tstate *s)
+{
+	for (int r = 0; r <= NREG; r++)
+		if (((s->val | s->ptr) & (1u << r)) && !((d->val | d->ptr) & (1u << r)))
+			d->org[r] = s->org[r];
+	d->val |= s->val;
+	d->ptr |= s->ptr;
+	for (int i = 0; i < NSLOT; i++)
+		if (s->slot[i].base && slot_find(d, s->slot[i].base, s->slot[i].disp) < 0)
+			slot_set(d, s->slot[i].base, s->slot[i].disp, s->slot[i].t, s->slot[i].org);
+}
+
+static void ana_release(struct ana *a)
+{
+	free(a->in);
+	free(a->out);
+	free(a->orgs);
+	free(a->ins);
+	free(a->ops);
+	free(a->ok);
+}
+
+/* Run the data-flow over sf->g (already built for function @fi). */
+static int ana_run(struct ana *a)
+{
+	struct scan_graph *g = &a->sf->g;
+	size_t nb = g->nblocks, ni = g->ninsns;
+
+	a->in = calloc(nb ? nb : 1, sizeof(*a->in));
+	a->out = calloc(nb ? nb : 1, sizeof(*a->out));
+	a->ins = malloc((ni ? ni : 1) * sizeof(*a->ins));
+	a->ops = malloc((ni ? ni : 1) * sizeof(*a->ops));
+	a->ok = calloc(ni ? ni : 1, 1);
+	if (!a->in || !a->out || !a->ins || !a->ops || !a->ok)
+		return -ENOMEM;
+	for (size_t k = 0; k < ni; k++)
+		a->ok[k] = scan_decode_one(a->sf, g->insns[k].addr, &a->ins[k], a->ops[k]) == 0;
+	for (size_t b = 0; b < nb; b++) {
+		g->blocks[b].check = false;
+		g->blocks[b].select = false;
+		g->blocks[b].guarded = false;
+		g->blocks[b].guard_block = -1;
+	}
+	/* forward may-analysis to a fixpoint; bounded */
+	for (int iter = 0; iter < 64; iter++) {
+		bool changed = false;
+
+		for (size_t b = 0; b < nb; b++) {
+			struct scan_block *bl = &g->blocks[b];
+			struct tstate st = a->in[b];
+			uint16_t co = 0;
+
+			for (uint32_t k = bl->first; k < bl->first + bl->n; k++)
+				if (transfer(a, &st, k, &co)) {
+					bl->check = true;
+					bl->check_origin = co;
+				}
+			if (memcmp(&st, &a->out[b], sizeof(st))) {
+				a->out[b] = st;
+				changed = true;
+			}
+			for (int s = 0; s < 2; s++)
+				if (bl->succ[s] != UINT32_MAX) {
+					struct tstate old = a->in[bl->succ[s]];
+
+					merge(&a->in[bl->succ[s]], &st);
+					if (memcmp(&old, &a->in[bl->succ[s]], sizeof(old)))
+						changed = true;
+				}
+		}
+		if (!changed)
+			break;
+	}
+	/* guarded: strictly dominated by a check block (idoms precede in no fixed
+	 * order, so walk the chain; depth is bounded by the block count) */
+	for (size_t b = 0; b < nb; b++) {
+		uint32_t d = g->blocks[b].idom;
+		size_t steps = 0;
+
+		while (d != UINT32_MAX && steps++ < nb) {
+			if (g->blocks[d].check) {
+				g->blocks[b].guarded = true;
+				g->blocks[b].guard_block = (int32_t)d;
+				break;
+			}
+			d = g->blocks[d].idom;
+		}
+	}
+	return 0;
+}
+
+static void origin_text(const struct ana *a, int org, char *buf, size_t size, enum scan_guard_kind *gk)
+{
+	const struct origin *o;
+
+	*gk = SCAN_G_CPUID_VAR;
+	if (org <= 0 || (size_t)org > a->norgs) {
+		snprintf(buf, size, "a value derived from cpuid");
+		return;
+	}
+	o = &a->orgs[org - 1];
+	switch (o->kind) {
+	case 0:
+		snprintf(buf, size, "cpuid at 0x%llx", (unsigned long long)o->addr);
+		break;
+	case 1:
+		snprintf(buf, size, "xgetbv at 0x%llx", (unsigned long long)o->addr);
+		break;
+	case 2: {
+		const char *n = o->cap >= 0 && (size_t)o->cap < a->sf->cap_names.n
+				    ? a->sf->cap_names.v[o->cap]
+				    : o->name;
+
+		if (n && (!strncmp(n, "__cpu_model", 11) || !strncmp(n, "__cpu_features", 14)))
+			*gk = SCAN_G_CPU_MODEL;
+		snprintf(buf, size, "variable %s", n ? n : "?");
+		break;
+	}
+	default:
+		snprintf(buf, size, "result of %s()", o->name ? o->name : "a capability function");
+		break;
+	}
+}
+
+/* Does function @fi return a capability (value or pointer) in rax? Memoised. */
+static uint8_t func_cap_return(struct scan_file *sf, size_t fi)
+{
+	struct scan_graph saved = sf->g;
+	struct ana a = {.sf = sf, .fi = fi};
+	uint8_t res = 0;
+
+	if (sf->funcs[fi].flags & (SCAN_FN_SUMMARY | SCAN_FN_VISITING))
+		return sf->funcs[fi].cap_return;
+	sf->funcs[fi].flags |= SCAN_FN_VISITING;
+	/* only small functions: capability getters are short */
+	if (sf->funcs[fi].end && sf->funcs[fi].end - sf->funcs[fi].start > 4096)
+		goto done;
+	memset(&sf->g, 0, sizeof(sf->g));
+	if (scan_cfg_build(sf, fi) == 0 && ana_run(&a) == 0)
+		for (size_t b = 0; b < sf->g.nblocks; b++) {
+			const struct scan_block *bl = &sf->g.blocks[b];
+			const struct scan_insn *last = &sf->g.insns[bl->first + bl->n - 1];
+
+			if (last->kind != SCAN_I_RET)
+				continue;
+			if (a.out[b].val & 1)
+				res = T_VAL;
+			else if (a.out[b].ptr & 1)
+				res = T_PTR;
+		}
+	ana_release(&a);
+	free(sf->g.insns);
+	free(sf->g.blocks);
+	sf->g = saved;
+done:
+	sf->funcs[fi].flags = (sf->funcs[fi].flags & ~SCAN_FN_VISITING) | SCAN_FN_SUMMARY;
+	sf->funcs[fi].cap_return = res;
+	return res;
+}
+
+/* ---- capability variables ---- */
+
+static int find_cap_vars(struct scan_file *sf)
+{
+	const struct scan_elf *e = &sf->elf;
+	int r;
+
+	for (size_t i = 0; i < e->nsyms; i++)
+		if (e->syms[i].type == STT_OBJECT &&
+		    name_in(e->syms[i].name, cap_var_names, ARRAY_SIZE(cap_var_names)) &&
+		    (r = add_cap(sf, e->syms[i].addr, e->syms[i].addr + TGVM_MAX(e->syms[i].size, 8),
+				 e->syms[i].name)) < 0)
+			return r;
+	/* globals written by code that runs cpuid, and data handed to it */
+	for (size_t fi = 0; fi < sf->nfuncs; fi++) {
+		if (!(sf->funcs[fi].flags & SCAN_FN_CPUID))
+			continue;
+		if ((r = scan_cfg_build(sf, fi)) < 0)
+			return r;
+		for (size_t k = 0; k < sf->g.ninsns; k++) {
+			const struct scan_insn *si = &sf->g.insns[k];
+			ZydisDecodedInstruction in;
+			ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT_VISIBLE];
+			const struct scan_sec *sec;
+
+			if (!si->ripmem || si->kind != SCAN_I_PLAIN)
+				continue;
+			sec = scan_elf_section_at(e, si->target);
+			if (!sec || !(sec->flags & SHF_WRITE))
+				continue;
+			if (scan_decode_one(sf, si->addr, &in, ops) < 0)
+				continue;
+			if (si->is_lea || (in.operand_count_visible &&
+					   ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+					   (ops[0].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)))
+				if ((r = add_cap(sf, si->target, si->target + TGVM_MAX(ops[0].size / 8, 1),
+						 "capability variable")) < 0)
+					return r;
+		}
+	}
+	/* data whose address is passed to a cpuid function: lea reg,[rip+X]; call F */
+	for (size_t i = 0; i < sf->nrefs; i++) {
+		int fi = scan_func_at(sf, sf->refs[i].to);
+		ZydisDecodedInstruction in;
+		int ci;
+
+		if (fi < 0 || !(sf->funcs[fi].flags & SCAN_FN_CPUID))
+			continue;
+		ci = scan_func_index(sf, sf->refs[i].from);
+		if (ci < 0 || (sf->funcs[ci].flags & SCAN_FN_CPUID))
+			continue;
+		/* look back a few instructions from the call site within the caller */
+		if (scan_cfg_build(sf, (size_t)ci) < 0)
+			continue;
+		for (size_t k = 0; k < sf->g.ninsns; k++) {
+			if (sf->g.insns[k].addr != sf->refs[i].site)
+				continue;
+			for (size_t j = k >= 4 ? k - 4 : 0; j < k; j++) {
+				const struct scan_insn *si = &sf->g.insns[j];
+				const struct scan_sec *sec = scan_elf_section_at(e, si->target);
+
+				if (si->is_lea && si->ripmem && sec && (sec->flags & SHF_WRITE) &&
+				    scan_decode_one(sf, si->addr, &in, NULL) == 0)
+					if ((r = add_cap(sf, si->target, si->target + 8,
+							 "capability variable")) < 0)
+						return r;
+			}
+			break;
+		}
+	}
+	return 0;
+}
+
+/* ---- function-level guards ---- */
+
+static void mark_func(struct scan_file *sf, uint64_t addr, enum scan_guard_kind k, uint64_t by)
+{
+	int fi = scan_func_at(sf, addr);
+
+	if (fi < 0 || (sf->funcs[fi].flags & SCAN_FN_GUARDED))
+		return;
+	sf->funcs[fi].flags |= SCAN_FN_GUARDED | SCAN_FN_RESOLVED;
+	sf->funcs[fi].guard_kind = k;
+	sf->funcs[fi].guard_addr = by;
+}
+
+/* The implementations an ifunc resolver can return: code addresses it loads. */
+static int mark_ifunc_targets(struct scan_file *sf)
+{
+	for (size_t fi = 0; fi < sf->nfuncs; fi++) {
+		const struct scan_sym *rs;
+		int r;
+
+		if (!(sf->funcs[fi].flags & SCAN_FN_RESOLVER))
+			continue;
+		rs = scan_elf_symbol_at(&sf->elf, sf->funcs[fi].start);
+		if ((r = scan_cfg_build(sf, fi)) < 0)
+			return r;
+		for (size_t k = 0; k < sf->g.ninsns; k++) {
+			const struct scan_insn *si = &sf->g.insns[k];
+			const struct scan_sym *ts;
+			enum scan_guard_kind kind = SCAN_G_IFUNC;
+			size_t avail;
+
+			if (!si->is_lea || !scan_elf_code(&sf->elf, si->target, &avail))
+				continue;
+			ts = scan_elf_symbol_at(&sf->elf, si->target);
+			if ((rs && strstr(rs->name, ".resolver")) ||
+			    (rs && ts && !strncmp(ts->name, rs->name, strlen(rs->name)) &&
+			     ts->name[strlen(rs->name)] == '.'))
+				kind = SCAN_G_CLONE;
+			mark_func(sf, si->target, kind, sf->funcs[fi].start);
+		}
+	}
+	return 0;
+}
+
+/* Compute, once, which address ranges of function @fi are guarded inside it. */
+static int func_guard_ranges(struct scan_file *sf, size_t fi)
+{
+	struct scan_func *fn = &sf->funcs[fi];
+	struct ana a = {.sf = sf, .fi = fi};
+	size_t n = 0;
+	int r;
+
+	if (fn->gblocks)
+		return 0;
+	if ((r = scan_cfg_build(sf, fi)) < 0)
+		return r;
+	if ((r = ana_run(&a)) < 0)
+		goto out;
+	for (size_t b = 0; b < sf->g.nblocks; b++)
+		n += sf->g.blocks[b].guarded || sf->g.blocks[b].check || sf->g.blocks[b].select;
+	fn = &sf->funcs[fi];
+	free(fn->gblocks);
+	free(fn->gchecks);
+	fn->gblocks = malloc((n ? n : 1) * sizeof(*fn->gblocks));
+	fn->gchecks = malloc((n ? n : 1) * sizeof(*fn->gchecks));
+	if (!fn->gblocks || !fn->gchecks) {
+		r = -ENOMEM;
+		goto out;
+	}
+	fn->ngblocks = 0;
+	for (size_t b = 0; b < sf->g.nblocks; b++) {
+		const struct scan_block *bl = &sf->g.blocks[b];
+		const struct scan_insn *f = &sf->g.insns[bl->first];
+		const struct scan_insn *l = &sf->g.insns[bl->first + bl->n - 1];
+		const struct scan_block *cb;
+
+		if (bl->guarded) {
+			cb = &sf->g.blocks[bl->guard_block];
+			fn->gblocks[fn->ngblocks] = (struct scan_range){f->addr, l->addr + l->len};
+			fn->gchecks[fn->ngblocks++] = sf->g.insns[cb->first + cb->n - 1].addr;
+		} else if (bl->check || bl->select) {
+			/* "lea rdx,[impl]; test cap; jne use" and "cmovne rdx,rcx":
+			 * an address picked by the check, not code run before it */
+			fn->gblocks[fn->ngblocks] = (struct scan_range){f->addr, l->addr + l->len};
+			fn->gchecks[fn->ngblocks++] = l->addr | 1;
+		}
+	}
+out:
+	ana_release(&a);
+	return r;
+}
+
+/* Is the reference at @site (a call or jump; @lea: an address taken) guarded? */
+static bool site_guarded(struct scan_file *sf, size_t fi, uint64_t site, bool lea,
+			 uint64_t *ret_check)
+{
+	const struct scan_func *fn = &sf->funcs[fi];
+
+	if (!fn->gblocks && func_guard_ranges(sf, fi) < 0)
+		return false;
+	fn = &sf->funcs[fi];
+	for (uint32_t i = 0; i < fn->ngblocks; i++)
+		if (site >= fn->gblocks[i].start && site < fn->gblocks[i].end &&
+		    (lea || !(fn->gchecks[i] & 1))) {
+			*ret_check = fn->gchecks[i] & ~1ULL;
+			return true;
+		}
+	return false;
+}
+
+/* Is every way into function @fi guarded? Least fixpoint: cycles stay unguarded. */
+static bool func_guarded(struct scan_file *sf, size_t fi, int depth)
+{
+	struct scan_func *fn = &sf->funcs[fi];
+	size_t lo = 0, hi = sf->nrefs;
+	bool any = false, all = true;
+	uint64_t start = fn->start, via = 0;
+
+	if (fn->flags & SCAN_FN_RESOLVED)
+		return fn->flags & SCAN_FN_GUARDED;
+	if ((fn->flags & (SCAN_FN_VISITING | SCAN_FN_ENTRY)) || depth > 32)
+		return false;
+	fn->flags |= SCAN_FN_VISITING;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (sf->refs[mid].to < start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < sf->nrefs && sf->refs[i].to == start && all; i++) {
+		int ci = scan_func_index(sf, sf->refs[i].from);
+		uint64_t chk;
+
+		any = true;
+		if (ci < 0) {
+			all = false;
+		} else if ((size_t)ci != fi &&
+			   site_guarded(sf, (size_t)ci, sf->refs[i].site, sf->refs[i].lea, &chk)) {
+			if (!via)
+				via = sf->refs[i].site;
+		} else if ((size_t)ci != fi && func_guarded(sf, (size_t)ci, depth + 1)) {
+			if (!via)
+				via = sf->refs[i].site;
+		} else if ((size_t)ci != fi) {
+			all = false;
+		}
+	}
+	fn = &sf->funcs[fi];
+	fn->flags &= ~SCAN_FN_VISITING;
+	if (any && all && via) {
+		fn->flags |= SCAN_FN_GUARDED | SCAN_FN_RESOLVED;
+		fn->guard_kind = SCAN_G_CALLER;
+		fn->guard_addr = via;
+		return true;
+	}
+	if (depth == 0)
+		fn->flags |= SCAN_FN_RESOLVED;
+	return false;
+}
+
+static int classify_func(struct scan_file *sf, size_t fi)
+{
+	struct scan_func *fn = &sf->funcs[fi];
+	struct ana a = {.sf = sf, .fi = fi};
+	bool whole = false;
+	enum scan_guard_kind wk = SCAN_G_NONE;
+	uint64_t waddr = 0;
+	char wdetail[160] = "";
+	int r;
+
+	if (fn->flags & SCAN_FN_GUARDED || func_guarded(sf, fi, 0)) {
+		const struct scan_sym *gs;
+
+		fn = &sf->funcs[fi];
+		whole = true;
+		wk = fn->guard_kind;
+		waddr = fn->guard_addr;
+		gs = scan_elf_symbol_near(&sf->elf, waddr);
+		if (wk == SCAN_G_CALLER)
+			snprintf(wdetail, sizeof(wdetail), "only reached from guarded code, e.g. %s at 0x%llx",
+				 gs ? gs->name : "?", (unsigned long long)waddr);
+		else
+			snprintf(wdetail, sizeof(wdetail), "returned by the resolver %s at 0x%llx",
+				 gs ? gs->name : "?", (unsigned long long)waddr);
+	}
+	if ((r = scan_cfg_build(sf, fi)) < 0)
+		return r;
+	if (!whole && (r = ana_run(&a)) < 0)
+		goto out;
+	fn = &sf->funcs[fi];
+	for (size_t k = 0; k < sf->g.ninsns; k++) {
+		const struct scan_insn *si = &sf->g.insns[k];
+
+		for (int j = 0; j < si->nfeat; j++) {
+			enum tgvm_feature f = si->feat[j];
+			char detail[200];
+
+			if (scan_feature_trivial(f))
+				continue;
+			if (sf->hwcaps_level) {
+				struct tgvm_featureset lv;
+
+				tgvm_psabi_set(sf->hwcaps_level, &lv);
+				if (tgvm_featureset_has(&lv, f)) {
+					snprintf(detail, sizeof(detail),
+						 "library in glibc-hwcaps/x86-64-v%d: loaded only on such CPUs",
+						 sf->hwcaps_level);
+					r = scan_result_use(sf, f, SCAN_C_GUARDED, si->addr, detail,
+							    SCAN_G_HWCAPS, 0);
+					if (r < 0)
+						goto out;
+					continue;
+				}
+			}
+			if (whole) {
+				r = scan_result_use(sf, f, SCAN_C_GUARDED, si->addr, wdetail, wk, waddr);
+			} else if (sf->g.blocks[si->block].guarded) {
+				const struct scan_block *cb = &sf->g.blocks[sf->g.blocks[si->block].guard_block];
+				const struct scan_insn *jcc = &sf->g.insns[cb->first + cb->n - 1];
+				enum scan_guard_kind gk;
+				char o[120];
+
+				origin_text(&a, cb->check_origin, o, sizeof(o), &gk);
+				snprintf(detail, sizeof(detail), "branch at 0x%llx tests %s",
+					 (unsigned long long)jcc->addr, o);
+				r = scan_result_use(sf, f, SCAN_C_GUARDED, si->addr, detail, gk, jcc->addr);
+			} else {
+				const char *why;
+
+				if (fn->flags & SCAN_FN_ENTRY)
+					why = "no CPU check before it; the function is entered from outside "
+					      "(exported, entry point or address taken)";
+				else if (fn->flags & SCAN_FN_RESOLVER)
+					why = "inside an ifunc resolver";
+				else
+					why = "no CPU check dominates it on some path";
+				r = scan_result_use(sf, f, SCAN_C_REQUIRED, si->addr, why, SCAN_G_NONE, 0);
+			}
+			if (r < 0)
+				goto out;
+		}
+	}
+	r = 0;
+out:
+	ana_release(&a);
+	return r;
+}
+
+int scan_guard_classify(struct scan_file *sf, struct tgvm_error *reterr)
+{
+	int r;
+
+	if ((r = find_cap_vars(sf)) < 0 || (r = mark_ifunc_targets(sf)) < 0)
+		goto out;
+	for (size_t fi = 0; fi < sf->nfuncs; fi++)
+		if ((sf->funcs[fi].flags & SCAN_FN_USES) && (r = classify_func(sf, fi)) < 0)
+			goto out;
+	r = 0;
+out:
+	if (r == -ENOMEM)
+		tgvm_error_set(reterr, ENOMEM, "out of memory");
+	return r;
+}
