@@ -606,6 +606,21 @@ static int push_ref(struct scan_file *sf, uint64_t to, uint64_t site, uint64_t f
 	return 0;
 }
 
+static int push_dref(struct scan_file *sf, uint64_t to, uint64_t site, uint64_t from, bool lea)
+{
+	if (sf->ndrefs == sf->cap_drefs) {
+		size_t nc = sf->cap_drefs ? sf->cap_drefs * 2 : 1024;
+		struct scan_ref *nv = realloc(sf->drefs, nc * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		sf->drefs = nv;
+		sf->cap_drefs = nc;
+	}
+	sf->drefs[sf->ndrefs++] = (struct scan_ref){to, site, from, lea};
+	return 0;
+}
+
 static int cmp_ref(const void *a, const void *b)
 {
 	const struct scan_ref *x = a, *y = b;
@@ -630,6 +645,7 @@ static int discover_one(struct scan_file *sf, size_t *pi)
 	if ((r = scan_cfg_build(sf, i)) < 0)
 		return r;
 	sf->funcs[i].flags |= SCAN_FN_DECODED;
+	sf->cur_func = start;
 	for (size_t k = 0; k < sf->g.ninsns; k++) {
 		const struct scan_insn *si = &sf->g.insns[k];
 
@@ -647,6 +663,13 @@ static int discover_one(struct scan_file *sf, size_t *pi)
 				sf->funcs[*pi].flags |= SCAN_FN_USES;
 			}
 		}
+		if (si->ripmem && si->target && !in_code(sf, si->target)) {
+			const struct scan_sec *sec = scan_elf_section_at(&sf->elf, si->target);
+
+			if (sec && (sec->flags & SHF_WRITE) && (r = push_dref(sf, si->target, si->addr, start, si->is_lea)) < 0)
+				return r;
+			continue;
+		}
 		if (!si->target || !in_code(sf, si->target))
 			continue;
 		if (si->kind == SCAN_I_CALL || si->kind == SCAN_I_JMP || si->kind == SCAN_I_JCC ||
@@ -657,7 +680,12 @@ static int discover_one(struct scan_file *sf, size_t *pi)
 				continue; /* inside this function */
 			if (fi < 0 && !sf->funcs[*pi].end && si->kind != SCAN_I_CALL && !si->is_lea)
 				continue; /* part of this traversal */
-			if ((r = push_ref(sf, si->target, si->addr, start, si->is_lea)) < 0)
+			/* a jump into the middle of another function (OpenSSL's
+			 * "jnz .Lshaext_shortcut") enters that function */
+			if ((r = push_ref(sf,
+					  fi >= 0 && !si->is_lea && sf->funcs[fi].end ? sf->funcs[fi].start
+										       : si->target,
+					  si->addr, start, si->is_lea)) < 0)
 				return r;
 			if (fi < 0 && (si->kind == SCAN_I_CALL || si->kind == SCAN_I_JMP)) {
 				int ni = func_insert(sf, si->target, 0);
@@ -745,15 +773,17 @@ int scan_cfg_discover(struct scan_file *sf, struct tgvm_error *reterr)
 			goto out;
 	}
 	qsort(sf->refs, sf->nrefs, sizeof(*sf->refs), cmp_ref);
+	qsort(sf->drefs, sf->ndrefs, sizeof(*sf->drefs), cmp_ref);
 
 	/* who can be entered from outside */
 	for (size_t i = 0; i < sf->nfuncs; i++) {
 		struct scan_func *fn = &sf->funcs[i];
 		const struct scan_sym *s = scan_elf_symbol_at(e, fn->start);
 
-		if (scan_u64_sorted_has(e->entries, e->nentries, fn->start) ||
-		    scan_u64_sorted_has(e->dataref, e->ndataref, fn->start))
+		if (scan_u64_sorted_has(e->entries, e->nentries, fn->start))
 			fn->flags |= SCAN_FN_ENTRY;
+		if (scan_u64_sorted_has(e->dataref, e->ndataref, fn->start))
+			fn->flags |= SCAN_FN_DATAREF;
 		if (scan_u64_sorted_has(e->irel, e->nirel, fn->start))
 			fn->flags |= SCAN_FN_ENTRY | SCAN_FN_RESOLVER;
 		for (; s && s->addr == fn->start; s++) {

@@ -52,6 +52,35 @@ static int u64v_push(struct u64v *a, uint64_t x)
 	return 0;
 }
 
+struct refv {
+	struct scan_ref *v;
+	size_t n, cap;
+};
+
+static int refv_push(struct refv *a, uint64_t to, uint64_t slot)
+{
+	if (a->n == a->cap) {
+		size_t nc = a->cap ? a->cap * 2 : 64;
+		struct scan_ref *nv = realloc(a->v, nc * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		a->v = nv;
+		a->cap = nc;
+	}
+	a->v[a->n++] = (struct scan_ref){to, slot, 0, false};
+	return 0;
+}
+
+static int cmp_ref_to(const void *a, const void *b)
+{
+	const struct scan_ref *x = a, *y = b;
+
+	if (x->to != y->to)
+		return x->to < y->to ? -1 : 1;
+	return x->site < y->site ? -1 : x->site > y->site;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -469,10 +498,12 @@ int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret, struct
 	GElf_Ehdr eh;
 	size_t shnum = 0, shstrndx = 0, nsyms_cap = 0, fdes_cap = 0, gcap = 0;
 	struct u64v irel = {0}, dref = {0}, ents = {0};
+	struct refv slots = {0};
 	int r;
 
 	pthread_once(&elf_once, elf_init);
 	tgvm_strv_init(&e.needed);
+	tgvm_strv_init(&e.imports);
 	if (size < 64 || memcmp(data, ELFMAG, SELFMAG))
 		return -ENOEXEC;
 	elf = elf_memory((char *)data, size);
@@ -559,9 +590,18 @@ int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret, struct
 				const char *sn;
 				uint8_t t;
 
-				if (!gelf_getsym(d, (int)i, &s) || s.st_shndx == SHN_UNDEF || !s.st_value)
+				if (!gelf_getsym(d, (int)i, &s))
 					continue;
 				t = GELF_ST_TYPE(s.st_info);
+				if (s.st_shndx == SHN_UNDEF && sh.sh_type == SHT_DYNSYM && s.st_name &&
+				    t != STT_TLS && e.imports.n < SCAN_ELF_SYMBOLS_MAX) {
+					sn = elf_strptr(elf, sh.sh_link, s.st_name);
+					if (sn && *sn && (r = tgvm_strv_push(&e.imports, sn)) < 0)
+						goto fail;
+					continue;
+				}
+				if (s.st_shndx == SHN_UNDEF || !s.st_value)
+					continue;
 				if (t != STT_FUNC && t != STT_GNU_IFUNC && t != STT_OBJECT && t != STT_NOTYPE)
 					continue;
 				if (s.st_shndx == SHN_ABS)
@@ -617,7 +657,8 @@ int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret, struct
 						goto fail;
 				} else if (type == R_X86_64_RELATIVE) {
 					if (is_code(&e, (uint64_t)ra.r_addend) &&
-					    (r = u64v_push(&dref, (uint64_t)ra.r_addend)) < 0)
+					    ((r = u64v_push(&dref, (uint64_t)ra.r_addend)) < 0 ||
+					     (r = refv_push(&slots, (uint64_t)ra.r_addend, ra.r_offset)) < 0))
 						goto fail;
 				} else if ((type == R_X86_64_GLOB_DAT || type == R_X86_64_JUMP_SLOT ||
 					    type == R_X86_64_64) &&
@@ -630,7 +671,8 @@ int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret, struct
 					sn = elf_strptr(elf, ssh.sh_link, s.st_name);
 					if (s.st_shndx != SHN_UNDEF && is_code(&e, s.st_value + (uint64_t)ra.r_addend) &&
 					    type != R_X86_64_JUMP_SLOT &&
-					    (r = u64v_push(&dref, s.st_value + (uint64_t)ra.r_addend)) < 0)
+					    ((r = u64v_push(&dref, s.st_value + (uint64_t)ra.r_addend)) < 0 ||
+					     (r = refv_push(&slots, s.st_value + (uint64_t)ra.r_addend, ra.r_offset)) < 0))
 						goto fail;
 					if (sn && *sn) {
 						if (e.ngotsyms == gcap) {
@@ -666,6 +708,8 @@ int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret, struct
 
 					if (nn && (r = tgvm_strv_push(&e.needed, nn)) < 0)
 						goto fail;
+				} else if (dy.d_tag == DT_SONAME) {
+					e.has_soname = true;
 				} else if (dy.d_tag == DT_INIT || dy.d_tag == DT_FINI) {
 					u64v_push(&ents, dy.d_un.d_ptr);
 				}
@@ -694,7 +738,8 @@ int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret, struct
 				uint64_t v;
 
 				memcpy(&v, data + s->off + o, 8);
-				if (v && is_code(&e, v) && (r = u64v_push(&dref, v)) < 0)
+				if (v && is_code(&e, v) &&
+				    ((r = u64v_push(&dref, v)) < 0 || (r = refv_push(&slots, v, s->addr + o)) < 0))
 					goto fail;
 			}
 		}
@@ -706,11 +751,15 @@ int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret, struct
 	e.irel = irel.v;
 	e.ndataref = sort_uniq(dref.v, dref.n);
 	e.dataref = dref.v;
+	qsort(slots.v, slots.n, sizeof(*slots.v), cmp_ref_to);
+	e.dslots = slots.v;
+	e.ndslots = slots.n;
 	e.nentries = sort_uniq(ents.v, ents.n);
 	e.entries = ents.v;
 	*ret = e;
 	return 0;
 fail:
+	free(slots.v);
 	free(irel.v);
 	free(dref.v);
 	free(ents.v);
@@ -729,7 +778,9 @@ void scan_elf_release(struct scan_elf *e)
 	free(e->fdes);
 	free(e->entries);
 	free(e->dataref);
+	free(e->dslots);
 	free(e->gotsyms);
 	tgvm_strv_release(&e->needed);
+	tgvm_strv_release(&e->imports);
 	memset(e, 0, sizeof(*e));
 }

@@ -115,7 +115,10 @@ static int add_cap(struct scan_file *sf, uint64_t start, uint64_t end, const cha
 #define FLAGS_BIT 16
 #define NSLOT	  8
 
-enum { T_NONE = 0, T_VAL = 1, T_PTR = 2 };
+/* T_WEAK: read from a large capability structure (glibc's cpu_features sits
+ * in _rtld_global_ro beside page sizes and cache thresholds); it becomes a
+ * capability (T_VAL) only once a single bit is selected from it. */
+enum { T_NONE = 0, T_VAL = 1, T_PTR = 2, T_WEAK = 4 };
 
 struct origin {
 	int kind; /* 0 cpuid, 1 xgetbv, 2 variable, 3 call */
@@ -127,6 +130,10 @@ struct origin {
 struct tstate {
 	uint32_t val; /* regs + flags carrying a capability value */
 	uint32_t ptr; /* regs holding a pointer to capabilities */
+	uint32_t weak;	 /* regs holding a value read from a large capability structure */
+	uint32_t bigptr; /* pointers (in ptr) to such a structure */
+	uint32_t bitv;	 /* capabilities reduced to one bit (flags kept by zstd, ...) */
+	uint32_t zero, konst; /* registers known to hold 0, or a nonzero constant */
 	uint16_t org[NREG + 1];
 	struct {
 		int32_t disp;
@@ -145,7 +152,11 @@ struct ana {
 	ZydisDecodedInstruction *ins; /* per instruction, with operands */
 	ZydisDecodedOperand (*ops)[ZYDIS_MAX_OPERAND_COUNT_VISIBLE];
 	uint8_t *ok;
+	bool nested; /* computing a caller's state: no entry state of its own */
 };
+
+static uint32_t entry_taint(struct scan_file *sf, size_t fi);
+static bool func_guarded(struct scan_file *sf, size_t fi, int depth);
 
 static int reg_index(ZydisRegister r)
 {
@@ -238,14 +249,14 @@ static uint8_t mem_taint(struct ana *a, const struct tstate *s, size_t k,
 		uint64_t addr = si->addr + in->length + (uint64_t)op->mem.disp.value;
 		const char *gs;
 
-		if (scan_is_cap_addr(a->sf, addr, &ci)) {
-			*org = new_origin(a, 2, addr, (int)ci, NULL);
-			return T_VAL;
-		}
 		gs = scan_elf_gotsym(&a->sf->elf, addr);
 		if (gs && name_in(gs, cap_var_names, ARRAY_SIZE(cap_var_names))) {
 			*org = new_origin(a, 2, addr, -1, gs);
 			return T_PTR;
+		}
+		if (scan_is_cap_addr(a->sf, addr, &ci)) {
+			*org = new_origin(a, 2, addr, (int)ci, NULL);
+			return T_VAL;
 		}
 		return T_NONE;
 	}
@@ -256,14 +267,20 @@ static uint8_t mem_taint(struct ana *a, const struct tstate *s, size_t k,
 			return T_NONE;
 		if (s->ptr & (1u << b)) {
 			*org = s->org[b];
-			return T_VAL;
+			return (s->bigptr & (1u << b)) ? T_WEAK : T_VAL;
 		}
+		if (b != 4 && b != 5 && op->mem.index == ZYDIS_REGISTER_NONE)
+			for (size_t f = 0; f < a->sf->ncapfields; f++)
+				if (a->sf->capfields[f] == op->mem.disp.value) {
+					*org = new_origin(a, 4, (uint64_t)op->mem.disp.value, -1, NULL);
+					return T_VAL;
+				}
 		if (b == 4 || b == 5) {
 			int i = slot_find(s, (uint8_t)b, (int32_t)op->mem.disp.value);
 
 			if (i >= 0) {
 				*org = s->slot[i].org;
-				return s->slot[i].t;
+				return s->slot[i].t == (T_PTR | T_WEAK) ? T_PTR : s->slot[i].t;
 			}
 		}
 	}
@@ -276,9 +293,9 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 	const struct scan_insn *si = &a->sf->g.insns[k];
 	const ZydisDecodedInstruction *in = &a->ins[k];
 	const ZydisDecodedOperand *ops = a->ops[k];
-	uint32_t sval = 0, sptr = 0;
+	uint32_t sval = 0, sptr = 0, swk = 0, sbig = 0, sbit = 0;
 	uint16_t sorg = 0;
-	bool flags_read, flags_written;
+	bool flags_read, flags_written, bitsel = false;
 	int dst = -1;
 	bool dst_rw = false, dst_partial = false;
 
@@ -295,6 +312,7 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 			if (regs & (1u << r)) {
 				s->val |= 1u << r;
 				s->ptr &= ~(1u << r);
+				s->weak &= ~(1u << r);
 				s->org[r] = o;
 			}
 		return false;
@@ -323,19 +341,35 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 		/* caller-saved registers: rax rcx rdx rsi rdi r8-r11 */
 		s->val &= ~0x0fc7u & ~(1u << FLAGS_BIT);
 		s->ptr &= ~0x0fc7u;
+		s->weak &= ~0x0fc7u;
+		s->bigptr &= ~0x0fc7u;
+		s->zero &= ~0x0fc7u;
+		s->konst &= ~0x0fc7u;
 		if (cr) {
 			uint16_t o = new_origin(a, 3, si->addr, -1, n);
 
-			if (cr == T_VAL)
+			if (cr == T_VAL) {
 				s->val |= 1;
-			else
+			} else {
 				s->ptr |= 1;
+				s->bigptr |= 1; /* the getters return all of cpu_features */
+			}
 			s->org[0] = o;
 		}
 		return false;
 	}
 	flags_read = in->cpu_flags && in->cpu_flags->tested;
 	flags_written = in->cpu_flags && in->cpu_flags->modified;
+	if ((in->mnemonic == ZYDIS_MNEMONIC_AND || in->mnemonic == ZYDIS_MNEMONIC_TEST ||
+	     in->mnemonic == ZYDIS_MNEMONIC_BT) &&
+	    in->operand_count_visible >= 2 && ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+		uint64_t v = ops[1].imm.value.u;
+
+		if (in->mnemonic == ZYDIS_MNEMONIC_BT)
+			bitsel = true;
+		else
+			bitsel = v && !(v & (v - 1));
+	}
 	/* sources */
 	for (int i = 0; i < in->operand_count_visible; i++) {
 		const ZydisDecodedOperand *op = &ops[i];
@@ -356,9 +390,16 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 				if (s->val & (1u << r)) {
 					sval |= T_VAL;
 					sorg = s->org[r];
+					sbit |= (s->bitv >> r) & 1;
 				}
 				if (s->ptr & (1u << r)) {
 					sptr |= 1;
+					sbig |= (s->bigptr >> r) & 1;
+					if (!sorg)
+						sorg = s->org[r];
+				}
+				if (s->weak & (1u << r)) {
+					swk |= 1;
 					if (!sorg)
 						sorg = s->org[r];
 				}
@@ -377,6 +418,7 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 					}
 				} else if (b >= 0 && (s->ptr & (1u << b))) {
 					sptr = 1;
+					sbig |= (s->bigptr >> b) & 1;
 					sorg = s->org[b];
 				}
 				continue;
@@ -387,8 +429,12 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 
 				if (t == T_VAL)
 					sval |= T_VAL;
-				if (t == T_PTR)
+				if (t == T_WEAK)
+					swk |= 1;
+				if (t == T_PTR) {
 					sptr |= 1;
+					sbig |= 1;
+				}
 				if (t && !sorg)
 					sorg = o;
 			}
@@ -406,7 +452,9 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 					if (sr >= 0 && (s->val & (1u << sr)))
 						t = T_VAL;
 					else if (sr >= 0 && (s->ptr & (1u << sr)))
-						t = T_PTR;
+						t = (s->bigptr & (1u << sr)) ? T_PTR | T_WEAK : T_PTR;
+					else if (sr >= 0 && (s->weak & (1u << sr)))
+						t = T_WEAK;
 					slot_set(s, (uint8_t)b, (int32_t)op->mem.disp.value, t,
 						 sr >= 0 ? s->org[sr] : 0);
 				}
@@ -423,6 +471,9 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 		if (!sorg)
 			sorg = s->org[NREG];
 	}
+	/* selecting one bit of a weak value makes it a capability */
+	if (swk && bitsel)
+		sval |= T_VAL;
 	if (dst >= 0) {
 		bool zero = (in->mnemonic == ZYDIS_MNEMONIC_XOR || in->mnemonic == ZYDIS_MNEMONIC_SUB) &&
 			    in->operand_count_visible >= 2 &&
@@ -432,17 +483,23 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 				 in->operand_count_visible >= 2 &&
 				 ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE);
 		uint32_t bit = 1u << dst;
-		bool v = sval != 0, p = sptr != 0 && keep_ptr;
+		bool v = sval != 0, p = sptr != 0 && keep_ptr, w = swk != 0 && !v;
+		bool big = p && sbig;
 
 		if (zero) {
-			v = p = false;
+			v = p = w = false;
 		} else if (dst_rw || dst_partial) {
-			v = v || (s->val & bit);
-			if (keep_ptr && (s->ptr & bit))
+			bool own_w = (s->weak & bit) != 0;
+
+			v = v || (s->val & bit) || (own_w && bitsel);
+			w = !v && (w || own_w);
+			if (keep_ptr && (s->ptr & bit)) {
 				p = true;
+				big = big || (s->bigptr & bit);
+			}
 		}
 		if (flags_written && !zero) {
-			bool fv = v || sval || sptr;
+			bool fv = v;
 
 			s->val = fv ? s->val | (1u << FLAGS_BIT) : s->val & ~(1u << FLAGS_BIT);
 			if (fv)
@@ -450,14 +507,36 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 		} else if (flags_written) {
 			s->val &= ~(1u << FLAGS_BIT);
 		}
-		if (v && !sorg)
+		if ((v || w) && !sorg)
 			sorg = s->org[dst];
 		s->val = v ? s->val | bit : s->val & ~bit;
 		s->ptr = p ? s->ptr | bit : s->ptr & ~bit;
-		if (v || p)
+		s->bigptr = big ? s->bigptr | bit : s->bigptr & ~bit;
+		s->weak = w ? s->weak | bit : s->weak & ~bit;
+		s->zero &= ~bit;
+		s->konst &= ~bit;
+		if (zero) {
+			s->zero |= bit;
+		} else if (in->mnemonic == ZYDIS_MNEMONIC_MOV && in->operand_count_visible >= 2 &&
+			   ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+			if (ops[1].imm.value.u)
+				s->konst |= bit;
+			else
+				s->zero |= bit;
+		}
+		{
+			bool b1 = v && ((in->mnemonic == ZYDIS_MNEMONIC_AND && bitsel) ||
+					(in->meta.category == ZYDIS_CATEGORY_SETCC) ||
+					((in->mnemonic == ZYDIS_MNEMONIC_MOV ||
+					  in->mnemonic == ZYDIS_MNEMONIC_MOVZX) &&
+					 sbit));
+
+			s->bitv = b1 ? s->bitv | bit : s->bitv & ~bit;
+		}
+		if (v || p || w)
 			s->org[dst] = sorg;
 	} else if (flags_written) {
-		bool fv = sval || sptr;
+		bool fv = sval != 0;
 
 		s->val = fv ? s->val | (1u << FLAGS_BIT) : s->val & ~(1u << FLAGS_BIT);
 		if (fv)
@@ -473,6 +552,10 @@ static void merge(struct tstate *d, const struct tstate *s)
 			d->org[r] = s->org[r];
 	d->val |= s->val;
 	d->ptr |= s->ptr;
+	d->weak |= s->weak;
+	d->bigptr |= s->bigptr;
+	d->bitv |= s->bitv;
+	/* constants are tracked inside a block only */
 	for (int i = 0; i < NSLOT; i++)
 		if (s->slot[i].base && slot_find(d, s->slot[i].base, s->slot[i].disp) < 0)
 			slot_set(d, s->slot[i].base, s->slot[i].disp, s->slot[i].t, s->slot[i].org);
@@ -503,6 +586,30 @@ static int ana_run(struct ana *a)
 		return -ENOMEM;
 	for (size_t k = 0; k < ni; k++)
 		a->ok[k] = scan_decode_one(a->sf, g->insns[k].addr, &a->ins[k], a->ops[k]) == 0;
+	if (!a->nested && ni) {
+		uint64_t start = a->sf->funcs[a->fi].start;
+		struct scan_graph saved = a->sf->g;
+		uint32_t ev;
+		long k;
+
+		/* registers every caller hands over holding a capability */
+		memset(&a->sf->g, 0, sizeof(a->sf->g));
+		ev = entry_taint(a->sf, a->fi);
+		free(a->sf->g.insns);
+		free(a->sf->g.blocks);
+		a->sf->g = saved;
+		g = &a->sf->g;
+		for (k = 0; k < (long)ni && g->insns[k].addr != start; k++)
+			;
+		if (ev && k < (long)ni) {
+			uint16_t o = new_origin(a, 5, start, -1, NULL);
+
+			a->in[g->insns[k].block].val |= ev;
+			for (int r = 0; r < NREG; r++)
+				if (ev & (1u << r))
+					a->in[g->insns[k].block].org[r] = o;
+		}
+	}
 	for (size_t b = 0; b < nb; b++) {
 		g->blocks[b].check = false;
 		g->blocks[b].select = false;
@@ -574,6 +681,13 @@ static void origin_text(const struct ana *a, int org, char *buf, size_t size, en
 	case 1:
 		snprintf(buf, size, "xgetbv at 0x%llx", (unsigned long long)o->addr);
 		break;
+	case 4:
+		snprintf(buf, size, "a structure field at offset 0x%llx set from cpuid",
+			 (unsigned long long)o->addr);
+		break;
+	case 5:
+		snprintf(buf, size, "a register every caller sets from a capability");
+		break;
 	case 2: {
 		const char *n = o->cap >= 0 && (size_t)o->cap < a->sf->cap_names.n
 				    ? a->sf->cap_names.v[o->cap]
@@ -590,11 +704,98 @@ static void origin_text(const struct ana *a, int org, char *buf, size_t size, en
 	}
 }
 
+#define ARG_REGS 0x3c6u /* rcx rdx rsi rdi r8 r9 */
+
+/*
+ * Registers that hold a capability value whenever function @fi is entered:
+ * every direct call passes it in an argument register (zstd's "int bmi2"),
+ * or every jump into it carries it in any register (OpenSSL's asm keeps
+ * OPENSSL_ia32cap_P words in r10 across "jnz .Lchacha20_4xop"). Callers are
+ * analysed without their own entry state (one level). Clobbers sf->g.
+ */
+static uint32_t entry_taint(struct scan_file *sf, size_t fi)
+{
+	struct scan_func *fn = &sf->funcs[fi];
+	uint64_t start = fn->start;
+	uint32_t mask = 0xffffu;
+	size_t lo = 0, hi = sf->nrefs, n = 0;
+	uint32_t nonzero = 0;
+
+	if (fn->flags & SCAN_FN_ENTRYSET)
+		return fn->entry_val;
+	fn->flags |= SCAN_FN_ENTRYSET;
+	fn->entry_val = 0;
+	if (fn->flags & (SCAN_FN_ENTRY | SCAN_FN_DATAREF))
+		return 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (sf->refs[mid].to < start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < sf->nrefs && sf->refs[i].to == start && mask; i++) {
+		const struct scan_ref *rf = &sf->refs[i];
+		int ci = scan_func_index(sf, rf->from);
+		struct ana a = {.sf = sf, .nested = true};
+		uint32_t got = 0, got_nz = 0;
+
+		if (rf->lea || ci < 0 || (size_t)ci == fi || ++n > 64)
+			return 0;
+		a.fi = (size_t)ci;
+		if (scan_cfg_build(sf, (size_t)ci) == 0 && ana_run(&a) == 0) {
+			for (size_t k = 0; k < sf->g.ninsns; k++) {
+				const struct scan_insn *si = &sf->g.insns[k];
+				const struct scan_block *bl;
+				struct tstate st;
+				uint16_t co;
+
+				if (si->addr != rf->site)
+					continue;
+				bl = &sf->g.blocks[si->block];
+				st = a.in[si->block];
+				for (uint32_t j = bl->first; j < k; j++)
+					transfer(&a, &st, j, &co);
+				/* a flag argument that is a capability, or a constant: 0
+				 * never takes the capability's side, another constant only
+				 * from a caller that is itself guarded */
+				got = st.val | st.zero;
+				got_nz = st.val;
+				if (st.konst & ~st.val & ~st.zero & 0xffffu) {
+					struct scan_graph saved = sf->g;
+
+					memset(&sf->g, 0, sizeof(sf->g));
+					if (func_guarded(sf, (size_t)ci, 1)) {
+						got |= st.konst;
+						got_nz |= st.konst;
+					}
+					free(sf->g.insns);
+					free(sf->g.blocks);
+					sf->g = saved;
+				}
+				got &= 0xffffu;
+				if (si->kind == SCAN_I_CALL)
+					got &= ARG_REGS;
+				break;
+			}
+		}
+		ana_release(&a);
+		mask &= got;
+		nonzero |= got_nz;
+	}
+	fn = &sf->funcs[fi];
+	fn->entry_val = n ? mask : 0;
+	/* not a register that every caller merely zeroes */
+	fn->entry_val &= nonzero;
+	return fn->entry_val;
+}
+
 /* Does function @fi return a capability (value or pointer) in rax? Memoised. */
 static uint8_t func_cap_return(struct scan_file *sf, size_t fi)
 {
 	struct scan_graph saved = sf->g;
-	struct ana a = {.sf = sf, .fi = fi};
+	struct ana a = {.sf = sf, .fi = fi, .nested = true};
 	uint8_t res = 0;
 
 	if (sf->funcs[fi].flags & (SCAN_FN_SUMMARY | SCAN_FN_VISITING))
@@ -639,6 +840,11 @@ static int find_cap_vars(struct scan_file *sf)
 		    (r = add_cap(sf, e->syms[i].addr, e->syms[i].addr + TGVM_MAX(e->syms[i].size, 8),
 				 e->syms[i].name)) < 0)
 			return r;
+	/* GOT slots of capability variables (their loads give pointers) */
+	for (size_t i = 0; i < e->ngotsyms; i++)
+		if (name_in(e->gotsyms[i].name, cap_var_names, ARRAY_SIZE(cap_var_names)) &&
+		    (r = add_cap(sf, e->gotsyms[i].slot, e->gotsyms[i].slot + 8, e->gotsyms[i].name)) < 0)
+			return r;
 	/* globals written by code that runs cpuid, and data handed to it */
 	for (size_t fi = 0; fi < sf->nfuncs; fi++) {
 		if (!(sf->funcs[fi].flags & SCAN_FN_CPUID))
@@ -669,15 +875,30 @@ static int find_cap_vars(struct scan_file *sf)
 	/* data whose address is passed to a cpuid function: lea reg,[rip+X]; call F */
 	for (size_t i = 0; i < sf->nrefs; i++) {
 		int fi = scan_func_at(sf, sf->refs[i].to);
-		ZydisDecodedInstruction in;
+		uint64_t extent = 8;
 		int ci;
 
-		if (fi < 0 || !(sf->funcs[fi].flags & SCAN_FN_CPUID))
+		if (fi < 0 || !(sf->funcs[fi].flags & SCAN_FN_CPUID) || sf->refs[i].lea)
 			continue;
 		ci = scan_func_index(sf, sf->refs[i].from);
 		if (ci < 0 || (sf->funcs[ci].flags & SCAN_FN_CPUID))
 			continue;
-		/* look back a few instructions from the call site within the caller */
+		/* how far the callee writes through its first argument */
+		if (scan_cfg_build(sf, (size_t)fi) < 0)
+			continue;
+		for (size_t k = 0; k < sf->g.ninsns; k++) {
+			ZydisDecodedInstruction in;
+			ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT_VISIBLE];
+
+			if (scan_decode_one(sf, sf->g.insns[k].addr, &in, ops) < 0 ||
+			    !in.operand_count_visible || ops[0].type != ZYDIS_OPERAND_TYPE_MEMORY ||
+			    !(ops[0].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) ||
+			    ops[0].mem.base != ZYDIS_REGISTER_RDI || ops[0].mem.disp.value < 0 ||
+			    ops[0].mem.disp.value > 248)
+				continue;
+			extent = TGVM_MAX(extent, (uint64_t)ops[0].mem.disp.value + ops[0].size / 8);
+		}
+		/* the lea a few instructions before the call site, in the caller */
 		if (scan_cfg_build(sf, (size_t)ci) < 0)
 			continue;
 		for (size_t k = 0; k < sf->g.ninsns; k++) {
@@ -688,15 +909,135 @@ static int find_cap_vars(struct scan_file *sf)
 				const struct scan_sec *sec = scan_elf_section_at(e, si->target);
 
 				if (si->is_lea && si->ripmem && sec && (sec->flags & SHF_WRITE) &&
-				    scan_decode_one(sf, si->addr, &in, NULL) == 0)
-					if ((r = add_cap(sf, si->target, si->target + 8,
-							 "capability variable")) < 0)
-						return r;
+				    (r = add_cap(sf, si->target, si->target + extent,
+						 "capability variable")) < 0)
+					return r;
 			}
 			break;
 		}
 	}
 	return 0;
+}
+
+/*
+ * Second-order capabilities: a global written only under a CPU check (glibc's
+ * __pthread_force_elision, set when RTM is usable) is a capability too, and
+ * so is one written under a test of that (the xbegin retry count). A few
+ * rounds over the functions that read the newest capability variables.
+ */
+#define CAP_ROUNDS 3
+/* Structure fields below this offset are too common (every small struct has
+ * a field at 0x10) to treat a one-bit cpuid flag stored there as identifying
+ * the field everywhere; zstd's dctx->bmi2 lives far above it. */
+#define CAPFIELD_MIN_DISP 0x100
+
+static int propagate_caps(struct scan_file *sf)
+{
+	uint8_t *done = calloc(sf->nfuncs ? sf->nfuncs : 1, 1);
+	uint32_t *cand = malloc((sf->nfuncs ? sf->nfuncs : 1) * sizeof(*cand));
+	size_t upto = 0;
+	int r = 0;
+
+	if (!done || !cand) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (int round = 0; round < CAP_ROUNDS && (round == 0 || upto < sf->ncaps); round++) {
+		size_t before = sf->ncaps, nc = 0;
+
+		if (round == 0)
+			for (size_t fi = 0; fi < sf->nfuncs; fi++)
+				if (sf->funcs[fi].flags & SCAN_FN_CPUID) {
+					done[fi] = 1;
+					cand[nc++] = (uint32_t)fi;
+				}
+
+		for (size_t c = upto; c < before; c++) {
+			size_t lo = 0, hi = sf->ndrefs;
+
+			while (lo < hi) {
+				size_t mid = lo + (hi - lo) / 2;
+
+				if (sf->drefs[mid].to < sf->caps[c].start)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			for (size_t i = lo; i < sf->ndrefs && sf->drefs[i].to < sf->caps[c].end; i++) {
+				int fi = scan_func_index(sf, sf->drefs[i].from);
+
+				if (fi >= 0 && !done[fi]) {
+					done[fi] = 1;
+					cand[nc++] = (uint32_t)fi;
+				}
+			}
+		}
+		upto = before;
+		for (size_t k = 0; k < nc; k++) {
+			struct ana a = {.sf = sf, .fi = cand[k], .nested = true};
+
+			if ((r = scan_cfg_build(sf, cand[k])) < 0 || (r = ana_run(&a)) < 0) {
+				ana_release(&a);
+				goto out;
+			}
+			for (size_t b = 0; b < sf->g.nblocks && r == 0; b++) {
+				const struct scan_block *bl = &sf->g.blocks[b];
+				struct tstate st = a.in[b];
+
+				for (uint32_t i = bl->first; i < bl->first + bl->n && r == 0; i++) {
+					const struct scan_insn *si = &sf->g.insns[i];
+					const ZydisDecodedOperand *op = a.ops[i];
+					const struct scan_sec *sec;
+					uint16_t co;
+					bool tainted = false;
+
+					if (si->ripmem && !si->is_lea && a.ok[i] &&
+					    a.ins[i].operand_count_visible >= 2 &&
+					    op[0].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+					    (op[0].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) &&
+					    (sec = scan_elf_section_at(&sf->elf, si->target)) &&
+					    (sec->flags & SHF_WRITE)) {
+						int sr = op[1].type == ZYDIS_OPERAND_TYPE_REGISTER
+							     ? reg_index(op[1].reg.value)
+							     : -1;
+
+						tainted = sr >= 0 && (st.val & (1u << sr));
+						if (bl->guarded || tainted)
+							r = add_cap(sf, si->target,
+								    si->target + TGVM_MAX(op[0].size / 8, 1),
+								    "variable set from a CPU check");
+					}
+					/* "dctx->bmi2 = ZSTD_cpuid_bmi2(ZSTD_cpuid())": a field */
+					if (!si->ripmem && a.ok[i] && a.ins[i].operand_count_visible >= 2 &&
+					    op[0].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+					    (op[0].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) &&
+					    op[0].mem.index == ZYDIS_REGISTER_NONE &&
+					    reg_index(op[0].mem.base) >= 0 && reg_index(op[0].mem.base) != 4 &&
+					    reg_index(op[0].mem.base) != 5 &&
+					    op[1].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+					    reg_index(op[1].reg.value) >= 0 &&
+					    (st.val & st.bitv & (1u << reg_index(op[1].reg.value))) &&
+					    op[0].mem.disp.value > CAPFIELD_MIN_DISP &&
+					    sf->ncapfields < ARRAY_SIZE(sf->capfields)) {
+						bool have = false;
+
+						for (size_t f = 0; f < sf->ncapfields; f++)
+							have |= sf->capfields[f] == op[0].mem.disp.value;
+						if (!have)
+							sf->capfields[sf->ncapfields++] = op[0].mem.disp.value;
+					}
+					transfer(&a, &st, i, &co);
+				}
+			}
+			ana_release(&a);
+			if (r < 0)
+				goto out;
+		}
+	}
+out:
+	free(done);
+	free(cand);
+	return r;
 }
 
 /* ---- function-level guards ---- */
@@ -743,6 +1084,31 @@ static int mark_ifunc_targets(struct scan_file *sf)
 	return 0;
 }
 
+/*
+ * "mov eax, 0; lzcnt eax, eax; setne al": probing for LZCNT/TZCNT by their
+ * flags on a zero source. Without the feature they run as bsr/bsf, so the
+ * probe is safe everywhere and is not a use.
+ */
+static bool probe_insn(struct scan_file *sf, size_t k)
+{
+	const struct scan_insn *si = &sf->g.insns[k];
+	ZydisDecodedInstruction in, prev;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT_VISIBLE], pops[ZYDIS_MAX_OPERAND_COUNT_VISIBLE];
+
+	if (k == 0 || scan_decode_one(sf, si->addr, &in, ops) < 0 ||
+	    (in.mnemonic != ZYDIS_MNEMONIC_LZCNT && in.mnemonic != ZYDIS_MNEMONIC_TZCNT) ||
+	    ops[1].type != ZYDIS_OPERAND_TYPE_REGISTER ||
+	    scan_decode_one(sf, sf->g.insns[k - 1].addr, &prev, pops) < 0 ||
+	    pops[0].type != ZYDIS_OPERAND_TYPE_REGISTER ||
+	    reg_index(pops[0].reg.value) != reg_index(ops[1].reg.value))
+		return false;
+	if (prev.mnemonic == ZYDIS_MNEMONIC_MOV && pops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+	    pops[1].imm.value.u == 0)
+		return true;
+	return prev.mnemonic == ZYDIS_MNEMONIC_XOR && pops[1].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+	       pops[1].reg.value == pops[0].reg.value;
+}
+
 /* Compute, once, which address ranges of function @fi are guarded inside it. */
 static int func_guard_ranges(struct scan_file *sf, size_t fi)
 {
@@ -758,7 +1124,8 @@ static int func_guard_ranges(struct scan_file *sf, size_t fi)
 	if ((r = ana_run(&a)) < 0)
 		goto out;
 	for (size_t b = 0; b < sf->g.nblocks; b++)
-		n += sf->g.blocks[b].guarded || sf->g.blocks[b].check || sf->g.blocks[b].select;
+		n += (sf->g.blocks[b].guarded || sf->g.blocks[b].check || sf->g.blocks[b].select) +
+		     sf->g.blocks[b].check;
 	fn = &sf->funcs[fi];
 	free(fn->gblocks);
 	free(fn->gchecks);
@@ -778,12 +1145,16 @@ static int func_guard_ranges(struct scan_file *sf, size_t fi)
 		if (bl->guarded) {
 			cb = &sf->g.blocks[bl->guard_block];
 			fn->gblocks[fn->ngblocks] = (struct scan_range){f->addr, l->addr + l->len};
-			fn->gchecks[fn->ngblocks++] = sf->g.insns[cb->first + cb->n - 1].addr;
+			fn->gchecks[fn->ngblocks++] = sf->g.insns[cb->first + cb->n - 1].addr << 1;
 		} else if (bl->check || bl->select) {
+			if (bl->check) { /* "jb other_function": the branch is the check */
+				fn->gblocks[fn->ngblocks] = (struct scan_range){l->addr, l->addr + l->len};
+				fn->gchecks[fn->ngblocks++] = l->addr << 1;
+			}
 			/* "lea rdx,[impl]; test cap; jne use" and "cmovne rdx,rcx":
 			 * an address picked by the check, not code run before it */
 			fn->gblocks[fn->ngblocks] = (struct scan_range){f->addr, l->addr + l->len};
-			fn->gchecks[fn->ngblocks++] = l->addr | 1;
+			fn->gchecks[fn->ngblocks++] = l->addr << 1 | 1;
 		}
 	}
 out:
@@ -803,10 +1174,86 @@ static bool site_guarded(struct scan_file *sf, size_t fi, uint64_t site, bool le
 	for (uint32_t i = 0; i < fn->ngblocks; i++)
 		if (site >= fn->gblocks[i].start && site < fn->gblocks[i].end &&
 		    (lea || !(fn->gchecks[i] & 1))) {
-			*ret_check = fn->gchecks[i] & ~1ULL;
+			*ret_check = fn->gchecks[i] >> 1;
 			return true;
 		}
 	return false;
+}
+
+static bool func_guarded(struct scan_file *sf, size_t fi, int depth);
+
+/*
+ * A function whose address sits in data (a method table such as OpenSSL's
+ * EVP_CIPHER or PROV_CIPHER_HW) is guarded when every table holding it is
+ * only ever picked by guarded code: "return AESNI_CAPABLE ? &aesni_cbc :
+ * &aes_cbc". A table is found as the nearest address below the slot that
+ * code takes with lea. Returns the site of such a lea, or 0.
+ */
+static uint64_t data_guarded(struct scan_file *sf, size_t fi, int depth)
+{
+	const struct scan_elf *e = &sf->elf;
+	uint64_t start = sf->funcs[fi].start, via = 0;
+	size_t lo = 0, hi = e->ndslots;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (e->dslots[mid].to < start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo >= e->ndslots || e->dslots[lo].to != start)
+		return 0;
+	for (size_t i = lo; i < e->ndslots && e->dslots[i].to == start; i++) {
+		uint64_t slot = e->dslots[i].site, table = 0;
+		size_t a = 0, b = sf->ndrefs;
+		bool any = false;
+
+		/* the last lea target at or below the slot, within 1 KiB */
+		while (a < b) {
+			size_t mid = a + (b - a) / 2;
+
+			if (sf->drefs[mid].to <= slot)
+				a = mid + 1;
+			else
+				b = mid;
+		}
+		for (size_t k = a; k-- > 0 && slot - sf->drefs[k].to < 1024;)
+			if (sf->drefs[k].lea) {
+				table = sf->drefs[k].to;
+				break;
+			}
+		if (!table || scan_u64_sorted_has(e->dataref, e->ndataref, table))
+			return 0;
+		/* every lea of the table must be guarded */
+		a = 0;
+		b = sf->ndrefs;
+		while (a < b) {
+			size_t mid = a + (b - a) / 2;
+
+			if (sf->drefs[mid].to < table)
+				a = mid + 1;
+			else
+				b = mid;
+		}
+		for (size_t k = a; k < sf->ndrefs && sf->drefs[k].to == table; k++) {
+			int ci = scan_func_index(sf, sf->drefs[k].from);
+			uint64_t chk;
+
+			if (!sf->drefs[k].lea)
+				continue;
+			any = true;
+			if (ci < 0 || (!site_guarded(sf, (size_t)ci, sf->drefs[k].site, true, &chk) &&
+				       !func_guarded(sf, (size_t)ci, depth + 1)))
+				return 0;
+			if (!via)
+				via = sf->drefs[k].site;
+		}
+		if (!any)
+			return 0;
+	}
+	return via;
 }
 
 /* Is every way into function @fi guarded? Least fixpoint: cycles stay unguarded. */
@@ -822,6 +1269,17 @@ static bool func_guarded(struct scan_file *sf, size_t fi, int depth)
 	if ((fn->flags & (SCAN_FN_VISITING | SCAN_FN_ENTRY)) || depth > 32)
 		return false;
 	fn->flags |= SCAN_FN_VISITING;
+	if (fn->flags & SCAN_FN_DATAREF) {
+		via = data_guarded(sf, fi, depth);
+		fn = &sf->funcs[fi];
+		if (!via) {
+			fn->flags &= ~SCAN_FN_VISITING;
+			if (depth == 0)
+				fn->flags |= SCAN_FN_RESOLVED;
+			return false;
+		}
+		any = true;
+	}
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
@@ -850,6 +1308,7 @@ static bool func_guarded(struct scan_file *sf, size_t fi, int depth)
 	}
 	fn = &sf->funcs[fi];
 	fn->flags &= ~SCAN_FN_VISITING;
+	if (getenv("TGVM_TRACE")) fprintf(stderr, "TRACE guarded? %llx any=%d all=%d via=%llx flags=%x\n", (unsigned long long)fn->start, any, all, (unsigned long long)via, fn->flags);
 	if (any && all && via) {
 		fn->flags |= SCAN_FN_GUARDED | SCAN_FN_RESOLVED;
 		fn->guard_kind = SCAN_G_CALLER;
@@ -861,8 +1320,117 @@ static bool func_guarded(struct scan_file *sf, size_t fi, int depth)
 	return false;
 }
 
+#define ROOT_NAMES_MAX 256
+#define ROOT_FUNCS_MAX 50000
+
+/*
+ * How can function @fi be reached? Walks callers backwards. *ret_always when
+ * some way in is always taken or unknown (program entry, constructor, address
+ * in data, a function nothing visibly calls); otherwise @names gets the
+ * exported functions through which a program can get there.
+ */
+static int func_roots(struct scan_file *sf, size_t fi, bool *ret_always, struct tgvm_strv *names,
+		      const char **ret_why)
+{
+	uint32_t *queue = NULL;
+	uint8_t *seen = NULL;
+	size_t qh = 0, qt = 0;
+	bool always = false;
+	int r = 0;
+
+	/* a program's own code runs from its entry; only libraries have an API */
+	*ret_why = "";
+	if (sf->res->program || !sf->elf.has_dynamic) {
+		*ret_always = true;
+		*ret_why = "from the program";
+		return 0;
+	}
+	queue = malloc(sf->nfuncs * sizeof(*queue));
+	seen = calloc(sf->nfuncs, 1);
+	if (!queue || !seen) {
+		r = -ENOMEM;
+		goto out;
+	}
+	queue[qt++] = (uint32_t)fi;
+	seen[fi] = 1;
+	while (qh < qt && !always) {
+		const struct scan_func *fn = &sf->funcs[queue[qh++]];
+		size_t lo = 0, hi = sf->nrefs;
+		bool called = false;
+
+		if (fn->flags & SCAN_FN_ENTRY) {
+			bool exported = false;
+
+			for (const struct scan_sym *s = scan_elf_symbol_at(&sf->elf, fn->start);
+			     s && s < sf->elf.syms + sf->elf.nsyms && s->addr == fn->start; s++)
+				if (s->dyn && (s->bind == STB_GLOBAL || s->bind == STB_WEAK) &&
+				    (s->vis == STV_DEFAULT || s->vis == STV_PROTECTED)) {
+					exported = true;
+					if (!tgvm_strv_contains(names, s->name) &&
+					    (r = tgvm_strv_push(names, s->name)) < 0)
+						goto out;
+				}
+			if (fn->flags & SCAN_FN_RESOLVER)
+				*ret_why = "from an ifunc resolver", always = true;
+			else if (scan_u64_sorted_has(sf->elf.entries, sf->elf.nentries, fn->start))
+				*ret_why = "from the entry point or a constructor", always = true;
+			else if (!exported)
+				*ret_why = "from outside", always = true;
+			if (names->n > ROOT_NAMES_MAX)
+				*ret_why = "from too many exported functions to list", always = true;
+		}
+		if (fn->flags & SCAN_FN_DATAREF) {
+			*ret_why = "through a function pointer stored in data";
+			always = true;
+		}
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (sf->refs[mid].to < fn->start)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (size_t i = lo; i < sf->nrefs && sf->refs[i].to == fn->start; i++) {
+			int ci = scan_func_index(sf, sf->refs[i].from);
+
+			if (getenv("TGVM_TRACE")) fprintf(stderr, "TRACE root %llx <- %llx (site %llx%s)\n", (unsigned long long)fn->start, (unsigned long long)sf->refs[i].from, (unsigned long long)sf->refs[i].site, sf->refs[i].lea ? " lea" : "");
+			called = true;
+			if (ci < 0) {
+				*ret_why = "from code outside any known function";
+				always = true;
+				break;
+			}
+			if (!seen[ci]) {
+				if (qt >= ROOT_FUNCS_MAX) {
+					*ret_why = "from too many functions to follow";
+					always = true;
+					break;
+				}
+				seen[ci] = 1;
+				queue[qt++] = (uint32_t)ci;
+			}
+		}
+		if (!called && !(fn->flags & (SCAN_FN_ENTRY | SCAN_FN_DATAREF))) {
+			/* reached by ways we cannot see: an indirect call or jump */
+			*ret_why = "indirectly (no direct caller seen)";
+			if (getenv("TGVM_TRACE")) fprintf(stderr, "TRACE orphan %llx for %llx\n", (unsigned long long)fn->start, (unsigned long long)sf->funcs[fi].start);
+			always = true;
+		}
+	}
+	*ret_always = always;
+out:
+	free(queue);
+	free(seen);
+	return r;
+}
+
 static int classify_func(struct scan_file *sf, size_t fi)
 {
+	struct tgvm_featureset reqf;
+	struct tgvm_strv names;
+	bool roots_done = false, always = false;
+	const char *root_why = "";
 	struct scan_func *fn = &sf->funcs[fi];
 	struct ana a = {.sf = sf, .fi = fi};
 	bool whole = false;
@@ -886,6 +1454,9 @@ static int classify_func(struct scan_file *sf, size_t fi)
 			snprintf(wdetail, sizeof(wdetail), "returned by the resolver %s at 0x%llx",
 				 gs ? gs->name : "?", (unsigned long long)waddr);
 	}
+	tgvm_featureset_clear(&reqf);
+	tgvm_strv_init(&names);
+	sf->cur_func = sf->funcs[fi].start;
 	if ((r = scan_cfg_build(sf, fi)) < 0)
 		return r;
 	if (!whole && (r = ana_run(&a)) < 0)
@@ -932,19 +1503,43 @@ static int classify_func(struct scan_file *sf, size_t fi)
 
 				if (fn->flags & SCAN_FN_ENTRY)
 					why = "no CPU check before it; the function is entered from outside "
-					      "(exported, entry point or address taken)";
+					      "(exported or entry point)";
+				else if (fn->flags & SCAN_FN_DATAREF)
+					why = "no CPU check before it; its address is stored in data that "
+					      "unguarded code uses";
 				else if (fn->flags & SCAN_FN_RESOLVER)
 					why = "inside an ifunc resolver";
 				else
 					why = "no CPU check dominates it on some path";
-				r = scan_result_use(sf, f, SCAN_C_REQUIRED, si->addr, why, SCAN_G_NONE, 0);
+				if (probe_insn(sf, k))
+					continue;
+				if (!roots_done) {
+					roots_done = true;
+					if ((r = func_roots(sf, fi, &always, &names, &root_why)) < 0)
+						goto out;
+				}
+				tgvm_featureset_add(&reqf, f);
+				if (always) {
+					snprintf(detail, sizeof(detail), "%s; reached %s", why, root_why);
+				} else {
+					int o = snprintf(detail, sizeof(detail), "%s; reached only through",
+							 why);
+
+					for (size_t q = 0; q < names.n && o > 0 && (size_t)o < sizeof(detail); q++)
+						o += snprintf(detail + o, sizeof(detail) - (size_t)o, "%s %s",
+							      q ? "," : "", names.v[q]);
+				}
+				r = scan_result_use(sf, f, SCAN_C_REQUIRED, si->addr, detail, SCAN_G_NONE, 0);
 			}
 			if (r < 0)
 				goto out;
 		}
 	}
+	if (!tgvm_featureset_empty(&reqf) && (r = scan_result_cond(sf->res, &reqf, always, &names)) < 0)
+		goto out;
 	r = 0;
 out:
+	tgvm_strv_release(&names);
 	ana_release(&a);
 	return r;
 }
@@ -953,8 +1548,16 @@ int scan_guard_classify(struct scan_file *sf, struct tgvm_error *reterr)
 {
 	int r;
 
-	if ((r = find_cap_vars(sf)) < 0 || (r = mark_ifunc_targets(sf)) < 0)
+	if ((r = find_cap_vars(sf)) < 0 || (r = propagate_caps(sf)) < 0 ||
+	    (r = mark_ifunc_targets(sf)) < 0)
 		goto out;
+	if (getenv("TGVM_TRACE"))
+		for (size_t i = 0; i < sf->ncaps; i++)
+			fprintf(stderr, "TRACE cap %llx-%llx %s\n", (unsigned long long)sf->caps[i].start,
+				(unsigned long long)sf->caps[i].end, sf->cap_names.v[i]);
+	if (getenv("TGVM_TRACE"))
+		for (size_t i = 0; i < sf->ncapfields; i++)
+			fprintf(stderr, "TRACE field %llx\n", (unsigned long long)sf->capfields[i]);
 	for (size_t fi = 0; fi < sf->nfuncs; fi++)
 		if ((sf->funcs[fi].flags & SCAN_FN_USES) && (r = classify_func(sf, fi)) < 0)
 			goto out;

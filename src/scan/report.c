@@ -21,6 +21,9 @@ void scan_result_free(struct scan_result *r)
 	free(r->path);
 	free(r->error);
 	tgvm_strv_release(&r->needed);
+	tgvm_strv_release(&r->imports);
+	tgvm_strv_release(&r->cond_names);
+	free(r->conds);
 	for (size_t i = 0; i < r->nfindings; i++) {
 		free(r->findings[i].symbol);
 		free(r->findings[i].insn);
@@ -28,6 +31,29 @@ void scan_result_free(struct scan_result *r)
 	}
 	free(r->findings);
 	memset(r, 0, sizeof(*r));
+}
+
+int scan_result_cond(struct scan_result *r, const struct tgvm_featureset *fs, bool always,
+		     const struct tgvm_strv *names)
+{
+	struct scan_cond *nv = realloc(r->conds, (r->nconds + 1) * sizeof(*nv));
+	struct scan_cond *c;
+	int ret;
+
+	if (!nv)
+		return -ENOMEM;
+	r->conds = nv;
+	c = &r->conds[r->nconds++];
+	c->features = *fs;
+	c->always = always;
+	c->first_name = (uint32_t)r->cond_names.n;
+	c->n_names = 0;
+	for (size_t i = 0; !always && names && i < names->n; i++) {
+		if ((ret = tgvm_strv_push(&r->cond_names, names->v[i])) < 0)
+			return ret;
+		c->n_names++;
+	}
+	return 0;
 }
 
 static char *format_insn(const struct scan_file *sf, uint64_t addr)
@@ -55,12 +81,21 @@ int scan_result_use(struct scan_file *sf, enum tgvm_feature f, enum scan_class c
 
 	if ((unsigned)f >= TGVM_F__MAX)
 		return 0;
-	if (r->count[cls][f]++ >= SCAN_EVIDENCE_PER_FILE)
-		return 0;
 	if (cls == SCAN_C_REQUIRED)
 		tgvm_featureset_add(&r->req, f);
 	else
 		tgvm_featureset_add(&r->grd, f);
+	if (r->count[cls][f]++ >= SCAN_EVIDENCE_PER_FILE * 64)
+		return 0;
+	{
+		size_t kept = 0;
+
+		for (size_t i = 0; i < r->nfindings; i++)
+			if (r->findings[i].feature == f && r->findings[i].cls == cls) {
+				if (r->findings[i].func == sf->cur_func || ++kept >= SCAN_EVIDENCE_PER_FILE)
+					return 0;
+			}
+	}
 	if (r->nfindings == r->cap_findings) {
 		size_t nc = r->cap_findings ? r->cap_findings * 2 : 16;
 		struct scan_finding *nv = realloc(r->findings, nc * sizeof(*nv));
@@ -77,6 +112,7 @@ int scan_result_use(struct scan_file *sf, enum tgvm_feature f, enum scan_class c
 	fd->guard_kind = (uint8_t)gk;
 	fd->addr = addr;
 	fd->guard_addr = guard_addr;
+	fd->func = sf->cur_func;
 	s = scan_elf_symbol_near(&sf->elf, addr);
 	fd->symbol = s && *s->name ? strdup(s->name) : NULL;
 	fd->insn = format_insn(sf, addr);
@@ -122,9 +158,14 @@ int scan_analyse(const char *path, const uint8_t *data, size_t size, struct scan
 	res->hwcaps_level = sf.hwcaps_level;
 	res->isa_needed = sf.elf.isa_needed;
 	res->is_static = !sf.elf.has_interp && !sf.elf.has_dynamic;
-	res->program = sf.elf.type == ET_EXEC || sf.elf.has_interp;
+	/* libc.so.6 has an interpreter too; a shared object names itself */
+	res->program = sf.elf.type == ET_EXEC || (sf.elf.has_interp && !sf.elf.has_soname);
+	tgvm_strv_init(&res->cond_names);
 	for (size_t i = 0; i < sf.elf.needed.n; i++)
 		if ((r = tgvm_strv_push(&res->needed, sf.elf.needed.v[i])) < 0)
+			goto out;
+	for (size_t i = 0; i < sf.elf.imports.n; i++)
+		if ((r = tgvm_strv_push(&res->imports, sf.elf.imports.v[i])) < 0)
 			goto out;
 	if ((r = scan_cfg_discover(&sf, &err)) < 0 || (r = scan_guard_classify(&sf, &err)) < 0)
 		goto out;
@@ -138,6 +179,8 @@ int scan_analyse(const char *path, const uint8_t *data, size_t size, struct scan
 			 "GNU_PROPERTY_X86_ISA_1_NEEDED note says x86-64-v%d%s", sf.elf.isa_needed,
 			 sf.hwcaps_level ? " (inside glibc-hwcaps: loaded only on such CPUs)"
 					 : ": ld.so refuses it on lesser CPUs");
+		if (sf.hwcaps_level < sf.elf.isa_needed && (r = scan_result_cond(res, &lv, true, NULL)) < 0)
+			goto out;
 		TGVM_FEATURESET_FOREACH(f, &lv)
 		{
 			if (scan_feature_trivial(f))
@@ -166,6 +209,7 @@ out:
 	}
 	free(sf.funcs);
 	free(sf.refs);
+	free(sf.drefs);
 	free(sf.caps);
 	free(sf.g.insns);
 	free(sf.g.blocks);
@@ -228,6 +272,7 @@ int tgvm_scan_report_json(const struct tgvm_scan_report *r, char **ret_json,
 	json_object_set_new(root, "required", set_json(&t->required));
 	json_object_set_new(root, "guarded", set_json(&t->guarded));
 	json_object_set_new(root, "psabi_required", json_string(tgvm_psabi_to_string(t->psabi)));
+	json_object_set_new(root, "library_only", set_json(&r->library_only));
 	for (size_t i = 0; i < tgvm_scan_report_n_programs(r); i++) {
 		const struct tgvm_scan_program *p = tgvm_scan_report_program(r, i);
 		json_t *o = json_object(), *libs = json_array(), *miss = json_array();

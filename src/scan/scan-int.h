@@ -26,7 +26,8 @@
 #define SCAN_ELF_FDES_MAX     (4u << 20)
 #define SCAN_ELF_NEEDED_MAX   1024
 #define SCAN_FUNC_INSNS_MAX   (1u << 20) /* instructions kept for one function's graph */
-#define SCAN_EVIDENCE_PER_FILE 2	     /* findings kept per feature and class in a file */
+#define SCAN_EVIDENCE_PER_FILE 6	     /* findings kept per feature and class in a file,
+					one per function */
 
 /* ---- isa-map.c ---- */
 
@@ -68,6 +69,15 @@ struct scan_range {
 	uint64_t start, end;
 };
 
+/* A reference from code to a function start: a call, jump or lea. */
+struct scan_ref {
+	uint64_t to;
+	uint64_t site;
+	uint64_t from; /* start of the function holding the site */
+	bool lea;      /* address taken, not called or jumped to */
+};
+
+
 struct scan_elf {
 	const uint8_t *data;
 	size_t size;
@@ -87,9 +97,13 @@ struct scan_elf {
 	size_t nentries;
 	uint64_t *dataref; /* code addresses stored in data (relocations, absolute words), sorted */
 	size_t ndataref;
+	struct scan_ref *dslots; /* the same as (code address .to, data slot .site), sorted */
+	size_t ndslots;
 	struct scan_gotsym *gotsyms; /* sorted by slot */
 	size_t ngotsyms;
 	struct tgvm_strv needed;
+	struct tgvm_strv imports; /* undefined dynamic symbols */
+	bool has_soname;
 	int isa_needed; /* highest psABI level in GNU_PROPERTY_X86_ISA_1_NEEDED, 0 none */
 };
 
@@ -154,9 +168,11 @@ struct scan_func {
 	uint8_t cap_return;	/* returns a capability: 1 value, 2 pointer */
 	uint32_t nuses;		/* uses of features that need classifying */
 	struct scan_range *gblocks; /* guarded address ranges, once computed */
-	uint64_t *gchecks;	     /* the check guarding each range; bit 0 set: the range
-					only selects addresses (lea before the check) */
+	uint64_t *gchecks;	     /* the check guarding each range, shifted left by one;
+					bit 0 set: the range only selects addresses (a lea
+					before the check) */
 	uint32_t ngblocks;
+	uint32_t entry_val; /* registers holding a capability on every way in */
 };
 
 #define SCAN_FN_DECODED  (1u << 0)
@@ -169,14 +185,9 @@ struct scan_func {
 #define SCAN_FN_SUMMARY	 (1u << 7) /* cap_return computed */
 #define SCAN_FN_USES	 (1u << 8) /* has uses needing classification */
 #define SCAN_FN_RESOLVER (1u << 9)
+#define SCAN_FN_DATAREF	 (1u << 10) /* its address is stored in data */
+#define SCAN_FN_ENTRYSET (1u << 11) /* entry_val computed */
 
-/* A reference from code to a function start: a call, jump or lea. */
-struct scan_ref {
-	uint64_t to;
-	uint64_t site;
-	uint64_t from; /* start of the function holding the site */
-	bool lea;      /* address taken, not called or jumped to */
-};
 
 struct scan_graph { /* one function's instructions and blocks; reused buffers */
 	struct scan_insn *insns;
@@ -206,11 +217,16 @@ struct scan_file {
 	size_t nfuncs, cap_funcs;
 	struct scan_ref *refs; /* sorted by .to */
 	size_t nrefs, cap_refs;
-	struct scan_range *caps; /* capability variables: address ranges, sorted */
+	struct scan_ref *drefs; /* loads of writable data: .to the address, sorted */
+	size_t ndrefs, cap_drefs;
+	struct scan_range *caps; /* capability variables: address ranges */
 	size_t ncaps, cap_caps;
 	struct tgvm_strv cap_names; /* description of each cap range */
+	int64_t capfields[16];	    /* structure offsets stored from cpuid results */
+	size_t ncapfields;
 	struct scan_graph g;
 	int hwcaps_level; /* from the path: glibc-hwcaps/x86-64-vN */
+	uint64_t cur_func;  /* start of the function being classified */
 	uint64_t code_bytes, insns;
 	struct scan_result *res;
 };
@@ -240,9 +256,16 @@ struct scan_finding {
 	uint8_t guard_kind;
 	uint64_t addr;
 	uint64_t guard_addr;
+	uint64_t func;
 	char *symbol;
 	char *insn;
 	char *detail; /* reason (required) or guard description (guarded) */
+};
+
+struct scan_cond {
+	struct tgvm_featureset features;
+	bool always;
+	uint32_t first_name, n_names; /* in cond_names */
 };
 
 struct scan_result {
@@ -252,15 +275,26 @@ struct scan_result {
 	bool program;	  /* an executable (ET_EXEC, or PIE with an interpreter or entry) */
 	bool is_static;
 	struct tgvm_strv needed;
+	struct tgvm_strv imports;
+	/* Required uses, by the way in: always (entry point, constructor, address
+	 * stored in data, code nothing visibly calls) or only when a program calls
+	 * one of the exported functions named (a library's API). */
+	struct scan_cond *conds;
+	size_t nconds;
+	struct tgvm_strv cond_names;
 	struct tgvm_featureset req, grd;
 	uint32_t count[SCAN_C__MAX][TGVM_F__MAX];
 	struct scan_finding *findings;
 	size_t nfindings, cap_findings;
 	uint64_t code_bytes, insns, size;
 	int isa_needed, hwcaps_level;
+	bool linked; /* loaded by some program of the input */
 };
 
 void scan_result_free(struct scan_result *r);
+/* Record that the required features @fs are reached as @always/@names say. */
+int scan_result_cond(struct scan_result *r, const struct tgvm_featureset *fs, bool always,
+		     const struct tgvm_strv *names);
 
 /* ---- scan.c: the whole report ---- */
 
@@ -285,6 +319,7 @@ struct tgvm_scan_report {
 	struct scan_error *errors;
 	size_t nerrors;
 	struct tgvm_scan_totals totals;
+	struct tgvm_featureset library_only; /* required only by library API no program calls */
 };
 /* Record one use of @f at @addr; keeps counts, and evidence within bounds. */
 int scan_result_use(struct scan_file *sf, enum tgvm_feature f, enum scan_class cls, uint64_t addr,

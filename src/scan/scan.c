@@ -234,6 +234,51 @@ static struct scan_result *result_for(struct tgvm_scan_report *rep, size_t input
 	return &rep->results[rep->nresults - 1];
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int push_imports(const char ***v, size_t *n, size_t *cap, const struct scan_result *res)
+{
+	for (size_t i = 0; i < res->imports.n; i++) {
+		if (*n == *cap) {
+			size_t nc = *cap ? *cap * 2 : 256;
+			const char **nv = realloc(*v, nc * sizeof(*nv));
+
+			if (!nv)
+				return -ENOMEM;
+			*v = nv;
+			*cap = nc;
+		}
+		(*v)[(*n)++] = res->imports.v[i];
+	}
+	return 0;
+}
+
+/* What library @lib makes a program need, given the names the program's
+ * closure imports (sorted): trivial uses, and the required uses reachable
+ * from an entry that is always taken or from a function it imports. */
+static void lib_required(struct tgvm_featureset *req, const struct scan_result *lib,
+			 const char **imports, size_t nimp)
+{
+	TGVM_FEATURESET_FOREACH(f, &lib->req)
+	if (scan_feature_trivial(f))
+		tgvm_featureset_add(req, f);
+	for (size_t i = 0; i < lib->nconds; i++) {
+		const struct scan_cond *c = &lib->conds[i];
+		bool hit = c->always;
+
+		for (uint32_t k = 0; !hit && k < c->n_names; k++) {
+			const char *name = lib->cond_names.v[c->first_name + k];
+
+			hit = bsearch(&name, imports, nimp, sizeof(*imports), cmp_str) != NULL;
+		}
+		if (hit)
+			tgvm_featureset_union(req, &c->features);
+	}
+}
+
 static int link_programs(struct tgvm_scan_report *rep, size_t input, size_t first,
 			 struct scan_fs *fs, const struct tgvm_scan_options *o)
 {
@@ -278,15 +323,43 @@ static int link_programs(struct tgvm_scan_report *rep, size_t input, size_t firs
 			if (r < 0 && add_error(rep, ppath, err.msg[0] ? err.msg : strerror(-r)) < 0)
 				return -ENOMEM;
 		}
-		for (size_t k = 0; k < nl[rep->nprogs - 1].n; k++) {
-			const char *lp = nl[rep->nprogs - 1].v[k];
-			struct scan_result *lr = result_for(rep, input, first, fs, lp);
+		{
+			size_t nlib = nl[rep->nprogs - 1].n, nimp = 0, capimp = 0;
+			size_t *idx = calloc(nlib ? nlib : 1, sizeof(*idx));
+			const char **imp = NULL;
 
+			if (!idx)
+				return -ENOMEM;
+			/* analyse first: result_for() may move the results */
+			for (size_t k = 0; k < nlib; k++) {
+				struct scan_result *lr =
+				    result_for(rep, input, first, fs, nl[rep->nprogs - 1].v[k]);
+
+				idx[k] = lr ? (size_t)(lr - rep->results) : SIZE_MAX;
+			}
+			r = push_imports(&imp, &nimp, &capimp, &rep->results[i]);
+			for (size_t k = 0; k < nlib && r == 0; k++)
+				if (idx[k] != SIZE_MAX)
+					r = push_imports(&imp, &nimp, &capimp, &rep->results[idx[k]]);
+			if (r < 0) {
+				free(idx);
+				free(imp);
+				return r;
+			}
+			if (nimp)
+				qsort(imp, nimp, sizeof(*imp), cmp_str);
 			p = &rep->progs[rep->nprogs - 1];
-			if (!lr || lr->status)
-				continue;
-			tgvm_featureset_union(&p->required, &lr->req);
-			tgvm_featureset_union(&p->guarded, &lr->grd);
+			for (size_t k = 0; k < nlib; k++) {
+				struct scan_result *lr = idx[k] != SIZE_MAX ? &rep->results[idx[k]] : NULL;
+
+				if (!lr || lr->status)
+					continue;
+				lr->linked = true;
+				lib_required(&p->required, lr, imp, nimp);
+				tgvm_featureset_union(&p->guarded, &lr->grd);
+			}
+			free(idx);
+			free(imp);
 		}
 		p = &rep->progs[rep->nprogs - 1];
 		tgvm_featureset_minus(&p->guarded, &p->required);
@@ -329,12 +402,18 @@ static int finish(struct tgvm_scan_report *rep)
 			t->programs += res->program;
 			t->code_bytes += res->code_bytes;
 			t->insns += res->insns;
-			tgvm_featureset_union(&t->required, &res->req);
+			/* programs count with what they load (below); other files whole */
+			if (!res->program && !res->linked)
+				tgvm_featureset_union(&t->required, &res->req);
+			tgvm_featureset_union(&rep->library_only, &res->req);
 			tgvm_featureset_union(&t->guarded, &res->grd);
 			nev += res->nfindings;
 			nf++;
 		}
 	}
+	for (size_t i = 0; i < rep->nprogs; i++)
+		tgvm_featureset_union(&t->required, &rep->progs[i].required);
+	tgvm_featureset_minus(&rep->library_only, &t->required);
 	tgvm_featureset_minus(&t->guarded, &t->required);
 	t->psabi = tgvm_psabi_required(&t->required);
 	rep->files = calloc(nf ? nf : 1, sizeof(*rep->files));
