@@ -333,7 +333,7 @@ static int decode_follow(struct scan_file *sf, uint64_t start)
 				break; /* ran into another function or into decoded code */
 		}
 	}
-	qsort(g->insns, g->ninsns, sizeof(*g->insns), cmp_insn);
+	scan_sort(g->insns, g->ninsns, sizeof(*g->insns), cmp_insn);
 out:
 	free(work);
 	free(seen.v);
@@ -729,7 +729,7 @@ int scan_cfg_discover(struct scan_file *sf, struct tgvm_error *reterr)
 		    s->size < (1ULL << 32) && in_code(sf, s->addr))
 			rs[nr++] = (struct scan_range){s->addr, s->addr + s->size};
 	}
-	qsort(rs, nr, sizeof(*rs), cmp_range_start);
+	scan_sort(rs, nr, sizeof(*rs), cmp_range_start);
 	/* partition: one function per distinct start, clipped at the next start */
 	for (size_t i = 0; i < nr; i++) {
 		uint64_t end = rs[i].end;
@@ -772,8 +772,8 @@ int scan_cfg_discover(struct scan_file *sf, struct tgvm_error *reterr)
 		if ((r = discover_one(sf, &i)) < 0)
 			goto out;
 	}
-	qsort(sf->refs, sf->nrefs, sizeof(*sf->refs), cmp_ref);
-	qsort(sf->drefs, sf->ndrefs, sizeof(*sf->drefs), cmp_ref);
+	scan_sort(sf->refs, sf->nrefs, sizeof(*sf->refs), cmp_ref);
+	scan_sort(sf->drefs, sf->ndrefs, sizeof(*sf->drefs), cmp_ref);
 
 	/* who can be entered from outside */
 	for (size_t i = 0; i < sf->nfuncs; i++) {

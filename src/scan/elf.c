@@ -94,7 +94,7 @@ static size_t sort_uniq(uint64_t *v, size_t n)
 
 	if (!n)
 		return 0;
-	qsort(v, n, sizeof(*v), cmp_u64);
+	scan_sort(v, n, sizeof(*v), cmp_u64);
 	for (size_t i = 1; i < n; i++)
 		if (v[i] != v[k])
 			v[++k] = v[i];
@@ -744,14 +744,14 @@ int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret, struct
 			}
 		}
 
-	qsort(e.syms, e.nsyms, sizeof(*e.syms), cmp_sym);
-	qsort(e.fdes, e.nfdes, sizeof(*e.fdes), cmp_range);
-	qsort(e.gotsyms, e.ngotsyms, sizeof(*e.gotsyms), cmp_gotsym);
+	scan_sort(e.syms, e.nsyms, sizeof(*e.syms), cmp_sym);
+	scan_sort(e.fdes, e.nfdes, sizeof(*e.fdes), cmp_range);
+	scan_sort(e.gotsyms, e.ngotsyms, sizeof(*e.gotsyms), cmp_gotsym);
 	e.nirel = sort_uniq(irel.v, irel.n);
 	e.irel = irel.v;
 	e.ndataref = sort_uniq(dref.v, dref.n);
 	e.dataref = dref.v;
-	qsort(slots.v, slots.n, sizeof(*slots.v), cmp_ref_to);
+	scan_sort(slots.v, slots.n, sizeof(*slots.v), cmp_ref_to);
 	e.dslots = slots.v;
 	e.ndslots = slots.n;
 	e.nentries = sort_uniq(ents.v, ents.n);

@@ -245,6 +245,14 @@ static uint8_t mem_taint(struct ana *a, const struct tstate *s, size_t k,
 	const ZydisDecodedInstruction *in = &a->ins[k];
 	size_t ci;
 
+	/* glibc keeps the CET state ld.so derived from CPUID in the thread
+	 * control block (tcbhead_t.feature_1 at %fs:0x48); setjmp/longjmp test
+	 * it before shadow-stack instructions. */
+	if (op->mem.segment == ZYDIS_REGISTER_FS && op->mem.base == ZYDIS_REGISTER_NONE &&
+	    op->mem.disp.value == 0x48) {
+		*org = new_origin(a, 6, si->addr, -1, NULL);
+		return T_VAL;
+	}
 	if (op->mem.base == ZYDIS_REGISTER_RIP) {
 		uint64_t addr = si->addr + in->length + (uint64_t)op->mem.disp.value;
 		const char *gs;
@@ -315,6 +323,18 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 				s->weak &= ~(1u << r);
 				s->org[r] = o;
 			}
+		return false;
+	}
+	/* rdssp leaves its register unchanged (0) unless shadow stacks are on:
+	 * libgcc's unwinder and glibc test its result before incssp */
+	if ((in->mnemonic == ZYDIS_MNEMONIC_RDSSPQ || in->mnemonic == ZYDIS_MNEMONIC_RDSSPD) &&
+	    ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER && reg_index(ops[0].reg.value) >= 0) {
+		int r = reg_index(ops[0].reg.value);
+
+		s->val |= 1u << r;
+		s->ptr &= ~(1u << r);
+		s->weak &= ~(1u << r);
+		s->org[r] = new_origin(a, 7, si->addr, -1, NULL);
 		return false;
 	}
 	if (si->kind == SCAN_I_CALL || si->kind == SCAN_I_CALL_IND) {
@@ -687,6 +707,13 @@ static void origin_text(const struct ana *a, int org, char *buf, size_t size, en
 		break;
 	case 5:
 		snprintf(buf, size, "a register every caller sets from a capability");
+		break;
+	case 6:
+		snprintf(buf, size, "glibc's CET state (%%fs:0x48) at 0x%llx", (unsigned long long)o->addr);
+		break;
+	case 7:
+		snprintf(buf, size, "rdssp at 0x%llx (0 unless shadow stacks are on)",
+			 (unsigned long long)o->addr);
 		break;
 	case 2: {
 		const char *n = o->cap >= 0 && (size_t)o->cap < a->sf->cap_names.n

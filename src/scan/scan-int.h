@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <Zydis/Zydis.h>
 
@@ -28,6 +29,13 @@
 #define SCAN_FUNC_INSNS_MAX   (1u << 20) /* instructions kept for one function's graph */
 #define SCAN_EVIDENCE_PER_FILE 6	     /* findings kept per feature and class in a file,
 					one per function */
+
+/* qsort() that accepts an empty (NULL) array. */
+static inline void scan_sort(void *v, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(v, n, size, cmp);
+}
 
 /* ---- isa-map.c ---- */
 

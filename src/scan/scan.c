@@ -347,7 +347,7 @@ static int link_programs(struct tgvm_scan_report *rep, size_t input, size_t firs
 				return r;
 			}
 			if (nimp)
-				qsort(imp, nimp, sizeof(*imp), cmp_str);
+				scan_sort(imp, nimp, sizeof(*imp), cmp_str);
 			p = &rep->progs[rep->nprogs - 1];
 			for (size_t k = 0; k < nlib; k++) {
 				struct scan_result *lr = idx[k] != SIZE_MAX ? &rep->results[idx[k]] : NULL;
