@@ -128,6 +128,9 @@ static void set_kind(struct scan_insn *si, const ZydisDecodedInstruction *in)
 	case ZYDIS_MNEMONIC_XGETBV:
 		si->cpuid = 1;
 		break;
+	case ZYDIS_MNEMONIC_NOP:
+		si->nop = 1;
+		break;
 	default:
 		break;
 	}
@@ -385,8 +388,8 @@ static int dominators(struct scan_graph *g)
 	{
 		size_t norph = 0;
 
-		for (size_t b = 1; b < nb; b++)
-			norph += g->blocks[b].npred == 0;
+		for (size_t b = 0; b < nb; b++)
+			norph += b != g->entry && g->blocks[b].npred == 0;
 		npreds = 2 * nb + (nind ? nind * norph : 0) + nb + 1;
 		if (nind && norph && nind * norph > 4u * 1024 * 1024)
 			nind = 0; /* absurd: treat orphans as roots */
@@ -407,7 +410,7 @@ static int dominators(struct scan_graph *g)
 	do {                                                                                       \
 		if ((b) == V) {                                                                    \
 			for (uint32_t s_ = 0; s_ < nb; s_++)                                       \
-				if (s_ == 0 || (g->blocks[s_].npred == 0 && !nind)) {              \
+				if (s_ == g->entry || (g->blocks[s_].npred == 0 && !nind)) {       \
 					uint32_t s = s_;                                           \
 					body;                                                      \
 				}                                                                  \
@@ -418,8 +421,8 @@ static int dominators(struct scan_graph *g)
 					body;                                                      \
 				}                                                                  \
 			if (g->blocks[b].ind_succ && nind)                                         \
-				for (uint32_t s_ = 1; s_ < nb; s_++)                               \
-					if (g->blocks[s_].npred == 0) {                            \
+				for (uint32_t s_ = 0; s_ < nb; s_++)                               \
+					if (s_ != g->entry && g->blocks[s_].npred == 0) {          \
 						uint32_t s = s_;                                   \
 						body;                                              \
 					}                                                          \
@@ -568,6 +571,29 @@ int scan_cfg_build(struct scan_file *sf, size_t fi)
 		    g->insns[g->blocks[b + 1].first].addr == last->addr + last->len)
 			bl->succ[k++] = (uint32_t)b + 1;
 		bl->ind_succ = last->kind == SCAN_I_JMP_IND;
+	}
+	/* Alignment padding between the parts of a function decodes as nops that
+	 * nothing jumps to and that fall into the next part; as roots they would
+	 * hide every dominator. Cut them off. */
+	for (size_t b = 0; b < g->nblocks; b++)
+		g->blocks[b].npred = 0;
+	for (size_t b = 0; b < g->nblocks; b++)
+		for (int k = 0; k < 2; k++)
+			if (g->blocks[b].succ[k] != UINT32_MAX)
+				g->blocks[g->blocks[b].succ[k]].npred++;
+	g->entry = 0;
+	for (size_t b = 0; b < g->nblocks; b++) {
+		struct scan_block *bl = &g->blocks[b];
+		bool pad = true;
+
+		if (g->insns[bl->first].addr == fn->start)
+			g->entry = (uint32_t)b;
+		for (uint32_t k = bl->first; k < bl->first + bl->n && pad; k++)
+			pad = g->insns[k].nop;
+		if (pad && bl->npred == 0 && g->insns[bl->first].addr != fn->start) {
+			bl->succ[0] = bl->succ[1] = UINT32_MAX;
+			bl->ind_succ = false;
+		}
 	}
 	r = dominators(g);
 out:

@@ -134,6 +134,7 @@ struct tstate {
 	uint32_t bigptr; /* pointers (in ptr) to such a structure */
 	uint32_t bitv;	 /* capabilities reduced to one bit (flags kept by zstd, ...) */
 	uint32_t zero, konst; /* registers known to hold 0, or a nonzero constant */
+	uint32_t fmask[NREG];  /* weak values: the bits that carry the capability */
 	uint16_t org[NREG + 1];
 	struct {
 		int32_t disp;
@@ -239,7 +240,7 @@ static void slot_set(struct tstate *s, uint8_t base, int32_t disp, uint8_t t, ui
 
 /* Capability kind read through memory operand @op at instruction @k. */
 static uint8_t mem_taint(struct ana *a, const struct tstate *s, size_t k,
-			 const ZydisDecodedOperand *op, uint16_t *org)
+			 const ZydisDecodedOperand *op, uint16_t *org, uint32_t *fm)
 {
 	const struct scan_insn *si = &a->sf->g.insns[k];
 	const ZydisDecodedInstruction *in = &a->ins[k];
@@ -275,8 +276,16 @@ static uint8_t mem_taint(struct ana *a, const struct tstate *s, size_t k,
 			return T_NONE;
 		if (s->ptr & (1u << b)) {
 			*org = s->org[b];
+			*fm = ~0u;
 			return (s->bigptr & (1u << b)) ? T_WEAK : T_VAL;
 		}
+		if (b != 4 && b != 5 && op->mem.index == ZYDIS_REGISTER_NONE)
+			for (size_t f = 0; f < a->sf->ncapbits; f++)
+				if (a->sf->capbits[f].disp == op->mem.disp.value) {
+					*org = new_origin(a, 8, (uint64_t)op->mem.disp.value, -1, NULL);
+					*fm = a->sf->capbits[f].mask;
+					return T_WEAK;
+				}
 		if (b != 4 && b != 5 && op->mem.index == ZYDIS_REGISTER_NONE)
 			for (size_t f = 0; f < a->sf->ncapfields; f++)
 				if (a->sf->capfields[f] == op->mem.disp.value) {
@@ -301,7 +310,8 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 	const struct scan_insn *si = &a->sf->g.insns[k];
 	const ZydisDecodedInstruction *in = &a->ins[k];
 	const ZydisDecodedOperand *ops = a->ops[k];
-	uint32_t sval = 0, sptr = 0, swk = 0, sbig = 0, sbit = 0;
+	uint32_t sval = 0, sptr = 0, swk = 0, sbig = 0, sbit = 0, swkmask = 0;
+	uint64_t imm = 0;
 	uint16_t sorg = 0;
 	bool flags_read, flags_written, bitsel = false;
 	int dst = -1;
@@ -381,14 +391,12 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 	flags_read = in->cpu_flags && in->cpu_flags->tested;
 	flags_written = in->cpu_flags && in->cpu_flags->modified;
 	if ((in->mnemonic == ZYDIS_MNEMONIC_AND || in->mnemonic == ZYDIS_MNEMONIC_TEST ||
-	     in->mnemonic == ZYDIS_MNEMONIC_BT) &&
+	     in->mnemonic == ZYDIS_MNEMONIC_BT || in->mnemonic == ZYDIS_MNEMONIC_CMP) &&
 	    in->operand_count_visible >= 2 && ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
 		uint64_t v = ops[1].imm.value.u;
 
-		if (in->mnemonic == ZYDIS_MNEMONIC_BT)
-			bitsel = true;
-		else
-			bitsel = v && !(v & (v - 1));
+		imm = in->mnemonic == ZYDIS_MNEMONIC_BT ? 1ULL << (v & 63) : v;
+		bitsel = imm && !(imm & (imm - 1));
 	}
 	/* sources */
 	for (int i = 0; i < in->operand_count_visible; i++) {
@@ -420,6 +428,7 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 				}
 				if (s->weak & (1u << r)) {
 					swk |= 1;
+					swkmask |= s->fmask[r];
 					if (!sorg)
 						sorg = s->org[r];
 				}
@@ -445,7 +454,11 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 			}
 			if (op->actions & ZYDIS_OPERAND_ACTION_MASK_READ) {
 				uint16_t o = 0;
-				uint8_t t = mem_taint(a, s, k, op, &o);
+				uint32_t fm = 0;
+				uint8_t t = mem_taint(a, s, k, op, &o, &fm);
+
+				if (t == T_WEAK)
+					swkmask |= fm;
 
 				if (t == T_VAL)
 					sval |= T_VAL;
@@ -491,8 +504,9 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 		if (!sorg)
 			sorg = s->org[NREG];
 	}
-	/* selecting one bit of a weak value makes it a capability */
-	if (swk && bitsel)
+	/* selecting one bit of a weak value makes it a capability (for a flag
+	 * word, one of the bits set under the check) */
+	if (swk && bitsel && (imm & swkmask))
 		sval |= T_VAL;
 	if (dst >= 0) {
 		bool zero = (in->mnemonic == ZYDIS_MNEMONIC_XOR || in->mnemonic == ZYDIS_MNEMONIC_SUB) &&
@@ -511,7 +525,7 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 		} else if (dst_rw || dst_partial) {
 			bool own_w = (s->weak & bit) != 0;
 
-			v = v || (s->val & bit) || (own_w && bitsel);
+			v = v || (s->val & bit) || (own_w && bitsel && (imm & s->fmask[dst]));
 			w = !v && (w || own_w);
 			if (keep_ptr && (s->ptr & bit)) {
 				p = true;
@@ -533,6 +547,9 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 		s->ptr = p ? s->ptr | bit : s->ptr & ~bit;
 		s->bigptr = big ? s->bigptr | bit : s->bigptr & ~bit;
 		s->weak = w ? s->weak | bit : s->weak & ~bit;
+		if (w)
+			s->fmask[dst] = (swkmask ? swkmask : ~0u) &
+					(in->mnemonic == ZYDIS_MNEMONIC_AND && imm ? (uint32_t)imm : ~0u);
 		s->zero &= ~bit;
 		s->konst &= ~bit;
 		if (zero) {
@@ -575,6 +592,8 @@ static void merge(struct tstate *d, const struct tstate *s)
 	d->weak |= s->weak;
 	d->bigptr |= s->bigptr;
 	d->bitv |= s->bitv;
+	for (int r = 0; r < NREG; r++)
+		d->fmask[r] |= s->fmask[r];
 	/* constants are tracked inside a block only */
 	for (int i = 0; i < NSLOT; i++)
 		if (s->slot[i].base && slot_find(d, s->slot[i].base, s->slot[i].disp) < 0)
@@ -707,6 +726,10 @@ static void origin_text(const struct ana *a, int org, char *buf, size_t size, en
 		break;
 	case 5:
 		snprintf(buf, size, "a register every caller sets from a capability");
+		break;
+	case 8:
+		snprintf(buf, size, "flag bits set under a CPU check in a field at offset 0x%llx",
+			 (unsigned long long)o->addr);
 		break;
 	case 6:
 		snprintf(buf, size, "glibc's CET state (%%fs:0x48) at 0x%llx", (unsigned long long)o->addr);
@@ -1000,16 +1023,27 @@ static int propagate_caps(struct scan_file *sf)
 			}
 		}
 		upto = before;
+		if (getenv("TGVM_TRACE"))
+			for (size_t k = 0; k < nc; k++)
+				fprintf(stderr, "TRACE round %d cand %llx\n", round, (unsigned long long)sf->funcs[cand[k]].start);
 		for (size_t k = 0; k < nc; k++) {
 			struct ana a = {.sf = sf, .fi = cand[k], .nested = true};
+			/* a piece of a function reached only by a check ("jne 8c400"
+			 * into a separately described part) counts as guarded */
+			bool whole = func_guarded(sf, cand[k], 1);
 
 			if ((r = scan_cfg_build(sf, cand[k])) < 0 || (r = ana_run(&a)) < 0) {
 				ana_release(&a);
 				goto out;
 			}
+			if (getenv("TGVM_TRACE") && sf->funcs[cand[k]].start == 0x8c370)
+				for (size_t b = 0; b < sf->g.nblocks; b++)
+					fprintf(stderr, "TRACE blk %zu %llx check=%d guarded=%d idom=%d succ=%d,%d npred=%u ind=%d\n", b, (unsigned long long)sf->g.insns[sf->g.blocks[b].first].addr, sf->g.blocks[b].check, sf->g.blocks[b].guarded, (int)sf->g.blocks[b].idom, (int)sf->g.blocks[b].succ[0], (int)sf->g.blocks[b].succ[1], sf->g.blocks[b].npred, sf->g.blocks[b].ind_succ);
 			for (size_t b = 0; b < sf->g.nblocks && r == 0; b++) {
 				const struct scan_block *bl = &sf->g.blocks[b];
 				struct tstate st = a.in[b];
+				uint32_t last_or[NREG] = {0};
+				bool guarded = bl->guarded || whole;
 
 				for (uint32_t i = bl->first; i < bl->first + bl->n && r == 0; i++) {
 					const struct scan_insn *si = &sf->g.insns[i];
@@ -1029,10 +1063,43 @@ static int propagate_caps(struct scan_file *sf)
 							     : -1;
 
 						tainted = sr >= 0 && (st.val & (1u << sr));
-						if (bl->guarded || tainted)
+						if (guarded || tainted)
 							r = add_cap(sf, si->target,
 								    si->target + TGVM_MAX(op[0].size / 8, 1),
 								    "variable set from a CPU check");
+					}
+					/* "if (force_elision) m->kind |= ELISION": "or ah, 1;
+					 * mov [rdi+0x10], eax" under a check marks those bits
+					 * of that field as a capability */
+					if (a.ok[i] && a.ins[i].operand_count_visible >= 2 &&
+					    op[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+					    reg_index(op[0].reg.value) >= 0) {
+						int d = reg_index(op[0].reg.value);
+
+						if (a.ins[i].mnemonic == ZYDIS_MNEMONIC_OR &&
+						    op[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
+							last_or[d] = (uint32_t)op[1].imm.value.u
+								     << ((op[0].reg.value >= ZYDIS_REGISTER_AH &&
+									  op[0].reg.value <= ZYDIS_REGISTER_BH)
+									     ? 8
+									     : 0);
+						else if (op[0].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)
+							last_or[d] = 0;
+					}
+					if (guarded && !si->ripmem && a.ok[i] &&
+					    a.ins[i].operand_count_visible >= 2 &&
+					    op[0].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+					    (op[0].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) &&
+					    op[0].mem.index == ZYDIS_REGISTER_NONE &&
+					    reg_index(op[0].mem.base) >= 0 && reg_index(op[0].mem.base) != 4 &&
+					    reg_index(op[0].mem.base) != 5 &&
+					    op[1].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+					    reg_index(op[1].reg.value) >= 0 &&
+					    last_or[reg_index(op[1].reg.value)] &&
+					    sf->ncapbits < ARRAY_SIZE(sf->capbits)) {
+						sf->capbits[sf->ncapbits].disp = op[0].mem.disp.value;
+						sf->capbits[sf->ncapbits++].mask =
+						    last_or[reg_index(op[1].reg.value)];
 					}
 					/* "dctx->bmi2 = ZSTD_cpuid_bmi2(ZSTD_cpuid())": a field */
 					if (!si->ripmem && a.ok[i] && a.ins[i].operand_count_visible >= 2 &&
@@ -1438,12 +1505,11 @@ static int func_roots(struct scan_file *sf, size_t fi, bool *ret_always, struct 
 				queue[qt++] = (uint32_t)ci;
 			}
 		}
-		if (!called && !(fn->flags & (SCAN_FN_ENTRY | SCAN_FN_DATAREF))) {
-			/* reached by ways we cannot see: an indirect call or jump */
-			*ret_why = "indirectly (no direct caller seen)";
-			if (getenv("TGVM_TRACE")) fprintf(stderr, "TRACE orphan %llx for %llx\n", (unsigned long long)fn->start, (unsigned long long)sf->funcs[fi].start);
-			always = true;
-		}
+		/* A function with no way in at all (not exported, never called,
+		 * its address never taken or stored) is dead code: in a shared
+		 * library nothing can reach it, so no program needs what it uses.
+		 * It stays in the library's own list. */
+		(void)called;
 	}
 	*ret_always = always;
 out:
@@ -1575,8 +1641,22 @@ int scan_guard_classify(struct scan_file *sf, struct tgvm_error *reterr)
 {
 	int r;
 
-	if ((r = find_cap_vars(sf)) < 0 || (r = propagate_caps(sf)) < 0 ||
-	    (r = mark_ifunc_targets(sf)) < 0)
+	if ((r = find_cap_vars(sf)) < 0 || (r = propagate_caps(sf)) < 0)
+		goto out;
+	/* answers computed while capabilities were still being found are stale */
+	for (size_t fi = 0; fi < sf->nfuncs; fi++) {
+		struct scan_func *fn = &sf->funcs[fi];
+
+		fn->flags &= ~(SCAN_FN_RESOLVED | SCAN_FN_GUARDED | SCAN_FN_ENTRYSET | SCAN_FN_SUMMARY);
+		fn->guard_kind = SCAN_G_NONE;
+		fn->cap_return = 0;
+		free(fn->gblocks);
+		free(fn->gchecks);
+		fn->gblocks = NULL;
+		fn->gchecks = NULL;
+		fn->ngblocks = 0;
+	}
+	if ((r = mark_ifunc_targets(sf)) < 0)
 		goto out;
 	if (getenv("TGVM_TRACE"))
 		for (size_t i = 0; i < sf->ncaps; i++)
@@ -1585,6 +1665,9 @@ int scan_guard_classify(struct scan_file *sf, struct tgvm_error *reterr)
 	if (getenv("TGVM_TRACE"))
 		for (size_t i = 0; i < sf->ncapfields; i++)
 			fprintf(stderr, "TRACE field %llx\n", (unsigned long long)sf->capfields[i]);
+	if (getenv("TGVM_TRACE"))
+		for (size_t i = 0; i < sf->ncapbits; i++)
+			fprintf(stderr, "TRACE bits %llx %x\n", (unsigned long long)sf->capbits[i].disp, sf->capbits[i].mask);
 	for (size_t fi = 0; fi < sf->nfuncs; fi++)
 		if ((sf->funcs[fi].flags & SCAN_FN_USES) && (r = classify_func(sf, fi)) < 0)
 			goto out;

@@ -150,6 +150,7 @@ struct scan_insn {
 	uint8_t ripmem : 1; /* target is a rip-relative memory operand (or lea) */
 	uint8_t is_lea : 1;
 	uint8_t cpuid : 1;
+	uint8_t nop : 1; /* padding: nop of any length */
 	uint16_t feat[SCAN_INSN_FEATURES_MAX];
 	uint32_t block;
 };
@@ -202,6 +203,7 @@ struct scan_graph { /* one function's instructions and blocks; reused buffers */
 	size_t ninsns, cap_insns;
 	struct scan_block *blocks;
 	size_t nblocks, cap_blocks;
+	uint32_t entry; /* block holding the function's first instruction */
 };
 
 enum scan_guard_kind {
@@ -232,6 +234,11 @@ struct scan_file {
 	struct tgvm_strv cap_names; /* description of each cap range */
 	int64_t capfields[16];	    /* structure offsets stored from cpuid results */
 	size_t ncapfields;
+	struct {
+		int64_t disp;
+		uint32_t mask;
+	} capbits[16]; /* flag bits of a structure field set only under a check */
+	size_t ncapbits;
 	struct scan_graph g;
 	int hwcaps_level; /* from the path: glibc-hwcaps/x86-64-vN */
 	uint64_t cur_func;  /* start of the function being classified */
