@@ -610,6 +610,98 @@ static void ana_release(struct ana *a)
 	free(a->ok);
 }
 
+/*
+ * A block is guarded when every path into it from the function's entry goes
+ * through a check block (a branch on a capability): it is not reachable once
+ * the checks' outgoing edges are cut. A single dominating check is the common
+ * case; glibc's pthread_mutex_trylock reaches its elision call from two
+ * different checks. The guard named is the nearest dominating check, else the
+ * check whose successors reach the block first.
+ */
+static int mark_guarded(struct scan_graph *g)
+{
+	size_t nb = g->nblocks, nind = 0, qh = 0, qt = 0;
+	uint32_t *queue = malloc((nb ? nb : 1) * sizeof(*queue));
+	int32_t *from = malloc((nb ? nb : 1) * sizeof(*from));
+	uint8_t *open = calloc(nb ? nb : 1, 1);
+
+	if (!queue || !from || !open) {
+		free(queue);
+		free(from);
+		free(open);
+		return -ENOMEM;
+	}
+	for (size_t b = 0; b < nb; b++)
+		nind += g->blocks[b].ind_succ;
+#define ORPHAN(b) ((b) != g->entry && g->blocks[b].npred == 0)
+#define VISIT(t, src)                                                                              \
+	do {                                                                                       \
+		if (!open[t]) {                                                                    \
+			open[t] = 1;                                                               \
+			from[t] = (src);                                                           \
+			queue[qt++] = (t);                                                         \
+		}                                                                                  \
+	} while (0)
+	/* 1: what is reachable without passing a check */
+	for (uint32_t b = 0; b < nb; b++)
+		if (b == g->entry || (ORPHAN(b) && !nind))
+			VISIT(b, -1);
+	while (qh < qt) {
+		uint32_t b = queue[qh++];
+
+		if (g->blocks[b].check)
+			continue;
+		for (int k = 0; k < 2; k++)
+			if (g->blocks[b].succ[k] != UINT32_MAX)
+				VISIT(g->blocks[b].succ[k], -1);
+		if (g->blocks[b].ind_succ)
+			for (uint32_t t = 0; t < nb; t++)
+				if (ORPHAN(t))
+					VISIT(t, -1);
+	}
+	/* 2: the rest is guarded; name the check */
+	for (size_t b = 0; b < nb; b++) {
+		uint32_t d = g->blocks[b].idom;
+		size_t steps = 0;
+
+		if (open[b])
+			continue;
+		g->blocks[b].guarded = true;
+		while (d != UINT32_MAX && steps++ < nb) {
+			if (g->blocks[d].check) {
+				g->blocks[b].guard_block = (int32_t)d;
+				break;
+			}
+			d = g->blocks[d].idom;
+		}
+	}
+	memset(open, 0, nb);
+	qh = qt = 0;
+	for (uint32_t b = 0; b < nb; b++)
+		if (g->blocks[b].check)
+			for (int k = 0; k < 2; k++)
+				if (g->blocks[b].succ[k] != UINT32_MAX && g->blocks[g->blocks[b].succ[k]].guarded)
+					VISIT(g->blocks[b].succ[k], (int32_t)b);
+	while (qh < qt) {
+		uint32_t b = queue[qh++];
+
+		if (g->blocks[b].guard_block < 0)
+			g->blocks[b].guard_block = from[b];
+		for (int k = 0; k < 2; k++)
+			if (g->blocks[b].succ[k] != UINT32_MAX && g->blocks[g->blocks[b].succ[k]].guarded)
+				VISIT(g->blocks[b].succ[k], from[b]);
+	}
+	for (size_t b = 0; b < nb; b++) /* unreachable from any check: dead, still guarded */
+		if (g->blocks[b].guarded && g->blocks[b].guard_block < 0)
+			g->blocks[b].guarded = false;
+#undef VISIT
+#undef ORPHAN
+	free(queue);
+	free(from);
+	free(open);
+	return 0;
+}
+
 /* Run the data-flow over sf->g (already built for function @fi). */
 static int ana_run(struct ana *a)
 {
@@ -685,22 +777,7 @@ static int ana_run(struct ana *a)
 		if (!changed)
 			break;
 	}
-	/* guarded: strictly dominated by a check block (idoms precede in no fixed
-	 * order, so walk the chain; depth is bounded by the block count) */
-	for (size_t b = 0; b < nb; b++) {
-		uint32_t d = g->blocks[b].idom;
-		size_t steps = 0;
-
-		while (d != UINT32_MAX && steps++ < nb) {
-			if (g->blocks[d].check) {
-				g->blocks[b].guarded = true;
-				g->blocks[b].guard_block = (int32_t)d;
-				break;
-			}
-			d = g->blocks[d].idom;
-		}
-	}
-	return 0;
+	return mark_guarded(g);
 }
 
 static void origin_text(const struct ana *a, int org, char *buf, size_t size, enum scan_guard_kind *gk)
@@ -1217,6 +1294,9 @@ static int func_guard_ranges(struct scan_file *sf, size_t fi)
 		return r;
 	if ((r = ana_run(&a)) < 0)
 		goto out;
+	if (getenv("TGVM_TRACE_FN") && strtoull(getenv("TGVM_TRACE_FN"), NULL, 16) == sf->funcs[fi].start)
+		for (size_t b = 0; b < sf->g.nblocks; b++)
+			fprintf(stderr, "TRACE gblk %zu %llx check=%d guarded=%d idom=%d succ=%d,%d npred=%u val=%x weak=%x\n", b, (unsigned long long)sf->g.insns[sf->g.blocks[b].first].addr, sf->g.blocks[b].check, sf->g.blocks[b].guarded, (int)sf->g.blocks[b].idom, (int)sf->g.blocks[b].succ[0], (int)sf->g.blocks[b].succ[1], sf->g.blocks[b].npred, a.in[b].val, a.in[b].weak);
 	for (size_t b = 0; b < sf->g.nblocks; b++)
 		n += (sf->g.blocks[b].guarded || sf->g.blocks[b].check || sf->g.blocks[b].select) +
 		     sf->g.blocks[b].check;
