@@ -13,6 +13,7 @@ PKGS=(
   iproute2 procps psmisc
   librsvg2-bin
   openssl sqlite3 python3
+  clang libclang-rt-dev
 )
 
 missing=()

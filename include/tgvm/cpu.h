@@ -35,10 +35,10 @@ enum tgvm_cpuid_reg {
 #define TGVM_FF_NOQEMU (1u << 2) /* QEMU 7.2 cannot set it */
 
 struct tgvm_feature_info {
-	const char *id;		/* "SSE4_1" */
-	const char *qemu_name;	/* "sse4.1" */
+	const char *id;         /* "SSE4_1" */
+	const char *qemu_name;  /* "sse4.1" */
 	const char *linux_name; /* "sse4_1"; "" when Linux prints none */
-	uint32_t leaf;		/* CPUID leaf, or MSR index for TGVM_REG_MSR */
+	uint32_t leaf;          /* CPUID leaf, or MSR index for TGVM_REG_MSR */
 	uint32_t subleaf;
 	enum tgvm_cpuid_reg reg;
 	uint8_t bit;
@@ -125,7 +125,7 @@ enum tgvm_psabi_level {
 	TGVM_PSABI__MAX
 };
 const char *tgvm_psabi_to_string(enum tgvm_psabi_level l); /* "x86-64-v2" */
-int tgvm_psabi_from_string(const char *s);		   /* level or -EINVAL */
+int tgvm_psabi_from_string(const char *s);                 /* level or -EINVAL */
 /* The features a level promises (cumulative: v3 includes v2 and v1). */
 void tgvm_psabi_set(enum tgvm_psabi_level l, struct tgvm_featureset *ret);
 /* Highest level all of whose features @s has (what a CPU supports). */
@@ -144,8 +144,8 @@ enum tgvm_vendor {
 	TGVM_VENDOR_OTHER,
 	TGVM_VENDOR__MAX
 };
-const char *tgvm_vendor_to_string(enum tgvm_vendor v);	  /* "intel" */
-int tgvm_vendor_from_string(const char *s);		  /* accepts "GenuineIntel" too */
+const char *tgvm_vendor_to_string(enum tgvm_vendor v);    /* "intel" */
+int tgvm_vendor_from_string(const char *s);               /* accepts "GenuineIntel" too */
 const char *tgvm_vendor_cpuid_string(enum tgvm_vendor v); /* "GenuineIntel" */
 
 #endif

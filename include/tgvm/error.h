@@ -12,7 +12,7 @@
 #define TGVM_ERROR_MSG_MAX 1024
 
 struct tgvm_error {
-	int code;		      /* positive errno, 0 when unset */
+	int code;                     /* positive errno, 0 when unset */
 	char msg[TGVM_ERROR_MSG_MAX]; /* lowercase, what failed first */
 };
 

@@ -33,7 +33,7 @@ struct qmp_event {
  * On success *ret owns the connection; free it with qmp_conn_free().
  */
 int qmp_conn_open(const char *path, int timeout_ms, struct qmp_conn **ret,
-		  struct tgvm_error *reterr);
+                  struct tgvm_error *reterr);
 /* Same, over an already connected stream @fd (taken over: closed by qmp_conn_free). */
 int qmp_conn_open_fd(int fd, int timeout_ms, struct qmp_conn **ret, struct tgvm_error *reterr);
 void qmp_conn_free(struct qmp_conn *c); /* accepts NULL; closes the socket */
@@ -48,7 +48,7 @@ void qmp_conn_version(const struct qmp_conn *c, int *major, int *minor, int *mic
  * description in @reterr; a closed socket -EPIPE; a timeout -ETIMEDOUT.
  */
 int qmp_conn_command(struct qmp_conn *c, const char *command, json_t *args, int timeout_ms,
-		     json_t **ret_return, struct tgvm_error *reterr);
+                     json_t **ret_return, struct tgvm_error *reterr);
 
 /*
  * Next queued event, or wait up to @timeout_ms for one (0: do not wait).
@@ -56,13 +56,26 @@ int qmp_conn_command(struct qmp_conn *c, const char *command, json_t *args, int 
  * or a negative errno when the connection is gone.
  */
 int qmp_conn_next_event(struct qmp_conn *c, int timeout_ms, struct qmp_event *ret,
-			struct tgvm_error *reterr);
-/* Wait for the event named @name, discarding others into the queue's tail order. */
-int qmp_conn_wait_event(struct qmp_conn *c, const char *name, int timeout_ms,
-			struct qmp_event *ret, struct tgvm_error *reterr);
+                        struct tgvm_error *reterr);
+/*
+ * Wait up to @timeout_ms for the event named @name and take the oldest one
+ * queued (1 and @ret filled, 0 on timeout, -errno). Other events stay queued
+ * in their order, for qmp_conn_next_event().
+ */
+int qmp_conn_wait_event(struct qmp_conn *c, const char *name, int timeout_ms, struct qmp_event *ret,
+                        struct tgvm_error *reterr);
 void qmp_event_release(struct qmp_event *e);
 
 /* The socket fd, for poll() in callers that watch several monitors at once. */
 int qmp_conn_fd(const struct qmp_conn *c);
+
+/*
+ * QEMU's error class ("GenericError", "CommandNotFound", ...) of the last
+ * command that failed with -EREMOTEIO, or NULL if the last command did not get
+ * a QMP error. Owned by @c, valid until the next command.
+ */
+const char *qmp_conn_last_error_class(const struct qmp_conn *c);
+/* How many events were dropped because the queue was full (it keeps the newest 4096). */
+uint64_t qmp_conn_events_dropped(const struct qmp_conn *c);
 
 #endif

@@ -12,9 +12,9 @@
 #include "tgvm/error.h"
 
 /* Exit codes: 0 ok, 1 the answer is "no" (refused, incompatible), 2 usage, 3 failure. */
-#define TGVM_EXIT_OK	  0
-#define TGVM_EXIT_NO	  1
-#define TGVM_EXIT_USAGE	  2
+#define TGVM_EXIT_OK      0
+#define TGVM_EXIT_NO      1
+#define TGVM_EXIT_USAGE   2
 #define TGVM_EXIT_FAILURE 3
 
 struct tgvm_cmd {
@@ -34,6 +34,9 @@ int cmd_scan(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_vm(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
+/* tgvm host up|down, dispatched from cmd_host() (cmd-host-net.c). */
+int cmd_host_up(int argc, char **argv);
+int cmd_host_down(int argc, char **argv);
 
 const struct tgvm_cmd *cli_commands(size_t *ret_n);
 const struct tgvm_cmd *cli_command_find(const char *name);

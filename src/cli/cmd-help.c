@@ -22,9 +22,9 @@ static int list_verbs(FILE *out)
 	const struct tgvm_cmd *cmds = cli_commands(&n);
 
 	fprintf(out,
-		"usage: tgvm VERB [OPTIONS]\n\n"
-		"tgvm finds the CPU features a VM's software needs, presents only those,\n"
-		"tells where the VM may go, and moves it live between unlike hosts.\n\nverbs:\n");
+	        "usage: tgvm VERB [OPTIONS]\n\n"
+	        "tgvm finds the CPU features a VM's software needs, presents only those,\n"
+	        "tells where the VM may go, and moves it live between unlike hosts.\n\nverbs:\n");
 	for (size_t i = 0; i < n; i++)
 		fprintf(out, "  %-9s %s\n", cmds[i].name, cmds[i].summary);
 	fprintf(out, "\n'tgvm help VERB' shows a verb's manual page.\n");
@@ -39,14 +39,14 @@ static int show_page(const struct tgvm_cmd *c)
 
 	if (*TGVM_MAN_DIR &&
 	    snprintf(page, sizeof(page), "%s/tgvm-%s.1", TGVM_MAN_DIR, c->name) <
-		(int)sizeof(page) &&
+	        (int)sizeof(page) &&
 	    access(page, R_OK) == 0 && cli_isatty(stdout) && access("/usr/bin/man", X_OK) == 0) {
 		fflush(stdout);
 		execl("/usr/bin/man", "man", "-l", page, (char *)NULL);
 	}
 	if (tgvm_data_dir(data, sizeof(data)) == 0 &&
 	    snprintf(src, sizeof(src), "%s/docs/man/tgvm-%s.1.scd", data, c->name) <
-		(int)sizeof(src) &&
+	        (int)sizeof(src) &&
 	    tgvm_file_read(src, 1 << 20, &text, NULL, NULL) == 0) {
 		/* scdoc source is plain text with light markup; drop the header line. */
 		const char *body = strstr(text, "\n# ");

@@ -6,10 +6,26 @@
 #include "cli/cli.h"
 
 static const struct tgvm_cmd commands[] = {
+    {"model", cmd_model, "the minimal CPU model for a VM's needs (-cpu, libvirt XML, JSON)",
+     "tgvm model (--need LIST | --report FILE)... [--vendor intel|amd] [--cross-vendor]\n"
+     "           [--inventory FILE] [--format text|qemu|libvirt|json] [--json]"},
+    {"host", cmd_host, "host CPU profiles: QEMU's models, this machine's CPU; simulated hosts",
+     "tgvm host models [--json] [--all] [--vendor intel|amd]\n"
+     "tgvm host detect [--json] [--name NAME]\n"
+     "tgvm host show MODEL [--json]\n"
+     "tgvm host up [--inventory FILE | --hosts A,B | HOST...] [--json]\n"
+     "tgvm host down [HOST...]"},
+    {"fleet", cmd_fleet, "where each VM may run and move under each policy; heat map",
+     "tgvm fleet [--inventory FILE] (--vm NAME=FEATURES[:GUARDED] | --vms FILE | --report "
+     "FILE)...\n"
+     "           [--cross-vendor] [--json] [--heatmap FILE.svg|FILE.png]"},
     {"help", cmd_help, "help on a verb", "tgvm help [VERB]"},
     {"version", cmd_version, "print the version", "tgvm version"},
     {"scan", cmd_scan, "which CPU features a guest's software needs",
      "tgvm scan PATH... [--json] [--explain FEATURE] [--per-program] [-j N] [--hwcaps LEVEL]"},
+    {"vm", cmd_vm, "run VMs on hosts", "tgvm vm start|list|stop|console ..."},
+    {"migrate", cmd_migrate, "live-migrate a VM to another host",
+     "tgvm migrate VM --to HOST [--mode precopy|postcopy|auto] | status VM | cancel VM"},
 };
 
 const struct tgvm_cmd *cli_commands(size_t *ret_n)

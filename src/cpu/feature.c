@@ -8,25 +8,25 @@
 #include "tgvm/cpu.h"
 #include "util/util.h"
 
-#define FF_HV	  TGVM_FF_HV
-#define FF_SYS	  TGVM_FF_SYS
+#define FF_HV     TGVM_FF_HV
+#define FF_SYS    TGVM_FF_SYS
 #define FF_NOQEMU TGVM_FF_NOQEMU
-#define EAX	  TGVM_REG_EAX
-#define EBX	  TGVM_REG_EBX
-#define ECX	  TGVM_REG_ECX
-#define EDX	  TGVM_REG_EDX
-#define MSR	  TGVM_REG_MSR
+#define EAX       TGVM_REG_EAX
+#define EBX       TGVM_REG_EBX
+#define ECX       TGVM_REG_ECX
+#define EDX       TGVM_REG_EDX
+#define MSR       TGVM_REG_MSR
 
 static const struct tgvm_feature_info feature_table[TGVM_F__MAX] = {
 #define FEAT(id_, qn, ln, leaf_, sub, reg_, bit_, fl)                                              \
 	[TGVM_F_##id_] = {.id = #id_,                                                              \
-			  .qemu_name = qn,                                                         \
-			  .linux_name = ln,                                                        \
-			  .leaf = leaf_,                                                           \
-			  .subleaf = sub,                                                          \
-			  .reg = reg_,                                                             \
-			  .bit = bit_,                                                             \
-			  .flags = fl},
+	                  .qemu_name = qn,                                                         \
+	                  .linux_name = ln,                                                        \
+	                  .leaf = leaf_,                                                           \
+	                  .subleaf = sub,                                                          \
+	                  .reg = reg_,                                                             \
+	                  .bit = bit_,                                                             \
+	                  .flags = fl},
 #include "tgvm/features.def"
 #undef FEAT
 };

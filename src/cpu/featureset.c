@@ -4,6 +4,7 @@
  * features, the x86-64 psABI levels, the Linux boot baseline and vendors.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -78,12 +79,26 @@ int tgvm_featureset_next(const struct tgvm_featureset *s, int from)
 	return -1;
 }
 
+/* One set per flag bit, built once: flag queries sit on hot paths (fleet placement). */
+#define FLAG_BITS 3
+static struct tgvm_featureset flag_sets[FLAG_BITS];
+static pthread_once_t flag_sets_once = PTHREAD_ONCE_INIT;
+
+static void flag_sets_init(void)
+{
+	for (int f = 0; f < TGVM_F__MAX; f++)
+		for (int b = 0; b < FLAG_BITS; b++)
+			if (tgvm_feature_info(f)->flags & (1u << b))
+				tgvm_featureset_add(&flag_sets[b], f);
+}
+
 void tgvm_featureset_with_flags(struct tgvm_featureset *ret, unsigned mask)
 {
+	pthread_once(&flag_sets_once, flag_sets_init);
 	tgvm_featureset_clear(ret);
-	for (int f = 0; f < TGVM_F__MAX; f++)
-		if (tgvm_feature_info(f)->flags & mask)
-			tgvm_featureset_add(ret, f);
+	for (int b = 0; b < FLAG_BITS; b++)
+		if (mask & (1u << b))
+			tgvm_featureset_union(ret, &flag_sets[b]);
 }
 
 void tgvm_featureset_drop_flags(struct tgvm_featureset *s, unsigned mask)
@@ -270,6 +285,15 @@ static const struct {
     {TGVM_F_TAA_NO, TGVM_F_ARCH_CAPABILITIES},
     {TGVM_F_SPLIT_LOCK_DETECT, TGVM_F_CORE_CAPABILITY},
     {TGVM_F_KVMCLOCK_STABLE_BIT, TGVM_F_KVMCLOCK},
+    /*
+     * De-facto companions: every CPU that has the first has the second, and
+     * real software relies on it. Measured with the bundled guest under TCG:
+     * glibc 2.36's AVX2 string functions execute BMI1 instructions (busybox
+     * dies of SIGILL with avx2 but no bmi1), and Linux 6.1 hangs at boot with
+     * xsave but no xsaveopt.
+     */
+    {TGVM_F_AVX2, TGVM_F_BMI1},
+    {TGVM_F_XSAVE, TGVM_F_XSAVEOPT},
 };
 
 void tgvm_feature_deps(enum tgvm_feature f, struct tgvm_featureset *ret)
@@ -322,7 +346,7 @@ static const enum tgvm_feature level_v2[] = {
     TGVM_F_SSE4_1, TGVM_F_SSE4_2,  TGVM_F_SSSE3,
 };
 static const enum tgvm_feature level_v3[] = {
-    TGVM_F_AVX, TGVM_F_AVX2, TGVM_F_BMI1,  TGVM_F_BMI2,	 TGVM_F_F16C,
+    TGVM_F_AVX, TGVM_F_AVX2, TGVM_F_BMI1,  TGVM_F_BMI2,  TGVM_F_F16C,
     TGVM_F_FMA, TGVM_F_ABM,  TGVM_F_MOVBE, TGVM_F_XSAVE,
 };
 static const enum tgvm_feature level_v4[] = {
@@ -340,7 +364,7 @@ static const struct {
 };
 
 static const char *const psabi_names[TGVM_PSABI__MAX] = {
-    [TGVM_PSABI_NONE] = "none",	   [TGVM_PSABI_V1] = "x86-64-v1", [TGVM_PSABI_V2] = "x86-64-v2",
+    [TGVM_PSABI_NONE] = "none",    [TGVM_PSABI_V1] = "x86-64-v1", [TGVM_PSABI_V2] = "x86-64-v2",
     [TGVM_PSABI_V3] = "x86-64-v3", [TGVM_PSABI_V4] = "x86-64-v4",
 };
 
@@ -401,8 +425,8 @@ enum tgvm_psabi_level tgvm_psabi_required(const struct tgvm_featureset *s)
 void tgvm_linux_baseline(struct tgvm_featureset *ret)
 {
 	static const enum tgvm_feature sys[] = {
-	    TGVM_F_DE,	  TGVM_F_PSE,	  TGVM_F_TSC,  TGVM_F_MSR,	  TGVM_F_PAE, TGVM_F_MCE,
-	    TGVM_F_APIC,  TGVM_F_SEP,	  TGVM_F_MTRR, TGVM_F_PGE,	  TGVM_F_MCA, TGVM_F_PAT,
+	    TGVM_F_DE,    TGVM_F_PSE,     TGVM_F_TSC,  TGVM_F_MSR,        TGVM_F_PAE, TGVM_F_MCE,
+	    TGVM_F_APIC,  TGVM_F_SEP,     TGVM_F_MTRR, TGVM_F_PGE,        TGVM_F_MCA, TGVM_F_PAT,
 	    TGVM_F_PSE36, TGVM_F_CLFLUSH, TGVM_F_NX,   TGVM_F_HYPERVISOR,
 	};
 

@@ -60,7 +60,7 @@ struct load {
 
 /* File offset of virtual address @v, and how many bytes follow it in its segment. */
 static bool vaddr_to_off(const struct load *l, size_t n, uint64_t v, uint64_t *ret_off,
-			 uint64_t *ret_avail)
+                         uint64_t *ret_avail)
 {
 	for (size_t i = 0; i < n; i++)
 		if (v >= l[i].vaddr && v - l[i].vaddr < l[i].filesz) {
@@ -72,13 +72,13 @@ static bool vaddr_to_off(const struct load *l, size_t n, uint64_t v, uint64_t *r
 }
 
 int scan_elf_dynamic_parse(const uint8_t *data, size_t size, struct scan_elf_dynamic *ret,
-			   struct tgvm_error *reterr)
+                           struct tgvm_error *reterr)
 {
 	struct load loads[64];
 	size_t n_loads = 0, phnum = 0;
 	uint64_t dyn_off = 0, dyn_size = 0, strtab = 0, strsz = 0;
 	uint64_t needed[LD_NEEDED_MAX], soname = UINT64_MAX, rpath = UINT64_MAX,
-					runpath = UINT64_MAX;
+	                                runpath = UINT64_MAX;
 	size_t n_needed = 0;
 	bool have_dyn = false, have_strtab = false;
 	const char *str = NULL;
@@ -93,7 +93,7 @@ int scan_elf_dynamic_parse(const uint8_t *data, size_t size, struct scan_elf_dyn
 	if (size < EI_NIDENT + 4 || memcmp(data, ELFMAG, SELFMAG))
 		return tgvm_error_set(reterr, ENOEXEC, "not an ELF file");
 	machine = data[EI_DATA] == ELFDATA2MSB ? (uint16_t)(data[18] << 8 | data[19])
-					       : (uint16_t)(data[18] | data[19] << 8);
+	                                       : (uint16_t)(data[18] | data[19] << 8);
 	ret->matches =
 	    data[EI_CLASS] == ELFCLASS64 && data[EI_DATA] == ELFDATA2LSB && machine == EM_X86_64;
 	if (!ret->matches)
@@ -106,7 +106,7 @@ int scan_elf_dynamic_parse(const uint8_t *data, size_t size, struct scan_elf_dyn
 	}
 	if (phnum > LD_PHDR_MAX) {
 		r = tgvm_error_set(reterr, ENOEXEC, "%zu program headers (limit %d)", phnum,
-				   LD_PHDR_MAX);
+		                   LD_PHDR_MAX);
 		goto out;
 	}
 	for (size_t i = 0; i < phnum; i++) {
@@ -114,7 +114,7 @@ int scan_elf_dynamic_parse(const uint8_t *data, size_t size, struct scan_elf_dyn
 
 		if (!gelf_getphdr(elf, (int)i, &ph)) {
 			r = tgvm_error_set(reterr, ENOEXEC, "corrupt program header %zu: %s", i,
-					   elf_errmsg(-1));
+			                   elf_errmsg(-1));
 			goto out;
 		}
 		if (ph.p_offset > size || ph.p_filesz > size - ph.p_offset)
@@ -130,7 +130,7 @@ int scan_elf_dynamic_parse(const uint8_t *data, size_t size, struct scan_elf_dyn
 			have_dyn = true;
 		} else if (ph.p_type == PT_INTERP && !ret->interp && ph.p_filesz > 0) {
 			size_t len = strnlen((const char *)data + ph.p_offset,
-					     TGVM_MIN(ph.p_filesz, (uint64_t)SCAN_PATH_MAX - 1));
+			                     TGVM_MIN(ph.p_filesz, (uint64_t)SCAN_PATH_MAX - 1));
 
 			ret->interp = strndup((const char *)data + ph.p_offset, len);
 			if (!ret->interp) {
@@ -147,8 +147,8 @@ int scan_elf_dynamic_parse(const uint8_t *data, size_t size, struct scan_elf_dyn
 
 		if (!d) {
 			r = tgvm_error_set(reterr, ENOEXEC,
-					   "unreadable dynamic section at %llu: %s",
-					   (unsigned long long)dyn_off, elf_errmsg(-1));
+			                   "unreadable dynamic section at %llu: %s",
+			                   (unsigned long long)dyn_off, elf_errmsg(-1));
 			goto out;
 		}
 		count = TGVM_MIN(d->d_size / sizeof(Elf64_Dyn), (size_t)LD_DYN_MAX);
@@ -197,8 +197,8 @@ int scan_elf_dynamic_parse(const uint8_t *data, size_t size, struct scan_elf_dyn
 
 		if (!vaddr_to_off(loads, n_loads, strtab, &off, &avail)) {
 			r = tgvm_error_set(reterr, ENOEXEC,
-					   "DT_STRTAB 0x%llx is outside every loaded segment",
-					   (unsigned long long)strtab);
+			                   "DT_STRTAB 0x%llx is outside every loaded segment",
+			                   (unsigned long long)strtab);
 			goto out;
 		}
 		str_len = TGVM_MIN(strsz ? strsz : avail, avail);
@@ -210,14 +210,14 @@ int scan_elf_dynamic_parse(const uint8_t *data, size_t size, struct scan_elf_dyn
 		size_t l_;                                                                         \
 		if (o_ >= str_len) {                                                               \
 			r = tgvm_error_set(reterr, ENOEXEC,                                        \
-					   "dynamic string offset %llu past the table of %llu",    \
-					   (unsigned long long)o_, (unsigned long long)str_len);   \
+			                   "dynamic string offset %llu past the table of %llu",    \
+			                   (unsigned long long)o_, (unsigned long long)str_len);   \
 			goto out;                                                                  \
 		}                                                                                  \
 		l_ = strnlen(str + o_, TGVM_MIN(str_len - o_, (uint64_t)SCAN_PATH_MAX));           \
 		if (l_ >= str_len - o_ || l_ >= SCAN_PATH_MAX) {                                   \
 			r = tgvm_error_set(reterr, ENOEXEC, "unterminated dynamic string at %llu", \
-					   (unsigned long long)o_);                                \
+			                   (unsigned long long)o_);                                \
 			goto out;                                                                  \
 		}                                                                                  \
 		(dst) = strndup(str + o_, l_);                                                     \
@@ -256,10 +256,10 @@ out:
 struct hentry {
 	struct hentry *next;
 	char *key;
-	int status;		     /* candidates: 0 usable, -ENOENT, -ENOEXEC */
-	char *canon;		     /* candidates: the canonical path */
+	int status;                  /* candidates: 0 usable, -ENOENT, -ENOEXEC */
+	char *canon;                 /* candidates: the canonical path */
 	struct scan_elf_dynamic dyn; /* objects: their dynamic section */
-	char *why;		     /* objects: why the dynamic section is unusable */
+	char *why;                   /* objects: why the dynamic section is unusable */
 };
 
 struct hmap {
@@ -382,7 +382,7 @@ static struct hentry *get_object(struct scan_fs *fs, struct ldcache *c, const ch
 
 /* Is @cand a library ld.so would take? Writes its canonical path. */
 static int try_candidate(struct scan_fs *fs, struct ldcache *c, const char *cand,
-			 const char **ret_canon, const char **ret_as_found)
+                         const char **ret_canon, const char **ret_as_found)
 {
 	struct hentry *e = hmap_get(&c->cand, cand);
 
@@ -457,7 +457,7 @@ static int glob_expand(struct scan_fs *fs, const char *dir, const char *pat, str
 		if (fnmatch(comp, names.v[i], FNM_PERIOD) != 0)
 			continue;
 		if (snprintf(next, sizeof(next), "%s/%s", strcmp(dir, "/") ? dir : "",
-			     names.v[i]) >= (int)sizeof(next))
+		             names.v[i]) >= (int)sizeof(next))
 			continue;
 		r = glob_expand(fs, next, pat + n, ret);
 	}
@@ -521,7 +521,7 @@ static int conf_parse(struct scan_fs *fs, struct ldcache *c, const char *file, i
 					len = snprintf(pat, sizeof(pat), "%s", pats.v[k]);
 				else
 					len = snprintf(pat, sizeof(pat), "%.*s/%s", (int)dl, file,
-						       pats.v[k]);
+					               pats.v[k]);
 				if (len < 0 || (size_t)len >= sizeof(pat))
 					continue;
 				r = glob_expand(fs, "/", pat, &files);
@@ -570,10 +570,10 @@ static int ldcache_get(struct scan_fs *fs, struct ldcache **ret)
 			return r;
 		/* Debian's multiarch layout sets $LIB to lib/x86_64-linux-gnu. */
 		if ((scan_fs_resolve(fs, "/lib/x86_64-linux-gnu", true, real, sizeof(real), &st) ==
-			 0 &&
+		         0 &&
 		     st.type == SCAN_NODE_DIR) ||
 		    (scan_fs_resolve(fs, "/usr/lib/x86_64-linux-gnu", true, real, sizeof(real),
-				     &st) == 0 &&
+		                     &st) == 0 &&
 		     st.type == SCAN_NODE_DIR))
 			snprintf(c->lib, sizeof(c->lib), "lib/x86_64-linux-gnu");
 		else
@@ -610,7 +610,7 @@ static int expand_dst(const char *s, const char *origin, const char *lib, char *
 					val = v;
 					skip = 1 + l;
 				} else if (s[1] == '{' && !strncmp(s + 2, names[k], l) &&
-					   s[2 + l] == '}') {
+				           s[2 + l] == '}') {
 					val = v;
 					skip = 3 + l;
 				}
@@ -636,7 +636,7 @@ static int expand_dst(const char *s, const char *origin, const char *lib, char *
 
 struct obj {
 	const char *canon; /* in the cache */
-	char origin[SCAN_PATH_MAX];
+	char *origin;
 	struct hentry *e;
 	int loader; /* index of the object that needed it, -1 for the program */
 };
@@ -669,7 +669,7 @@ static int push_path_list(struct search *s, const char *list, const char *origin
 
 /* Look for @name in dir @d (and its glibc-hwcaps subdirectories). */
 static int search_dir(struct search *s, const char *d, const char *name, const char **ret,
-		      const char **ret_as_found)
+                      const char **ret_as_found)
 {
 	char cand[SCAN_PATH_MAX];
 	int r;
@@ -688,7 +688,7 @@ static int search_dir(struct search *s, const char *d, const char *name, const c
 }
 
 static int find_library(struct search *s, struct obj *objs, int who, const char *name,
-			const char **ret, const char **ret_as_found)
+                        const char **ret, const char **ret_as_found)
 {
 	const struct scan_elf_dynamic *me = &objs[who].e->dyn;
 	char buf[SCAN_PATH_MAX];
@@ -730,23 +730,22 @@ static int find_library(struct search *s, struct obj *objs, int who, const char 
 	return -ENOENT;
 }
 
-static void dirname_of(const char *path, char *out, size_t size)
+/* The directory part of @path ("/" for "/x"), newly allocated. */
+static char *dirname_dup(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	size_t n = slash ? (size_t)(slash - path) : 0;
 
-	if (n == 0)
-		snprintf(out, size, "/");
-	else
-		snprintf(out, size, "%.*s", (int)n, path);
+	return n ? strndup(path, n) : strdup("/");
 }
 
 static int resolve_locked(struct scan_fs *fs, const char *program, int hwcaps_level,
-			  struct tgvm_strv *ret_libs, struct tgvm_strv *ret_missing,
-			  struct tgvm_error *reterr)
+                          struct tgvm_strv *ret_libs, struct tgvm_strv *ret_missing,
+                          struct tgvm_error *reterr)
 {
 	struct search s = {.fs = fs, .hwcaps_level = hwcaps_level};
 	struct obj *objs = NULL;
+	int cap = 0;
 	struct tgvm_strv seen_names, missing;
 	char canon[SCAN_PATH_MAX];
 	struct hentry *pe;
@@ -764,7 +763,7 @@ static int resolve_locked(struct scan_fs *fs, const char *program, int hwcaps_le
 
 		if (!real) {
 			r = tgvm_error_set(reterr, errno, "cannot open '%s': %s", program,
-					   strerror(errno));
+			                   strerror(errno));
 			goto out;
 		}
 		snprintf(canon, sizeof(canon), "%s", real);
@@ -775,7 +774,7 @@ static int resolve_locked(struct scan_fs *fs, const char *program, int hwcaps_le
 		}
 	} else if (!scan_fs_exists(fs, program, canon, sizeof(canon))) {
 		r = tgvm_error_set(reterr, ENOENT, "'%s' is not a file in '%s'", program,
-				   fs->origin);
+		                   fs->origin);
 		goto out;
 	}
 	pe = get_object(fs, s.c, canon);
@@ -783,22 +782,25 @@ static int resolve_locked(struct scan_fs *fs, const char *program, int hwcaps_le
 		goto oom;
 	if (pe->status < 0) {
 		r = tgvm_error_set(reterr, -pe->status, "'%s' in '%s': %s", program, fs->origin,
-				   pe->why ? pe->why : strerror(-pe->status));
+		                   pe->why ? pe->why : strerror(-pe->status));
 		goto out;
 	}
 	if (!pe->dyn.matches) {
 		r = tgvm_error_set(reterr, ENOEXEC, "'%s' in '%s' is not an x86-64 ELF file",
-				   program, fs->origin);
+		                   program, fs->origin);
 		goto out;
 	}
-	objs = calloc(LD_OBJS_MAX, sizeof(*objs));
+	cap = 16;
+	objs = calloc(cap, sizeof(*objs));
 	if (!objs)
 		goto oom;
 	objs[0].canon = pe->key;
 	objs[0].e = pe;
 	objs[0].loader = -1;
-	dirname_of(canon, objs[0].origin, sizeof(objs[0].origin));
+	objs[0].origin = dirname_dup(canon);
 	n = 1;
+	if (!objs[0].origin)
+		goto oom;
 	if (pe->dyn.interp) {
 		const char *ic = NULL;
 
@@ -808,7 +810,7 @@ static int resolve_locked(struct scan_fs *fs, const char *program, int hwcaps_le
 			    (r = tgvm_strv_push(ret_libs, ic)) < 0)
 				goto oom;
 		} else if (!tgvm_strv_contains(ret_missing, pe->dyn.interp) &&
-			   (r = tgvm_strv_push(ret_missing, pe->dyn.interp)) < 0) {
+		           (r = tgvm_strv_push(ret_missing, pe->dyn.interp)) < 0) {
 			goto oom;
 		}
 	}
@@ -841,9 +843,17 @@ static int resolve_locked(struct scan_fs *fs, const char *program, int hwcaps_le
 				continue;
 			if (n >= LD_OBJS_MAX) {
 				r = tgvm_error_set(reterr, E2BIG,
-						   "'%s' in '%s' loads more than %d objects",
-						   program, fs->origin, LD_OBJS_MAX);
+				                   "'%s' in '%s' loads more than %d objects",
+				                   program, fs->origin, LD_OBJS_MAX);
 				goto out;
+			}
+			if (n == cap) {
+				struct obj *grown = realloc(objs, 2 * cap * sizeof(*objs));
+
+				if (!grown)
+					goto oom;
+				objs = grown;
+				cap *= 2;
 			}
 			le = get_object(fs, s.c, found);
 			if (!le)
@@ -853,7 +863,9 @@ static int resolve_locked(struct scan_fs *fs, const char *program, int hwcaps_le
 			objs[n].loader = i;
 			/* $ORIGIN of a library: the directory it was found in, as ld.so
 			 * keeps it (not resolved); the program's is resolved. */
-			dirname_of(as_found, objs[n].origin, sizeof(objs[n].origin));
+			objs[n].origin = dirname_dup(as_found);
+			if (!objs[n].origin)
+				goto oom;
 			if (le->dyn.soname && !tgvm_strv_contains(&seen_names, le->dyn.soname) &&
 			    (r = tgvm_strv_push(&seen_names, le->dyn.soname)) < 0)
 				goto oom;
@@ -872,8 +884,10 @@ static int resolve_locked(struct scan_fs *fs, const char *program, int hwcaps_le
 	goto out;
 oom:
 	r = tgvm_error_set(reterr, ENOMEM, "resolving the libraries of '%s': out of memory",
-			   program);
+	                   program);
 out:
+	for (int i = 0; i < n; i++)
+		free(objs[i].origin);
 	free(objs);
 	tgvm_strv_release(&s.dirs);
 	tgvm_strv_release(&seen_names);
@@ -882,14 +896,14 @@ out:
 }
 
 int scan_fs_resolve_needed(struct scan_fs *fs, const char *program, int hwcaps_level,
-			   struct tgvm_strv *ret_libs, struct tgvm_strv *ret_missing,
-			   struct tgvm_error *reterr)
+                           struct tgvm_strv *ret_libs, struct tgvm_strv *ret_missing,
+                           struct tgvm_error *reterr)
 {
 	int r;
 
 	if (hwcaps_level != 0 && (hwcaps_level < 2 || hwcaps_level > 4))
 		return tgvm_error_set(reterr, EINVAL, "hwcaps level %d is not 0, 2, 3 or 4",
-				      hwcaps_level);
+		                      hwcaps_level);
 	pthread_mutex_lock(&fs->ld_lock);
 	r = resolve_locked(fs, program, hwcaps_level, ret_libs, ret_missing, reterr);
 	pthread_mutex_unlock(&fs->ld_lock);

@@ -34,7 +34,7 @@ struct cpio_link {
 struct cpio_priv {
 	struct region *regions; /* the file's mapping and each inflated piece */
 	size_t n_regions;
-	uint64_t inflated;	 /* bytes inflated so far, against archive_max */
+	uint64_t inflated;       /* bytes inflated so far, against archive_max */
 	struct cpio_link *links; /* names of hard-link groups in the current archive */
 	size_t n_links;
 };
@@ -45,9 +45,9 @@ static enum compression detect_compression(const uint8_t *p, size_t n, const cha
 	if (n >= 2 && p[0] == 0x1f && (p[1] == 0x8b || p[1] == 0x9e))
 		return COMP_GZIP;
 	if (n >= 6 && !memcmp(p,
-			      "\xfd"
-			      "7zXZ\0",
-			      6))
+	                      "\xfd"
+	                      "7zXZ\0",
+	                      6))
 		return COMP_XZ;
 	if (n >= 4 && !memcmp(p, "\x28\xb5\x2f\xfd", 4))
 		return COMP_ZSTD;
@@ -72,6 +72,7 @@ static bool is_cpio_magic(const uint8_t *p, size_t n)
 struct sink {
 	uint8_t *p;
 	size_t len, cap, max;
+	size_t first; /* first allocation, from the compressed size */
 	bool hit_max;
 };
 
@@ -84,7 +85,7 @@ static int sink_grow(struct sink *s)
 		s->hit_max = true;
 		return -EFBIG;
 	}
-	cap = s->cap ? s->cap * 2 : (size_t)1 << 20;
+	cap = s->cap ? s->cap * 2 : TGVM_MAX(s->first, (size_t)65536);
 	if (cap > s->max)
 		cap = s->max;
 	if (s->p)
@@ -99,7 +100,7 @@ static int sink_grow(struct sink *s)
 }
 
 static int inflate_gzip(const uint8_t *in, size_t n, size_t *ret_used, struct sink *s, char *why,
-			size_t whysz)
+                        size_t whysz)
 {
 	z_stream z;
 	int zr = Z_OK, r = 0;
@@ -141,7 +142,7 @@ static int inflate_gzip(const uint8_t *in, size_t n, size_t *ret_used, struct si
 }
 
 static int inflate_xz(const uint8_t *in, size_t n, size_t *ret_used, struct sink *s, char *why,
-		      size_t whysz)
+                      size_t whysz)
 {
 	lzma_stream x = LZMA_STREAM_INIT;
 	lzma_ret lr;
@@ -178,7 +179,7 @@ static int inflate_xz(const uint8_t *in, size_t n, size_t *ret_used, struct sink
 }
 
 static int inflate_zstd(const uint8_t *in, size_t n, size_t *ret_used, struct sink *s, char *why,
-			size_t whysz)
+                        size_t whysz)
 {
 	ZSTD_DStream *z = ZSTD_createDStream();
 	ZSTD_inBuffer ib = {in, n, 0};
@@ -196,7 +197,7 @@ static int inflate_zstd(const uint8_t *in, size_t n, size_t *ret_used, struct si
 			size_t left = n - ib.pos;
 			bool frame = left >= 4 && !memcmp(p, "\x28\xb5\x2f\xfd", 4);
 			bool skippable = left >= 4 && (p[0] & 0xf0) == 0x50 && p[1] == 0x2a &&
-					 p[2] == 0x4d && p[3] == 0x18;
+			                 p[2] == 0x4d && p[3] == 0x18;
 
 			if (!frame && !skippable)
 				break;
@@ -342,7 +343,7 @@ static void finish_links(struct scan_fs *fs)
  * structure was sound, -EIO after deferring an error.
  */
 static int parse_archive(struct scan_fs *fs, const uint8_t *buf, size_t n, size_t *pos,
-			 bool one_archive, const char *where, bool quiet_truncation)
+                         bool one_archive, const char *where, bool quiet_truncation)
 {
 	size_t p = *pos;
 	int r = 0;
@@ -363,24 +364,24 @@ static int parse_archive(struct scan_fs *fs, const uint8_t *buf, size_t n, size_
 		if (n - p < CPIO_HDR_LEN) {
 			if (!quiet_truncation)
 				scan_fs_defer(fs, fs->origin, EIO,
-					      "'%s': %s ends inside a cpio header at offset %zu",
-					      fs->origin, where, p);
+				              "'%s': %s ends inside a cpio header at offset %zu",
+				              fs->origin, where, p);
 			r = -EIO;
 			break;
 		}
 		h = buf + p;
 		if (!memcmp(h, "070707", 6)) {
 			scan_fs_defer(fs, fs->origin, ENOTSUP,
-				      "'%s': %s uses the old binary/odc cpio format at offset %zu; "
-				      "the kernel reads only newc and crc",
-				      fs->origin, where, p);
+			              "'%s': %s uses the old binary/odc cpio format at offset %zu; "
+			              "the kernel reads only newc and crc",
+			              fs->origin, where, p);
 			r = -EIO;
 			break;
 		}
 		if (memcmp(h, "07070", 5) || (h[5] != '1' && h[5] != '2')) {
 			scan_fs_defer(fs, fs->origin, EIO,
-				      "'%s': %s has no cpio header at offset %zu (junk in archive)",
-				      fs->origin, where, p);
+			              "'%s': %s has no cpio header at offset %zu (junk in archive)",
+			              fs->origin, where, p);
 			r = -EIO;
 			break;
 		}
@@ -388,9 +389,9 @@ static int parse_archive(struct scan_fs *fs, const uint8_t *buf, size_t n, size_
 		for (int i = 0; i < 13; i++)
 			if (parse_hex8(h + 6 + 8 * i, &f[i]) < 0) {
 				scan_fs_defer(fs, fs->origin, EIO,
-					      "'%s': %s has a cpio header with a bad number at "
-					      "offset %zu",
-					      fs->origin, where, p);
+				              "'%s': %s has a cpio header with a bad number at "
+				              "offset %zu",
+				              fs->origin, where, p);
 				r = -EIO;
 				goto out;
 			}
@@ -399,9 +400,9 @@ static int parse_archive(struct scan_fs *fs, const uint8_t *buf, size_t n, size_
 		filesize = f[6];
 		if (namesize == 0 || namesize > SCAN_PATH_MAX) {
 			scan_fs_defer(fs, fs->origin, EIO,
-				      "'%s': %s has a cpio entry at offset %zu with a name of %zu "
-				      "bytes (limit %d)",
-				      fs->origin, where, p, namesize, SCAN_PATH_MAX);
+			              "'%s': %s has a cpio entry at offset %zu with a name of %zu "
+			              "bytes (limit %d)",
+			              fs->origin, where, p, namesize, SCAN_PATH_MAX);
 			r = -EIO;
 			break;
 		}
@@ -417,9 +418,9 @@ static int parse_archive(struct scan_fs *fs, const uint8_t *buf, size_t n, size_
 		nm = h + CPIO_HDR_LEN;
 		if (nm[namesize - 1] != 0 || memchr(nm, 0, namesize) != nm + namesize - 1) {
 			scan_fs_defer(fs, fs->origin, EIO,
-				      "'%s': %s has a cpio entry name at offset %zu that is not "
-				      "terminated",
-				      fs->origin, where, p);
+			              "'%s': %s has a cpio entry name at offset %zu that is not "
+			              "terminated",
+			              fs->origin, where, p);
 			r = -EIO;
 			break;
 		}
@@ -428,9 +429,9 @@ static int parse_archive(struct scan_fs *fs, const uint8_t *buf, size_t n, size_
 		if (dataoff > n || n - dataoff < filesize) {
 			if (!quiet_truncation)
 				scan_fs_defer(fs, name, EIO,
-					      "'%s' in '%s': its %zu bytes extend past the end of "
-					      "%s",
-					      name, fs->origin, filesize, where);
+				              "'%s' in '%s': its %zu bytes extend past the end of "
+				              "%s",
+				              name, fs->origin, filesize, where);
 			r = -EIO;
 			break;
 		}
@@ -457,27 +458,27 @@ static int parse_archive(struct scan_fs *fs, const uint8_t *buf, size_t n, size_
 					sum += data[i];
 				if (sum != f[12]) {
 					scan_fs_defer(fs, path, EIO,
-						      "'%s' in '%s': checksum %08x does not match "
-						      "the header's %08x; skipped",
-						      path, fs->origin, sum, f[12]);
+					              "'%s' in '%s': checksum %08x does not match "
+					              "the header's %08x; skipped",
+					              path, fs->origin, sum, f[12]);
 					continue;
 				}
 			}
 			if (type == SCAN_NODE_LNK && filesize >= SCAN_PATH_MAX) {
 				scan_fs_defer(fs, path, ENAMETOOLONG,
-					      "'%s' in '%s': symlink target of %zu bytes", path,
-					      fs->origin, filesize);
+				              "'%s' in '%s': symlink target of %zu bytes", path,
+				              fs->origin, filesize);
 				continue;
 			}
 			if (fs->index.n >= fs->lim.files_max) {
 				scan_fs_defer(fs, fs->origin, E2BIG,
-					      "'%s' has more than %u entries; the rest is skipped",
-					      fs->origin, fs->lim.files_max);
+				              "'%s' has more than %u entries; the rest is skipped",
+				              fs->origin, fs->lim.files_max);
 				r = -EIO;
 				goto out;
 			}
 			r = scan_index_add(&fs->index, path, type, filesize, data,
-					   type == SCAN_NODE_REG && f[4] >= 2 ? f[0] : 0);
+			                   type == SCAN_NODE_REG && f[4] >= 2 ? f[0] : 0);
 			if (r < 0)
 				goto out;
 			if (type == SCAN_NODE_REG && f[4] >= 2) {
@@ -516,14 +517,14 @@ static int cpio_readlink(struct scan_fs *fs, const char *path, char *buf, size_t
 }
 
 static int cpio_read(struct scan_fs *fs, const char *path, struct scan_blob *ret,
-		     struct tgvm_error *reterr)
+                     struct tgvm_error *reterr)
 {
 	const struct scan_index_entry *e = scan_index_find(&fs->index, path);
 	static const uint8_t empty[1];
 
 	if (!e || e->type != SCAN_NODE_REG)
 		return tgvm_error_set(reterr, ENOENT, "cannot open '%s' in '%s': %s", path,
-				      fs->origin, strerror(ENOENT));
+		                      fs->origin, strerror(ENOENT));
 	memset(ret, 0, sizeof(*ret));
 	ret->data = e->size ? e->data : empty;
 	ret->size = e->size;
@@ -594,16 +595,16 @@ static int parse_pieces(struct scan_fs *fs, const uint8_t *buf, size_t n)
 		c = detect_compression(buf + p, n - p, &other);
 		if (c == COMP_UNSUPPORTED) {
 			scan_fs_defer(fs, fs->origin, ENOTSUP,
-				      "'%s': %s compression at offset %zu is not supported (use "
-				      "gzip, xz or zstd)",
-				      fs->origin, other, p);
+			              "'%s': %s compression at offset %zu is not supported (use "
+			              "gzip, xz or zstd)",
+			              fs->origin, other, p);
 			return 0;
 		}
 		if (c == COMP_NONE) {
 			scan_fs_defer(fs, fs->origin, EIO,
-				      "'%s': junk at offset %zu (neither cpio nor a compressed "
-				      "archive)",
-				      fs->origin, p);
+			              "'%s': junk at offset %zu (neither cpio nor a compressed "
+			              "archive)",
+			              fs->origin, p);
 			return 0;
 		}
 		{
@@ -611,10 +612,12 @@ static int parse_pieces(struct scan_fs *fs, const uint8_t *buf, size_t n)
 			char why[160] = "";
 			size_t used = 0, q = 0;
 			uint64_t budget = fs->lim.archive_max > cp->inflated
-					      ? fs->lim.archive_max - cp->inflated
-					      : 0;
+			                      ? fs->lim.archive_max - cp->inflated
+			                      : 0;
 
 			s.max = (size_t)TGVM_MIN(budget, (uint64_t)SIZE_MAX / 2);
+			/* Initramfs pieces inflate about fourfold. */
+			s.first = TGVM_MIN(n - p, (size_t)256 << 20) * 4;
 			if (c == COMP_GZIP)
 				r = inflate_gzip(buf + p, n - p, &used, &s, why, sizeof(why));
 			else if (c == COMP_XZ)
@@ -628,17 +631,23 @@ static int parse_pieces(struct scan_fs *fs, const uint8_t *buf, size_t n)
 			cp->inflated += s.len;
 			if (r == -ENOMEM && !s.hit_max)
 				return -ENOMEM;
-			if (s.hit_max)
+			if (s.hit_max && fs->lim.archive_max % (1 << 20))
 				scan_fs_defer(fs, fs->origin, EFBIG,
-					      "'%s': the %s piece at offset %zu inflates to more "
-					      "than the limit of %llu MiB; the rest is skipped",
-					      fs->origin, comp_names[c], p,
-					      (unsigned long long)(fs->lim.archive_max >> 20));
+				              "'%s': the %s piece at offset %zu inflates to more "
+				              "than the limit of %llu bytes; the rest is skipped",
+				              fs->origin, comp_names[c], p,
+				              (unsigned long long)fs->lim.archive_max);
+			else if (s.hit_max)
+				scan_fs_defer(fs, fs->origin, EFBIG,
+				              "'%s': the %s piece at offset %zu inflates to more "
+				              "than the limit of %llu MiB; the rest is skipped",
+				              fs->origin, comp_names[c], p,
+				              (unsigned long long)(fs->lim.archive_max >> 20));
 			else if (r < 0)
 				scan_fs_defer(fs, fs->origin, EIO, "'%s': the %s at offset %zu",
-					      fs->origin, why, p);
+				              fs->origin, why, p);
 			snprintf(where, sizeof(where), "the %s piece at offset %zu", comp_names[c],
-				 p);
+			         p);
 			if (s.len)
 				parse_archive(fs, s.p, s.len, &q, false, where, r < 0);
 			if (r < 0)
@@ -650,8 +659,8 @@ static int parse_pieces(struct scan_fs *fs, const uint8_t *buf, size_t n)
 }
 
 static int cpio_open_common(const char *origin, const uint8_t *buf, size_t n,
-			    const struct scan_fs_limits *lim, void *map, size_t map_size,
-			    struct scan_fs **ret, struct tgvm_error *reterr)
+                            const struct scan_fs_limits *lim, void *map, size_t map_size,
+                            struct scan_fs **ret, struct tgvm_error *reterr)
 {
 	struct scan_fs *fs = NULL;
 	struct cpio_priv *cp;
@@ -683,7 +692,7 @@ fail:
 }
 
 int scan_cpio_open(const char *path, int fd, uint64_t size, const struct scan_fs_limits *lim,
-		   struct scan_fs **ret, struct tgvm_error *reterr)
+                   struct scan_fs **ret, struct tgvm_error *reterr)
 {
 	void *map;
 
@@ -696,8 +705,8 @@ int scan_cpio_open(const char *path, int fd, uint64_t size, const struct scan_fs
 }
 
 int scan_cpio_open_memory(const uint8_t *data, size_t size, const char *origin,
-			  const struct scan_fs_limits *lim, struct scan_fs **ret,
-			  struct tgvm_error *reterr)
+                          const struct scan_fs_limits *lim, struct scan_fs **ret,
+                          struct tgvm_error *reterr)
 {
 	return cpio_open_common(origin, data, size, lim, NULL, 0, ret, reterr);
 }
@@ -707,7 +716,7 @@ bool scan_cpio_detect(const uint8_t *p, size_t n)
 	const char *other;
 	enum compression c;
 	uint8_t out[8];
-	bool ok = false;
+	size_t got = 0;
 
 	if (is_cpio_magic(p, n))
 		return true;
@@ -729,7 +738,7 @@ bool scan_cpio_detect(const uint8_t *p, size_t n)
 		z.avail_out = sizeof(out);
 		while (z.avail_out && inflate(&z, Z_NO_FLUSH) == Z_OK)
 			;
-		ok = z.avail_out == 0;
+		got = sizeof(out) - z.avail_out;
 		inflateEnd(&z);
 	} else if (c == COMP_XZ) {
 		lzma_stream x = LZMA_STREAM_INIT;
@@ -742,7 +751,7 @@ bool scan_cpio_detect(const uint8_t *p, size_t n)
 		x.avail_out = sizeof(out);
 		while (x.avail_out && lzma_code(&x, LZMA_RUN) == LZMA_OK && x.avail_in)
 			;
-		ok = x.avail_out == 0;
+		got = sizeof(out) - x.avail_out;
 		lzma_end(&x);
 	} else {
 		ZSTD_DStream *z = ZSTD_createDStream();
@@ -754,8 +763,13 @@ bool scan_cpio_detect(const uint8_t *p, size_t n)
 		while (ob.pos < ob.size && ib.pos < ib.size &&
 		       !ZSTD_isError(ZSTD_decompressStream(z, &ob, &ib)))
 			;
-		ok = ob.pos == ob.size;
+
+		got = ob.pos;
 		ZSTD_freeDStream(z);
 	}
-	return ok && is_cpio_magic(out, sizeof(out));
+	/* A stream too damaged to tell is taken as an archive, so that the
+	 * damage is reported rather than the file silently skipped. */
+	if (got < 6)
+		return true;
+	return is_cpio_magic(out, got);
 }

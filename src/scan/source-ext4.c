@@ -15,7 +15,7 @@
 
 #include "scan/source-int.h"
 
-#define EXT_MAGIC_OFF	1080 /* 1024 + offsetof(s_magic) */
+#define EXT_MAGIC_OFF   1080 /* 1024 + offsetof(s_magic) */
 #define MBR_LOGICAL_MAX 64
 #define GPT_ENTRIES_MAX 1024
 
@@ -159,7 +159,7 @@ static bool mbr_find(int fd, uint64_t size, const uint8_t *mbr, uint64_t *ret, b
  * partition table was seen (so "not found" can be said precisely).
  */
 int scan_ext4_find(int fd, uint64_t size, const uint8_t *head, size_t n, uint64_t *ret_offset,
-		   bool *ret_table)
+                   bool *ret_table)
 {
 	*ret_table = false;
 	if (n >= EXT_MAGIC_OFF + 2 && head[EXT_MAGIC_OFF] == 0x53 &&
@@ -208,7 +208,7 @@ struct dir_collect {
 };
 
 static int collect_entry(struct ext2_dir_entry *dirent, int offset, int blocksize, char *buf,
-			 void *priv)
+                         void *priv)
 {
 	struct dir_collect *dc = priv;
 	int len = ext2fs_dirent_name_len(dirent);
@@ -294,11 +294,11 @@ static bool visited_add(struct visited *s, ext2_ino_t ino)
 static void defer_e2(struct scan_fs *fs, const char *path, errcode_t ec, const char *what)
 {
 	scan_fs_defer(fs, path, EIO, "'%s' in '%s': cannot %s: %s", path, fs->origin, what,
-		      error_message(ec));
+	              error_message(ec));
 }
 
 static int index_dir(struct scan_fs *fs, struct visited *seen, ext2_ino_t dir, char *path,
-		     size_t plen, int depth)
+                     size_t plen, int depth)
 {
 	ext2_filsys e2 = ext_fs(fs);
 	struct dir_collect dc = {0};
@@ -307,8 +307,8 @@ static int index_dir(struct scan_fs *fs, struct visited *seen, ext2_ino_t dir, c
 
 	if (!visited_add(seen, dir)) {
 		scan_fs_defer(fs, plen ? path : "/", ELOOP,
-			      "'%s' in '%s': directory reached twice (corrupt file system)",
-			      plen ? path : "/", fs->origin);
+		              "'%s' in '%s': directory reached twice (corrupt file system)",
+		              plen ? path : "/", fs->origin);
 		return 0;
 	}
 	dc.budget = fs->lim.files_max > fs->index.n ? fs->lim.files_max - fs->index.n : 0;
@@ -319,8 +319,8 @@ static int index_dir(struct scan_fs *fs, struct visited *seen, ext2_ino_t dir, c
 	}
 	if (dc.err == E2BIG)
 		scan_fs_defer(fs, fs->origin, E2BIG,
-			      "'%s' has more than %u entries; the rest is skipped", fs->origin,
-			      fs->lim.files_max);
+		              "'%s' has more than %u entries; the rest is skipped", fs->origin,
+		              fs->lim.files_max);
 	else if (ec)
 		defer_e2(fs, plen ? path : "/", ec, "read directory");
 	if (dc.n)
@@ -337,11 +337,11 @@ static int index_dir(struct scan_fs *fs, struct visited *seen, ext2_ino_t dir, c
 		memcpy(path + plen + 1, dc.c[i].name, nlen + 1);
 		if (dc.c[i].ino > e2->super->s_inodes_count) {
 			scan_fs_defer(fs, path, EIO, "'%s' in '%s': inode %u is out of range", path,
-				      fs->origin, dc.c[i].ino);
+			              fs->origin, dc.c[i].ino);
 			continue;
 		}
 		ec = ext2fs_read_inode_full(e2, dc.c[i].ino, (struct ext2_inode *)&inode,
-					    sizeof(inode));
+		                            sizeof(inode));
 		if (ec) {
 			defer_e2(fs, path, ec, "read inode");
 			continue;
@@ -356,7 +356,7 @@ static int index_dir(struct scan_fs *fs, struct visited *seen, ext2_ino_t dir, c
 		if (type == SCAN_NODE_DIR) {
 			if (depth + 1 > SCAN_DEPTH_MAX) {
 				scan_fs_defer(fs, path, ELOOP, "'%s' in '%s': nested too deep",
-					      path, fs->origin);
+				              path, fs->origin);
 				continue;
 			}
 			r = index_dir(fs, seen, dc.c[i].ino, path, plen + 1 + nlen, depth + 1);
@@ -377,7 +377,7 @@ static int ext_lstat(struct scan_fs *fs, const char *path, struct scan_stat *ret
 
 /* Read up to @max bytes of inode @ino into a new buffer; caller holds the lock. */
 static int ext_read_ino(struct scan_fs *fs, ext2_ino_t ino, const char *path, uint64_t max,
-			uint8_t **ret_data, size_t *ret_len, struct tgvm_error *reterr)
+                        uint8_t **ret_data, size_t *ret_len, struct tgvm_error *reterr)
 {
 	ext2_filsys e2 = ext_fs(fs);
 	ext2_file_t f = NULL;
@@ -390,11 +390,11 @@ static int ext_read_ino(struct scan_fs *fs, ext2_ino_t ino, const char *path, ui
 	ec = ext2fs_file_open(e2, ino, 0, &f);
 	if (ec)
 		return tgvm_error_set(reterr, EIO, "'%s' in '%s': cannot open inode %u: %s", path,
-				      fs->origin, ino, error_message(ec));
+		                      fs->origin, ino, error_message(ec));
 	size = ext2fs_file_get_size(f);
 	if (size > max) {
 		r = tgvm_error_set(reterr, EFBIG, "'%s' in '%s' is larger than %llu MiB", path,
-				   fs->origin, (unsigned long long)(max >> 20));
+		                   fs->origin, (unsigned long long)(max >> 20));
 		goto out;
 	}
 	buf = malloc(size ? (size_t)size : 1);
@@ -408,13 +408,13 @@ static int ext_read_ino(struct scan_fs *fs, ext2_ino_t ino, const char *path, ui
 		ec = ext2fs_file_read(f, buf + got, want, &n);
 		if (ec) {
 			r = tgvm_error_set(reterr, EIO, "'%s' in '%s': cannot read: %s", path,
-					   fs->origin, error_message(ec));
+			                   fs->origin, error_message(ec));
 			goto out;
 		}
 		if (n == 0) {
 			r = tgvm_error_set(reterr, EIO,
-					   "'%s' in '%s': data ends at %zu of %llu bytes", path,
-					   fs->origin, got, (unsigned long long)size);
+			                   "'%s' in '%s': data ends at %zu of %llu bytes", path,
+			                   fs->origin, got, (unsigned long long)size);
 			goto out;
 		}
 		got += n;
@@ -448,7 +448,7 @@ static int ext_readlink(struct scan_fs *fs, const char *path, char *buf, size_t 
 	}
 	if (ext2fs_is_fast_symlink(&inode)) {
 		len = strnlen((const char *)inode.i_block,
-			      TGVM_MIN(sizeof(inode.i_block), (size_t)EXT2_I_SIZE(&inode)));
+		              TGVM_MIN(sizeof(inode.i_block), (size_t)EXT2_I_SIZE(&inode)));
 		if (len >= size) {
 			r = -ENAMETOOLONG;
 			goto out;
@@ -474,7 +474,7 @@ out:
 }
 
 static int ext_read(struct scan_fs *fs, const char *path, struct scan_blob *ret,
-		    struct tgvm_error *reterr)
+                    struct tgvm_error *reterr)
 {
 	const struct scan_index_entry *e = scan_index_find(&fs->index, path);
 	struct ext_priv *p = fs->priv;
@@ -484,7 +484,7 @@ static int ext_read(struct scan_fs *fs, const char *path, struct scan_blob *ret,
 
 	if (!e || e->type != SCAN_NODE_REG)
 		return tgvm_error_set(reterr, ENOENT, "cannot open '%s' in '%s': %s", path,
-				      fs->origin, strerror(ENOENT));
+		                      fs->origin, strerror(ENOENT));
 	pthread_mutex_lock(&p->lock);
 	r = ext_read_ino(fs, (ext2_ino_t)e->ino, path, fs->lim.file_max, &data, &len, reterr);
 	pthread_mutex_unlock(&p->lock);
@@ -521,7 +521,7 @@ static const struct scan_fs_ops ext_ops = {
 };
 
 int scan_ext4_open(const char *path, uint64_t offset, const struct scan_fs_limits *lim,
-		   struct scan_fs **ret, struct tgvm_error *reterr)
+                   struct scan_fs **ret, struct tgvm_error *reterr)
 {
 	struct scan_fs *fs = NULL;
 	struct ext_priv *p;
@@ -545,7 +545,7 @@ int scan_ext4_open(const char *path, uint64_t offset, const struct scan_fs_limit
 	snprintf(opts, sizeof(opts), "offset=%llu", (unsigned long long)offset);
 	where = offset ? opts : NULL;
 	ec = ext2fs_open2(path, where, EXT2_FLAG_64BITS | EXT2_FLAG_SKIP_MMP, 0, 0, unix_io_manager,
-			  &p->e2);
+	                  &p->e2);
 	if (ec) {
 		p->e2 = NULL;
 		if (offset)
@@ -556,8 +556,8 @@ int scan_ext4_open(const char *path, uint64_t offset, const struct scan_fs_limit
 			    (unsigned long long)offset, path, error_message(ec));
 		else
 			r = tgvm_error_set(reterr, EINVAL,
-					   "cannot read the ext file system of '%s': %s", path,
-					   error_message(ec));
+			                   "cannot read the ext file system of '%s': %s", path,
+			                   error_message(ec));
 		goto fail;
 	}
 	buf = malloc(SCAN_PATH_MAX);

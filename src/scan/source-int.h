@@ -34,11 +34,15 @@ struct scan_fs_ops {
 	int (*readlink)(struct scan_fs *fs, const char *path, char *buf, size_t size);
 	/* Contents of the regular file at @path. */
 	int (*read)(struct scan_fs *fs, const char *path, struct scan_blob *ret,
-		    struct tgvm_error *reterr);
+	            struct tgvm_error *reterr);
+	/* Optional: resolve and read in one step (the kernel's RESOLVE_IN_ROOT);
+	 * -ENOSYS sends the caller to lstat/readlink/read. */
+	int (*read_unresolved)(struct scan_fs *fs, const char *path, struct scan_blob *ret,
+	                       struct tgvm_error *reterr);
 	/* Names in the directory @path, sorted, pushed to @ret. */
 	int (*list)(struct scan_fs *fs, const char *path, struct tgvm_strv *ret);
 	int (*walk)(struct scan_fs *fs, scan_fs_walk_cb cb, scan_fs_error_cb on_error, void *ud,
-		    struct tgvm_error *reterr);
+	            struct tgvm_error *reterr);
 	void (*free)(struct scan_fs *fs);
 };
 
@@ -54,8 +58,8 @@ struct scan_index_entry {
 	enum scan_node_type type;
 	uint64_t size;
 	const uint8_t *data; /* cpio: contents in the archive's memory */
-	uint64_t ino;	     /* ext: inode number */
-	uint32_t seq;	     /* order of appearance, later entries win */
+	uint64_t ino;        /* ext: inode number */
+	uint32_t seq;        /* order of appearance, later entries win */
 };
 
 struct scan_index {
@@ -85,7 +89,7 @@ struct scan_fs {
 void scan_fs_defer(struct scan_fs *fs, const char *path, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 int scan_fs_alloc(const char *origin, const struct scan_fs_limits *lim, enum scan_fs_kind kind,
-		  const struct scan_fs_ops *ops, struct scan_fs **ret);
+                  const struct scan_fs_ops *ops, struct scan_fs **ret);
 
 /*
  * Resolve @path inside @fs as the kernel does with RESOLVE_IN_ROOT: absolute
@@ -94,7 +98,7 @@ int scan_fs_alloc(const char *origin, const struct scan_fs_limits *lim, enum sca
  * -ENOENT, -ENOTDIR, -ELOOP, -ENAMETOOLONG.
  */
 int scan_fs_resolve(struct scan_fs *fs, const char *path, bool follow_last, char *out, size_t size,
-		    struct scan_stat *ret_st);
+                    struct scan_stat *ret_st);
 /* Normalise @in (relative or absolute) to an absolute path; ".." stops at "/". */
 int scan_path_normalize(const char *in, char *out, size_t size);
 /* Order of paths: component by component, so a directory's files stay together. */
@@ -102,31 +106,31 @@ int scan_path_cmp(const char *a, const char *b);
 
 /* Sorted index shared by cpio and ext. */
 int scan_index_add(struct scan_index *ix, const char *path, enum scan_node_type type, uint64_t size,
-		   const uint8_t *data, uint64_t ino);
+                   const uint8_t *data, uint64_t ino);
 void scan_index_finish(struct scan_index *ix); /* sort; later duplicates win */
 void scan_index_release(struct scan_index *ix);
 const struct scan_index_entry *scan_index_find(const struct scan_index *ix, const char *path);
 int scan_index_lstat(struct scan_fs *fs, const char *path, struct scan_stat *ret);
 int scan_index_list(struct scan_fs *fs, const char *path, struct tgvm_strv *ret);
 int scan_index_walk(struct scan_fs *fs, scan_fs_walk_cb cb, scan_fs_error_cb on_error, void *ud,
-		    struct tgvm_error *reterr);
+                    struct tgvm_error *reterr);
 
 /* Kinds. Each takes ownership of nothing; @fd stays the caller's. */
 int scan_dir_open(const char *path, const struct scan_fs_limits *lim, struct scan_fs **ret,
-		  struct tgvm_error *reterr);
+                  struct tgvm_error *reterr);
 int scan_file_open(const char *path, const struct scan_fs_limits *lim, struct scan_fs **ret,
-		   struct tgvm_error *reterr);
+                   struct tgvm_error *reterr);
 /* cpio from a file (mapped) or from memory the caller keeps alive until free. */
 int scan_cpio_open(const char *path, int fd, uint64_t size, const struct scan_fs_limits *lim,
-		   struct scan_fs **ret, struct tgvm_error *reterr);
+                   struct scan_fs **ret, struct tgvm_error *reterr);
 int scan_cpio_open_memory(const uint8_t *data, size_t size, const char *origin,
-			  const struct scan_fs_limits *lim, struct scan_fs **ret,
-			  struct tgvm_error *reterr);
+                          const struct scan_fs_limits *lim, struct scan_fs **ret,
+                          struct tgvm_error *reterr);
 /* Does @p start a cpio archive or a compressed stream holding one? */
 bool scan_cpio_detect(const uint8_t *p, size_t n);
 /* ext2/3/4 at byte @offset of @path. */
 int scan_ext4_open(const char *path, uint64_t offset, const struct scan_fs_limits *lim,
-		   struct scan_fs **ret, struct tgvm_error *reterr);
+                   struct scan_fs **ret, struct tgvm_error *reterr);
 
 /* ldpath.c: the dynamic section of an ELF image, as ld.so reads it. */
 struct scan_elf_dynamic {
@@ -139,7 +143,7 @@ struct scan_elf_dynamic {
 	struct tgvm_strv needed;
 };
 int scan_elf_dynamic_parse(const uint8_t *data, size_t size, struct scan_elf_dynamic *ret,
-			   struct tgvm_error *reterr);
+                           struct tgvm_error *reterr);
 void scan_elf_dynamic_release(struct scan_elf_dynamic *d);
 void scan_ldcache_free(struct ldcache *c);
 

@@ -35,7 +35,7 @@ static const struct scan_fs_limits default_limits = {
 };
 
 int scan_fs_alloc(const char *origin, const struct scan_fs_limits *lim, enum scan_fs_kind kind,
-		  const struct scan_fs_ops *ops, struct scan_fs **ret)
+                  const struct scan_fs_ops *ops, struct scan_fs **ret)
 {
 	struct scan_fs *fs = calloc(1, sizeof(*fs));
 
@@ -167,7 +167,7 @@ int scan_path_cmp(const char *a, const char *b)
 }
 
 int scan_fs_resolve(struct scan_fs *fs, const char *path, bool follow_last, char *out, size_t size,
-		    struct scan_stat *ret_st)
+                    struct scan_stat *ret_st)
 {
 	char rest[2 * SCAN_PATH_MAX], tmp[2 * SCAN_PATH_MAX], target[SCAN_PATH_MAX];
 	char res[SCAN_PATH_MAX];
@@ -251,7 +251,7 @@ int scan_fs_resolve(struct scan_fs *fs, const char *path, bool follow_last, char
 /* ---- the index shared by cpio and ext ---- */
 
 int scan_index_add(struct scan_index *ix, const char *path, enum scan_node_type type, uint64_t size,
-		   const uint8_t *data, uint64_t ino)
+                   const uint8_t *data, uint64_t ino)
 {
 	struct scan_index_entry *e;
 
@@ -404,7 +404,7 @@ int scan_index_list(struct scan_fs *fs, const char *path, struct tgvm_strv *ret)
 }
 
 int scan_index_walk(struct scan_fs *fs, scan_fs_walk_cb cb, scan_fs_error_cb on_error, void *ud,
-		    struct tgvm_error *reterr)
+                    struct tgvm_error *reterr)
 {
 	(void)on_error;
 	(void)reterr;
@@ -419,9 +419,9 @@ int scan_index_walk(struct scan_fs *fs, scan_fs_walk_cb cb, scan_fs_error_cb on_
 				struct tgvm_error err;
 
 				tgvm_error_set(&err, EFBIG,
-					       "'%s' in '%s' is larger than %llu MiB; skipped",
-					       e->path, fs->origin,
-					       (unsigned long long)(fs->lim.file_max >> 20));
+				               "'%s' in '%s' is larger than %llu MiB; skipped",
+				               e->path, fs->origin,
+				               (unsigned long long)(fs->lim.file_max >> 20));
 				on_error(e->path, &err, ud);
 			}
 			continue;
@@ -454,10 +454,10 @@ static const char *other_fs(const uint8_t *p, size_t n)
 
 /* ext*.c */
 int scan_ext4_find(int fd, uint64_t size, const uint8_t *head, size_t n, uint64_t *ret_offset,
-		   bool *ret_table);
+                   bool *ret_table);
 
 int scan_fs_open_with(const char *path, const struct scan_fs_limits *lim, struct scan_fs **ret,
-		      struct tgvm_error *reterr)
+                      struct tgvm_error *reterr)
 {
 	uint8_t head[0x10100];
 	struct stat st;
@@ -475,7 +475,7 @@ int scan_fs_open_with(const char *path, const struct scan_fs_limits *lim, struct
 		return scan_dir_open(path, lim, ret, reterr);
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
 		return tgvm_error_set(reterr, EINVAL,
-				      "'%s' is not a file, a directory or a disk image", path);
+		                      "'%s' is not a file, a directory or a disk image", path);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return tgvm_error_set(reterr, errno, "cannot open '%s': %s", path, strerror(errno));
@@ -491,7 +491,7 @@ int scan_fs_open_with(const char *path, const struct scan_fs_limits *lim, struct
 			continue;
 		if (k < 0) {
 			r = tgvm_error_set(reterr, errno, "cannot read '%s': %s", path,
-					   strerror(errno));
+			                   strerror(errno));
 			goto out;
 		}
 		if (k == 0)
@@ -508,9 +508,9 @@ int scan_fs_open_with(const char *path, const struct scan_fs_limits *lim, struct
 	}
 	if (is_qcow2(head, (size_t)n)) {
 		r = tgvm_error_set(reterr, ENOTSUP,
-				   "'%s' is a qcow2 image; convert it first with "
-				   "'qemu-img convert -O raw'",
-				   path);
+		                   "'%s' is a qcow2 image; convert it first with "
+		                   "'qemu-img convert -O raw'",
+		                   path);
 		goto out;
 	}
 	if (scan_ext4_find(fd, (uint64_t)st.st_size, head, (size_t)n, &off, &table)) {
@@ -519,14 +519,14 @@ int scan_fs_open_with(const char *path, const struct scan_fs_limits *lim, struct
 	}
 	if (table) {
 		r = tgvm_error_set(reterr, ENOTSUP,
-				   "no ext2/3/4 file system in the partitions of '%s'", path);
+		                   "no ext2/3/4 file system in the partitions of '%s'", path);
 		goto out;
 	}
 	fsname = other_fs(head, (size_t)n);
 	if (fsname) {
 		r = tgvm_error_set(reterr, ENOTSUP,
-				   "'%s' holds a %s file system; only ext2/3/4 can be read", path,
-				   fsname);
+		                   "'%s' holds a %s file system; only ext2/3/4 can be read", path,
+		                   fsname);
 		goto out;
 	}
 	r = scan_file_open(path, lim, ret, reterr);
@@ -542,7 +542,7 @@ int scan_fs_open(const char *path, struct scan_fs **ret, struct tgvm_error *rete
 }
 
 int scan_fs_walk(struct scan_fs *fs, scan_fs_walk_cb cb, scan_fs_error_cb on_error, void *ud,
-		 struct tgvm_error *reterr)
+                 struct tgvm_error *reterr)
 {
 	if (on_error)
 		for (size_t i = 0; i < fs->n_deferred; i++)
@@ -551,7 +551,7 @@ int scan_fs_walk(struct scan_fs *fs, scan_fs_walk_cb cb, scan_fs_error_cb on_err
 }
 
 int scan_fs_read(struct scan_fs *fs, const char *path, struct scan_blob *ret,
-		 struct tgvm_error *reterr)
+                 struct tgvm_error *reterr)
 {
 	char res[SCAN_PATH_MAX];
 	struct scan_stat st;
@@ -559,19 +559,24 @@ int scan_fs_read(struct scan_fs *fs, const char *path, struct scan_blob *ret,
 
 	if (fs->self && !strcmp(path, fs->self))
 		return fs->ops->read(fs, path, ret, reterr);
+	if (fs->ops->read_unresolved) {
+		r = fs->ops->read_unresolved(fs, path, ret, reterr);
+		if (r != -ENOSYS)
+			return r;
+	}
 	r = scan_fs_resolve(fs, path, true, res, sizeof(res), &st);
 	if (r < 0)
 		return tgvm_error_set(reterr, -r, "cannot open '%s' in '%s': %s", path, fs->origin,
-				      strerror(-r));
+		                      strerror(-r));
 	if (st.type == SCAN_NODE_DIR)
 		return tgvm_error_set(reterr, EISDIR, "'%s' in '%s' is a directory", path,
-				      fs->origin);
+		                      fs->origin);
 	if (st.type != SCAN_NODE_REG)
 		return tgvm_error_set(reterr, EINVAL, "'%s' in '%s' is not a regular file", path,
-				      fs->origin);
+		                      fs->origin);
 	if (st.size > fs->lim.file_max)
 		return tgvm_error_set(reterr, EFBIG, "'%s' in '%s' is larger than %llu MiB", path,
-				      fs->origin, (unsigned long long)(fs->lim.file_max >> 20));
+		                      fs->origin, (unsigned long long)(fs->lim.file_max >> 20));
 	return fs->ops->read(fs, res, ret, reterr);
 }
 

@@ -38,11 +38,11 @@ struct scan_blob {
 };
 
 /* Limits on what comes from outside. */
-#define SCAN_FILE_MAX	 (2ULL << 30) /* larger files are skipped and counted */
-#define SCAN_FILES_MAX	 2000000      /* entries walked in one source */
-#define SCAN_SYMLINK_MAX 40	      /* hops when resolving a path */
+#define SCAN_FILE_MAX    (2ULL << 30) /* larger files are skipped and counted */
+#define SCAN_FILES_MAX   2000000      /* entries walked in one source */
+#define SCAN_SYMLINK_MAX 40           /* hops when resolving a path */
 #define SCAN_ARCHIVE_MAX (2ULL << 30) /* bytes a compressed archive may inflate to */
-#define SCAN_DEPTH_MAX	 256	      /* directory nesting walked */
+#define SCAN_DEPTH_MAX   256          /* directory nesting walked */
 
 /* The limits above, adjustable per source (scan_fs_open_with()). */
 struct scan_fs_limits {
@@ -70,7 +70,7 @@ struct scan_fs_limits {
 int scan_fs_open(const char *path, struct scan_fs **ret, struct tgvm_error *reterr);
 /* Same with explicit limits (@lim NULL means the defaults above). */
 int scan_fs_open_with(const char *path, const struct scan_fs_limits *lim, struct scan_fs **ret,
-		      struct tgvm_error *reterr);
+                      struct tgvm_error *reterr);
 void scan_fs_free(struct scan_fs *fs); /* accepts NULL */
 enum scan_fs_kind scan_fs_kind(const struct scan_fs *fs);
 const char *scan_fs_origin(const struct scan_fs *fs); /* the path given to open */
@@ -91,7 +91,7 @@ const char *scan_fs_origin(const struct scan_fs *fs); /* the path given to open 
 typedef int (*scan_fs_walk_cb)(struct scan_fs *fs, const char *path, uint64_t size, void *ud);
 typedef void (*scan_fs_error_cb)(const char *path, const struct tgvm_error *err, void *ud);
 int scan_fs_walk(struct scan_fs *fs, scan_fs_walk_cb cb, scan_fs_error_cb on_error, void *ud,
-		 struct tgvm_error *reterr);
+                 struct tgvm_error *reterr);
 
 /*
  * Contents of the file at @path inside the source, symlinks followed within
@@ -107,7 +107,7 @@ int scan_fs_walk(struct scan_fs *fs, scan_fs_walk_cb cb, scan_fs_error_cb on_err
  * from several threads at once on one source (ext images serialise inside).
  */
 int scan_fs_read(struct scan_fs *fs, const char *path, struct scan_blob *ret,
-		 struct tgvm_error *reterr);
+                 struct tgvm_error *reterr);
 void scan_blob_release(struct scan_blob *b);
 /* Does @path exist as a regular file (after symlinks)? Writes the resolved path
  * (canonical, absolute inside the source) to @resolved when it is not NULL. */
@@ -131,7 +131,7 @@ bool scan_fs_exists(struct scan_fs *fs, const char *path, char *resolved, size_t
  * a root costs little more than resolving one.
  */
 int scan_fs_resolve_needed(struct scan_fs *fs, const char *program, int hwcaps_level,
-			   struct tgvm_strv *ret_libs, struct tgvm_strv *ret_missing,
-			   struct tgvm_error *reterr);
+                           struct tgvm_strv *ret_libs, struct tgvm_strv *ret_missing,
+                           struct tgvm_error *reterr);
 
 #endif

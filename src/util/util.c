@@ -255,7 +255,7 @@ int tgvm_strv_split(struct tgvm_strv *s, const char *str, const char *seps)
 }
 
 int tgvm_file_read(const char *path, size_t max, char **ret_data, size_t *ret_len,
-		   struct tgvm_error *reterr)
+                   struct tgvm_error *reterr)
 {
 	struct tgvm_buf b;
 	char chunk[65536];
@@ -272,14 +272,14 @@ int tgvm_file_read(const char *path, size_t max, char **ret_data, size_t *ret_le
 			if (errno == EINTR)
 				continue;
 			r = tgvm_error_set(reterr, errno, "cannot read '%s': %s", path,
-					   strerror(errno));
+			                   strerror(errno));
 			goto out;
 		}
 		if (n == 0)
 			break;
 		if (b.len + (size_t)n > max) {
 			r = tgvm_error_set(reterr, EFBIG, "'%s' is larger than %zu bytes", path,
-					   max);
+			                   max);
 			goto out;
 		}
 		r = tgvm_buf_append(&b, chunk, (size_t)n);
@@ -313,7 +313,7 @@ int tgvm_file_write(const char *path, const void *data, size_t len, struct tgvm_
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return tgvm_error_set(reterr, errno, "cannot create '%s': %s", tmp,
-				      strerror(errno));
+		                      strerror(errno));
 	while (len) {
 		ssize_t n = write(fd, p, len);
 
@@ -321,7 +321,7 @@ int tgvm_file_write(const char *path, const void *data, size_t len, struct tgvm_
 			if (errno == EINTR)
 				continue;
 			r = tgvm_error_set(reterr, errno, "cannot write '%s': %s", tmp,
-					   strerror(errno));
+			                   strerror(errno));
 			close(fd);
 			unlink(tmp);
 			return r;
@@ -336,7 +336,7 @@ int tgvm_file_write(const char *path, const void *data, size_t len, struct tgvm_
 	}
 	if (rename(tmp, path) < 0) {
 		r = tgvm_error_set(reterr, errno, "cannot rename '%s' to '%s': %s", tmp, path,
-				   strerror(errno));
+		                   strerror(errno));
 		unlink(tmp);
 	}
 	return r;
@@ -357,8 +357,8 @@ int tgvm_mkdir_p(const char *path, struct tgvm_error *reterr)
 			*p = '\0';
 			if (mkdir(buf, 0700) < 0 && errno != EEXIST)
 				return tgvm_error_set(reterr, errno,
-						      "cannot create directory '%s': %s", buf,
-						      strerror(errno));
+				                      "cannot create directory '%s': %s", buf,
+				                      strerror(errno));
 			*p = c;
 			if (!c)
 				break;
@@ -436,7 +436,7 @@ int tgvm_cache_dir(char *buf, size_t size)
 	if (r != -ENOENT)
 		return r;
 	return snprintf(buf, size, "/tmp/tgvm-cache-%d", (int)getuid()) >= (int)size ? -ENAMETOOLONG
-										     : 0;
+	                                                                             : 0;
 }
 
 int tgvm_state_dir(char *buf, size_t size)
@@ -451,7 +451,7 @@ int tgvm_state_dir(char *buf, size_t size)
 	if (r != -ENOENT)
 		return r;
 	return snprintf(buf, size, "/tmp/tgvm-state-%d", (int)getuid()) >= (int)size ? -ENAMETOOLONG
-										     : 0;
+	                                                                             : 0;
 }
 
 #ifndef TGVM_SOURCE_DIR

@@ -54,7 +54,7 @@ int tgvm_strv_split(struct tgvm_strv *s, const char *str, const char *seps);
  * Caller frees *ret_data. -EFBIG when larger, with the path in @reterr.
  */
 int tgvm_file_read(const char *path, size_t max, char **ret_data, size_t *ret_len,
-		   struct tgvm_error *reterr);
+                   struct tgvm_error *reterr);
 /* Write @len bytes atomically (temp file + rename). */
 int tgvm_file_write(const char *path, const void *data, size_t len, struct tgvm_error *reterr);
 /* mkdir -p with mode 0700 for created directories. */

@@ -40,7 +40,7 @@ static void test_names_unique_bits(void **state)
 	for (int a = 0; a < TGVM_F__MAX; a++)
 		for (int b = a + 1; b < TGVM_F__MAX; b++) {
 			const struct tgvm_feature_info *x = tgvm_feature_info(a),
-						       *y = tgvm_feature_info(b);
+			                               *y = tgvm_feature_info(b);
 
 			if (x->leaf == y->leaf && x->subleaf == y->subleaf && x->reg == y->reg &&
 			    x->bit == y->bit)
@@ -124,6 +124,9 @@ static void test_closure(void **state)
 	assert_true(tgvm_featureset_has(&s, TGVM_F_AVX));
 	assert_true(tgvm_featureset_has(&s, TGVM_F_XSAVE));
 	assert_false(tgvm_featureset_has(&s, TGVM_F_AVX512F));
+	/* Companions software relies on (glibc's AVX2 code uses BMI1; Linux needs xsaveopt). */
+	assert_true(tgvm_featureset_has(&s, TGVM_F_BMI1));
+	assert_true(tgvm_featureset_has(&s, TGVM_F_XSAVEOPT));
 
 	s = set_of("avx512vbmi");
 	tgvm_featureset_close(&s);
@@ -146,7 +149,7 @@ static void test_closure(void **state)
 	}
 
 	/* Taking AVX away takes AVX2 and AVX-512 away too. */
-	s = set_of("xsave,avx,avx2,fma,avx512f,avx512bw,popcnt");
+	s = set_of("xsave,xsaveopt,bmi1,avx,avx2,fma,avx512f,avx512bw,popcnt");
 	tgvm_featureset_del(&s, TGVM_F_AVX);
 	tgvm_featureset_close_down(&s);
 	assert_false(tgvm_featureset_has(&s, TGVM_F_AVX2));
@@ -216,9 +219,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_names_roundtrip), cmocka_unit_test(test_names_unique_bits),
-	    cmocka_unit_test(test_aliases),	    cmocka_unit_test(test_parse_errors),
-	    cmocka_unit_test(test_algebra),	    cmocka_unit_test(test_closure),
-	    cmocka_unit_test(test_psabi),	    cmocka_unit_test(test_baseline),
+	    cmocka_unit_test(test_aliases),         cmocka_unit_test(test_parse_errors),
+	    cmocka_unit_test(test_algebra),         cmocka_unit_test(test_closure),
+	    cmocka_unit_test(test_psabi),           cmocka_unit_test(test_baseline),
 	    cmocka_unit_test(test_vendor),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

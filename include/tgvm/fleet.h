@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fleets of hosts and the placement of VMs on them: the inventory (hosts with
+ * CPU profiles and counts), the minimal CPU model for a VM's needs, and which
+ * hosts each VM may run on and move among under each policy.
+ */
+#ifndef TGVM_FLEET_H
+#define TGVM_FLEET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "tgvm/cpu.h"
+#include "tgvm/model.h"
+
+#define TGVM_INVENTORY_HOSTS_MAX 100000
+#define TGVM_INVENTORY_FILE_MAX  (64u << 20)
+#define TGVM_HOST_NAME_MAX       64
+
+struct tgvm_host {
+	char name[TGVM_HOST_NAME_MAX];
+	char address[64];                       /* "198.18.0.11" or "" (simulated hosts get one) */
+	char profile_name[TGVM_MODEL_NAME_MAX]; /* "EPYC-Milan", "EPYC-Genoa", "detected" */
+	uint64_t count; /* identical machines this entry stands for (>= 1) */
+	struct tgvm_cpu_model profile;
+};
+
+struct tgvm_inventory {
+	char path[256];
+	size_t n;
+	struct tgvm_host *hosts;
+};
+
+/*
+ * Load an inventory:
+ *   {"hosts": [{"name": "rome-1", "profile": "EPYC-Rome", "count": 40,
+ *               "address": "198.18.0.11"},
+ *              {"name": "genoa", "profile": {"base": "EPYC-Milan",
+ *                        "add": ["avx512f", ...], "remove": [...]}},
+ *              {"name": "lab", "profile": {<output of tgvm host detect --json>}}]}
+ * Profiles name QEMU models of @db. Malformed JSON fails with the file, line
+ * and column; unknown models or features with the name and the closest one;
+ * duplicate host names are refused. Caller frees with tgvm_inventory_free().
+ */
+int tgvm_inventory_load(const char *path, const struct tgvm_modeldb *db,
+                        struct tgvm_inventory **ret, struct tgvm_error *reterr);
+int tgvm_inventory_from_json(json_t *j, const char *origin, const struct tgvm_modeldb *db,
+                             struct tgvm_inventory **ret, struct tgvm_error *reterr);
+void tgvm_inventory_free(struct tgvm_inventory *inv);
+/* The host named @name, or -ENOENT with a suggestion in @reterr. */
+int tgvm_inventory_find(const struct tgvm_inventory *inv, const char *name,
+                        const struct tgvm_host **ret, struct tgvm_error *reterr);
+uint64_t tgvm_inventory_total(const struct tgvm_inventory *inv); /* sum of counts */
+
+/* Can a host of @host_features / @host_vendor present @model? Features the
+ * hypervisor provides on any host (TGVM_FF_HV) do not count. On false,
+ * @ret_missing (may be NULL) gets what the host lacks. */
+bool tgvm_host_accepts(const struct tgvm_cpu_model *host, const struct tgvm_featureset *model,
+                       enum tgvm_vendor model_vendor, bool cross_vendor,
+                       struct tgvm_featureset *ret_missing);
+
+/* ---- the minimal model ---- */
+
+struct tgvm_model_request {
+	struct tgvm_featureset need; /* what the software requires */
+	struct tgvm_featureset uses; /* what it uses after a CPU check (reported) */
+	enum tgvm_vendor vendor;     /* UNKNOWN: the inventory's majority, else intel */
+	bool cross_vendor;           /* the VM may move between vendors */
+	bool libvirt_names;          /* base only on unversioned names libvirt knows */
+};
+
+struct tgvm_model_choice {
+	enum tgvm_vendor vendor;
+	bool cross_vendor;
+	struct tgvm_featureset presented;   /* the exact set the guest sees (HV features aside) */
+	char base[TGVM_MODEL_NAME_MAX];     /* nearest named QEMU model */
+	struct tgvm_featureset plus;        /* features added to the base */
+	struct tgvm_featureset minus;       /* features removed from the base */
+	struct tgvm_featureset hv_kept;     /* hypervisor-provided features the base keeps */
+	struct tgvm_featureset tcg_missing; /* presented features TCG cannot give */
+	struct tgvm_featureset lost;        /* 'uses' the model does not present */
+};
+
+/*
+ * The minimal model: the Linux boot baseline plus every needed feature, closed
+ * under dependencies, nothing else (bar hypervisor-provided bits), written as
+ * the named QEMU model of the vendor that needs the fewest +/- flags.
+ * O(models * words).
+ */
+int tgvm_model_choose(const struct tgvm_modeldb *db, const struct tgvm_model_request *req,
+                      struct tgvm_model_choice *ret, struct tgvm_error *reterr);
+/* "Haswell-v4,-hle,-rtm,...,enforce" (QEMU -cpu). Caller frees. */
+char *tgvm_model_qemu_string(const struct tgvm_model_choice *c);
+/* libvirt <cpu mode='custom' match='exact'> XML. Caller frees. */
+char *tgvm_model_libvirt_xml(const struct tgvm_model_choice *c);
+json_t *tgvm_model_choice_to_json(const struct tgvm_model_choice *c);
+
+/* ---- placement under policies ---- */
+
+enum tgvm_policy {
+	TGVM_POLICY_PASSTHROUGH, /* the VM sees its first host's whole CPU */
+	TGVM_POLICY_BASELINE,    /* the fleet's common subset (FlexMigration, EVC) */
+	TGVM_POLICY_MINIMAL,     /* tgvm: what the software requires, plus the guarded
+				  * features every host able to run it has anyway */
+	TGVM_POLICY__MAX
+};
+const char *tgvm_policy_to_string(enum tgvm_policy p);
+int tgvm_policy_from_string(const char *s);
+
+struct tgvm_vm_needs {
+	char name[64];
+	struct tgvm_featureset required;
+	struct tgvm_featureset guarded;
+	enum tgvm_vendor vendor; /* UNKNOWN: any */
+};
+
+struct tgvm_placement {
+	bool runs;                           /* some host can start it at all */
+	uint64_t hosts;                      /* machines (counts summed) it may run on */
+	size_t entries;                      /* inventory entries it may run on */
+	char first_host[TGVM_HOST_NAME_MAX]; /* where it starts (passthrough's CPU) */
+	struct tgvm_featureset presented;    /* what the guest sees */
+	struct tgvm_featureset lost;         /* required or guarded features not presented */
+	struct tgvm_featureset blocking;     /* required features not presented: cannot run */
+};
+
+struct tgvm_fleet_opts {
+	bool cross_vendor;
+	/* Passthrough's first host; NULL: the newest machine (most features) that can run the VM. */
+	const char *first_host;
+	/* When set, filled with nvms * inv->n bytes: bit p set when policy p allows VM i on host j. */
+	uint8_t *matrix;
+};
+
+/*
+ * Evaluate every VM under every policy. @ret must hold nvms * TGVM_POLICY__MAX
+ * placements (VM-major). Deduplicates identical VMs and host profiles, so the
+ * cost is O(distinct VMs * distinct profiles * words), not O(VMs * hosts).
+ */
+int tgvm_fleet_evaluate(const struct tgvm_inventory *inv, const struct tgvm_vm_needs *vms,
+                        size_t nvms, const struct tgvm_fleet_opts *opts, struct tgvm_placement *ret,
+                        struct tgvm_error *reterr);
+
+/* The heat map (VMs x inventory entries) as an SVG document. Caller frees. */
+char *tgvm_fleet_heatmap_svg(const struct tgvm_inventory *inv, const struct tgvm_vm_needs *vms,
+                             size_t nvms, const uint8_t *matrix);
+
+/*
+ * Read a report of `tgvm scan`, `tgvm probe` or `tgvm model --json` (or a plain
+ * {"required":[...],"guarded":[...]}) into needs. Feature names are checked.
+ */
+int tgvm_needs_from_report(const char *path, struct tgvm_vm_needs *ret, struct tgvm_error *reterr);
+
+#endif

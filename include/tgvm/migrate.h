@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Live migration of a VM between simulated hosts as a pipeline of named
+ * phases (check, prepare, precopy, pause, last-copy, switch, start, cleanup),
+ * each timestamped; QEMU moves the bytes over TCP across the fabric. The
+ * timeline (with precopy iterations and three downtime figures) is returned
+ * and stored as $TGVM_STATE_DIR/vms/NAME/migration.json.
+ */
+#ifndef TGVM_MIGRATE_H
+#define TGVM_MIGRATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "tgvm/error.h"
+#include "tgvm/vm.h"
+
+enum migrate_mode {
+	MIGRATE_PRECOPY,  /* auto-converge; multifd on request */
+	MIGRATE_POSTCOPY, /* one precopy pass, then postcopy */
+	MIGRATE_AUTO,     /* precopy; postcopy if it has not converged within a bound */
+	MIGRATE_MODE__MAX
+};
+const char *migrate_mode_to_string(enum migrate_mode m);
+int migrate_mode_from_string(const char *s);
+
+enum migrate_phase {
+	MIGRATE_PHASE_CHECK,
+	MIGRATE_PHASE_PREPARE,
+	MIGRATE_PHASE_PRECOPY,
+	MIGRATE_PHASE_PAUSE,     /* source vCPUs stopped (QMP STOP on the source) */
+	MIGRATE_PHASE_LAST_COPY, /* the last dirty pages and device state */
+	MIGRATE_PHASE_POSTCOPY,  /* only in postcopy: destination runs, pages pulled */
+	MIGRATE_PHASE_SWITCH,    /* source done, destination loading */
+	MIGRATE_PHASE_START,     /* destination vCPUs run (QMP RESUME on the destination) */
+	MIGRATE_PHASE_CLEANUP,
+	MIGRATE_PHASE__MAX
+};
+const char *migrate_phase_to_string(enum migrate_phase p);
+
+#define MIGRATE_ITER_MAX 512
+
+struct migrate_iteration {
+	uint64_t t_ns;             /* wall clock when sampled */
+	uint64_t dirty_sync_count; /* QEMU's pass number */
+	uint64_t remaining_bytes;
+	uint64_t transferred_bytes;
+	uint64_t dirty_rate_bps; /* dirty-pages-rate * page size */
+	uint64_t throughput_bps; /* mbps from QEMU, in bytes/s */
+};
+
+struct migrate_timeline {
+	char vm[TGVM_NAME_MAX];
+	char from[TGVM_NAME_MAX];
+	char to[TGVM_NAME_MAX];
+	enum migrate_mode mode;
+	bool postcopy_used; /* postcopy was switched on (never silently: see reason) */
+	char postcopy_reason[128];
+	uint64_t phase_start_ns[MIGRATE_PHASE__MAX]; /* wall clock; 0 when the phase did not run */
+	uint64_t phase_end_ns[MIGRATE_PHASE__MAX];
+	size_t n_iter;
+	struct migrate_iteration iter[MIGRATE_ITER_MAX];
+	/* Outcome */
+	char status[24];                /* "completed", "failed", "cancelled", "refused" */
+	char error[TGVM_ERROR_MSG_MAX]; /* what went wrong, "" on success */
+	int64_t qemu_downtime_ms;       /* QEMU's own figure; -1 unknown */
+	int64_t vcpu_blackout_us;       /* STOP on source -> RESUME on destination; -1 unknown */
+	int64_t total_ms;               /* QEMU's total-time; -1 unknown */
+	uint64_t transferred_bytes;     /* RAM moved */
+	uint64_t stop_event_us;         /* QEMU timestamps of those events; 0 unknown */
+	uint64_t resume_event_us;
+	uint64_t started_ns, ended_ns; /* whole pipeline, wall clock */
+	json_t *extra;                 /* owned; hooks may add fields (network blackout...) */
+};
+
+void migrate_timeline_init(struct migrate_timeline *t);
+void migrate_timeline_release(struct migrate_timeline *t);
+/* Stable JSON form (see tgvm-migrate(1)); new reference. */
+json_t *migrate_timeline_to_json(const struct migrate_timeline *t);
+
+/*
+ * The check of the destination: return 0 when @dst may run @vm, else a
+ * negative errno with the reason (the missing features) in @reterr. It must
+ * not change anything.
+ */
+typedef int (*migrate_check_fn)(const struct vm_config *vm, const struct vm_host *dst, void *opaque,
+                                struct tgvm_error *reterr);
+
+/*
+ * Hooks for what other layers add (network switch, blackout probe). Called
+ * from the pipeline's thread; they must return quickly. @t is the live
+ * timeline; a hook may add fields to t->extra.
+ */
+struct migrate_hooks {
+	void (*switchover)(const struct vm_config *vm, const struct vm_host *src,
+	                   const struct vm_host *dst, struct migrate_timeline *t, void *opaque);
+	void (*after_start)(const struct vm_config *vm, const struct vm_host *src,
+	                    const struct vm_host *dst, struct migrate_timeline *t, void *opaque);
+	/* Every sample during precopy (about every 20 ms): progress display. */
+	void (*progress)(const struct migrate_timeline *t, const char *status, void *opaque);
+	void *opaque;
+};
+
+struct migrate_opts {
+	enum migrate_mode mode;
+	int downtime_limit_ms;  /* 0: QEMU's default (300 ms); migrate_opts_init sets 20 */
+	uint64_t max_bandwidth; /* bytes/s; 0: unlimited */
+	int converge_timeout_ms; /* auto: switch to postcopy after this much precopy (default 10 s) */
+	int multifd_channels; /* precopy; 0: no multifd (36 s vs 2.4 s for 128 MiB under TCG here) */
+	int timeout_ms;       /* whole migration; 0: 10 minutes */
+	migrate_check_fn check; /* NULL: no CPU check */
+	void *check_opaque;
+	struct migrate_hooks hooks;
+};
+
+void migrate_opts_init(struct migrate_opts *o);
+
+/*
+ * Move VM @name to host @to. Check first (host is up, is not the VM's host,
+ * @o->check); on refusal returns -EPERM with the reason and changes nothing.
+ * Then prepare the destination QEMU (same devices and -cpu, paused,
+ * -incoming defer, in @to's namespace), migrate over TCP to @to's address,
+ * and on success quit the source and move the state directory to the
+ * destination's. On any failure or cancel (migrate_cancel_request), the VM
+ * keeps running on the source and no destination QEMU or tap is left.
+ * @ret (initialised here; release with migrate_timeline_release) is filled
+ * whenever the pipeline ran, also on failure. Blocks until done.
+ */
+int migrate_vm(const char *name, const char *to, const struct migrate_opts *o,
+               struct migrate_timeline *ret, struct tgvm_error *reterr);
+
+/*
+ * Ask a running migration of VM @name to stop before switchover. If no
+ * migrate process is alive any more, clean up what it left (destination QEMU,
+ * tap, paused source) directly. -ENOENT when nothing is migrating.
+ */
+int migrate_cancel_request(const char *name, struct tgvm_error *reterr);
+
+/*
+ * Status of VM @name's migration: the live progress of one in flight, else the
+ * last stored timeline. *ret is a new JSON reference; *ret_active tells which.
+ */
+int migrate_status(const char *name, json_t **ret, bool *ret_active, struct tgvm_error *reterr);
+
+/*
+ * The default check: the destination's CPU profile (from the inventory that
+ * created the host, else this machine's CPU under KVM or TCG's maximum under
+ * TCG) must contain every feature the
+ * VM's -cpu string presents, and the vendor must match. @opaque unused.
+ */
+int migrate_check_cpu(const struct vm_config *vm, const struct vm_host *dst, void *opaque,
+                      struct tgvm_error *reterr);
+
+#endif

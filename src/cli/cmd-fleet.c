@@ -1,0 +1,420 @@
+// SPDX-License-Identifier: MIT
+/* tgvm fleet: where each VM may run and move under each policy, and a heat map. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "tgvm/fleet.h"
+#include "util/proc.h"
+#include "util/util.h"
+
+#define VMS_MAX 1000000
+
+struct vm_list {
+	struct tgvm_vm_needs *v;
+	size_t n, cap;
+};
+
+static struct tgvm_vm_needs *vm_list_push(struct vm_list *l)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct tgvm_vm_needs *p = realloc(l->v, cap * sizeof(*p));
+
+		if (!p)
+			return NULL;
+		l->v = p;
+		l->cap = cap;
+	}
+	memset(&l->v[l->n], 0, sizeof(l->v[0]));
+	return &l->v[l->n++];
+}
+
+/* --vm NAME=LIST[:GUARDED] */
+static int parse_vm_arg(const char *arg, struct vm_list *l, struct tgvm_error *err)
+{
+	const char *eq = strchr(arg, '=');
+	struct tgvm_vm_needs *n;
+	char *req = NULL, *colon;
+	int r;
+
+	if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof(n->name))
+		return tgvm_error_set(err, EINVAL, "--vm wants NAME=FEATURES[:GUARDED], not '%s'",
+		                      arg);
+	n = vm_list_push(l);
+	if (!n)
+		return tgvm_error_set(err, ENOMEM, "out of memory");
+	snprintf(n->name, sizeof(n->name), "%.*s", (int)(eq - arg), arg);
+	req = strdup(eq + 1);
+	if (!req)
+		return tgvm_error_set(err, ENOMEM, "out of memory");
+	colon = strchr(req, ':');
+	if (colon)
+		*colon++ = '\0';
+	r = tgvm_featureset_parse(req, &n->required, err);
+	if (r >= 0 && colon)
+		r = tgvm_featureset_parse(colon, &n->guarded, err);
+	free(req);
+	if (r < 0)
+		tgvm_error_prefix(err, "--vm '%s'", n->name);
+	return r;
+}
+
+/* A VM list file: {"vms": [{"name", "required", "guarded", "vendor"}]} */
+static int load_vms(const char *path, struct vm_list *l, struct tgvm_error *err)
+{
+	json_error_t jerr;
+	json_t *j, *a, *v;
+	char *text = NULL;
+	size_t i;
+	int r;
+
+	r = tgvm_file_read(path, 256u << 20, &text, NULL, err);
+	if (r < 0)
+		return r;
+	j = json_loads(text, 0, &jerr);
+	free(text);
+	if (!j)
+		return tgvm_error_set(err, EINVAL, "'%s', line %d, column %d: %s", path, jerr.line,
+		                      jerr.column, jerr.text);
+	a = json_object_get(j, "vms");
+	if (!json_is_array(a) || json_array_size(a) > VMS_MAX) {
+		json_decref(j);
+		return tgvm_error_set(err, EINVAL, "'%s': expected {\"vms\": [...]} (at most %d)",
+		                      path, VMS_MAX);
+	}
+	json_array_foreach(a, i, v)
+	{
+		struct tgvm_vm_needs *n = vm_list_push(l);
+		const char *name = json_string_value(json_object_get(v, "name"));
+		char *req, *gua;
+		json_t *rq = json_object_get(v, "required"), *gd = json_object_get(v, "guarded");
+
+		if (!n) {
+			json_decref(j);
+			return tgvm_error_set(err, ENOMEM, "out of memory");
+		}
+		snprintf(n->name, sizeof(n->name), "%s", name ? name : "vm");
+		if (rq && !json_is_array(rq)) {
+			json_decref(j);
+			return tgvm_error_set(
+			    err, EINVAL, "'%s': vm %zu: \"required\" must be an array", path, i);
+		}
+		/* Reuse the feature-list parser on joined names. */
+		struct tgvm_buf b;
+		size_t k;
+		json_t *x;
+
+		tgvm_buf_init(&b);
+		tgvm_buf_append(&b, "", 0);
+		json_array_foreach(rq, k, x)
+		    tgvm_buf_printf(&b, "%s,", json_string_value(x) ?: "?");
+		req = b.data;
+		tgvm_buf_init(&b);
+		tgvm_buf_append(&b, "", 0);
+		if (json_is_array(gd))
+			json_array_foreach(gd, k, x)
+			    tgvm_buf_printf(&b, "%s,", json_string_value(x) ?: "?");
+		gua = b.data;
+		r = tgvm_featureset_parse(req ? req : "", &n->required, err);
+		if (r >= 0)
+			r = tgvm_featureset_parse(gua ? gua : "", &n->guarded, err);
+		free(req);
+		free(gua);
+		const char *vd = json_string_value(json_object_get(v, "vendor"));
+		if (r >= 0 && vd) {
+			int vv = tgvm_vendor_from_string(vd);
+
+			if (vv < 0)
+				r = tgvm_error_set(err, EINVAL, "unknown vendor '%s'", vd);
+			else
+				n->vendor = vv;
+		}
+		if (r < 0) {
+			tgvm_error_prefix(err, "'%s': vm '%s'", path, n->name);
+			json_decref(j);
+			return r;
+		}
+	}
+	json_decref(j);
+	return 0;
+}
+
+static const char *pct(char *buf, size_t size, const struct tgvm_placement *p, uint64_t total)
+{
+	if (!p->runs)
+		snprintf(buf, size, "cannot run");
+	else
+		snprintf(buf, size, "%5.1f%% (%llu)",
+		         total ? 100.0 * (double)p->hosts / (double)total : 0,
+		         (unsigned long long)p->hosts);
+	return buf;
+}
+
+static json_t *set_json(const struct tgvm_featureset *s)
+{
+	json_t *a = json_array();
+
+	TGVM_FEATURESET_FOREACH(f, s)
+	json_array_append_new(a, json_string(tgvm_feature_name(f)));
+	return a;
+}
+
+static int write_heatmap(const char *path, const char *svg, struct tgvm_error *err)
+{
+	size_t n = strlen(path);
+	char tmp[PATH_MAX];
+	int r, status;
+
+	if (n > 4 && !strcmp(path + n - 4, ".svg"))
+		return tgvm_file_write(path, svg, strlen(svg), err);
+	if (!(n > 4 && !strcmp(path + n - 4, ".png")))
+		return tgvm_error_set(err, EINVAL, "heat map '%s': name it .svg or .png", path);
+	snprintf(tmp, sizeof(tmp), "%s.svg", path);
+	r = tgvm_file_write(tmp, svg, strlen(svg), err);
+	if (r < 0)
+		return r;
+	char *argv[] = {"rsvg-convert", "-f", "png", "-o", (char *)path, tmp, NULL};
+	r = tgvm_run_capture(argv, 0, 60000, NULL, &status, err);
+	unlink(tmp);
+	if (r == -ENOENT)
+		return tgvm_error_set(err, ENOENT,
+		                      "cannot write PNG: rsvg-convert is missing (package "
+		                      "librsvg2-bin); write an .svg instead");
+	if (r < 0)
+		return r;
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		return tgvm_error_set(err, EIO, "rsvg-convert failed to write '%s'", path);
+	return 0;
+}
+
+int cmd_fleet(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"inventory", required_argument, NULL, 'i'},
+	    {"vm", required_argument, NULL, 'v'},
+	    {"vms", required_argument, NULL, 'V'},
+	    {"report", required_argument, NULL, 'r'},
+	    {"cross-vendor", no_argument, NULL, 'x'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"heatmap", required_argument, NULL, 'm'},
+	    {"first-host", required_argument, NULL, 'F'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct vm_list vms = {0};
+	struct tgvm_modeldb *db = NULL;
+	struct tgvm_inventory *inv = NULL;
+	struct tgvm_placement *pl = NULL;
+	struct tgvm_fleet_opts fo = {0};
+	struct tgvm_error err = {0};
+	const char *inventory = NULL, *heatmap = NULL;
+	char defpath[PATH_MAX];
+	bool json = false;
+	int c, rc = TGVM_EXIT_FAILURE;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "i:v:V:r:xjm:F:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			inventory = optarg;
+			break;
+		case 'v':
+			if (parse_vm_arg(optarg, &vms, &err) < 0) {
+				rc = cli_fail(TGVM_EXIT_USAGE, "fleet", "%s", err.msg);
+				goto out;
+			}
+			break;
+		case 'V':
+			if (load_vms(optarg, &vms, &err) < 0) {
+				rc = cli_fail(TGVM_EXIT_USAGE, "fleet", "%s", err.msg);
+				goto out;
+			}
+			break;
+		case 'r': {
+			struct tgvm_vm_needs *n = vm_list_push(&vms);
+
+			if (!n || tgvm_needs_from_report(optarg, n, &err) < 0) {
+				rc = cli_fail(TGVM_EXIT_USAGE, "fleet", "%s", err.msg);
+				goto out;
+			}
+			break;
+		}
+		case 'x':
+			fo.cross_vendor = true;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'm':
+			heatmap = optarg;
+			break;
+		case 'F':
+			fo.first_host = optarg;
+			break;
+		case 'h':
+			rc = cmd_help(2, (char *[]){"help", "fleet", NULL});
+			goto out;
+		default:
+			rc = cli_usage("fleet");
+			goto out;
+		}
+	}
+	if (!inventory) {
+		if (tgvm_data_dir(defpath, sizeof(defpath)) < 0 ||
+		    strlen(defpath) + 20 >= sizeof(defpath)) {
+			rc = cli_fail(TGVM_EXIT_USAGE, "fleet", "give --inventory FILE");
+			goto out;
+		}
+		strncat(defpath, "/examples/fleet.json", sizeof(defpath) - strlen(defpath) - 1);
+		inventory = defpath;
+	}
+	if (vms.n == 0) {
+		rc = cli_fail(TGVM_EXIT_USAGE, "fleet",
+		              "no VMs: give --vm NAME=FEATURES, --vms FILE or --report FILE");
+		goto out;
+	}
+	if (tgvm_modeldb_load_default(&db, &err) < 0) {
+		rc = cli_fail_err("fleet", &err);
+		goto out;
+	}
+	if (tgvm_inventory_load(inventory, db, &inv, &err) < 0) {
+		rc = cli_fail(TGVM_EXIT_USAGE, "fleet", "%s", err.msg);
+		goto out;
+	}
+	if (fo.first_host) {
+		const struct tgvm_host *fh;
+
+		if (tgvm_inventory_find(inv, fo.first_host, &fh, &err) < 0) {
+			rc = cli_fail(TGVM_EXIT_USAGE, "fleet", "%s", err.msg);
+			goto out;
+		}
+	}
+	pl = calloc(vms.n * TGVM_POLICY__MAX, sizeof(*pl));
+	if (heatmap)
+		fo.matrix = calloc(vms.n * inv->n, 1);
+	if (!pl || (heatmap && !fo.matrix)) {
+		rc = cli_fail(TGVM_EXIT_FAILURE, "fleet", "out of memory");
+		goto out;
+	}
+	if (tgvm_fleet_evaluate(inv, vms.v, vms.n, &fo, pl, &err) < 0) {
+		rc = cli_fail_err("fleet", &err);
+		goto out;
+	}
+	uint64_t total = tgvm_inventory_total(inv);
+	if (json) {
+		json_t *j = json_object(), *a = json_array();
+		char *s;
+
+		json_object_set_new(j, "tool", json_string("tgvm-fleet"));
+		json_object_set_new(j, "version", json_integer(1));
+		json_object_set_new(j, "inventory", json_string(inv->path));
+		json_object_set_new(j, "machines", json_integer((json_int_t)total));
+		json_object_set_new(j, "entries", json_integer((json_int_t)inv->n));
+		json_object_set_new(j, "cross_vendor", json_boolean(fo.cross_vendor));
+		for (size_t i = 0; i < vms.n; i++) {
+			json_t *v = json_object(), *pol = json_object();
+
+			json_object_set_new(v, "name", json_string(vms.v[i].name));
+			json_object_set_new(v, "required", set_json(&vms.v[i].required));
+			json_object_set_new(v, "guarded", set_json(&vms.v[i].guarded));
+			for (int p = 0; p < TGVM_POLICY__MAX; p++) {
+				const struct tgvm_placement *x = &pl[i * TGVM_POLICY__MAX + p];
+				json_t *o = json_object();
+
+				json_object_set_new(o, "runs", json_boolean(x->runs));
+				json_object_set_new(o, "machines",
+				                    json_integer((json_int_t)x->hosts));
+				json_object_set_new(
+				    o, "share",
+				    json_real(total ? (double)x->hosts / (double)total : 0));
+				json_object_set_new(o, "entries",
+				                    json_integer((json_int_t)x->entries));
+				json_object_set_new(o, "first_host", json_string(x->first_host));
+				json_object_set_new(
+				    o, "presented_count",
+				    json_integer(tgvm_featureset_count(&x->presented)));
+				json_object_set_new(o, "lost", set_json(&x->lost));
+				json_object_set_new(o, "blocking", set_json(&x->blocking));
+				json_object_set_new(pol, tgvm_policy_to_string(p), o);
+			}
+			json_object_set_new(v, "policies", pol);
+			json_array_append_new(a, v);
+		}
+		json_object_set_new(j, "vms", a);
+		s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		puts(s ? s : "{}");
+		free(s);
+		json_decref(j);
+	} else {
+		static const char *const hdr[] = {"VM",
+		                                  "REQUIRES",
+		                                  "PASSTHROUGH",
+		                                  "BASELINE",
+		                                  "MINIMAL (tgvm)",
+		                                  "BASELINE TAKES AWAY",
+		                                  "MINIMAL TAKES AWAY"};
+		struct cli_table *t = cli_table_new(7, hdr);
+
+		for (size_t i = 0; i < vms.n; i++) {
+			const struct tgvm_placement *p = &pl[i * TGVM_POLICY__MAX];
+			char a[48], b[48], m[48], need[48];
+			char *lb = tgvm_featureset_to_string(&p[TGVM_POLICY_BASELINE].lost, " ");
+			char *lm = tgvm_featureset_to_string(&p[TGVM_POLICY_MINIMAL].lost, " ");
+			enum tgvm_psabi_level lvl = tgvm_psabi_required(&vms.v[i].required);
+			int nreq = tgvm_featureset_count(&vms.v[i].required);
+
+			if (nreq)
+				snprintf(need, sizeof(need), "%s, %d feature%s",
+				         tgvm_psabi_to_string(lvl), nreq, nreq == 1 ? "" : "s");
+			else
+				snprintf(need, sizeof(need), "x86-64 baseline");
+			const char *row[] = {vms.v[i].name,
+			                     need,
+			                     pct(a, sizeof(a), &p[TGVM_POLICY_PASSTHROUGH], total),
+			                     pct(b, sizeof(b), &p[TGVM_POLICY_BASELINE], total),
+			                     pct(m, sizeof(m), &p[TGVM_POLICY_MINIMAL], total),
+			                     lb && *lb ? lb : "-",
+			                     lm && *lm ? lm : "-"};
+			cli_table_add(t, row);
+			free(lb);
+			free(lm);
+		}
+		printf("%llu machines in %zu entries of '%s'%s\n\n", (unsigned long long)total,
+		       inv->n, inv->path, fo.cross_vendor ? "; cross-vendor moves allowed" : "");
+		cli_table_print(t, stdout);
+		cli_table_free(t);
+		printf(
+		    "\nShare of the machines each VM may run on and move among. passthrough: the "
+		    "VM sees the whole CPU\nof %s; baseline: the fleet's common "
+		    "CPU%s, as FlexMigration/EVC mask it;\nminimal: what the software "
+		    "requires plus the guarded features every such host has.\n",
+		    fo.first_host ? fo.first_host : "the newest host that can run it",
+		    fo.cross_vendor ? "" : " per vendor");
+	}
+	if (heatmap) {
+		char *svg = tgvm_fleet_heatmap_svg(inv, vms.v, vms.n, fo.matrix);
+
+		if (!svg || write_heatmap(heatmap, svg, &err) < 0) {
+			free(svg);
+			rc = cli_fail_err("fleet", &err);
+			goto out;
+		}
+		free(svg);
+		if (!json)
+			printf("heat map written to %s\n", heatmap);
+	}
+	rc = TGVM_EXIT_OK;
+out:
+	free(vms.v);
+	free(pl);
+	free(fo.matrix);
+	tgvm_inventory_free(inv);
+	tgvm_modeldb_free(db);
+	return rc;
+}

@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: MIT
+/*
+ * tgvm migrate VM --to HOST | status VM | cancel VM: drive a live migration
+ * and print its timeline. The pipeline lives in src/migrate/.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "tgvm/migrate.h"
+#include "util/util.h"
+
+static void migrate_usage(void)
+{
+	fprintf(stderr, "usage: tgvm migrate VM --to HOST [--mode precopy|postcopy|auto]\n"
+	                "                    [--downtime-limit MS] [--max-bandwidth SIZE]\n"
+	                "                    [--converge-timeout MS] [--timeout MS] [--multifd N]\n"
+	                "                    [--no-check] [--json]\n"
+	                "       tgvm migrate status VM [--json]\n"
+	                "       tgvm migrate cancel VM\n");
+}
+
+static void progress(const struct migrate_timeline *t, const char *status, void *opaque)
+{
+	const struct migrate_iteration *it = t->n_iter ? &t->iter[t->n_iter - 1] : NULL;
+
+	(void)opaque;
+	if (!it)
+		return;
+	fprintf(stderr, "\r\033[K%s: pass %llu, %llu MiB sent, %llu MiB left, dirtying %llu MiB/s",
+	        status, (unsigned long long)it->dirty_sync_count,
+	        (unsigned long long)(it->transferred_bytes >> 20),
+	        (unsigned long long)(it->remaining_bytes >> 20),
+	        (unsigned long long)(it->dirty_rate_bps >> 20));
+}
+
+static void fmt_ms(char *buf, size_t size, json_t *v)
+{
+	if (json_is_number(v))
+		snprintf(buf, size, "%.1f", json_number_value(v));
+	else
+		snprintf(buf, size, "-");
+}
+
+/* The table form of a timeline (as stored: see tgvm-migrate(1) JSON FIELDS). */
+static void print_timeline(json_t *j)
+{
+	static const char *const hdr[] = {"PHASE", "START ms", "DURATION ms"};
+	static const char *const ihdr[] = {"PASS", "AT ms", "SENT MiB", "LEFT MiB", "DIRTY MiB/s"};
+	struct cli_table *t = cli_table_new(3, hdr), *it = cli_table_new(5, ihdr);
+	json_t *dt = json_object_get(j, "downtime"), *v;
+	size_t i;
+	char a[32], b[32], c[32], d[32], e[32];
+
+	printf("VM '%s': %s -> %s, %s: %s\n", json_string_value(json_object_get(j, "vm")),
+	       json_string_value(json_object_get(j, "from")),
+	       json_string_value(json_object_get(j, "to")),
+	       json_string_value(json_object_get(j, "mode")),
+	       json_string_value(json_object_get(j, "status")));
+	if (json_string_length(json_object_get(j, "error")))
+		printf("error: %s\n", json_string_value(json_object_get(j, "error")));
+	if (json_is_true(json_object_get(j, "postcopy_used")))
+		printf("postcopy: %s\n", json_string_value(json_object_get(j, "postcopy_reason")));
+	json_array_foreach(json_object_get(j, "phases"), i, v)
+	{
+		const char *row[3] = {json_string_value(json_object_get(v, "phase")), a, b};
+
+		fmt_ms(a, sizeof(a), json_object_get(v, "start_ms"));
+		fmt_ms(b, sizeof(b), json_object_get(v, "duration_ms"));
+		if (t)
+			cli_table_add(t, row);
+	}
+	if (t) {
+		cli_table_align_right(t, 1);
+		cli_table_align_right(t, 2);
+		printf("\n");
+		cli_table_print(t, stdout);
+	}
+	json_array_foreach(json_object_get(j, "precopy_iterations"), i, v)
+	{
+		const char *row[5] = {a, b, c, d, e};
+
+		snprintf(a, sizeof(a), "%lld",
+		         (long long)json_integer_value(json_object_get(v, "pass")));
+		fmt_ms(b, sizeof(b), json_object_get(v, "at_ms"));
+		snprintf(c, sizeof(c), "%.1f",
+		         (double)json_integer_value(json_object_get(v, "transferred_bytes")) /
+		             1048576.0);
+		snprintf(d, sizeof(d), "%.1f",
+		         (double)json_integer_value(json_object_get(v, "remaining_bytes")) /
+		             1048576.0);
+		snprintf(e, sizeof(e), "%.1f",
+		         (double)json_integer_value(json_object_get(v, "dirty_rate_bytes_per_s")) /
+		             1048576.0);
+		if (it)
+			cli_table_add(it, row);
+	}
+	if (it && json_array_size(json_object_get(j, "precopy_iterations"))) {
+		for (int col = 0; col < 5; col++)
+			cli_table_align_right(it, col);
+		printf("\n");
+		cli_table_print(it, stdout);
+	}
+	fmt_ms(a, sizeof(a), json_object_get(dt, "network_blackout_ms"));
+	fmt_ms(b, sizeof(b), json_object_get(dt, "vcpu_blackout_ms"));
+	fmt_ms(c, sizeof(c), json_object_get(dt, "qemu_ms"));
+	fmt_ms(d, sizeof(d), json_object_get(j, "qemu_total_ms"));
+	printf("\nnetwork blackout: %s ms   vCPU blackout (STOP->RESUME): %s ms   QEMU downtime: "
+	       "%s ms\n",
+	       a, b, c);
+	printf("QEMU total: %s ms   pipeline: %.1f ms   moved: %.1f MiB\n", d,
+	       json_number_value(json_object_get(j, "pipeline_ms")),
+	       (double)json_integer_value(json_object_get(j, "transferred_bytes")) / 1048576.0);
+	cli_table_free(t);
+	cli_table_free(it);
+}
+
+static int print_json(json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+	if (!s)
+		return cli_fail(TGVM_EXIT_FAILURE, "migrate", "out of memory");
+	puts(s);
+	free(s);
+	return TGVM_EXIT_OK;
+}
+
+static int migrate_status_cmd(int argc, char **argv)
+{
+	struct tgvm_error err = {0};
+	bool json = argc > 2 && !strcmp(argv[2], "--json"), active = false;
+	json_t *j = NULL;
+	int rc;
+
+	if (argc < 2 || argc > 3 || (argc == 3 && !json)) {
+		migrate_usage();
+		return TGVM_EXIT_USAGE;
+	}
+	if (migrate_status(argv[1], &j, &active, &err) < 0)
+		return cli_fail_err("migrate status", &err);
+	if (json) {
+		rc = print_json(j);
+	} else {
+		if (active)
+			printf("in progress (QEMU status %s)\n",
+			       json_string_value(json_object_get(j, "qemu_status")));
+		print_timeline(j);
+		rc = TGVM_EXIT_OK;
+	}
+	json_decref(j);
+	return rc;
+}
+
+static int migrate_cancel_cmd(int argc, char **argv)
+{
+	struct tgvm_error err = {0};
+
+	if (argc != 2) {
+		migrate_usage();
+		return TGVM_EXIT_USAGE;
+	}
+	if (migrate_cancel_request(argv[1], &err) < 0)
+		return cli_fail_err("migrate cancel", &err);
+	printf("migration of VM '%s' cancelled; it runs on its source host\n", argv[1]);
+	return TGVM_EXIT_OK;
+}
+
+int cmd_migrate(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"to", required_argument, NULL, 't'},
+	    {"mode", required_argument, NULL, 'm'},
+	    {"downtime-limit", required_argument, NULL, 'd'},
+	    {"max-bandwidth", required_argument, NULL, 'b'},
+	    {"converge-timeout", required_argument, NULL, 'c'},
+	    {"timeout", required_argument, NULL, 'T'},
+	    {"multifd", required_argument, NULL, 'M'},
+	    {"no-check", no_argument, NULL, 'n'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct migrate_opts o;
+	struct migrate_timeline t;
+	struct tgvm_error err = {0};
+	const char *to = NULL;
+	bool json = false;
+	int c, r, rc;
+
+	if (argc >= 2 && !strcmp(argv[1], "status"))
+		return migrate_status_cmd(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "cancel"))
+		return migrate_cancel_cmd(argc - 1, argv + 1);
+	migrate_opts_init(&o);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "t:m:d:b:c:T:M:njh", opts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			to = optarg;
+			break;
+		case 'm':
+			r = migrate_mode_from_string(optarg);
+			if (r < 0)
+				return cli_fail(TGVM_EXIT_USAGE, "migrate",
+				                "unknown mode '%s' (precopy, postcopy, auto)",
+				                optarg);
+			o.mode = (enum migrate_mode)r;
+			break;
+		case 'd':
+			if (tgvm_parse_int(optarg, 1, 600000, &o.downtime_limit_ms) < 0)
+				return cli_fail(TGVM_EXIT_USAGE, "migrate",
+				                "--downtime-limit takes milliseconds, not '%s'",
+				                optarg);
+			break;
+		case 'b':
+			if (tgvm_parse_size(optarg, &o.max_bandwidth) < 0 || !o.max_bandwidth)
+				return cli_fail(
+				    TGVM_EXIT_USAGE, "migrate",
+				    "--max-bandwidth takes bytes per second (e.g. 100M), "
+				    "not '%s'",
+				    optarg);
+			break;
+		case 'c':
+			if (tgvm_parse_int(optarg, 1, 3600000, &o.converge_timeout_ms) < 0)
+				return cli_fail(TGVM_EXIT_USAGE, "migrate",
+				                "--converge-timeout takes milliseconds, not '%s'",
+				                optarg);
+			break;
+		case 'T':
+			if (tgvm_parse_int(optarg, 1, 86400000, &o.timeout_ms) < 0)
+				return cli_fail(TGVM_EXIT_USAGE, "migrate",
+				                "--timeout takes milliseconds, not '%s'", optarg);
+			break;
+		case 'M':
+			if (tgvm_parse_int(optarg, 1, 64, &o.multifd_channels) < 0)
+				return cli_fail(TGVM_EXIT_USAGE, "migrate",
+				                "--multifd takes 1 to 64 channels, not '%s'",
+				                optarg);
+			break;
+		case 'n':
+			o.check = NULL;
+			break;
+		case 'j':
+			json = true;
+			break;
+		default:
+			migrate_usage();
+			return TGVM_EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1 || !to) {
+		migrate_usage();
+		return TGVM_EXIT_USAGE;
+	}
+	if (!json && cli_isatty(stderr))
+		o.hooks.progress = progress;
+	r = migrate_vm(argv[optind], to, &o, &t, &err);
+	if (o.hooks.progress)
+		fprintf(stderr, "\r\033[K");
+	if (r < 0 && !strcmp(t.status, "refused")) {
+		rc = cli_fail(r == -EPERM ? TGVM_EXIT_NO : TGVM_EXIT_FAILURE, "migrate",
+		              "refused: %s", err.msg);
+		if (json) {
+			json_t *j = migrate_timeline_to_json(&t);
+
+			print_json(j);
+			json_decref(j);
+		}
+		migrate_timeline_release(&t);
+		return rc;
+	}
+	json_t *j = migrate_timeline_to_json(&t);
+	if (json)
+		print_json(j);
+	else
+		print_timeline(j);
+	json_decref(j);
+	rc = TGVM_EXIT_OK;
+	if (r < 0)
+		rc = cli_fail_err("migrate", &err);
+	migrate_timeline_release(&t);
+	return rc;
+}

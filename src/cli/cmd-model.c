@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: MIT
+/* tgvm model: the minimal CPU model for what a VM's software needs. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "tgvm/fleet.h"
+
+enum out_format { OUT_TEXT, OUT_QEMU, OUT_LIBVIRT, OUT_JSON };
+
+static void print_set_line(const char *label, const struct tgvm_featureset *s)
+{
+	char *names = tgvm_featureset_to_string(s, " ");
+
+	printf("%-10s%s\n", label, names && *names ? names : "(none)");
+	free(names);
+}
+
+int cmd_model(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"need", required_argument, NULL, 'n'},
+	    {"report", required_argument, NULL, 'r'},
+	    {"vendor", required_argument, NULL, 'v'},
+	    {"cross-vendor", no_argument, NULL, 'x'},
+	    {"inventory", required_argument, NULL, 'i'},
+	    {"format", required_argument, NULL, 'f'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct tgvm_model_request req;
+	struct tgvm_model_choice choice, lv;
+	struct tgvm_modeldb *db = NULL;
+	struct tgvm_inventory *inv = NULL;
+	struct tgvm_error err = {0};
+	enum out_format fmt = OUT_TEXT;
+	const char *inventory = NULL;
+	bool have_input = false;
+	int c, rc = TGVM_EXIT_FAILURE;
+
+	memset(&req, 0, sizeof(req));
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "n:r:v:xi:f:jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n': {
+			struct tgvm_featureset s;
+
+			if (tgvm_featureset_parse(optarg, &s, &err) < 0)
+				return cli_fail(TGVM_EXIT_USAGE, "model", "%s", err.msg);
+			tgvm_featureset_union(&req.need, &s);
+			have_input = true;
+			break;
+		}
+		case 'r': {
+			struct tgvm_vm_needs n;
+
+			if (tgvm_needs_from_report(optarg, &n, &err) < 0)
+				return cli_fail(TGVM_EXIT_USAGE, "model", "%s", err.msg);
+			tgvm_featureset_union(&req.need, &n.required);
+			tgvm_featureset_union(&req.uses, &n.guarded);
+			if (n.vendor != TGVM_VENDOR_UNKNOWN && req.vendor == TGVM_VENDOR_UNKNOWN)
+				req.vendor = n.vendor;
+			have_input = true;
+			break;
+		}
+		case 'v': {
+			int v = tgvm_vendor_from_string(optarg);
+
+			if (v != TGVM_VENDOR_INTEL && v != TGVM_VENDOR_AMD)
+				return cli_fail(TGVM_EXIT_USAGE, "model",
+				                "unknown vendor '%s' (use intel or amd)", optarg);
+			req.vendor = v;
+			break;
+		}
+		case 'x':
+			req.cross_vendor = true;
+			break;
+		case 'i':
+			inventory = optarg;
+			break;
+		case 'f':
+			if (!strcmp(optarg, "qemu"))
+				fmt = OUT_QEMU;
+			else if (!strcmp(optarg, "libvirt"))
+				fmt = OUT_LIBVIRT;
+			else if (!strcmp(optarg, "json"))
+				fmt = OUT_JSON;
+			else if (!strcmp(optarg, "text"))
+				fmt = OUT_TEXT;
+			else
+				return cli_fail(TGVM_EXIT_USAGE, "model",
+				                "unknown format '%s' (qemu, libvirt, json or text)",
+				                optarg);
+			break;
+		case 'j':
+			fmt = OUT_JSON;
+			break;
+		case 'h':
+			return cmd_help(2, (char *[]){"help", "model", NULL});
+		default:
+			return cli_usage("model");
+		}
+	}
+	if (optind < argc)
+		return cli_fail(TGVM_EXIT_USAGE, "model", "unexpected argument '%s'", argv[optind]);
+	if (!have_input)
+		return cli_fail(
+		    TGVM_EXIT_USAGE, "model",
+		    "say what the VM needs: --need LIST or --report FILE (from tgvm scan "
+		    "or tgvm probe)");
+	/* Guarded uses that are also required are simply required. */
+	tgvm_featureset_minus(&req.uses, &req.need);
+
+	if (tgvm_modeldb_load_default(&db, &err) < 0) {
+		rc = cli_fail_err("model", &err);
+		goto out;
+	}
+	if (inventory) {
+		if (tgvm_inventory_load(inventory, db, &inv, &err) < 0) {
+			rc = cli_fail(TGVM_EXIT_USAGE, "model", "%s", err.msg);
+			goto out;
+		}
+		if (req.vendor == TGVM_VENDOR_UNKNOWN) {
+			uint64_t per[TGVM_VENDOR__MAX] = {0};
+
+			for (size_t i = 0; i < inv->n; i++)
+				per[inv->hosts[i].profile.vendor] += inv->hosts[i].count;
+			req.vendor = per[TGVM_VENDOR_AMD] > per[TGVM_VENDOR_INTEL]
+			                 ? TGVM_VENDOR_AMD
+			                 : TGVM_VENDOR_INTEL;
+		}
+	}
+	if (tgvm_model_choose(db, &req, &choice, &err) < 0) {
+		rc = cli_fail_err("model", &err);
+		goto out;
+	}
+	req.libvirt_names = true;
+	if (tgvm_model_choose(db, &req, &lv, &err) < 0) {
+		rc = cli_fail_err("model", &err);
+		goto out;
+	}
+
+	char *qemu = tgvm_model_qemu_string(&choice), *xml = tgvm_model_libvirt_xml(&lv);
+	uint64_t ok = 0, total = 0;
+	json_t *acc = json_array();
+
+	if (inv) {
+		total = tgvm_inventory_total(inv);
+		for (size_t i = 0; i < inv->n; i++) {
+			const struct tgvm_host *h = &inv->hosts[i];
+
+			if (tgvm_host_accepts(&h->profile, &choice.presented, choice.vendor,
+			                      req.cross_vendor, NULL)) {
+				ok += h->count;
+				json_array_append_new(acc, json_string(h->name));
+			}
+		}
+	}
+	switch (fmt) {
+	case OUT_QEMU:
+		printf("%s\n", qemu ? qemu : "");
+		break;
+	case OUT_LIBVIRT:
+		fputs(xml ? xml : "", stdout);
+		break;
+	case OUT_JSON: {
+		json_t *j = tgvm_model_choice_to_json(&choice);
+		char *s;
+
+		json_object_set_new(j, "libvirt_xml", json_string(xml ? xml : ""));
+		json_object_set_new(j, "libvirt_base", json_string(lv.base));
+		if (inv) {
+			json_object_set_new(j, "inventory", json_string(inv->path));
+			json_object_set_new(j, "hosts_accepting", json_incref(acc));
+			json_object_set_new(j, "machines_accepting", json_integer((json_int_t)ok));
+			json_object_set_new(j, "machines_total", json_integer((json_int_t)total));
+		}
+		s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		puts(s ? s : "{}");
+		free(s);
+		json_decref(j);
+		break;
+	}
+	case OUT_TEXT: {
+		struct tgvm_featureset beyond = choice.presented, bl;
+
+		tgvm_linux_baseline(&bl);
+		tgvm_featureset_minus(&beyond, &bl);
+		printf("minimal CPU model (QEMU %s)\n\n", db->qemu_version);
+		printf("%-10s%s%s\n", "vendor", tgvm_vendor_to_string(choice.vendor),
+		       req.cross_vendor
+		           ? " (cross-vendor moves allowed)"
+		           : " (moves only between hosts of this vendor; --cross-vendor "
+		             "allows both)");
+		printf("%-10s%s, %d features: the Linux boot baseline plus\n", "presents",
+		       tgvm_psabi_to_string(tgvm_psabi_supported(&choice.presented)),
+		       tgvm_featureset_count(&choice.presented));
+		print_set_line("", &beyond);
+		printf("%-10s%s with %d flags\n", "base", choice.base,
+		       tgvm_featureset_count(&choice.plus) + tgvm_featureset_count(&choice.minus));
+		if (!tgvm_featureset_empty(&choice.lost))
+			print_set_line("not given", &choice.lost);
+		if (!tgvm_featureset_empty(&choice.tcg_missing))
+			print_set_line("no TCG", &choice.tcg_missing);
+		printf("\nQEMU:     -cpu %s\n\nlibvirt:\n%s", qemu ? qemu : "", xml ? xml : "");
+		if (inv)
+			printf("\nhosts:    %llu of %llu machines in '%s' can run it (%.0f%%)\n",
+			       (unsigned long long)ok, (unsigned long long)total, inv->path,
+			       total ? 100.0 * (double)ok / (double)total : 0.0);
+		break;
+	}
+	}
+	json_decref(acc);
+	free(qemu);
+	free(xml);
+	rc = TGVM_EXIT_OK;
+out:
+	tgvm_inventory_free(inv);
+	tgvm_modeldb_free(db);
+	return rc;
+}

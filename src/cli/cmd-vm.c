@@ -1,0 +1,377 @@
+// SPDX-License-Identifier: MIT
+/*
+ * tgvm vm start|list|stop|console: run VMs (QEMU processes) on simulated
+ * hosts. Option parsing and printing only; src/vm/ does the work.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "tgvm/vm.h"
+#include "util/util.h"
+
+static void vm_usage(void)
+{
+	fprintf(
+	    stderr,
+	    "usage: tgvm vm start NAME --host HOST [--mem SIZE] [--cpus N] [--model CPU]\n"
+	    "                     [--kernel FILE [--initrd FILE] [--append LINE] | --disk IMAGE]\n"
+	    "                     [--ip ADDR] [--dry-run] [--json]\n"
+	    "       tgvm vm list [--json]\n"
+	    "       tgvm vm stop NAME...\n"
+	    "       tgvm vm console NAME [--log]\n");
+}
+
+static int set_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = strdup(v);
+	return *dst ? 0 : -ENOMEM;
+}
+
+static int vm_start_cmd(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"host", required_argument, NULL, 'H'},   {"mem", required_argument, NULL, 'm'},
+	    {"cpus", required_argument, NULL, 'c'},   {"model", required_argument, NULL, 'M'},
+	    {"kernel", required_argument, NULL, 'k'}, {"initrd", required_argument, NULL, 'i'},
+	    {"append", required_argument, NULL, 'a'}, {"disk", required_argument, NULL, 'd'},
+	    {"ip", required_argument, NULL, 'I'},     {"accel", required_argument, NULL, 'A'},
+	    {"dry-run", no_argument, NULL, 'n'},      {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	};
+	struct vm_config cfg;
+	struct tgvm_error err = {0};
+	bool dry = false, json = false;
+	int c, rc = TGVM_EXIT_OK;
+
+	vm_config_init(&cfg);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "H:m:c:M:k:i:a:d:I:A:njh", opts, NULL)) != -1) {
+		int r = 0;
+
+		switch (c) {
+		case 'H':
+			if (strlen(optarg) >= sizeof(cfg.host))
+				r = -EINVAL;
+			else
+				snprintf(cfg.host, sizeof(cfg.host), "%s", optarg);
+			break;
+		case 'm':
+			if (tgvm_parse_size(optarg, &cfg.mem_bytes) < 0) {
+				vm_config_release(&cfg);
+				return cli_fail(TGVM_EXIT_USAGE, "vm start",
+				                "cannot read memory size '%s' (e.g. 256M, 1G)",
+				                optarg);
+			}
+			break;
+		case 'c':
+			if (tgvm_parse_int(optarg, 1, TGVM_VM_CPUS_MAX, &cfg.cpus) < 0) {
+				vm_config_release(&cfg);
+				return cli_fail(TGVM_EXIT_USAGE, "vm start",
+				                "cpus must be 1 to %d, not '%s'", TGVM_VM_CPUS_MAX,
+				                optarg);
+			}
+			break;
+		case 'M':
+			if (!strcmp(optarg, "auto")) {
+				vm_config_release(&cfg);
+				return cli_fail(TGVM_EXIT_USAGE, "vm start",
+				                "--model auto needs the scan of the guest; give a "
+				                "model or -cpu string ('tgvm model' prints one)");
+			}
+			r = set_str(&cfg.cpu, optarg);
+			break;
+		case 'k':
+			r = set_str(&cfg.kernel, optarg);
+			break;
+		case 'i':
+			r = set_str(&cfg.initrd, optarg);
+			break;
+		case 'a':
+			r = set_str(&cfg.append, optarg);
+			break;
+		case 'd':
+			r = set_str(&cfg.disk, optarg);
+			break;
+		case 'I':
+			snprintf(cfg.ip, sizeof(cfg.ip), "%s", optarg);
+			if (!tgvm_net_addr_ok(optarg))
+				r = -EINVAL;
+			break;
+		case 'A':
+			snprintf(cfg.accel, sizeof(cfg.accel), "%s", optarg);
+			break;
+		case 'n':
+			dry = true;
+			break;
+		case 'j':
+			json = true;
+			break;
+		default:
+			vm_config_release(&cfg);
+			vm_usage();
+			return TGVM_EXIT_USAGE;
+		}
+		if (r < 0) {
+			vm_config_release(&cfg);
+			return cli_fail(TGVM_EXIT_USAGE, "vm start", "bad value '%s'", optarg);
+		}
+	}
+	if (optind != argc - 1 || !cfg.host[0]) {
+		vm_config_release(&cfg);
+		vm_usage();
+		return TGVM_EXIT_USAGE;
+	}
+	snprintf(cfg.name, sizeof(cfg.name), "%s", argv[optind]);
+	if (strlen(argv[optind]) >= sizeof(cfg.name)) {
+		vm_config_release(&cfg);
+		return cli_fail(TGVM_EXIT_USAGE, "vm start", "VM name '%s' is too long",
+		                argv[optind]);
+	}
+	if (!cfg.kernel && !cfg.disk) {
+		vm_config_release(&cfg);
+		return cli_fail(TGVM_EXIT_USAGE, "vm start",
+		                "give --kernel (with --initrd) or --disk: the bundled guest is "
+		                "not available in this build");
+	}
+	if (dry) {
+		char dir[4096];
+		struct vm_launch l = {.dir = dir};
+		struct tgvm_strv v;
+
+		tgvm_strv_init(&v);
+		vm_dir(cfg.name, dir, sizeof(dir));
+		if (vm_config_finish(&cfg, &err) < 0 || vm_qemu_argv(&cfg, &l, &v, &err) < 0) {
+			tgvm_strv_release(&v);
+			vm_config_release(&cfg);
+			return cli_fail_err("vm start", &err);
+		}
+		for (size_t i = 0; i < v.n; i++)
+			printf("%s%s", i ? " " : "", v.v[i]);
+		printf("\n");
+		tgvm_strv_release(&v);
+		vm_config_release(&cfg);
+		return TGVM_EXIT_OK;
+	}
+	if (vm_start(&cfg, &err) < 0) {
+		rc = cli_fail_err("vm start", &err);
+	} else {
+		struct vm_config now;
+
+		if (vm_load(cfg.name, &now, &err) == 0) {
+			if (json) {
+				json_t *j = vm_config_to_json(&now);
+				char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+
+				if (s)
+					puts(s);
+				free(s);
+				json_decref(j);
+			} else {
+				printf("VM '%s' started on host '%s' (address %s, %s, -cpu %s)\n",
+				       now.name, now.host, now.ip, now.accel,
+				       now.cpu ? now.cpu : "qemu64");
+			}
+			vm_config_release(&now);
+		}
+	}
+	vm_config_release(&cfg);
+	return rc;
+}
+
+static int vm_list_cmd(int argc, char **argv)
+{
+	struct vm_info *v = NULL;
+	struct tgvm_error err = {0};
+	bool json = argc > 1 && !strcmp(argv[1], "--json");
+	size_t n = 0;
+
+	if (argc > 2 || (argc == 2 && !json)) {
+		vm_usage();
+		return TGVM_EXIT_USAGE;
+	}
+	if (vm_list(&v, &n, &err) < 0)
+		return cli_fail_err("vm list", &err);
+	if (json) {
+		json_t *a = json_array();
+		char *s;
+
+		for (size_t i = 0; i < n; i++) {
+			json_t *j = vm_config_to_json(&v[i].config);
+
+			json_object_set_new(j, "pid", json_integer(v[i].pid));
+			json_object_set_new(j, "state", json_string(v[i].state));
+			json_object_set_new(j, "migrating", json_boolean(v[i].migrating));
+			json_array_append_new(a, j);
+		}
+		s = json_dumps(a, JSON_INDENT(2) | JSON_SORT_KEYS);
+		if (s)
+			puts(s);
+		free(s);
+		json_decref(a);
+	} else if (n == 0) {
+		printf("no VMs\n");
+	} else {
+		static const char *const hdr[] = {"VM",  "HOST", "STATE", "ADDRESS",
+		                                  "MEM", "CPUS", "PID",   "CPU MODEL"};
+		struct cli_table *t = cli_table_new(8, hdr);
+
+		for (size_t i = 0; t && i < n; i++) {
+			char mem[32], cpus[16], pid[16], state[40];
+			const char *row[8] = {v[i].config.name,
+			                      v[i].config.host,
+			                      state,
+			                      v[i].config.ip,
+			                      mem,
+			                      cpus,
+			                      pid,
+			                      v[i].config.cpu ? v[i].config.cpu : "qemu64"};
+
+			snprintf(mem, sizeof(mem), "%lluM",
+			         (unsigned long long)(v[i].config.mem_bytes >> 20));
+			snprintf(cpus, sizeof(cpus), "%d", v[i].config.cpus);
+			snprintf(pid, sizeof(pid), "%d", v[i].pid);
+			snprintf(state, sizeof(state), "%s%s", v[i].state,
+			         v[i].migrating ? " (migrating)" : "");
+			cli_table_add(t, row);
+		}
+		if (t) {
+			cli_table_align_right(t, 4);
+			cli_table_align_right(t, 5);
+			cli_table_align_right(t, 6);
+			cli_table_print(t, stdout);
+		}
+		cli_table_free(t);
+	}
+	vm_info_free(v, n);
+	return TGVM_EXIT_OK;
+}
+
+static int vm_stop_cmd(int argc, char **argv)
+{
+	struct tgvm_error err = {0};
+	int rc = TGVM_EXIT_OK;
+
+	if (argc < 2) {
+		vm_usage();
+		return TGVM_EXIT_USAGE;
+	}
+	for (int i = 1; i < argc; i++)
+		if (vm_stop(argv[i], &err) < 0)
+			rc = cli_fail_err("vm stop", &err);
+	return rc;
+}
+
+/* Relay the terminal to the VM's serial console socket until Ctrl-] or EOF. */
+static int vm_console_cmd(int argc, char **argv)
+{
+	char dir[4096], path[4200];
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct termios saved, raw;
+	bool tty = isatty(0), log = argc > 2 && !strcmp(argv[2], "--log");
+	int fd, rc = TGVM_EXIT_OK;
+
+	if (argc < 2 || argc > 3 || (argc == 3 && !log)) {
+		vm_usage();
+		return TGVM_EXIT_USAGE;
+	}
+	if (tgvm_name_check("VM", argv[1], NULL) < 0 || vm_dir(argv[1], dir, sizeof(dir)) < 0 ||
+	    access(dir, F_OK) < 0)
+		return cli_fail(TGVM_EXIT_FAILURE, "vm console", "no VM named '%s'", argv[1]);
+	if (log) {
+		char *data = NULL;
+		size_t len = 0;
+		struct tgvm_error err = {0};
+
+		snprintf(path, sizeof(path), "%s/serial.log", dir);
+		if (tgvm_file_read(path, 64u << 20, &data, &len, &err) < 0)
+			return cli_fail_err("vm console", &err);
+		fwrite(data, 1, len, stdout);
+		free(data);
+		return TGVM_EXIT_OK;
+	}
+	snprintf(path, sizeof(path), "%s/console.sock", dir);
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return cli_fail(TGVM_EXIT_FAILURE, "vm console", "socket path too long");
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		return cli_fail(TGVM_EXIT_FAILURE, "vm console", "cannot connect to '%s': %s", path,
+		                strerror(e));
+	}
+	if (tty) {
+		fprintf(stderr, "connected to '%s' (Ctrl-] to leave)\r\n", argv[1]);
+		tcgetattr(0, &saved);
+		raw = saved;
+		cfmakeraw(&raw);
+		tcsetattr(0, TCSANOW, &raw);
+	}
+	for (;;) {
+		struct pollfd p[2] = {{.fd = 0, .events = POLLIN}, {.fd = fd, .events = POLLIN}};
+		char buf[4096];
+		ssize_t n;
+
+		if (poll(p, 2, -1) < 0)
+			continue;
+		if (p[0].revents) {
+			n = read(0, buf, sizeof(buf));
+			if (n <= 0)
+				break;
+			if (tty && memchr(buf, 0x1d, (size_t)n))
+				break;
+			if (write(fd, buf, (size_t)n) != n)
+				break;
+		}
+		if (p[1].revents) {
+			n = read(fd, buf, sizeof(buf));
+			if (n <= 0) {
+				rc = TGVM_EXIT_FAILURE;
+				break;
+			}
+			if (write(1, buf, (size_t)n) != n)
+				break;
+		}
+	}
+	if (tty) {
+		tcsetattr(0, TCSANOW, &saved);
+		fprintf(stderr, "\n");
+	}
+	close(fd);
+	return rc;
+}
+
+int cmd_vm(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} sub[] = {
+	    {"start", vm_start_cmd},
+	    {"list", vm_list_cmd},
+	    {"stop", vm_stop_cmd},
+	    {"console", vm_console_cmd},
+	};
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		vm_usage();
+		return TGVM_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(sub); i++)
+		if (!strcmp(argv[1], sub[i].name))
+			return sub[i].fn(argc - 1, argv + 1);
+	cli_fail(TGVM_EXIT_USAGE, "vm", "unknown sub-verb '%s' (start, list, stop, console)",
+	         argv[1]);
+	return TGVM_EXIT_USAGE;
+}

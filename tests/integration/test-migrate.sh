@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Drives tgvm host up, vm start and migrate as a user would, with a 128 MiB
+# TCG guest between two simulated hosts: a refused migration (unknown host, a
+# feature the destination lacks), a destination killed during precopy, a
+# cancel, then a successful migration; after each failure the VM must still
+# run on its source and no QEMU, tap or namespace may be left behind.
+set -uo pipefail
+T=${TGVM:?}
+kernel=${TGVM_TEST_KERNEL:-/tmp/vmmig-guest/vmlinuz}
+initrd=${TGVM_TEST_INITRD:-/tmp/vmmig-guest/initrd.img}
+[ "$(id -u)" = 0 ] || { echo "skip: needs root for network namespaces"; exit 77; }
+[ -r "$kernel" ] && [ -r "$initrd" ] || { echo "skip: no test guest ($kernel)"; exit 77; }
+command -v qemu-system-x86_64 >/dev/null || { echo "skip: no qemu"; exit 77; }
+
+export TGVM_STATE_DIR=$(mktemp -d /tmp/tgvm-itest-state-XXXXXX)
+export TGVM_CACHE_DIR=${TGVM_CACHE_DIR:-$HOME/.cache/tgvm}
+export TGVM_ACCEL=tcg
+A=itm-a B=itm-b VM=itm-vm
+fail=0
+cleanup() {
+  "$T" vm stop $VM >/dev/null 2>&1
+  "$T" host down $A $B >/dev/null 2>&1
+  rm -rf "$TGVM_STATE_DIR"
+}
+trap cleanup EXIT
+check() { if eval "$2"; then echo "ok - $1"; else echo "FAIL - $1"; fail=1; fi; }
+qemus() { pgrep -f -- "-name $VM,debug-threads" | wc -l; }
+src_ok() { # the VM runs on host $1 with exactly one QEMU, no destination left
+  "$T" vm list --json | python3 -c "
+import json,sys; v=[x for x in json.load(sys.stdin) if x['name']=='$VM']
+sys.exit(0 if v and v[0]['host']=='$1' and v[0]['state']=='running' and not v[0]['migrating'] else 1)" &&
+  [ "$(qemus)" = 1 ] && ! ls -d "$TGVM_STATE_DIR/vms/$VM"/in-* >/dev/null 2>&1 &&
+  [ "$(ip -n tgvm-$B link show 2>/dev/null | grep -c ' tv')" = "$([ "$1" = "$B" ] && echo 1 || echo 0)" ]
+}
+
+"$T" host up $A $B >/dev/null
+check "hosts are namespaces" "ip netns list | grep -q 'tgvm-$A' && ip netns list | grep -q 'tgvm-$B'"
+"$T" vm start $VM --host $A --mem 128M --kernel "$kernel" --initrd "$initrd" >/dev/null
+check "vm start" "src_ok $A"
+check "qmp socket is 0600" "[ \"\$(stat -c %a $TGVM_STATE_DIR/vms/$VM/qmp.sock)\" = 600 ]"
+
+out=$("$T" migrate $VM --to nowhere 2>&1); rc=$?
+check "unknown host refused" "[ $rc = 3 ] && grep -q \"host 'nowhere' is not up\" <<<\"\$out\""
+check "unknown host changes nothing" "src_ok $A"
+
+# A VM given avx512f cannot go to a TCG host (TCG has no AVX-512).
+"$T" vm stop $VM
+"$T" vm start $VM --host $A --mem 128M --model qemu64,+avx512f --kernel "$kernel" --initrd "$initrd" >/dev/null
+out=$("$T" migrate $VM --to $B 2>&1); rc=$?
+check "missing feature refused with exit 1" "[ $rc = 1 ]"
+check "refusal names the feature" "grep -q avx512f <<<\"\$out\""
+check "refusal changes nothing" "src_ok $A"
+"$T" vm stop $VM
+"$T" vm start $VM --host $A --mem 128M --kernel "$kernel" --initrd "$initrd" >/dev/null
+
+ip=$("$T" vm list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["ip"])')
+answers() { # up to $1 tries, one second each
+  for _ in $(seq 1 "$1"); do
+    ip netns exec tgvm-probe busybox ping -c 1 -W 1 "$ip" >/dev/null 2>&1 && return 0
+  done
+  return 1
+}
+check "guest boots and answers on its address" "answers 90"
+
+# Destination killed during precopy (bandwidth held low so precopy lasts).
+"$T" migrate $VM --to $B --max-bandwidth 4M >/dev/null 2>&1 &
+mig=$!
+for _ in $(seq 1 100); do
+  d=$(ls -d "$TGVM_STATE_DIR/vms/$VM"/in-* 2>/dev/null | head -1)
+  [ -n "$d" ] && [ -f "$d/pid" ] && grep -q '"qemu_status": "active"' "$TGVM_STATE_DIR/vms/$VM/migration-active.json" 2>/dev/null && break
+  sleep 0.1
+done
+kill -9 "$(cat "$d/pid")" 2>/dev/null
+wait $mig; rc=$?
+check "killed destination fails the migration" "[ $rc = 3 ]"
+check "killed destination: VM runs on the source" "src_ok $A"
+check "killed destination: error says so" "grep -q 'died during precopy' $TGVM_STATE_DIR/vms/$VM/migration.json"
+
+# Cancel mid-precopy.
+"$T" migrate $VM --to $B --max-bandwidth 4M >/dev/null 2>&1 &
+mig=$!
+for _ in $(seq 1 100); do
+  grep -q '"qemu_status": "active"' "$TGVM_STATE_DIR/vms/$VM/migration-active.json" 2>/dev/null && break
+  sleep 0.1
+done
+"$T" migrate cancel $VM >/dev/null
+wait $mig
+check "cancel: VM runs on the source" "src_ok $A"
+check "cancel: recorded" "grep -q '\"status\": \"cancelled\"' $TGVM_STATE_DIR/vms/$VM/migration.json"
+
+# Success.
+out=$("$T" migrate $VM --to $B --json); rc=$?
+check "migrate succeeds" "[ $rc = 0 ]"
+check "VM runs on the destination" "src_ok $B"
+check "timeline has STOP->RESUME blackout" "python3 -c \"import json,sys; j=json.loads(sys.stdin.read()); sys.exit(0 if j['status']=='completed' and j['downtime']['vcpu_blackout_ms'] is not None and j['downtime']['qemu_ms'] is not None else 1)\" <<<\"\$out\""
+check "migrate status reads the timeline" "$T migrate status $VM | grep -q completed"
+check "guest answers on its address from the destination" "answers 30"
+"$T" vm stop $VM
+"$T" host down $A $B
+check "nothing left" "[ \"\$(qemus)\" = 0 ] && ! ip netns list | grep -q 'tgvm-itm-'"
+exit $fail

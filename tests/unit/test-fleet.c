@@ -1,0 +1,360 @@
+// SPDX-License-Identifier: MIT
+/* Unit tests of model choice, inventories, placement policies and the heat map,
+ * on a small synthetic model database (no QEMU needed). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "tgvm/fleet.h"
+
+static struct tgvm_featureset fs(const char *list)
+{
+	struct tgvm_featureset s;
+
+	assert_int_equal(tgvm_featureset_parse(list, &s, NULL), 0);
+	tgvm_featureset_close(&s);
+	return s;
+}
+
+static void add_model(struct tgvm_modeldb *db, const char *name, enum tgvm_vendor v,
+                      const char *extra)
+{
+	struct tgvm_cpu_model m;
+
+	memset(&m, 0, sizeof(m));
+	snprintf(m.name, sizeof(m.name), "%s", name);
+	m.vendor = v;
+	tgvm_linux_baseline(&m.features);
+	struct tgvm_featureset e = fs(extra);
+	tgvm_featureset_union(&m.features, &e);
+	tgvm_featureset_add(&m.features, TGVM_F_X2APIC); /* hypervisor-provided */
+	assert_int_equal(tgvm_modeldb_add(db, &m), 0);
+}
+
+static struct tgvm_modeldb *test_db(void)
+{
+	struct tgvm_modeldb *db = tgvm_modeldb_new();
+
+	snprintf(db->qemu_version, sizeof(db->qemu_version), "7.2.0");
+	add_model(db, "Old-v1", TGVM_VENDOR_INTEL, "pni,ssse3,sse4.1,sse4.2,popcnt,cx16");
+	add_model(db, "Mid-v1", TGVM_VENDOR_INTEL, "pni,ssse3,sse4.2,popcnt,cx16,avx2,bmi2,aes");
+	add_model(db, "New-v1", TGVM_VENDOR_INTEL,
+	          "pni,ssse3,sse4.2,popcnt,cx16,avx2,bmi2,aes,avx512f,avx512bw,avx512vl");
+	add_model(db, "Zen-v1", TGVM_VENDOR_AMD, "pni,ssse3,sse4.2,popcnt,cx16,avx2,bmi2,sse4a");
+	for (int f = 0; f < TGVM_F__MAX; f++)
+		if (!(tgvm_feature_info(f)->flags & TGVM_FF_NOQEMU))
+			tgvm_featureset_add(&db->settable, f);
+	db->tcg_max = fs("pni,ssse3,sse4.2,popcnt,cx16,avx2,bmi2,aes");
+	struct tgvm_featureset b;
+	tgvm_linux_baseline(&b);
+	tgvm_featureset_union(&db->tcg_max, &b);
+	return db;
+}
+
+static void test_model_choice(void **state)
+{
+	struct tgvm_modeldb *db = test_db();
+	struct tgvm_model_request req = {0};
+	struct tgvm_model_choice c;
+	struct tgvm_error err = {0};
+	char *q;
+
+	(void)state;
+	req.need = fs("avx2,bmi2");
+	assert_int_equal(tgvm_model_choose(db, &req, &c, &err), 0);
+	/* Mid has avx2+bmi2 and only aes/popcnt/... extra; nothing is closer. */
+	assert_string_equal(c.base, "Mid-v1");
+	assert_true(tgvm_featureset_has(&c.presented, TGVM_F_AVX2));
+	assert_true(tgvm_featureset_has(&c.presented, TGVM_F_AVX));   /* closure */
+	assert_true(tgvm_featureset_has(&c.presented, TGVM_F_XSAVE)); /* closure */
+	assert_false(tgvm_featureset_has(&c.presented, TGVM_F_AES));  /* nothing else */
+	assert_true(tgvm_featureset_has(&c.minus, TGVM_F_AES));
+	assert_false(tgvm_featureset_has(&c.minus, TGVM_F_X2APIC)); /* hv bits are free */
+	q = tgvm_model_qemu_string(&c);
+	assert_non_null(strstr(q, "Mid-v1,"));
+	assert_non_null(strstr(q, "-aes"));
+	assert_non_null(strstr(q, ",enforce"));
+	free(q);
+	q = tgvm_model_libvirt_xml(&c);
+	assert_non_null(strstr(q, "<model fallback='forbid'>Mid-v1</model>"));
+	assert_non_null(strstr(q, "<feature policy='disable' name='aes'/>"));
+	assert_non_null(strstr(q, "<vendor>Intel</vendor>"));
+	free(q);
+
+	/* The vendor is part of the model. */
+	req.vendor = TGVM_VENDOR_AMD;
+	assert_int_equal(tgvm_model_choose(db, &req, &c, &err), 0);
+	assert_string_equal(c.base, "Zen-v1");
+	assert_int_equal(c.vendor, TGVM_VENDOR_AMD);
+
+	/* What TCG cannot give is reported. */
+	req.vendor = TGVM_VENDOR_INTEL;
+	req.need = fs("avx512f");
+	assert_int_equal(tgvm_model_choose(db, &req, &c, &err), 0);
+	assert_true(tgvm_featureset_has(&c.tcg_missing, TGVM_F_AVX512F));
+
+	/* A feature this QEMU cannot set is refused, naming it. */
+	tgvm_featureset_del(&db->settable, TGVM_F_SHA_NI);
+	req.need = fs("sha-ni");
+	assert_int_equal(tgvm_model_choose(db, &req, &c, &err), -ENOTSUP);
+	assert_non_null(strstr(err.msg, "sha-ni"));
+	tgvm_modeldb_free(db);
+}
+
+static void test_host_accepts(void **state)
+{
+	struct tgvm_modeldb *db = test_db();
+	const struct tgvm_cpu_model *old = tgvm_modeldb_find(db, "Old-v1", false);
+	const struct tgvm_cpu_model *zen = tgvm_modeldb_find(db, "Zen-v1", false);
+	struct tgvm_featureset need = fs("avx2"), missing;
+
+	(void)state;
+	assert_false(tgvm_host_accepts(old, &need, TGVM_VENDOR_INTEL, false, &missing));
+	assert_true(tgvm_featureset_has(&missing, TGVM_F_AVX2));
+	assert_true(tgvm_featureset_has(&missing, TGVM_F_AVX));
+	assert_false(tgvm_host_accepts(zen, &need, TGVM_VENDOR_INTEL, false, NULL));
+	assert_true(tgvm_host_accepts(zen, &need, TGVM_VENDOR_INTEL, true, NULL));
+	need = fs("popcnt,tsc-deadline"); /* the hypervisor gives tsc-deadline anywhere */
+	assert_true(tgvm_host_accepts(old, &need, TGVM_VENDOR_INTEL, false, NULL));
+	tgvm_modeldb_free(db);
+}
+
+static const char *inv_json =
+    "{\"hosts\": [{\"name\": \"old\", \"profile\": \"Old-v1\", \"count\": 10},"
+    "{\"name\": \"new\", \"profile\": \"New-v1\", \"count\": 5},"
+    "{\"name\": \"mid-plus\", \"profile\": {\"base\": \"Mid-v1\", \"add\": [\"sha-ni\"], "
+    "\"remove\": [\"avx\"]}},"
+    "{\"name\": \"zen\", \"profile\": \"Zen-v1\", \"count\": 4}]}";
+
+static struct tgvm_inventory *load_inv(struct tgvm_modeldb *db, const char *text,
+                                       struct tgvm_error *err, int *r)
+{
+	struct tgvm_inventory *inv = NULL;
+	json_error_t jerr;
+	json_t *j = json_loads(text, 0, &jerr);
+
+	assert_non_null(j);
+	*r = tgvm_inventory_from_json(j, "test.json", db, &inv, err);
+	json_decref(j);
+	return inv;
+}
+
+static void test_inventory(void **state)
+{
+	struct tgvm_modeldb *db = test_db();
+	struct tgvm_error err = {0};
+	struct tgvm_inventory *inv;
+	const struct tgvm_host *h;
+	int r;
+
+	(void)state;
+	inv = load_inv(db, inv_json, &err, &r);
+	assert_int_equal(r, 0);
+	assert_int_equal(inv->n, 4);
+	assert_int_equal(tgvm_inventory_total(inv), 20);
+	assert_int_equal(tgvm_inventory_find(inv, "mid-plus", &h, &err), 0);
+	assert_true(tgvm_featureset_has(&h->profile.features, TGVM_F_SHA_NI));
+	/* Removing avx removes what needs it. */
+	assert_false(tgvm_featureset_has(&h->profile.features, TGVM_F_AVX2));
+	assert_int_equal(tgvm_inventory_find(inv, "nwe", &h, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "did you mean 'new'"));
+	tgvm_inventory_free(inv);
+
+	inv = load_inv(db, "{\"hosts\": [{\"name\": \"a\", \"profile\": \"Skylake\"}]}", &err, &r);
+	assert_int_equal(r, -ENOENT);
+	assert_null(inv);
+	assert_non_null(strstr(err.msg, "'Skylake'"));
+	assert_non_null(strstr(err.msg, "host 'a'"));
+
+	inv = load_inv(db,
+	               "{\"hosts\": [{\"name\": \"a\", \"profile\": \"Old-v1\"},"
+	               "{\"name\": \"a\", \"profile\": \"Old-v1\"}]}",
+	               &err, &r);
+	assert_int_equal(r, -EEXIST);
+	assert_non_null(strstr(err.msg, "listed twice"));
+
+	inv = load_inv(db,
+	               "{\"hosts\": [{\"name\": \"a\", \"profile\": {\"base\": \"Old-v1\", "
+	               "\"add\": [\"avx9\"]}}]}",
+	               &err, &r);
+	assert_int_equal(r, -ENOENT);
+	assert_non_null(strstr(err.msg, "'avx9'"));
+
+	inv =
+	    load_inv(db, "{\"hosts\": [{\"name\": \"a\", \"profile\": \"Old-v1\", \"count\": -3}]}",
+	             &err, &r);
+	assert_int_equal(r, -EINVAL);
+	inv = load_inv(db, "{\"hosts\": []}", &err, &r);
+	assert_int_equal(r, -EINVAL);
+	inv = load_inv(db, "[1,2]", &err, &r);
+	assert_int_equal(r, -EINVAL);
+	tgvm_modeldb_free(db);
+}
+
+static void test_inventory_file_errors(void **state)
+{
+	struct tgvm_modeldb *db = test_db();
+	struct tgvm_inventory *inv = NULL;
+	struct tgvm_error err = {0};
+	char path[] = "/tmp/tgvm-test-inv-XXXXXX";
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "{\n  \"hosts\": [\n    {\"name\": \"a\",, }\n", 37), 37);
+	close(fd);
+	assert_int_equal(tgvm_inventory_load(path, db, &inv, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, path));
+	assert_non_null(strstr(err.msg, "line 3"));
+	assert_non_null(strstr(err.msg, "column"));
+	unlink(path);
+	assert_int_equal(tgvm_inventory_load("/nonexistent/inv.json", db, &inv, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "/nonexistent/inv.json"));
+	tgvm_modeldb_free(db);
+}
+
+static void test_placement(void **state)
+{
+	struct tgvm_modeldb *db = test_db();
+	struct tgvm_error err = {0};
+	struct tgvm_inventory *inv;
+	struct tgvm_vm_needs vms[3];
+	struct tgvm_placement pl[3 * TGVM_POLICY__MAX];
+	uint8_t matrix[3 * 4];
+	struct tgvm_fleet_opts fo = {.matrix = matrix};
+	int r;
+
+	(void)state;
+	inv = load_inv(db, inv_json, &err, &r);
+	assert_int_equal(r, 0);
+	memset(vms, 0, sizeof(vms));
+	snprintf(vms[0].name, sizeof(vms[0].name), "plain");
+	vms[0].guarded = fs("avx2");
+	snprintf(vms[1].name, sizeof(vms[1].name), "avx2");
+	vms[1].required = fs("avx2");
+	snprintf(vms[2].name, sizeof(vms[2].name), "avx512");
+	vms[2].required = fs("avx512f");
+	assert_int_equal(tgvm_fleet_evaluate(inv, vms, 3, &fo, pl, &err), 0);
+
+	const struct tgvm_placement *p = &pl[0];
+	/* plain: passthrough from the newest intel host only fits 'new' (5). */
+	assert_true(p[TGVM_POLICY_PASSTHROUGH].runs);
+	assert_string_equal(p[TGVM_POLICY_PASSTHROUGH].first_host, "new");
+	assert_int_equal(p[TGVM_POLICY_PASSTHROUGH].hosts, 5);
+	/* baseline (intel): old + new + mid-plus = 16, loses avx2. */
+	assert_int_equal(p[TGVM_POLICY_BASELINE].hosts, 16);
+	assert_true(tgvm_featureset_has(&p[TGVM_POLICY_BASELINE].lost, TGVM_F_AVX2));
+	/* minimal: every intel host; avx2 not free (old lacks it). */
+	assert_int_equal(p[TGVM_POLICY_MINIMAL].hosts, 16);
+	assert_true(tgvm_featureset_has(&p[TGVM_POLICY_MINIMAL].lost, TGVM_F_AVX2));
+
+	p = &pl[TGVM_POLICY__MAX];
+	/* avx2 required: baseline (old lacks avx2) cannot run it; minimal runs on new only
+	 * (mid-plus lost avx). */
+	assert_false(p[TGVM_POLICY_BASELINE].runs);
+	assert_true(tgvm_featureset_has(&p[TGVM_POLICY_BASELINE].blocking, TGVM_F_AVX2));
+	assert_true(p[TGVM_POLICY_MINIMAL].runs);
+	assert_int_equal(p[TGVM_POLICY_MINIMAL].hosts, 5);
+
+	p = &pl[2 * TGVM_POLICY__MAX];
+	assert_int_equal(p[TGVM_POLICY_MINIMAL].hosts, 5);
+	assert_false(p[TGVM_POLICY_BASELINE].runs);
+
+	/* Heat map bits: 'plain' may use 'old' under baseline and minimal, not passthrough. */
+	assert_int_equal(matrix[0 * 4 + 0],
+	                 (1u << TGVM_POLICY_BASELINE) | (1u << TGVM_POLICY_MINIMAL));
+	assert_int_equal(matrix[0 * 4 + 3], 0); /* zen: other vendor */
+	char *svg = tgvm_fleet_heatmap_svg(inv, vms, 3, matrix);
+	assert_non_null(strstr(svg, "<svg"));
+	assert_non_null(strstr(svg, "avx512"));
+	free(svg);
+
+	/* Cross-vendor: the AMD host joins plain's minimal set. */
+	fo.cross_vendor = true;
+	fo.matrix = NULL;
+	assert_int_equal(tgvm_fleet_evaluate(inv, vms, 3, &fo, pl, &err), 0);
+	assert_int_equal(pl[TGVM_POLICY_MINIMAL].hosts, 20);
+	tgvm_inventory_free(inv);
+	tgvm_modeldb_free(db);
+}
+
+static void test_modeldb_json(void **state)
+{
+	struct tgvm_modeldb *db = test_db(), *back = NULL;
+	struct tgvm_error err = {0};
+	json_t *j = tgvm_modeldb_to_json(db);
+
+	(void)state;
+	assert_int_equal(tgvm_modeldb_from_json(j, &back, &err), 0);
+	assert_int_equal(back->n, db->n);
+	for (size_t i = 0; i < db->n; i++) {
+		assert_string_equal(back->models[i].name, db->models[i].name);
+		assert_true(
+		    tgvm_featureset_equal(&back->models[i].features, &db->models[i].features));
+	}
+	assert_non_null(tgvm_modeldb_find(back, "old-v1", false)); /* case-insensitive */
+	assert_string_equal(tgvm_modeldb_suggest(back, "Mid-v2"), "Mid-v1");
+	json_decref(j);
+	tgvm_modeldb_free(back);
+
+	j = json_loads("{\"format\":\"tgvm-cpu-models\",\"qemu_version\":\"1\",\"settable\":[],"
+	               "\"tcg_max\":[],\"models\":[{\"name\":\"x\",\"features\":[\"nope\"]}]}",
+	               0, NULL);
+	assert_int_equal(tgvm_modeldb_from_json(j, &back, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "'nope'"));
+	json_decref(j);
+	j = json_loads("{\"format\":\"other\"}", 0, NULL);
+	assert_int_equal(tgvm_modeldb_from_json(j, &back, &err), -EINVAL);
+	json_decref(j);
+	tgvm_modeldb_free(db);
+}
+
+static void test_needs_report(void **state)
+{
+	struct tgvm_vm_needs n;
+	struct tgvm_error err = {0};
+	char path[] = "/tmp/tgvm-test-report-XXXXXX";
+	int fd = mkstemp(path);
+	const char *ok =
+	    "{\"tool\":\"tgvm-scan\",\"required\":[\"popcnt\"],\"guarded\":[\"avx2\"]}";
+	const char *bad = "{\"required\":[\"popcnt\", \"avx7\"]}";
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, ok, strlen(ok)), (ssize_t)strlen(ok));
+	close(fd);
+	assert_int_equal(tgvm_needs_from_report(path, &n, &err), 0);
+	assert_true(tgvm_featureset_has(&n.required, TGVM_F_POPCNT));
+	assert_true(tgvm_featureset_has(&n.guarded, TGVM_F_AVX2));
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_int_equal(write(fd, bad, strlen(bad)), (ssize_t)strlen(bad));
+	close(fd);
+	assert_int_equal(tgvm_needs_from_report(path, &n, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "'avx7'"));
+	assert_non_null(strstr(err.msg, path));
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_int_equal(write(fd, "{\"x\":1}", 7), 7);
+	close(fd);
+	assert_int_equal(tgvm_needs_from_report(path, &n, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "not a tgvm report"));
+	unlink(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_model_choice), cmocka_unit_test(test_host_accepts),
+	    cmocka_unit_test(test_inventory),    cmocka_unit_test(test_inventory_file_errors),
+	    cmocka_unit_test(test_placement),    cmocka_unit_test(test_modeldb_json),
+	    cmocka_unit_test(test_needs_report),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
