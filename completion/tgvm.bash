@@ -35,7 +35,7 @@ _tgvm() {
       else
         COMPREPLY=($(compgen -W "--json --all --vendor --name --inventory --hosts" -- "$cur"))
       fi ;;
-    scan) COMPREPLY=($(compgen -W "--json --explain --per-program -j" -- "$cur") $(compgen -f -- "$cur")) ;;
+    scan) COMPREPLY=($(compgen -W "--json --explain --per-program -j --jobs --hwcaps" -- "$cur") $(compgen -f -- "$cur")) ;;
     vm)
       if [ "$COMP_CWORD" -eq 2 ]; then
         COMPREPLY=($(compgen -W "start stop list console" -- "$cur"))

@@ -21,6 +21,8 @@ static const struct tgvm_cmd commands[] = {
      "           [--cross-vendor] [--json] [--heatmap FILE.svg|FILE.png]"},
     {"help", cmd_help, "help on a verb", "tgvm help [VERB]"},
     {"version", cmd_version, "print the version", "tgvm version"},
+    {"scan", cmd_scan, "which CPU features a guest's software needs",
+     "tgvm scan PATH... [--json] [--explain FEATURE] [--per-program] [-j N] [--hwcaps LEVEL]"},
     {"vm", cmd_vm, "run VMs on hosts", "tgvm vm start|list|stop|console ..."},
     {"migrate", cmd_migrate, "live-migrate a VM to another host",
      "tgvm migrate VM --to HOST [--mode precopy|postcopy|auto] | status VM | cancel VM"},

@@ -1,0 +1,1759 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Required or guarded: for each use of a feature beyond the x86-64 baseline,
+ * find the CPU check that protects it. Whole functions are guarded when an
+ * ifunc resolver or a target_clones dispatcher returns them, when their
+ * library sits in a glibc-hwcaps directory, or when every caller reaches them
+ * only from guarded code. Inside a function, a small forward data-flow over
+ * its graph follows values derived from cpuid/xgetbv (directly, through
+ * registers and stack slots, through capability variables such as
+ * __cpu_model or OPENSSL_ia32cap_P and functions returning them) into branch
+ * conditions; code strictly dominated by such a branch is guarded. Anything
+ * not proven guarded is required, with the reason.
+ */
+#include <errno.h>
+#include <gelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scan/scan-int.h"
+
+static const char *const guard_names[SCAN_G__MAX] = {
+    [SCAN_G_NONE] = "none",	      [SCAN_G_IFUNC] = "ifunc",
+    [SCAN_G_CLONE] = "target_clones", [SCAN_G_HWCAPS] = "glibc-hwcaps",
+    [SCAN_G_CPU_MODEL] = "cpu_model", [SCAN_G_CPUID_VAR] = "cpuid",
+    [SCAN_G_CALLER] = "caller",
+};
+
+const char *scan_guard_kind_to_string(enum scan_guard_kind k)
+{
+	return (unsigned)k < SCAN_G__MAX ? guard_names[k] : "?";
+}
+
+/* Variables that hold CPU capabilities, by name (when symbols survive). */
+static const char *const cap_var_names[] = {
+    "__cpu_model",	    /* libgcc: __builtin_cpu_supports */
+    "__cpu_features2",	    /* libgcc */
+    "_dl_x86_cpu_features", /* glibc (static) */
+    "_rtld_global_ro",	    /* glibc: GLRO(dl_x86_cpu_features) */
+    "_rtld_local_ro",
+    "OPENSSL_ia32cap_P",    /* OpenSSL */
+    "OPENSSL_ia32cap_X",
+    "x86_64_cpuid_info",
+};
+
+/* Functions returning a pointer to capabilities, or a capability word. */
+static const char *const cap_ptr_funcs[] = {
+    "__x86_get_cpu_features", "_dl_x86_get_cpu_features", "__get_cpu_features",
+    "__x86_get_cpuid_feature_leaf",
+};
+static const char *const cap_val_funcs[] = {
+    "OPENSSL_ia32_cpuid",
+    "__builtin_cpu_supports",
+};
+
+static bool name_in(const char *n, const char *const *list, size_t len)
+{
+	if (!n)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		size_t l = strlen(list[i]);
+
+		if (!strncmp(n, list[i], l) && (n[l] == 0 || n[l] == '@'))
+			return true;
+	}
+	return false;
+}
+
+bool scan_is_cap_addr(const struct scan_file *sf, uint64_t addr, size_t *ret_idx)
+{
+	for (size_t i = 0; i < sf->ncaps; i++) /* few entries */
+		if (addr >= sf->caps[i].start && addr < sf->caps[i].end) {
+			if (ret_idx)
+				*ret_idx = i;
+			return true;
+		}
+	return false;
+}
+
+static int add_cap(struct scan_file *sf, uint64_t start, uint64_t end, const char *why)
+{
+	const struct scan_sym *s = scan_elf_symbol_near(&sf->elf, start);
+	int r;
+
+	if (s && s->type == STT_OBJECT && s->size && start - s->addr < s->size) {
+		start = s->addr;
+		end = TGVM_MAX(end, s->addr + s->size);
+	}
+	for (size_t i = 0; i < sf->ncaps; i++)
+		if (start < sf->caps[i].end && end > sf->caps[i].start) {
+			sf->caps[i].start = TGVM_MIN(start, sf->caps[i].start);
+			sf->caps[i].end = TGVM_MAX(end, sf->caps[i].end);
+			return 0;
+		}
+	if (sf->ncaps == sf->cap_caps) {
+		size_t nc = sf->cap_caps ? sf->cap_caps * 2 : 16;
+		struct scan_range *nv = realloc(sf->caps, nc * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		sf->caps = nv;
+		sf->cap_caps = nc;
+	}
+	sf->caps[sf->ncaps++] = (struct scan_range){start, end};
+	if (s && s->type == STT_OBJECT && start == s->addr)
+		r = tgvm_strv_push(&sf->cap_names, s->name);
+	else
+		r = tgvm_strv_pushf(&sf->cap_names, "%s at 0x%llx", why, (unsigned long long)start);
+	return r;
+}
+
+/* ---- the data-flow ---- */
+
+#define NREG	  16
+#define FLAGS_BIT 16
+#define NSLOT	  8
+
+/* T_WEAK: read from a large capability structure (glibc's cpu_features sits
+ * in _rtld_global_ro beside page sizes and cache thresholds); it becomes a
+ * capability (T_VAL) only once a single bit is selected from it. */
+enum { T_NONE = 0, T_VAL = 1, T_PTR = 2, T_WEAK = 4 };
+
+struct origin {
+	int kind; /* 0 cpuid, 1 xgetbv, 2 variable, 3 call */
+	uint64_t addr;
+	int cap;	   /* index into caps/cap_names for kind 2 */
+	const char *name;  /* function name for kind 3 */
+};
+
+struct tstate {
+	uint32_t val; /* regs + flags carrying a capability value */
+	uint32_t ptr; /* regs holding a pointer to capabilities */
+	uint32_t weak;	 /* regs holding a value read from a large capability structure */
+	uint32_t bigptr; /* pointers (in ptr) to such a structure */
+	uint32_t bitv;	 /* capabilities reduced to one bit (flags kept by zstd, ...) */
+	uint32_t zero, konst; /* registers known to hold 0, or a nonzero constant */
+	uint32_t fmask[NREG];  /* weak values: the bits that carry the capability */
+	uint16_t org[NREG + 1];
+	struct {
+		int32_t disp;
+		uint8_t base; /* 4 rsp, 5 rbp; 0 unused */
+		uint8_t t;
+		uint16_t org;
+	} slot[NSLOT];
+};
+
+struct ana {
+	struct scan_file *sf;
+	size_t fi;
+	struct tstate *in, *out;
+	struct origin *orgs;
+	size_t norgs, caporgs;
+	ZydisDecodedInstruction *ins; /* per instruction, with operands */
+	ZydisDecodedOperand (*ops)[ZYDIS_MAX_OPERAND_COUNT_VISIBLE];
+	uint8_t *ok;
+	bool nested; /* computing a caller's state: no entry state of its own */
+};
+
+static uint32_t entry_taint(struct scan_file *sf, size_t fi);
+static bool func_guarded(struct scan_file *sf, size_t fi, int depth);
+
+static int reg_index(ZydisRegister r)
+{
+	ZydisRegister big = ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, r);
+
+	if (big >= ZYDIS_REGISTER_RAX && big <= ZYDIS_REGISTER_R15)
+		return big - ZYDIS_REGISTER_RAX;
+	return -1;
+}
+
+static uint16_t new_origin(struct ana *a, int kind, uint64_t addr, int cap, const char *name)
+{
+	for (size_t i = 0; i < a->norgs; i++)
+		if (a->orgs[i].kind == kind && a->orgs[i].addr == addr)
+			return (uint16_t)(i + 1);
+	if (a->norgs == a->caporgs) {
+		size_t nc = a->caporgs ? a->caporgs * 2 : 8;
+		struct origin *nv;
+
+		if (nc > 60000)
+			return 1;
+		nv = realloc(a->orgs, nc * sizeof(*nv));
+		if (!nv)
+			return a->norgs ? 1 : 0;
+		a->orgs = nv;
+		a->caporgs = nc;
+	}
+	a->orgs[a->norgs++] = (struct origin){kind, addr, cap, name};
+	return (uint16_t)a->norgs;
+}
+
+static const char *call_target_name(const struct scan_file *sf, uint64_t target)
+{
+	const struct scan_sym *s = scan_elf_symbol_at(&sf->elf, target);
+	ZydisDecodedInstruction in;
+	uint64_t a = target;
+
+	if (s)
+		return s->name;
+	/* a PLT stub: [endbr64;] [bnd] jmp [rip+slot] */
+	for (int k = 0; k < 2; k++) {
+		if (scan_decode_one(sf, a, &in, NULL) < 0)
+			return NULL;
+		if (in.mnemonic == ZYDIS_MNEMONIC_JMP && (in.attributes & ZYDIS_ATTRIB_HAS_MODRM) &&
+		    in.raw.modrm.mod == 0 && in.raw.modrm.rm == 5)
+			return scan_elf_gotsym(&sf->elf, a + in.length + (uint64_t)in.raw.disp.value);
+		if (in.mnemonic != ZYDIS_MNEMONIC_ENDBR64)
+			return NULL;
+		a += in.length;
+	}
+	return NULL;
+}
+
+static uint8_t func_cap_return(struct scan_file *sf, size_t fi);
+
+static int slot_find(const struct tstate *s, uint8_t base, int32_t disp)
+{
+	for (int i = 0; i < NSLOT; i++)
+		if (s->slot[i].base == base && s->slot[i].disp == disp)
+			return i;
+	return -1;
+}
+
+static void slot_set(struct tstate *s, uint8_t base, int32_t disp, uint8_t t, uint16_t org)
+{
+	int i = slot_find(s, base, disp);
+
+	if (i < 0 && !t)
+		return;
+	if (i < 0)
+		for (i = 0; i < NSLOT && s->slot[i].base; i++)
+			;
+	if (i >= NSLOT)
+		i = NSLOT - 1;
+	s->slot[i].base = t ? base : 0;
+	s->slot[i].disp = disp;
+	s->slot[i].t = t;
+	s->slot[i].org = org;
+}
+
+/* Capability kind read through memory operand @op at instruction @k. */
+static uint8_t mem_taint(struct ana *a, const struct tstate *s, size_t k,
+			 const ZydisDecodedOperand *op, uint16_t *org, uint32_t *fm)
+{
+	const struct scan_insn *si = &a->sf->g.insns[k];
+	const ZydisDecodedInstruction *in = &a->ins[k];
+	size_t ci;
+
+	/* glibc keeps the CET state ld.so derived from CPUID in the thread
+	 * control block (tcbhead_t.feature_1 at %fs:0x48); setjmp/longjmp test
+	 * it before shadow-stack instructions. */
+	if (op->mem.segment == ZYDIS_REGISTER_FS && op->mem.base == ZYDIS_REGISTER_NONE &&
+	    op->mem.disp.value == 0x48) {
+		*org = new_origin(a, 6, si->addr, -1, NULL);
+		return T_VAL;
+	}
+	if (op->mem.base == ZYDIS_REGISTER_RIP) {
+		uint64_t addr = si->addr + in->length + (uint64_t)op->mem.disp.value;
+		const char *gs;
+
+		gs = scan_elf_gotsym(&a->sf->elf, addr);
+		if (gs && name_in(gs, cap_var_names, ARRAY_SIZE(cap_var_names))) {
+			*org = new_origin(a, 2, addr, -1, gs);
+			return T_PTR;
+		}
+		if (scan_is_cap_addr(a->sf, addr, &ci)) {
+			*org = new_origin(a, 2, addr, (int)ci, NULL);
+			return T_VAL;
+		}
+		return T_NONE;
+	}
+	{
+		int b = reg_index(op->mem.base);
+
+		if (b < 0)
+			return T_NONE;
+		if (s->ptr & (1u << b)) {
+			*org = s->org[b];
+			*fm = ~0u;
+			return (s->bigptr & (1u << b)) ? T_WEAK : T_VAL;
+		}
+		if (b != 4 && b != 5 && op->mem.index == ZYDIS_REGISTER_NONE)
+			for (size_t f = 0; f < a->sf->ncapbits; f++)
+				if (a->sf->capbits[f].disp == op->mem.disp.value) {
+					*org = new_origin(a, 8, (uint64_t)op->mem.disp.value, -1, NULL);
+					*fm = a->sf->capbits[f].mask;
+					return T_WEAK;
+				}
+		if (b != 4 && b != 5 && op->mem.index == ZYDIS_REGISTER_NONE)
+			for (size_t f = 0; f < a->sf->ncapfields; f++)
+				if (a->sf->capfields[f] == op->mem.disp.value) {
+					*org = new_origin(a, 4, (uint64_t)op->mem.disp.value, -1, NULL);
+					return T_VAL;
+				}
+		if (b == 4 || b == 5) {
+			int i = slot_find(s, (uint8_t)b, (int32_t)op->mem.disp.value);
+
+			if (i >= 0) {
+				*org = s->slot[i].org;
+				return s->slot[i].t == (T_PTR | T_WEAK) ? T_PTR : s->slot[i].t;
+			}
+		}
+	}
+	return T_NONE;
+}
+
+/* Apply instruction @k to @s. Returns true when it is a conditional branch on a capability. */
+static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_org)
+{
+	const struct scan_insn *si = &a->sf->g.insns[k];
+	const ZydisDecodedInstruction *in = &a->ins[k];
+	const ZydisDecodedOperand *ops = a->ops[k];
+	uint32_t sval = 0, sptr = 0, swk = 0, sbig = 0, sbit = 0, swkmask = 0;
+	uint64_t imm = 0;
+	uint16_t sorg = 0;
+	bool flags_read, flags_written, bitsel = false;
+	int dst = -1;
+	bool dst_rw = false, dst_partial = false;
+
+	if (!a->ok[k]) { /* undecodable: forget everything */
+		memset(s, 0, sizeof(*s));
+		return false;
+	}
+	if (si->cpuid) {
+		uint16_t o = new_origin(a, in->mnemonic == ZYDIS_MNEMONIC_CPUID ? 0 : 1, si->addr, -1,
+					NULL);
+		uint32_t regs = in->mnemonic == ZYDIS_MNEMONIC_CPUID ? 0xf : 0x5; /* rax rcx rdx rbx */
+
+		for (int r = 0; r < 4; r++)
+			if (regs & (1u << r)) {
+				s->val |= 1u << r;
+				s->ptr &= ~(1u << r);
+				s->weak &= ~(1u << r);
+				s->org[r] = o;
+			}
+		return false;
+	}
+	/* rdssp leaves its register unchanged (0) unless shadow stacks are on:
+	 * libgcc's unwinder and glibc test its result before incssp */
+	if ((in->mnemonic == ZYDIS_MNEMONIC_RDSSPQ || in->mnemonic == ZYDIS_MNEMONIC_RDSSPD) &&
+	    ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER && reg_index(ops[0].reg.value) >= 0) {
+		int r = reg_index(ops[0].reg.value);
+
+		s->val |= 1u << r;
+		s->ptr &= ~(1u << r);
+		s->weak &= ~(1u << r);
+		s->org[r] = new_origin(a, 7, si->addr, -1, NULL);
+		return false;
+	}
+	if (si->kind == SCAN_I_CALL || si->kind == SCAN_I_CALL_IND) {
+		uint8_t cr = 0;
+		const char *n = NULL;
+
+		if (si->kind == SCAN_I_CALL) {
+			int fi = scan_func_at(a->sf, si->target);
+
+			n = call_target_name(a->sf, si->target);
+			if (name_in(n, cap_ptr_funcs, ARRAY_SIZE(cap_ptr_funcs)))
+				cr = T_PTR;
+			else if (name_in(n, cap_val_funcs, ARRAY_SIZE(cap_val_funcs)))
+				cr = T_VAL;
+			else if (fi >= 0 && (size_t)fi != a->fi)
+				cr = func_cap_return(a->sf, (size_t)fi);
+		} else if (si->ripmem) {
+			n = scan_elf_gotsym(&a->sf->elf, si->target);
+			if (name_in(n, cap_ptr_funcs, ARRAY_SIZE(cap_ptr_funcs)))
+				cr = T_PTR;
+			else if (name_in(n, cap_val_funcs, ARRAY_SIZE(cap_val_funcs)))
+				cr = T_VAL;
+		}
+		/* caller-saved registers: rax rcx rdx rsi rdi r8-r11 */
+		s->val &= ~0x0fc7u & ~(1u << FLAGS_BIT);
+		s->ptr &= ~0x0fc7u;
+		s->weak &= ~0x0fc7u;
+		s->bigptr &= ~0x0fc7u;
+		s->zero &= ~0x0fc7u;
+		s->konst &= ~0x0fc7u;
+		if (cr) {
+			uint16_t o = new_origin(a, 3, si->addr, -1, n);
+
+			if (cr == T_VAL) {
+				s->val |= 1;
+			} else {
+				s->ptr |= 1;
+				s->bigptr |= 1; /* the getters return all of cpu_features */
+			}
+			s->org[0] = o;
+		}
+		return false;
+	}
+	flags_read = in->cpu_flags && in->cpu_flags->tested;
+	flags_written = in->cpu_flags && in->cpu_flags->modified;
+	if ((in->mnemonic == ZYDIS_MNEMONIC_AND || in->mnemonic == ZYDIS_MNEMONIC_TEST ||
+	     in->mnemonic == ZYDIS_MNEMONIC_BT || in->mnemonic == ZYDIS_MNEMONIC_CMP) &&
+	    in->operand_count_visible >= 2 && ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+		uint64_t v = ops[1].imm.value.u;
+
+		imm = in->mnemonic == ZYDIS_MNEMONIC_BT ? 1ULL << (v & 63) : v;
+		bitsel = imm && !(imm & (imm - 1));
+	}
+	/* sources */
+	for (int i = 0; i < in->operand_count_visible; i++) {
+		const ZydisDecodedOperand *op = &ops[i];
+
+		if (op->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+			int r = reg_index(op->reg.value);
+
+			if (r < 0)
+				continue;
+			if (op->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) {
+				if (dst < 0) {
+					dst = r;
+					dst_rw = (op->actions & ZYDIS_OPERAND_ACTION_MASK_READ) != 0;
+					dst_partial = op->size < 32;
+				}
+			}
+			if (op->actions & ZYDIS_OPERAND_ACTION_MASK_READ) {
+				if (s->val & (1u << r)) {
+					sval |= T_VAL;
+					sorg = s->org[r];
+					sbit |= (s->bitv >> r) & 1;
+				}
+				if (s->ptr & (1u << r)) {
+					sptr |= 1;
+					sbig |= (s->bigptr >> r) & 1;
+					if (!sorg)
+						sorg = s->org[r];
+				}
+				if (s->weak & (1u << r)) {
+					swk |= 1;
+					swkmask |= s->fmask[r];
+					if (!sorg)
+						sorg = s->org[r];
+				}
+			}
+		} else if (op->type == ZYDIS_OPERAND_TYPE_MEMORY) {
+			if (in->mnemonic == ZYDIS_MNEMONIC_LEA) {
+				int b = reg_index(op->mem.base);
+
+				if (op->mem.base == ZYDIS_REGISTER_RIP) {
+					uint64_t addr = si->addr + in->length + (uint64_t)op->mem.disp.value;
+					size_t ci;
+
+					if (scan_is_cap_addr(a->sf, addr, &ci)) {
+						sptr = 1;
+						sorg = new_origin(a, 2, addr, (int)ci, NULL);
+					}
+				} else if (b >= 0 && (s->ptr & (1u << b))) {
+					sptr = 1;
+					sbig |= (s->bigptr >> b) & 1;
+					sorg = s->org[b];
+				}
+				continue;
+			}
+			if (op->actions & ZYDIS_OPERAND_ACTION_MASK_READ) {
+				uint16_t o = 0;
+				uint32_t fm = 0;
+				uint8_t t = mem_taint(a, s, k, op, &o, &fm);
+
+				if (t == T_WEAK)
+					swkmask |= fm;
+
+				if (t == T_VAL)
+					sval |= T_VAL;
+				if (t == T_WEAK)
+					swk |= 1;
+				if (t == T_PTR) {
+					sptr |= 1;
+					sbig |= 1;
+				}
+				if (t && !sorg)
+					sorg = o;
+			}
+			if (op->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) {
+				int b = reg_index(op->mem.base);
+				int sr = -1;
+
+				for (int j = 0; j < in->operand_count_visible; j++)
+					if (j != i && ops[j].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+					    (ops[j].actions & ZYDIS_OPERAND_ACTION_MASK_READ))
+						sr = reg_index(ops[j].reg.value);
+				if ((b == 4 || b == 5) && op->mem.index == ZYDIS_REGISTER_NONE) {
+					uint8_t t = T_NONE;
+
+					if (sr >= 0 && (s->val & (1u << sr)))
+						t = T_VAL;
+					else if (sr >= 0 && (s->ptr & (1u << sr)))
+						t = (s->bigptr & (1u << sr)) ? T_PTR | T_WEAK : T_PTR;
+					else if (sr >= 0 && (s->weak & (1u << sr)))
+						t = T_WEAK;
+					slot_set(s, (uint8_t)b, (int32_t)op->mem.disp.value, t,
+						 sr >= 0 ? s->org[sr] : 0);
+				}
+			}
+		}
+	}
+	if (flags_read && (s->val & (1u << FLAGS_BIT))) {
+		if (si->kind == SCAN_I_JCC) {
+			*check_org = s->org[NREG];
+			return true;
+		}
+		a->sf->g.blocks[si->block].select = true;
+		sval |= T_VAL;
+		if (!sorg)
+			sorg = s->org[NREG];
+	}
+	/* selecting one bit of a weak value makes it a capability (for a flag
+	 * word, one of the bits set under the check) */
+	if (swk && bitsel && (imm & swkmask))
+		sval |= T_VAL;
+	if (dst >= 0) {
+		bool zero = (in->mnemonic == ZYDIS_MNEMONIC_XOR || in->mnemonic == ZYDIS_MNEMONIC_SUB) &&
+			    in->operand_count_visible >= 2 &&
+			    ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER && ops[0].reg.value == ops[1].reg.value;
+		bool keep_ptr = in->mnemonic == ZYDIS_MNEMONIC_MOV || in->mnemonic == ZYDIS_MNEMONIC_LEA ||
+				((in->mnemonic == ZYDIS_MNEMONIC_ADD || in->mnemonic == ZYDIS_MNEMONIC_SUB) &&
+				 in->operand_count_visible >= 2 &&
+				 ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE);
+		uint32_t bit = 1u << dst;
+		bool v = sval != 0, p = sptr != 0 && keep_ptr, w = swk != 0 && !v;
+		bool big = p && sbig;
+
+		if (zero) {
+			v = p = w = false;
+		} else if (dst_rw || dst_partial) {
+			bool own_w = (s->weak & bit) != 0;
+
+			v = v || (s->val & bit) || (own_w && bitsel && (imm & s->fmask[dst]));
+			w = !v && (w || own_w);
+			if (keep_ptr && (s->ptr & bit)) {
+				p = true;
+				big = big || (s->bigptr & bit);
+			}
+		}
+		if (flags_written && !zero) {
+			bool fv = v;
+
+			s->val = fv ? s->val | (1u << FLAGS_BIT) : s->val & ~(1u << FLAGS_BIT);
+			if (fv)
+				s->org[NREG] = sorg ? sorg : s->org[dst];
+		} else if (flags_written) {
+			s->val &= ~(1u << FLAGS_BIT);
+		}
+		if ((v || w) && !sorg)
+			sorg = s->org[dst];
+		s->val = v ? s->val | bit : s->val & ~bit;
+		s->ptr = p ? s->ptr | bit : s->ptr & ~bit;
+		s->bigptr = big ? s->bigptr | bit : s->bigptr & ~bit;
+		s->weak = w ? s->weak | bit : s->weak & ~bit;
+		if (w)
+			s->fmask[dst] = (swkmask ? swkmask : ~0u) &
+					(in->mnemonic == ZYDIS_MNEMONIC_AND && imm ? (uint32_t)imm : ~0u);
+		s->zero &= ~bit;
+		s->konst &= ~bit;
+		if (zero) {
+			s->zero |= bit;
+		} else if (in->mnemonic == ZYDIS_MNEMONIC_MOV && in->operand_count_visible >= 2 &&
+			   ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+			if (ops[1].imm.value.u)
+				s->konst |= bit;
+			else
+				s->zero |= bit;
+		}
+		{
+			bool b1 = v && ((in->mnemonic == ZYDIS_MNEMONIC_AND && bitsel) ||
+					(in->meta.category == ZYDIS_CATEGORY_SETCC) ||
+					((in->mnemonic == ZYDIS_MNEMONIC_MOV ||
+					  in->mnemonic == ZYDIS_MNEMONIC_MOVZX) &&
+					 sbit));
+
+			s->bitv = b1 ? s->bitv | bit : s->bitv & ~bit;
+		}
+		if (v || p || w)
+			s->org[dst] = sorg;
+	} else if (flags_written) {
+		bool fv = sval != 0;
+
+		s->val = fv ? s->val | (1u << FLAGS_BIT) : s->val & ~(1u << FLAGS_BIT);
+		if (fv)
+			s->org[NREG] = sorg;
+	}
+	return false;
+}
+
+static void merge(struct tstate *d, const struct tstate *s)
+{
+	for (int r = 0; r <= NREG; r++)
+		if (((s->val | s->ptr) & (1u << r)) && !((d->val | d->ptr) & (1u << r)))
+			d->org[r] = s->org[r];
+	d->val |= s->val;
+	d->ptr |= s->ptr;
+	d->weak |= s->weak;
+	d->bigptr |= s->bigptr;
+	d->bitv |= s->bitv;
+	for (int r = 0; r < NREG; r++)
+		d->fmask[r] |= s->fmask[r];
+	/* constants are tracked inside a block only */
+	for (int i = 0; i < NSLOT; i++)
+		if (s->slot[i].base && slot_find(d, s->slot[i].base, s->slot[i].disp) < 0)
+			slot_set(d, s->slot[i].base, s->slot[i].disp, s->slot[i].t, s->slot[i].org);
+}
+
+static void ana_release(struct ana *a)
+{
+	free(a->in);
+	free(a->out);
+	free(a->orgs);
+	free(a->ins);
+	free(a->ops);
+	free(a->ok);
+}
+
+/*
+ * A block is guarded when every path into it from the function's entry goes
+ * through a check block (a branch on a capability): it is not reachable once
+ * the checks' outgoing edges are cut. A single dominating check is the common
+ * case; glibc's pthread_mutex_trylock reaches its elision call from two
+ * different checks. The guard named is the nearest dominating check, else the
+ * check whose successors reach the block first.
+ */
+static int mark_guarded(struct scan_graph *g)
+{
+	size_t nb = g->nblocks, nind = 0, qh = 0, qt = 0;
+	uint32_t *queue = malloc((nb ? nb : 1) * sizeof(*queue));
+	int32_t *from = malloc((nb ? nb : 1) * sizeof(*from));
+	uint8_t *open = calloc(nb ? nb : 1, 1);
+
+	if (!queue || !from || !open) {
+		free(queue);
+		free(from);
+		free(open);
+		return -ENOMEM;
+	}
+	for (size_t b = 0; b < nb; b++)
+		nind += g->blocks[b].ind_succ;
+#define ORPHAN(b) ((b) != g->entry && g->blocks[b].npred == 0)
+#define VISIT(t, src)                                                                              \
+	do {                                                                                       \
+		if (!open[t]) {                                                                    \
+			open[t] = 1;                                                               \
+			from[t] = (src);                                                           \
+			queue[qt++] = (t);                                                         \
+		}                                                                                  \
+	} while (0)
+	/* 1: what is reachable without passing a check */
+	for (uint32_t b = 0; b < nb; b++)
+		if (b == g->entry || (ORPHAN(b) && !nind))
+			VISIT(b, -1);
+	while (qh < qt) {
+		uint32_t b = queue[qh++];
+
+		if (g->blocks[b].check)
+			continue;
+		for (int k = 0; k < 2; k++)
+			if (g->blocks[b].succ[k] != UINT32_MAX)
+				VISIT(g->blocks[b].succ[k], -1);
+		if (g->blocks[b].ind_succ)
+			for (uint32_t t = 0; t < nb; t++)
+				if (ORPHAN(t))
+					VISIT(t, -1);
+	}
+	/* 2: the rest is guarded; name the check */
+	for (size_t b = 0; b < nb; b++) {
+		uint32_t d = g->blocks[b].idom;
+		size_t steps = 0;
+
+		if (open[b])
+			continue;
+		g->blocks[b].guarded = true;
+		while (d != UINT32_MAX && steps++ < nb) {
+			if (g->blocks[d].check) {
+				g->blocks[b].guard_block = (int32_t)d;
+				break;
+			}
+			d = g->blocks[d].idom;
+		}
+	}
+	memset(open, 0, nb);
+	qh = qt = 0;
+	for (uint32_t b = 0; b < nb; b++)
+		if (g->blocks[b].check)
+			for (int k = 0; k < 2; k++)
+				if (g->blocks[b].succ[k] != UINT32_MAX && g->blocks[g->blocks[b].succ[k]].guarded)
+					VISIT(g->blocks[b].succ[k], (int32_t)b);
+	while (qh < qt) {
+		uint32_t b = queue[qh++];
+
+		if (g->blocks[b].guard_block < 0)
+			g->blocks[b].guard_block = from[b];
+		for (int k = 0; k < 2; k++)
+			if (g->blocks[b].succ[k] != UINT32_MAX && g->blocks[g->blocks[b].succ[k]].guarded)
+				VISIT(g->blocks[b].succ[k], from[b]);
+	}
+	for (size_t b = 0; b < nb; b++) /* unreachable from any check: dead, still guarded */
+		if (g->blocks[b].guarded && g->blocks[b].guard_block < 0)
+			g->blocks[b].guarded = false;
+#undef VISIT
+#undef ORPHAN
+	free(queue);
+	free(from);
+	free(open);
+	return 0;
+}
+
+/* Run the data-flow over sf->g (already built for function @fi). */
+static int ana_run(struct ana *a)
+{
+	struct scan_graph *g = &a->sf->g;
+	size_t nb = g->nblocks, ni = g->ninsns;
+
+	a->in = calloc(nb ? nb : 1, sizeof(*a->in));
+	a->out = calloc(nb ? nb : 1, sizeof(*a->out));
+	a->ins = malloc((ni ? ni : 1) * sizeof(*a->ins));
+	a->ops = malloc((ni ? ni : 1) * sizeof(*a->ops));
+	a->ok = calloc(ni ? ni : 1, 1);
+	if (!a->in || !a->out || !a->ins || !a->ops || !a->ok)
+		return -ENOMEM;
+	for (size_t k = 0; k < ni; k++)
+		a->ok[k] = scan_decode_one(a->sf, g->insns[k].addr, &a->ins[k], a->ops[k]) == 0;
+	if (!a->nested && ni) {
+		uint64_t start = a->sf->funcs[a->fi].start;
+		struct scan_graph saved = a->sf->g;
+		uint32_t ev;
+		long k;
+
+		/* registers every caller hands over holding a capability */
+		memset(&a->sf->g, 0, sizeof(a->sf->g));
+		ev = entry_taint(a->sf, a->fi);
+		free(a->sf->g.insns);
+		free(a->sf->g.blocks);
+		a->sf->g = saved;
+		g = &a->sf->g;
+		for (k = 0; k < (long)ni && g->insns[k].addr != start; k++)
+			;
+		if (ev && k < (long)ni) {
+			uint16_t o = new_origin(a, 5, start, -1, NULL);
+
+			a->in[g->insns[k].block].val |= ev;
+			for (int r = 0; r < NREG; r++)
+				if (ev & (1u << r))
+					a->in[g->insns[k].block].org[r] = o;
+		}
+	}
+	for (size_t b = 0; b < nb; b++) {
+		g->blocks[b].check = false;
+		g->blocks[b].select = false;
+		g->blocks[b].guarded = false;
+		g->blocks[b].guard_block = -1;
+	}
+	/* forward may-analysis to a fixpoint; bounded */
+	for (int iter = 0; iter < 64; iter++) {
+		bool changed = false;
+
+		for (size_t b = 0; b < nb; b++) {
+			struct scan_block *bl = &g->blocks[b];
+			struct tstate st = a->in[b];
+			uint16_t co = 0;
+
+			for (uint32_t k = bl->first; k < bl->first + bl->n; k++)
+				if (transfer(a, &st, k, &co)) {
+					bl->check = true;
+					bl->check_origin = co;
+				}
+			if (memcmp(&st, &a->out[b], sizeof(st))) {
+				a->out[b] = st;
+				changed = true;
+			}
+			for (int s = 0; s < 2; s++)
+				if (bl->succ[s] != UINT32_MAX) {
+					struct tstate old = a->in[bl->succ[s]];
+
+					merge(&a->in[bl->succ[s]], &st);
+					if (memcmp(&old, &a->in[bl->succ[s]], sizeof(old)))
+						changed = true;
+				}
+		}
+		if (!changed)
+			break;
+	}
+	return mark_guarded(g);
+}
+
+static void origin_text(const struct ana *a, int org, char *buf, size_t size, enum scan_guard_kind *gk)
+{
+	const struct origin *o;
+
+	*gk = SCAN_G_CPUID_VAR;
+	if (org <= 0 || (size_t)org > a->norgs) {
+		snprintf(buf, size, "a value derived from cpuid");
+		return;
+	}
+	o = &a->orgs[org - 1];
+	switch (o->kind) {
+	case 0:
+		snprintf(buf, size, "cpuid at 0x%llx", (unsigned long long)o->addr);
+		break;
+	case 1:
+		snprintf(buf, size, "xgetbv at 0x%llx", (unsigned long long)o->addr);
+		break;
+	case 4:
+		snprintf(buf, size, "a structure field at offset 0x%llx set from cpuid",
+			 (unsigned long long)o->addr);
+		break;
+	case 5:
+		snprintf(buf, size, "a register every caller sets from a capability");
+		break;
+	case 8:
+		snprintf(buf, size, "flag bits set under a CPU check in a field at offset 0x%llx",
+			 (unsigned long long)o->addr);
+		break;
+	case 6:
+		snprintf(buf, size, "glibc's CET state (%%fs:0x48) at 0x%llx", (unsigned long long)o->addr);
+		break;
+	case 7:
+		snprintf(buf, size, "rdssp at 0x%llx (0 unless shadow stacks are on)",
+			 (unsigned long long)o->addr);
+		break;
+	case 2: {
+		const char *n = o->cap >= 0 && (size_t)o->cap < a->sf->cap_names.n
+				    ? a->sf->cap_names.v[o->cap]
+				    : o->name;
+
+		if (n && (!strncmp(n, "__cpu_model", 11) || !strncmp(n, "__cpu_features", 14)))
+			*gk = SCAN_G_CPU_MODEL;
+		snprintf(buf, size, "variable %s", n ? n : "?");
+		break;
+	}
+	default:
+		snprintf(buf, size, "result of %s()", o->name ? o->name : "a capability function");
+		break;
+	}
+}
+
+#define ARG_REGS 0x3c6u /* rcx rdx rsi rdi r8 r9 */
+
+/*
+ * Registers that hold a capability value whenever function @fi is entered:
+ * every direct call passes it in an argument register (zstd's "int bmi2"),
+ * or every jump into it carries it in any register (OpenSSL's asm keeps
+ * OPENSSL_ia32cap_P words in r10 across "jnz .Lchacha20_4xop"). Callers are
+ * analysed without their own entry state (one level). Clobbers sf->g.
+ */
+static uint32_t entry_taint(struct scan_file *sf, size_t fi)
+{
+	struct scan_func *fn = &sf->funcs[fi];
+	uint64_t start = fn->start;
+	uint32_t mask = 0xffffu;
+	size_t lo = 0, hi = sf->nrefs, n = 0;
+	uint32_t nonzero = 0;
+
+	if (fn->flags & SCAN_FN_ENTRYSET)
+		return fn->entry_val;
+	fn->flags |= SCAN_FN_ENTRYSET;
+	fn->entry_val = 0;
+	if (fn->flags & (SCAN_FN_ENTRY | SCAN_FN_DATAREF))
+		return 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (sf->refs[mid].to < start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < sf->nrefs && sf->refs[i].to == start && mask; i++) {
+		const struct scan_ref *rf = &sf->refs[i];
+		int ci = scan_func_index(sf, rf->from);
+		struct ana a = {.sf = sf, .nested = true};
+		uint32_t got = 0, got_nz = 0;
+
+		if (rf->lea || ci < 0 || (size_t)ci == fi || ++n > 64)
+			return 0;
+		a.fi = (size_t)ci;
+		if (scan_cfg_build(sf, (size_t)ci) == 0 && ana_run(&a) == 0) {
+			for (size_t k = 0; k < sf->g.ninsns; k++) {
+				const struct scan_insn *si = &sf->g.insns[k];
+				const struct scan_block *bl;
+				struct tstate st;
+				uint16_t co;
+
+				if (si->addr != rf->site)
+					continue;
+				bl = &sf->g.blocks[si->block];
+				st = a.in[si->block];
+				for (uint32_t j = bl->first; j < k; j++)
+					transfer(&a, &st, j, &co);
+				/* a flag argument that is a capability, or a constant: 0
+				 * never takes the capability's side, another constant only
+				 * from a caller that is itself guarded */
+				got = st.val | st.zero;
+				got_nz = st.val;
+				if (st.konst & ~st.val & ~st.zero & 0xffffu) {
+					struct scan_graph saved = sf->g;
+
+					memset(&sf->g, 0, sizeof(sf->g));
+					if (func_guarded(sf, (size_t)ci, 1)) {
+						got |= st.konst;
+						got_nz |= st.konst;
+					}
+					free(sf->g.insns);
+					free(sf->g.blocks);
+					sf->g = saved;
+				}
+				got &= 0xffffu;
+				if (si->kind == SCAN_I_CALL)
+					got &= ARG_REGS;
+				break;
+			}
+		}
+		ana_release(&a);
+		mask &= got;
+		nonzero |= got_nz;
+	}
+	fn = &sf->funcs[fi];
+	fn->entry_val = n ? mask : 0;
+	/* not a register that every caller merely zeroes */
+	fn->entry_val &= nonzero;
+	return fn->entry_val;
+}
+
+/* Does function @fi return a capability (value or pointer) in rax? Memoised. */
+static uint8_t func_cap_return(struct scan_file *sf, size_t fi)
+{
+	struct scan_graph saved = sf->g;
+	struct ana a = {.sf = sf, .fi = fi, .nested = true};
+	uint8_t res = 0;
+
+	if (sf->funcs[fi].flags & (SCAN_FN_SUMMARY | SCAN_FN_VISITING))
+		return sf->funcs[fi].cap_return;
+	sf->funcs[fi].flags |= SCAN_FN_VISITING;
+	/* only small functions: capability getters are short */
+	if (sf->funcs[fi].end && sf->funcs[fi].end - sf->funcs[fi].start > 4096)
+		goto done;
+	memset(&sf->g, 0, sizeof(sf->g));
+	if (scan_cfg_build(sf, fi) == 0 && ana_run(&a) == 0)
+		for (size_t b = 0; b < sf->g.nblocks; b++) {
+			const struct scan_block *bl = &sf->g.blocks[b];
+			const struct scan_insn *last = &sf->g.insns[bl->first + bl->n - 1];
+
+			if (last->kind != SCAN_I_RET)
+				continue;
+			if (a.out[b].val & 1)
+				res = T_VAL;
+			else if (a.out[b].ptr & 1)
+				res = T_PTR;
+		}
+	ana_release(&a);
+	free(sf->g.insns);
+	free(sf->g.blocks);
+	sf->g = saved;
+done:
+	sf->funcs[fi].flags = (sf->funcs[fi].flags & ~SCAN_FN_VISITING) | SCAN_FN_SUMMARY;
+	sf->funcs[fi].cap_return = res;
+	return res;
+}
+
+/* ---- capability variables ---- */
+
+static int find_cap_vars(struct scan_file *sf)
+{
+	const struct scan_elf *e = &sf->elf;
+	int r;
+
+	for (size_t i = 0; i < e->nsyms; i++)
+		if (e->syms[i].type == STT_OBJECT &&
+		    name_in(e->syms[i].name, cap_var_names, ARRAY_SIZE(cap_var_names)) &&
+		    (r = add_cap(sf, e->syms[i].addr, e->syms[i].addr + TGVM_MAX(e->syms[i].size, 8),
+				 e->syms[i].name)) < 0)
+			return r;
+	/* GOT slots of capability variables (their loads give pointers) */
+	for (size_t i = 0; i < e->ngotsyms; i++)
+		if (name_in(e->gotsyms[i].name, cap_var_names, ARRAY_SIZE(cap_var_names)) &&
+		    (r = add_cap(sf, e->gotsyms[i].slot, e->gotsyms[i].slot + 8, e->gotsyms[i].name)) < 0)
+			return r;
+	/* globals written by code that runs cpuid, and data handed to it */
+	for (size_t fi = 0; fi < sf->nfuncs; fi++) {
+		if (!(sf->funcs[fi].flags & SCAN_FN_CPUID))
+			continue;
+		if ((r = scan_cfg_build(sf, fi)) < 0)
+			return r;
+		for (size_t k = 0; k < sf->g.ninsns; k++) {
+			const struct scan_insn *si = &sf->g.insns[k];
+			ZydisDecodedInstruction in;
+			ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT_VISIBLE];
+			const struct scan_sec *sec;
+
+			if (!si->ripmem || si->kind != SCAN_I_PLAIN)
+				continue;
+			sec = scan_elf_section_at(e, si->target);
+			if (!sec || !(sec->flags & SHF_WRITE))
+				continue;
+			if (scan_decode_one(sf, si->addr, &in, ops) < 0)
+				continue;
+			if (si->is_lea || (in.operand_count_visible &&
+					   ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+					   (ops[0].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)))
+				if ((r = add_cap(sf, si->target, si->target + TGVM_MAX(ops[0].size / 8, 1),
+						 "capability variable")) < 0)
+					return r;
+		}
+	}
+	/* data whose address is passed to a cpuid function: lea reg,[rip+X]; call F */
+	for (size_t i = 0; i < sf->nrefs; i++) {
+		int fi = scan_func_at(sf, sf->refs[i].to);
+		uint64_t extent = 8;
+		int ci;
+
+		if (fi < 0 || !(sf->funcs[fi].flags & SCAN_FN_CPUID) || sf->refs[i].lea)
+			continue;
+		ci = scan_func_index(sf, sf->refs[i].from);
+		if (ci < 0 || (sf->funcs[ci].flags & SCAN_FN_CPUID))
+			continue;
+		/* how far the callee writes through its first argument */
+		if (scan_cfg_build(sf, (size_t)fi) < 0)
+			continue;
+		for (size_t k = 0; k < sf->g.ninsns; k++) {
+			ZydisDecodedInstruction in;
+			ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT_VISIBLE];
+
+			if (scan_decode_one(sf, sf->g.insns[k].addr, &in, ops) < 0 ||
+			    !in.operand_count_visible || ops[0].type != ZYDIS_OPERAND_TYPE_MEMORY ||
+			    !(ops[0].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) ||
+			    ops[0].mem.base != ZYDIS_REGISTER_RDI || ops[0].mem.disp.value < 0 ||
+			    ops[0].mem.disp.value > 248)
+				continue;
+			extent = TGVM_MAX(extent, (uint64_t)ops[0].mem.disp.value + ops[0].size / 8);
+		}
+		/* the lea a few instructions before the call site, in the caller */
+		if (scan_cfg_build(sf, (size_t)ci) < 0)
+			continue;
+		for (size_t k = 0; k < sf->g.ninsns; k++) {
+			if (sf->g.insns[k].addr != sf->refs[i].site)
+				continue;
+			for (size_t j = k >= 4 ? k - 4 : 0; j < k; j++) {
+				const struct scan_insn *si = &sf->g.insns[j];
+				const struct scan_sec *sec = scan_elf_section_at(e, si->target);
+
+				if (si->is_lea && si->ripmem && sec && (sec->flags & SHF_WRITE) &&
+				    (r = add_cap(sf, si->target, si->target + extent,
+						 "capability variable")) < 0)
+					return r;
+			}
+			break;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Second-order capabilities: a global written only under a CPU check (glibc's
+ * __pthread_force_elision, set when RTM is usable) is a capability too, and
+ * so is one written under a test of that (the xbegin retry count). A few
+ * rounds over the functions that read the newest capability variables.
+ */
+#define CAP_ROUNDS 3
+/* Structure fields below this offset are too common (every small struct has
+ * a field at 0x10) to treat a one-bit cpuid flag stored there as identifying
+ * the field everywhere; zstd's dctx->bmi2 lives far above it. */
+#define CAPFIELD_MIN_DISP 0x100
+
+static int propagate_caps(struct scan_file *sf)
+{
+	uint8_t *done = calloc(sf->nfuncs ? sf->nfuncs : 1, 1);
+	uint32_t *cand = malloc((sf->nfuncs ? sf->nfuncs : 1) * sizeof(*cand));
+	size_t upto = 0;
+	int r = 0;
+
+	if (!done || !cand) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (int round = 0; round < CAP_ROUNDS && (round == 0 || upto < sf->ncaps); round++) {
+		size_t before = sf->ncaps, nc = 0;
+
+		if (round == 0)
+			for (size_t fi = 0; fi < sf->nfuncs; fi++)
+				if (sf->funcs[fi].flags & SCAN_FN_CPUID) {
+					done[fi] = 1;
+					cand[nc++] = (uint32_t)fi;
+				}
+
+		for (size_t c = upto; c < before; c++) {
+			size_t lo = 0, hi = sf->ndrefs;
+
+			while (lo < hi) {
+				size_t mid = lo + (hi - lo) / 2;
+
+				if (sf->drefs[mid].to < sf->caps[c].start)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			for (size_t i = lo; i < sf->ndrefs && sf->drefs[i].to < sf->caps[c].end; i++) {
+				int fi = scan_func_index(sf, sf->drefs[i].from);
+
+				if (fi >= 0 && !done[fi]) {
+					done[fi] = 1;
+					cand[nc++] = (uint32_t)fi;
+				}
+			}
+		}
+		upto = before;
+		if (getenv("TGVM_TRACE"))
+			for (size_t k = 0; k < nc; k++)
+				fprintf(stderr, "TRACE round %d cand %llx\n", round, (unsigned long long)sf->funcs[cand[k]].start);
+		for (size_t k = 0; k < nc; k++) {
+			struct ana a = {.sf = sf, .fi = cand[k], .nested = true};
+			/* a piece of a function reached only by a check ("jne 8c400"
+			 * into a separately described part) counts as guarded */
+			bool whole = func_guarded(sf, cand[k], 1);
+
+			if ((r = scan_cfg_build(sf, cand[k])) < 0 || (r = ana_run(&a)) < 0) {
+				ana_release(&a);
+				goto out;
+			}
+			if (getenv("TGVM_TRACE") && sf->funcs[cand[k]].start == 0x8c370)
+				for (size_t b = 0; b < sf->g.nblocks; b++)
+					fprintf(stderr, "TRACE blk %zu %llx check=%d guarded=%d idom=%d succ=%d,%d npred=%u ind=%d\n", b, (unsigned long long)sf->g.insns[sf->g.blocks[b].first].addr, sf->g.blocks[b].check, sf->g.blocks[b].guarded, (int)sf->g.blocks[b].idom, (int)sf->g.blocks[b].succ[0], (int)sf->g.blocks[b].succ[1], sf->g.blocks[b].npred, sf->g.blocks[b].ind_succ);
+			for (size_t b = 0; b < sf->g.nblocks && r == 0; b++) {
+				const struct scan_block *bl = &sf->g.blocks[b];
+				struct tstate st = a.in[b];
+				uint32_t last_or[NREG] = {0};
+				bool guarded = bl->guarded || whole;
+
+				for (uint32_t i = bl->first; i < bl->first + bl->n && r == 0; i++) {
+					const struct scan_insn *si = &sf->g.insns[i];
+					const ZydisDecodedOperand *op = a.ops[i];
+					const struct scan_sec *sec;
+					uint16_t co;
+					bool tainted = false;
+
+					if (si->ripmem && !si->is_lea && a.ok[i] &&
+					    a.ins[i].operand_count_visible >= 2 &&
+					    op[0].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+					    (op[0].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) &&
+					    (sec = scan_elf_section_at(&sf->elf, si->target)) &&
+					    (sec->flags & SHF_WRITE)) {
+						int sr = op[1].type == ZYDIS_OPERAND_TYPE_REGISTER
+							     ? reg_index(op[1].reg.value)
+							     : -1;
+
+						tainted = sr >= 0 && (st.val & (1u << sr));
+						if (guarded || tainted)
+							r = add_cap(sf, si->target,
+								    si->target + TGVM_MAX(op[0].size / 8, 1),
+								    "variable set from a CPU check");
+					}
+					/* "if (force_elision) m->kind |= ELISION": "or ah, 1;
+					 * mov [rdi+0x10], eax" under a check marks those bits
+					 * of that field as a capability */
+					if (a.ok[i] && a.ins[i].operand_count_visible >= 2 &&
+					    op[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+					    reg_index(op[0].reg.value) >= 0) {
+						int d = reg_index(op[0].reg.value);
+
+						if (a.ins[i].mnemonic == ZYDIS_MNEMONIC_OR &&
+						    op[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
+							last_or[d] = (uint32_t)op[1].imm.value.u
+								     << ((op[0].reg.value >= ZYDIS_REGISTER_AH &&
+									  op[0].reg.value <= ZYDIS_REGISTER_BH)
+									     ? 8
+									     : 0);
+						else if (op[0].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)
+							last_or[d] = 0;
+					}
+					if (guarded && !si->ripmem && a.ok[i] &&
+					    a.ins[i].operand_count_visible >= 2 &&
+					    op[0].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+					    (op[0].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) &&
+					    op[0].mem.index == ZYDIS_REGISTER_NONE &&
+					    reg_index(op[0].mem.base) >= 0 && reg_index(op[0].mem.base) != 4 &&
+					    reg_index(op[0].mem.base) != 5 &&
+					    op[1].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+					    reg_index(op[1].reg.value) >= 0 &&
+					    last_or[reg_index(op[1].reg.value)] &&
+					    sf->ncapbits < ARRAY_SIZE(sf->capbits)) {
+						sf->capbits[sf->ncapbits].disp = op[0].mem.disp.value;
+						sf->capbits[sf->ncapbits++].mask =
+						    last_or[reg_index(op[1].reg.value)];
+					}
+					/* "dctx->bmi2 = ZSTD_cpuid_bmi2(ZSTD_cpuid())": a field */
+					if (!si->ripmem && a.ok[i] && a.ins[i].operand_count_visible >= 2 &&
+					    op[0].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+					    (op[0].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) &&
+					    op[0].mem.index == ZYDIS_REGISTER_NONE &&
+					    reg_index(op[0].mem.base) >= 0 && reg_index(op[0].mem.base) != 4 &&
+					    reg_index(op[0].mem.base) != 5 &&
+					    op[1].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+					    reg_index(op[1].reg.value) >= 0 &&
+					    (st.val & st.bitv & (1u << reg_index(op[1].reg.value))) &&
+					    op[0].mem.disp.value > CAPFIELD_MIN_DISP &&
+					    sf->ncapfields < ARRAY_SIZE(sf->capfields)) {
+						bool have = false;
+
+						for (size_t f = 0; f < sf->ncapfields; f++)
+							have |= sf->capfields[f] == op[0].mem.disp.value;
+						if (!have)
+							sf->capfields[sf->ncapfields++] = op[0].mem.disp.value;
+					}
+					transfer(&a, &st, i, &co);
+				}
+			}
+			ana_release(&a);
+			if (r < 0)
+				goto out;
+		}
+	}
+out:
+	free(done);
+	free(cand);
+	return r;
+}
+
+/* ---- function-level guards ---- */
+
+static void mark_func(struct scan_file *sf, uint64_t addr, enum scan_guard_kind k, uint64_t by)
+{
+	int fi = scan_func_at(sf, addr);
+
+	if (fi < 0 || (sf->funcs[fi].flags & SCAN_FN_GUARDED))
+		return;
+	sf->funcs[fi].flags |= SCAN_FN_GUARDED | SCAN_FN_RESOLVED;
+	sf->funcs[fi].guard_kind = k;
+	sf->funcs[fi].guard_addr = by;
+}
+
+/* The implementations an ifunc resolver can return: code addresses it loads. */
+static int mark_ifunc_targets(struct scan_file *sf)
+{
+	for (size_t fi = 0; fi < sf->nfuncs; fi++) {
+		const struct scan_sym *rs;
+		int r;
+
+		if (!(sf->funcs[fi].flags & SCAN_FN_RESOLVER))
+			continue;
+		rs = scan_elf_symbol_at(&sf->elf, sf->funcs[fi].start);
+		if ((r = scan_cfg_build(sf, fi)) < 0)
+			return r;
+		for (size_t k = 0; k < sf->g.ninsns; k++) {
+			const struct scan_insn *si = &sf->g.insns[k];
+			const struct scan_sym *ts;
+			enum scan_guard_kind kind = SCAN_G_IFUNC;
+			size_t avail;
+
+			if (!si->is_lea || !scan_elf_code(&sf->elf, si->target, &avail))
+				continue;
+			ts = scan_elf_symbol_at(&sf->elf, si->target);
+			if ((rs && strstr(rs->name, ".resolver")) ||
+			    (rs && ts && !strncmp(ts->name, rs->name, strlen(rs->name)) &&
+			     ts->name[strlen(rs->name)] == '.'))
+				kind = SCAN_G_CLONE;
+			mark_func(sf, si->target, kind, sf->funcs[fi].start);
+		}
+	}
+	return 0;
+}
+
+/*
+ * "mov eax, 0; lzcnt eax, eax; setne al": probing for LZCNT/TZCNT by their
+ * flags on a zero source. Without the feature they run as bsr/bsf, so the
+ * probe is safe everywhere and is not a use.
+ */
+static bool probe_insn(struct scan_file *sf, size_t k)
+{
+	const struct scan_insn *si = &sf->g.insns[k];
+	ZydisDecodedInstruction in, prev;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT_VISIBLE], pops[ZYDIS_MAX_OPERAND_COUNT_VISIBLE];
+
+	if (k == 0 || scan_decode_one(sf, si->addr, &in, ops) < 0 ||
+	    (in.mnemonic != ZYDIS_MNEMONIC_LZCNT && in.mnemonic != ZYDIS_MNEMONIC_TZCNT) ||
+	    ops[1].type != ZYDIS_OPERAND_TYPE_REGISTER ||
+	    scan_decode_one(sf, sf->g.insns[k - 1].addr, &prev, pops) < 0 ||
+	    pops[0].type != ZYDIS_OPERAND_TYPE_REGISTER ||
+	    reg_index(pops[0].reg.value) != reg_index(ops[1].reg.value))
+		return false;
+	if (prev.mnemonic == ZYDIS_MNEMONIC_MOV && pops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+	    pops[1].imm.value.u == 0)
+		return true;
+	return prev.mnemonic == ZYDIS_MNEMONIC_XOR && pops[1].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+	       pops[1].reg.value == pops[0].reg.value;
+}
+
+/* Compute, once, which address ranges of function @fi are guarded inside it. */
+static int func_guard_ranges(struct scan_file *sf, size_t fi)
+{
+	struct scan_func *fn = &sf->funcs[fi];
+	struct ana a = {.sf = sf, .fi = fi};
+	size_t n = 0;
+	int r;
+
+	if (fn->gblocks)
+		return 0;
+	if ((r = scan_cfg_build(sf, fi)) < 0)
+		return r;
+	if ((r = ana_run(&a)) < 0)
+		goto out;
+	if (getenv("TGVM_TRACE_FN") && strtoull(getenv("TGVM_TRACE_FN"), NULL, 16) == sf->funcs[fi].start)
+		for (size_t b = 0; b < sf->g.nblocks; b++)
+			fprintf(stderr, "TRACE gblk %zu %llx check=%d guarded=%d idom=%d succ=%d,%d npred=%u val=%x weak=%x\n", b, (unsigned long long)sf->g.insns[sf->g.blocks[b].first].addr, sf->g.blocks[b].check, sf->g.blocks[b].guarded, (int)sf->g.blocks[b].idom, (int)sf->g.blocks[b].succ[0], (int)sf->g.blocks[b].succ[1], sf->g.blocks[b].npred, a.in[b].val, a.in[b].weak);
+	for (size_t b = 0; b < sf->g.nblocks; b++)
+		n += (sf->g.blocks[b].guarded || sf->g.blocks[b].check || sf->g.blocks[b].select) +
+		     sf->g.blocks[b].check;
+	fn = &sf->funcs[fi];
+	free(fn->gblocks);
+	free(fn->gchecks);
+	fn->gblocks = malloc((n ? n : 1) * sizeof(*fn->gblocks));
+	fn->gchecks = malloc((n ? n : 1) * sizeof(*fn->gchecks));
+	if (!fn->gblocks || !fn->gchecks) {
+		r = -ENOMEM;
+		goto out;
+	}
+	fn->ngblocks = 0;
+	for (size_t b = 0; b < sf->g.nblocks; b++) {
+		const struct scan_block *bl = &sf->g.blocks[b];
+		const struct scan_insn *f = &sf->g.insns[bl->first];
+		const struct scan_insn *l = &sf->g.insns[bl->first + bl->n - 1];
+		const struct scan_block *cb;
+
+		if (bl->guarded) {
+			cb = &sf->g.blocks[bl->guard_block];
+			fn->gblocks[fn->ngblocks] = (struct scan_range){f->addr, l->addr + l->len};
+			fn->gchecks[fn->ngblocks++] = sf->g.insns[cb->first + cb->n - 1].addr << 1;
+		} else if (bl->check || bl->select) {
+			if (bl->check) { /* "jb other_function": the branch is the check */
+				fn->gblocks[fn->ngblocks] = (struct scan_range){l->addr, l->addr + l->len};
+				fn->gchecks[fn->ngblocks++] = l->addr << 1;
+			}
+			/* "lea rdx,[impl]; test cap; jne use" and "cmovne rdx,rcx":
+			 * an address picked by the check, not code run before it */
+			fn->gblocks[fn->ngblocks] = (struct scan_range){f->addr, l->addr + l->len};
+			fn->gchecks[fn->ngblocks++] = l->addr << 1 | 1;
+		}
+	}
+out:
+	ana_release(&a);
+	return r;
+}
+
+/* Is the reference at @site (a call or jump; @lea: an address taken) guarded? */
+static bool site_guarded(struct scan_file *sf, size_t fi, uint64_t site, bool lea,
+			 uint64_t *ret_check)
+{
+	const struct scan_func *fn = &sf->funcs[fi];
+
+	if (!fn->gblocks && func_guard_ranges(sf, fi) < 0)
+		return false;
+	fn = &sf->funcs[fi];
+	for (uint32_t i = 0; i < fn->ngblocks; i++)
+		if (site >= fn->gblocks[i].start && site < fn->gblocks[i].end &&
+		    (lea || !(fn->gchecks[i] & 1))) {
+			*ret_check = fn->gchecks[i] >> 1;
+			return true;
+		}
+	return false;
+}
+
+static bool func_guarded(struct scan_file *sf, size_t fi, int depth);
+
+/*
+ * A function whose address sits in data (a method table such as OpenSSL's
+ * EVP_CIPHER or PROV_CIPHER_HW) is guarded when every table holding it is
+ * only ever picked by guarded code: "return AESNI_CAPABLE ? &aesni_cbc :
+ * &aes_cbc". A table is found as the nearest address below the slot that
+ * code takes with lea. Returns the site of such a lea, or 0.
+ */
+static uint64_t data_guarded(struct scan_file *sf, size_t fi, int depth)
+{
+	const struct scan_elf *e = &sf->elf;
+	uint64_t start = sf->funcs[fi].start, via = 0;
+	size_t lo = 0, hi = e->ndslots;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (e->dslots[mid].to < start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo >= e->ndslots || e->dslots[lo].to != start)
+		return 0;
+	for (size_t i = lo; i < e->ndslots && e->dslots[i].to == start; i++) {
+		uint64_t slot = e->dslots[i].site, table = 0;
+		size_t a = 0, b = sf->ndrefs;
+		bool any = false;
+
+		/* the last lea target at or below the slot, within 1 KiB */
+		while (a < b) {
+			size_t mid = a + (b - a) / 2;
+
+			if (sf->drefs[mid].to <= slot)
+				a = mid + 1;
+			else
+				b = mid;
+		}
+		for (size_t k = a; k-- > 0 && slot - sf->drefs[k].to < 1024;)
+			if (sf->drefs[k].lea) {
+				table = sf->drefs[k].to;
+				break;
+			}
+		if (!table || scan_u64_sorted_has(e->dataref, e->ndataref, table))
+			return 0;
+		/* every lea of the table must be guarded */
+		a = 0;
+		b = sf->ndrefs;
+		while (a < b) {
+			size_t mid = a + (b - a) / 2;
+
+			if (sf->drefs[mid].to < table)
+				a = mid + 1;
+			else
+				b = mid;
+		}
+		for (size_t k = a; k < sf->ndrefs && sf->drefs[k].to == table; k++) {
+			int ci = scan_func_index(sf, sf->drefs[k].from);
+			uint64_t chk;
+
+			if (!sf->drefs[k].lea)
+				continue;
+			any = true;
+			if (ci < 0 || (!site_guarded(sf, (size_t)ci, sf->drefs[k].site, true, &chk) &&
+				       !func_guarded(sf, (size_t)ci, depth + 1)))
+				return 0;
+			if (!via)
+				via = sf->drefs[k].site;
+		}
+		if (!any)
+			return 0;
+	}
+	return via;
+}
+
+/* Is every way into function @fi guarded? Least fixpoint: cycles stay unguarded. */
+static bool func_guarded(struct scan_file *sf, size_t fi, int depth)
+{
+	struct scan_func *fn = &sf->funcs[fi];
+	size_t lo = 0, hi = sf->nrefs;
+	bool any = false, all = true;
+	uint64_t start = fn->start, via = 0;
+
+	if (fn->flags & SCAN_FN_RESOLVED)
+		return fn->flags & SCAN_FN_GUARDED;
+	if ((fn->flags & (SCAN_FN_VISITING | SCAN_FN_ENTRY)) || depth > 32)
+		return false;
+	fn->flags |= SCAN_FN_VISITING;
+	if (fn->flags & SCAN_FN_DATAREF) {
+		via = data_guarded(sf, fi, depth);
+		fn = &sf->funcs[fi];
+		if (!via) {
+			fn->flags &= ~SCAN_FN_VISITING;
+			if (depth == 0)
+				fn->flags |= SCAN_FN_RESOLVED;
+			return false;
+		}
+		any = true;
+	}
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (sf->refs[mid].to < start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < sf->nrefs && sf->refs[i].to == start && all; i++) {
+		int ci = scan_func_index(sf, sf->refs[i].from);
+		uint64_t chk;
+
+		any = true;
+		if (ci < 0) {
+			all = false;
+		} else if ((size_t)ci != fi &&
+			   site_guarded(sf, (size_t)ci, sf->refs[i].site, sf->refs[i].lea, &chk)) {
+			if (!via)
+				via = sf->refs[i].site;
+		} else if ((size_t)ci != fi && func_guarded(sf, (size_t)ci, depth + 1)) {
+			if (!via)
+				via = sf->refs[i].site;
+		} else if ((size_t)ci != fi) {
+			all = false;
+		}
+	}
+	fn = &sf->funcs[fi];
+	fn->flags &= ~SCAN_FN_VISITING;
+	if (getenv("TGVM_TRACE")) fprintf(stderr, "TRACE guarded? %llx any=%d all=%d via=%llx flags=%x\n", (unsigned long long)fn->start, any, all, (unsigned long long)via, fn->flags);
+	if (any && all && via) {
+		fn->flags |= SCAN_FN_GUARDED | SCAN_FN_RESOLVED;
+		fn->guard_kind = SCAN_G_CALLER;
+		fn->guard_addr = via;
+		return true;
+	}
+	if (depth == 0)
+		fn->flags |= SCAN_FN_RESOLVED;
+	return false;
+}
+
+#define ROOT_NAMES_MAX 256
+#define ROOT_FUNCS_MAX 50000
+
+/*
+ * How can function @fi be reached? Walks callers backwards. *ret_always when
+ * some way in is always taken or unknown (program entry, constructor, address
+ * in data, a function nothing visibly calls); otherwise @names gets the
+ * exported functions through which a program can get there.
+ */
+static int func_roots(struct scan_file *sf, size_t fi, bool *ret_always, struct tgvm_strv *names,
+		      const char **ret_why)
+{
+	uint32_t *queue = NULL;
+	uint8_t *seen = NULL;
+	size_t qh = 0, qt = 0;
+	bool always = false;
+	int r = 0;
+
+	/* a program's own code runs from its entry; only libraries have an API */
+	*ret_why = "";
+	if (sf->res->program || !sf->elf.has_dynamic) {
+		*ret_always = true;
+		*ret_why = "from the program";
+		return 0;
+	}
+	queue = malloc(sf->nfuncs * sizeof(*queue));
+	seen = calloc(sf->nfuncs, 1);
+	if (!queue || !seen) {
+		r = -ENOMEM;
+		goto out;
+	}
+	queue[qt++] = (uint32_t)fi;
+	seen[fi] = 1;
+	while (qh < qt && !always) {
+		const struct scan_func *fn = &sf->funcs[queue[qh++]];
+		size_t lo = 0, hi = sf->nrefs;
+		bool called = false;
+
+		if (fn->flags & SCAN_FN_ENTRY) {
+			bool exported = false;
+
+			for (const struct scan_sym *s = scan_elf_symbol_at(&sf->elf, fn->start);
+			     s && s < sf->elf.syms + sf->elf.nsyms && s->addr == fn->start; s++)
+				if (s->dyn && (s->bind == STB_GLOBAL || s->bind == STB_WEAK) &&
+				    (s->vis == STV_DEFAULT || s->vis == STV_PROTECTED)) {
+					exported = true;
+					if (!tgvm_strv_contains(names, s->name) &&
+					    (r = tgvm_strv_push(names, s->name)) < 0)
+						goto out;
+				}
+			if (fn->flags & SCAN_FN_RESOLVER)
+				*ret_why = "from an ifunc resolver", always = true;
+			else if (scan_u64_sorted_has(sf->elf.entries, sf->elf.nentries, fn->start))
+				*ret_why = "from the entry point or a constructor", always = true;
+			else if (!exported)
+				*ret_why = "from outside", always = true;
+			if (names->n > ROOT_NAMES_MAX)
+				*ret_why = "from too many exported functions to list", always = true;
+		}
+		if (fn->flags & SCAN_FN_DATAREF) {
+			*ret_why = "through a function pointer stored in data";
+			always = true;
+		}
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (sf->refs[mid].to < fn->start)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (size_t i = lo; i < sf->nrefs && sf->refs[i].to == fn->start; i++) {
+			int ci = scan_func_index(sf, sf->refs[i].from);
+
+			if (getenv("TGVM_TRACE")) fprintf(stderr, "TRACE root %llx <- %llx (site %llx%s)\n", (unsigned long long)fn->start, (unsigned long long)sf->refs[i].from, (unsigned long long)sf->refs[i].site, sf->refs[i].lea ? " lea" : "");
+			called = true;
+			if (ci < 0) {
+				*ret_why = "from code outside any known function";
+				always = true;
+				break;
+			}
+			if (!seen[ci]) {
+				if (qt >= ROOT_FUNCS_MAX) {
+					*ret_why = "from too many functions to follow";
+					always = true;
+					break;
+				}
+				seen[ci] = 1;
+				queue[qt++] = (uint32_t)ci;
+			}
+		}
+		/* A function with no way in at all (not exported, never called,
+		 * its address never taken or stored) is dead code: in a shared
+		 * library nothing can reach it, so no program needs what it uses.
+		 * It stays in the library's own list. */
+		(void)called;
+	}
+	*ret_always = always;
+out:
+	free(queue);
+	free(seen);
+	return r;
+}
+
+static int classify_func(struct scan_file *sf, size_t fi)
+{
+	struct tgvm_featureset reqf;
+	struct tgvm_strv names;
+	bool roots_done = false, always = false;
+	const char *root_why = "";
+	struct scan_func *fn = &sf->funcs[fi];
+	struct ana a = {.sf = sf, .fi = fi};
+	bool whole = false;
+	enum scan_guard_kind wk = SCAN_G_NONE;
+	uint64_t waddr = 0;
+	char wdetail[160] = "";
+	int r;
+
+	if (fn->flags & SCAN_FN_GUARDED || func_guarded(sf, fi, 0)) {
+		const struct scan_sym *gs;
+
+		fn = &sf->funcs[fi];
+		whole = true;
+		wk = fn->guard_kind;
+		waddr = fn->guard_addr;
+		gs = scan_elf_symbol_near(&sf->elf, waddr);
+		if (wk == SCAN_G_CALLER)
+			snprintf(wdetail, sizeof(wdetail), "only reached from guarded code, e.g. %s at 0x%llx",
+				 gs ? gs->name : "?", (unsigned long long)waddr);
+		else
+			snprintf(wdetail, sizeof(wdetail), "returned by the resolver %s at 0x%llx",
+				 gs ? gs->name : "?", (unsigned long long)waddr);
+	}
+	tgvm_featureset_clear(&reqf);
+	tgvm_strv_init(&names);
+	sf->cur_func = sf->funcs[fi].start;
+	if ((r = scan_cfg_build(sf, fi)) < 0)
+		return r;
+	if (!whole && (r = ana_run(&a)) < 0)
+		goto out;
+	fn = &sf->funcs[fi];
+	for (size_t k = 0; k < sf->g.ninsns; k++) {
+		const struct scan_insn *si = &sf->g.insns[k];
+
+		for (int j = 0; j < si->nfeat; j++) {
+			enum tgvm_feature f = si->feat[j];
+			char detail[200];
+
+			if (scan_feature_trivial(f))
+				continue;
+			if (sf->hwcaps_level) {
+				struct tgvm_featureset lv;
+
+				tgvm_psabi_set(sf->hwcaps_level, &lv);
+				if (tgvm_featureset_has(&lv, f)) {
+					snprintf(detail, sizeof(detail),
+						 "library in glibc-hwcaps/x86-64-v%d: loaded only on such CPUs",
+						 sf->hwcaps_level);
+					r = scan_result_use(sf, f, SCAN_C_GUARDED, si->addr, detail,
+							    SCAN_G_HWCAPS, 0);
+					if (r < 0)
+						goto out;
+					continue;
+				}
+			}
+			if (whole) {
+				r = scan_result_use(sf, f, SCAN_C_GUARDED, si->addr, wdetail, wk, waddr);
+			} else if (sf->g.blocks[si->block].guarded) {
+				const struct scan_block *cb = &sf->g.blocks[sf->g.blocks[si->block].guard_block];
+				const struct scan_insn *jcc = &sf->g.insns[cb->first + cb->n - 1];
+				enum scan_guard_kind gk;
+				char o[120];
+
+				origin_text(&a, cb->check_origin, o, sizeof(o), &gk);
+				snprintf(detail, sizeof(detail), "branch at 0x%llx tests %s",
+					 (unsigned long long)jcc->addr, o);
+				r = scan_result_use(sf, f, SCAN_C_GUARDED, si->addr, detail, gk, jcc->addr);
+			} else {
+				const char *why;
+
+				if (fn->flags & SCAN_FN_ENTRY)
+					why = "no CPU check before it; the function is entered from outside "
+					      "(exported or entry point)";
+				else if (fn->flags & SCAN_FN_DATAREF)
+					why = "no CPU check before it; its address is stored in data that "
+					      "unguarded code uses";
+				else if (fn->flags & SCAN_FN_RESOLVER)
+					why = "inside an ifunc resolver";
+				else
+					why = "no CPU check dominates it on some path";
+				if (probe_insn(sf, k))
+					continue;
+				if (!roots_done) {
+					roots_done = true;
+					if ((r = func_roots(sf, fi, &always, &names, &root_why)) < 0)
+						goto out;
+				}
+				tgvm_featureset_add(&reqf, f);
+				if (always) {
+					snprintf(detail, sizeof(detail), "%s; reached %s", why, root_why);
+				} else {
+					int o = snprintf(detail, sizeof(detail), "%s; reached only through",
+							 why);
+
+					for (size_t q = 0; q < names.n && o > 0 && (size_t)o < sizeof(detail); q++)
+						o += snprintf(detail + o, sizeof(detail) - (size_t)o, "%s %s",
+							      q ? "," : "", names.v[q]);
+				}
+				r = scan_result_use(sf, f, SCAN_C_REQUIRED, si->addr, detail, SCAN_G_NONE, 0);
+			}
+			if (r < 0)
+				goto out;
+		}
+	}
+	if (!tgvm_featureset_empty(&reqf) && (r = scan_result_cond(sf->res, &reqf, always, &names)) < 0)
+		goto out;
+	r = 0;
+out:
+	tgvm_strv_release(&names);
+	ana_release(&a);
+	return r;
+}
+
+int scan_guard_classify(struct scan_file *sf, struct tgvm_error *reterr)
+{
+	int r;
+
+	if ((r = find_cap_vars(sf)) < 0 || (r = propagate_caps(sf)) < 0)
+		goto out;
+	/* answers computed while capabilities were still being found are stale */
+	for (size_t fi = 0; fi < sf->nfuncs; fi++) {
+		struct scan_func *fn = &sf->funcs[fi];
+
+		fn->flags &= ~(SCAN_FN_RESOLVED | SCAN_FN_GUARDED | SCAN_FN_ENTRYSET | SCAN_FN_SUMMARY);
+		fn->guard_kind = SCAN_G_NONE;
+		fn->cap_return = 0;
+		free(fn->gblocks);
+		free(fn->gchecks);
+		fn->gblocks = NULL;
+		fn->gchecks = NULL;
+		fn->ngblocks = 0;
+	}
+	if ((r = mark_ifunc_targets(sf)) < 0)
+		goto out;
+	if (getenv("TGVM_TRACE"))
+		for (size_t i = 0; i < sf->ncaps; i++)
+			fprintf(stderr, "TRACE cap %llx-%llx %s\n", (unsigned long long)sf->caps[i].start,
+				(unsigned long long)sf->caps[i].end, sf->cap_names.v[i]);
+	if (getenv("TGVM_TRACE"))
+		for (size_t i = 0; i < sf->ncapfields; i++)
+			fprintf(stderr, "TRACE field %llx\n", (unsigned long long)sf->capfields[i]);
+	if (getenv("TGVM_TRACE"))
+		for (size_t i = 0; i < sf->ncapbits; i++)
+			fprintf(stderr, "TRACE bits %llx %x\n", (unsigned long long)sf->capbits[i].disp, sf->capbits[i].mask);
+	for (size_t fi = 0; fi < sf->nfuncs; fi++)
+		if ((sf->funcs[fi].flags & SCAN_FN_USES) && (r = classify_func(sf, fi)) < 0)
+			goto out;
+	r = 0;
+out:
+	if (r == -ENOMEM)
+		tgvm_error_set(reterr, ENOMEM, "out of memory");
+	return r;
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Builds the labelled scan corpus from the sources beside this script into
+# OUTDIR: one small program per pattern tgvm scan must get right. The
+# expected answer for each is in expect.txt. Usage: build-corpus.sh SRCDIR OUTDIR STAMP
+set -euo pipefail
+src=$1 out=$2 stamp=$3
+CC=${CC:-gcc}
+CLANG=${CLANG:-clang}
+rm -rf "$out"
+mkdir -p "$out/bin" "$out/lib" "$out/root/usr/bin" "$out/root/usr/lib/glibc-hwcaps/x86-64-v3"
+cflags=(-O2 -g -Wall)
+
+$CC "${cflags[@]}" -mavx2 -o "$out/bin/avx2-plain" "$src/avx2-plain.c"
+$CC "${cflags[@]}" -mavx2 -fPIE -pie -o "$out/bin/avx2-pie" "$src/avx2-plain.c"
+$CC "${cflags[@]}" -mavx2 -fno-pie -no-pie -o "$out/bin/avx2-nopie" "$src/avx2-plain.c"
+$CC "${cflags[@]}" -o "$out/bin/ifunc" "$src/ifunc.c"
+$CC -O3 -g -o "$out/bin/clones" "$src/clones.c"
+$CLANG -O3 -g -o "$out/bin/clones-clang" "$src/clones.c"
+$CC -O3 -g -static -o "$out/bin/clones-static" "$src/clones.c"
+$CC "${cflags[@]}" -o "$out/bin/cpu-supports" "$src/cpu-supports.c"
+$CC "${cflags[@]}" -o "$out/bin/cpuid-var" "$src/cpuid-var.c"
+$CC "${cflags[@]}" -s -o "$out/bin/cpuid-var-stripped" "$src/cpuid-var.c"
+$CLANG "${cflags[@]}" -o "$out/bin/cpuid-var-clang" "$src/cpuid-var.c"
+$CC "${cflags[@]}" -o "$out/bin/inline-asm" "$src/inline-asm.c"
+$CC -O3 -g -march=x86-64-v2 -o "$out/bin/levels-v2" "$src/levels.c"
+$CC -O3 -g -march=x86-64-v3 -o "$out/bin/levels-v3" "$src/levels.c"
+$CC -O3 -g -march=x86-64-v4 -mprefer-vector-width=512 -o "$out/bin/levels-v4" "$src/levels.c"
+$CC -shared -fPIC -o "$out/lib/libtexttable.so" "$src/text-table.S"
+
+# A root tree: a program, its library, and a v3 copy in glibc-hwcaps.
+$CC -O3 -shared -fPIC -o "$out/root/usr/lib/libhw.so" "$src/hwcaps-lib.c"
+$CC -O3 -march=x86-64-v3 -shared -fPIC -o "$out/root/usr/lib/glibc-hwcaps/x86-64-v3/libhw.so" \
+  "$src/hwcaps-lib.c"
+$CC -O2 -o "$out/root/usr/bin/hwcaps-main" "$src/hwcaps-main.c" -L"$out/root/usr/lib" -lhw \
+  -Wl,-rpath,'$ORIGIN/../lib'
+touch "$stamp"

@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests of the scan analysis: every Zydis ISA set is mapped, single
+ * instructions map to the right features, the labelled corpus comes out as
+ * tests/data/scan/expect.txt says (a false negative fails), hostile ELF
+ * images get errors and no crash, and a JSON report reads back.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "scan/scan-int.h"
+#include "tgvm/scan.h"
+
+static void test_isa_sets_all_mapped(void **state)
+{
+	int missing = 0;
+
+	(void)state;
+	for (int s = 1; s <= ZYDIS_ISA_SET_MAX_VALUE; s++)
+		if (!scan_isa_set_mapped(s)) {
+			fprintf(stderr, "unmapped Zydis ISA set %s\n", ZydisISASetGetString(s));
+			missing++;
+		}
+	assert_int_equal(missing, 0);
+}
+
+static bool insn_has(const uint8_t *bytes, size_t len, enum tgvm_feature f)
+{
+	ZydisDecoder dec;
+	ZydisDecodedInstruction in;
+	enum tgvm_feature fs[SCAN_INSN_FEATURES_MAX];
+	int n;
+
+	ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+	assert_true(ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&dec, NULL, bytes, len, &in)));
+	n = scan_isa_features(&in, fs);
+	for (int i = 0; i < n; i++)
+		if (fs[i] == f)
+			return true;
+	return false;
+}
+
+static void test_insn_rules(void **state)
+{
+	static const uint8_t evex128[] = {0x62, 0xf1, 0x75, 0x08, 0xfe, 0xc2}; /* vpaddd xmm */
+	static const uint8_t evex512[] = {0x62, 0xf1, 0x75, 0x48, 0xfe, 0xc2}; /* vpaddd zmm */
+	static const uint8_t vex256[] = {0xc5, 0xfd, 0xfe, 0xc1};		/* vpaddd ymm */
+	static const uint8_t popcnt[] = {0xf3, 0x48, 0x0f, 0xb8, 0xc0};
+	static const uint8_t lzcnt[] = {0xf3, 0x0f, 0xbd, 0xc0};
+	static const uint8_t tzcnt[] = {0xf3, 0x0f, 0xbc, 0xc0};
+	static const uint8_t endbr[] = {0xf3, 0x0f, 0x1e, 0xfa};
+	static const uint8_t movdir64b[] = {0x66, 0x0f, 0x38, 0xf8, 0x07};
+	static const uint8_t cmpxchg16b[] = {0x48, 0x0f, 0xc7, 0x0f};
+
+	(void)state;
+	assert_true(insn_has(evex128, sizeof(evex128), TGVM_F_AVX512VL));
+	assert_true(insn_has(evex128, sizeof(evex128), TGVM_F_AVX512F));
+	assert_true(insn_has(evex512, sizeof(evex512), TGVM_F_AVX512F));
+	assert_false(insn_has(evex512, sizeof(evex512), TGVM_F_AVX512VL));
+	assert_true(insn_has(vex256, sizeof(vex256), TGVM_F_AVX2));
+	assert_true(insn_has(popcnt, sizeof(popcnt), TGVM_F_POPCNT));
+	assert_true(insn_has(lzcnt, sizeof(lzcnt), TGVM_F_ABM));
+	assert_false(insn_has(tzcnt, sizeof(tzcnt), TGVM_F_BMI1)); /* runs as bsf */
+	assert_false(insn_has(endbr, sizeof(endbr), TGVM_F_CET_IBT));
+	assert_true(insn_has(movdir64b, sizeof(movdir64b), TGVM_F_MOVDIR64B));
+	assert_false(insn_has(movdir64b, sizeof(movdir64b), TGVM_F_MOVDIRI));
+	assert_true(insn_has(cmpxchg16b, sizeof(cmpxchg16b), TGVM_F_CX16));
+}
+
+/* ---- the labelled corpus ---- */
+
+static const char *corpus_dir(void)
+{
+	const char *d = getenv("TGVM_SCAN_CORPUS");
+
+	if (!d || access(d, R_OK)) {
+		fprintf(stderr, "TGVM_SCAN_CORPUS not set or not built\n");
+		fail();
+	}
+	return d;
+}
+
+static void check_list(const char *entry, const char *what, const char *list,
+		       const struct tgvm_featureset *set, bool want, int *failures)
+{
+	struct tgvm_featureset want_set;
+	struct tgvm_error err = {0};
+
+	if (!*list)
+		return;
+	assert_int_equal(tgvm_featureset_parse(list, &want_set, &err), 0);
+	TGVM_FEATURESET_FOREACH(f, &want_set)
+	{
+		if (tgvm_featureset_has(set, f) != want) {
+			fprintf(stderr, "%s: %s %s %s\n", entry, tgvm_feature_name(f),
+				want ? "missing from" : "wrongly in", what);
+			(*failures)++;
+		}
+	}
+}
+
+static void test_corpus(void **state)
+{
+	const char *dir = corpus_dir(), *expect = getenv("TGVM_SCAN_EXPECT");
+	struct tgvm_strv lines;
+	char *text = NULL;
+	int failures = 0, entries = 0;
+
+	(void)state;
+	assert_non_null(expect);
+	assert_int_equal(tgvm_file_read(expect, 1 << 20, &text, NULL, NULL), 0);
+	tgvm_strv_init(&lines);
+	assert_int_equal(tgvm_strv_split(&lines, text, "\n"), 0);
+	for (size_t l = 0; l < lines.n; l++) {
+		struct tgvm_strv tok;
+		char path[4096];
+		const char *rel, *scope;
+		struct tgvm_scan_report *rep = NULL;
+		struct tgvm_error err = {0};
+		struct tgvm_featureset req, grd;
+		const char *paths[1];
+
+		if (lines.v[l][0] == '#')
+			continue;
+		tgvm_strv_init(&tok);
+		assert_int_equal(tgvm_strv_split(&tok, lines.v[l], " \t"), 0);
+		assert_true(tok.n >= 2);
+		rel = tok.v[0];
+		scope = tok.v[1];
+		snprintf(path, sizeof(path), "%s/%s", dir, rel);
+		paths[0] = path;
+		if (tgvm_scan_run(paths, 1, NULL, &rep, &err) < 0) {
+			fprintf(stderr, "%s: %s\n", rel, err.msg);
+			fail();
+		}
+		if (!strcmp(scope, "file")) {
+			const struct tgvm_scan_file *f = NULL;
+
+			for (size_t i = 0; i < tgvm_scan_report_n_files(rep); i++)
+				if (strstr(tgvm_scan_report_file(rep, i)->path, rel))
+					f = tgvm_scan_report_file(rep, i);
+			assert_non_null(f);
+			req = f->required;
+			grd = f->guarded;
+		} else {
+			req = tgvm_scan_report_totals(rep)->required;
+			grd = tgvm_scan_report_totals(rep)->guarded;
+		}
+		for (size_t k = 2; k < tok.n; k++) {
+			char *eq = strchr(tok.v[k], '=');
+
+			assert_non_null(eq);
+			*eq = 0;
+			if (!strcmp(tok.v[k], "required"))
+				check_list(rel, "required", eq + 1, &req, true, &failures);
+			else if (!strcmp(tok.v[k], "not-required"))
+				check_list(rel, "required", eq + 1, &req, false, &failures);
+			else if (!strcmp(tok.v[k], "guarded"))
+				check_list(rel, "guarded", eq + 1, &grd, true, &failures);
+			else if (!strcmp(tok.v[k], "psabi") &&
+				 strcmp(eq + 1, tgvm_psabi_to_string(tgvm_psabi_required(&req)))) {
+				fprintf(stderr, "%s: psABI %s, expected %s\n", rel,
+					tgvm_psabi_to_string(tgvm_psabi_required(&req)), eq + 1);
+				failures++;
+			}
+		}
+		entries++;
+		tgvm_strv_release(&tok);
+		tgvm_scan_report_free(rep);
+	}
+	tgvm_strv_release(&lines);
+	free(text);
+	assert_true(entries >= 15);
+	assert_int_equal(failures, 0);
+}
+
+/* A naive linear sweep of the data-in-text library sees AVX-512; we must not. */
+static void test_text_table_not_decoded(void **state)
+{
+	char path[4096];
+	const char *paths[] = {path};
+	struct tgvm_scan_report *rep = NULL;
+	const struct tgvm_scan_totals *t;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/lib/libtexttable.so", corpus_dir());
+	assert_int_equal(tgvm_scan_run(paths, 1, NULL, &rep, NULL), 0);
+	t = tgvm_scan_report_totals(rep);
+	assert_false(tgvm_featureset_has(&t->required, TGVM_F_AVX512F));
+	assert_false(tgvm_featureset_has(&t->guarded, TGVM_F_AVX512F));
+	assert_int_equal(t->elf_files, 1);
+	tgvm_scan_report_free(rep);
+}
+
+/* ---- hostile input ---- */
+
+static void test_hostile_elf(void **state)
+{
+	char path[4096];
+	uint8_t *img = NULL, *mut;
+	size_t len = 0;
+	uint64_t seed = 0x9e3779b97f4a7c15ULL;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/bin/cpuid-var-stripped", corpus_dir());
+	assert_int_equal(tgvm_file_read(path, 64 << 20, (char **)&img, &len, NULL), 0);
+	mut = malloc(len);
+	assert_non_null(mut);
+	/* truncations at every interesting length, then random corruption */
+	for (size_t cut = 0; cut < len; cut += cut < 4096 ? 61 : 4093) {
+		struct scan_result res = {0};
+
+		res.path = strdup("cut");
+		scan_analyse("cut", img, cut, &res);
+		scan_result_free(&res);
+	}
+	for (int round = 0; round < 200; round++) {
+		struct scan_result res = {0};
+
+		memcpy(mut, img, len);
+		for (int k = 0; k < 16; k++) {
+			seed ^= seed << 13;
+			seed ^= seed >> 7;
+			seed ^= seed << 17;
+			/* aim at the headers most of the time */
+			mut[(seed >> 8) % (round % 2 ? len : TGVM_MIN(len, (size_t)4096))] =
+			    (uint8_t)seed;
+		}
+		res.path = strdup("mut");
+		scan_analyse("mut", mut, len, &res);
+		scan_result_free(&res);
+	}
+	/* not ELF, other machine */
+	{
+		struct scan_result res = {0};
+		static const uint8_t junk[128] = "not an elf file at all";
+
+		assert_int_equal(scan_analyse("junk", junk, sizeof(junk), &res), -ENOEXEC);
+		scan_result_free(&res);
+		memcpy(mut, img, len);
+		mut[18] = 0x28; /* e_machine = EM_ARM */
+		mut[19] = 0;
+		assert_int_equal(scan_analyse("arm", mut, len, &res), -EXDEV);
+		scan_result_free(&res);
+	}
+	free(mut);
+	free(img);
+}
+
+/* ---- JSON ---- */
+
+static void test_json_roundtrip(void **state)
+{
+	char path[4096], tmp[] = "/tmp/tgvm-scan-XXXXXX";
+	const char *paths[] = {path};
+	struct tgvm_scan_report *rep = NULL;
+	struct tgvm_featureset req, grd;
+	enum tgvm_psabi_level lv;
+	struct tgvm_error err = {0};
+	char *json = NULL;
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/bin/cpu-supports", corpus_dir());
+	assert_int_equal(tgvm_scan_run(paths, 1, NULL, &rep, NULL), 0);
+	assert_int_equal(tgvm_scan_report_json(rep, &json, NULL), 0);
+	assert_non_null(strstr(json, "\"tool\": \"tgvm-scan\""));
+	fd = mkstemp(tmp);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, json, strlen(json)), (ssize_t)strlen(json));
+	close(fd);
+	assert_int_equal(tgvm_scan_report_load(tmp, &req, &grd, &lv, &err), 0);
+	assert_true(tgvm_featureset_equal(&req, &tgvm_scan_report_totals(rep)->required));
+	assert_true(tgvm_featureset_has(&req, TGVM_F_POPCNT));
+	assert_true(tgvm_featureset_has(&grd, TGVM_F_AVX2));
+	assert_int_equal(lv, tgvm_scan_report_totals(rep)->psabi);
+	/* a report from another tool is refused with a reason */
+	{
+		static const char other[] = "{\"tool\":\"other\",\"version\":1}";
+
+		assert_int_equal(tgvm_file_write(tmp, other, strlen(other), NULL), 0);
+	}
+	assert_int_equal(tgvm_scan_report_load(tmp, &req, &grd, &lv, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "not a tgvm scan report"));
+	unlink(tmp);
+	free(json);
+	tgvm_scan_report_free(rep);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_isa_sets_all_mapped),
+	    cmocka_unit_test(test_insn_rules),
+	    cmocka_unit_test(test_corpus),
+	    cmocka_unit_test(test_text_table_not_decoded),
+	    cmocka_unit_test(test_hostile_elf),
+	    cmocka_unit_test(test_json_roundtrip),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
