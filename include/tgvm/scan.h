@@ -26,7 +26,7 @@ struct tgvm_scan_progress {
 };
 
 struct tgvm_scan_options {
-	unsigned jobs;	  /* worker threads; 0 = one per online CPU */
+	unsigned jobs;    /* worker threads; 0 = one per online CPU */
 	int hwcaps_level; /* 0: resolve libraries to their baseline copies; 2..4: prefer
 			     glibc-hwcaps/x86-64-vN copies */
 	/* Called from the calling thread between files; may be NULL. */
@@ -34,25 +34,21 @@ struct tgvm_scan_options {
 	void *progress_ud;
 };
 
-enum tgvm_scan_class {
-	TGVM_SCAN_REQUIRED,
-	TGVM_SCAN_GUARDED,
-	TGVM_SCAN_CLASS__MAX
-};
+enum tgvm_scan_class { TGVM_SCAN_REQUIRED, TGVM_SCAN_GUARDED, TGVM_SCAN_CLASS__MAX };
 const char *tgvm_scan_class_to_string(enum tgvm_scan_class c); /* "required" */
 
 /* One use of a feature, as found. Strings live as long as the report. */
 struct tgvm_scan_evidence {
 	enum tgvm_feature feature;
 	enum tgvm_scan_class cls;
-	const char *file;    /* path inside the input ("/usr/lib/x86_64-linux-gnu/libc.so.6") */
-	const char *symbol;  /* containing or nearest symbol, NULL when stripped */
-	uint64_t address;    /* virtual address of the instruction */
-	const char *insn;    /* "vpaddd ymm0, ymm1, ymm2" */
-	const char *guard;   /* guarded: "ifunc", "target_clones", "glibc-hwcaps",
+	const char *file;       /* path inside the input ("/usr/lib/x86_64-linux-gnu/libc.so.6") */
+	const char *symbol;     /* containing or nearest symbol, NULL when stripped */
+	uint64_t address;       /* virtual address of the instruction */
+	const char *insn;       /* "vpaddd ymm0, ymm1, ymm2" */
+	const char *guard;      /* guarded: "ifunc", "target_clones", "glibc-hwcaps",
 				"cpu_model", "cpuid", "caller"; required: NULL */
 	uint64_t guard_address; /* resolver, or the branch that tests the capability */
-	const char *detail;	/* why: the reason it is required, or the guard in words */
+	const char *detail;     /* why: the reason it is required, or the guard in words */
 };
 
 /* A file that was analysed (an x86-64 ELF executable or shared object). */
@@ -62,7 +58,7 @@ struct tgvm_scan_file {
 	bool program;
 	bool is_static;
 	int hwcaps_level; /* 2..4 when it sits in glibc-hwcaps/x86-64-vN, else 0 */
-	int isa_needed;	  /* level from GNU_PROPERTY_X86_ISA_1_NEEDED, 0 none */
+	int isa_needed;   /* level from GNU_PROPERTY_X86_ISA_1_NEEDED, 0 none */
 	struct tgvm_featureset required, guarded;
 	uint64_t code_bytes, insns;
 };
@@ -76,14 +72,14 @@ struct tgvm_scan_program {
 	const char *const *missing; /* DT_NEEDED names not found in the input */
 	size_t n_missing;
 	struct tgvm_featureset required, guarded; /* program plus libraries */
-	enum tgvm_psabi_level psabi;		  /* implied by required */
+	enum tgvm_psabi_level psabi;              /* implied by required */
 };
 
 struct tgvm_scan_totals {
 	struct tgvm_featureset required, guarded; /* guarded excludes required */
 	enum tgvm_psabi_level psabi;
-	uint64_t files;		/* regular files seen */
-	uint64_t elf_files;	/* analysed */
+	uint64_t files;     /* regular files seen */
+	uint64_t elf_files; /* analysed */
 	uint64_t programs;
 	uint64_t non_elf, non_x86_64, errors;
 	uint64_t code_bytes, insns, bytes;
@@ -101,7 +97,7 @@ struct tgvm_scan_report;
  * functions, files are mapped, not read.
  */
 int tgvm_scan_run(const char *const *paths, size_t n_paths, const struct tgvm_scan_options *opts,
-		  struct tgvm_scan_report **ret, struct tgvm_error *reterr);
+                  struct tgvm_scan_report **ret, struct tgvm_error *reterr);
 void tgvm_scan_report_free(struct tgvm_scan_report *r); /* accepts NULL */
 
 const struct tgvm_scan_totals *tgvm_scan_report_totals(const struct tgvm_scan_report *r);
@@ -109,24 +105,24 @@ size_t tgvm_scan_report_n_files(const struct tgvm_scan_report *r);
 const struct tgvm_scan_file *tgvm_scan_report_file(const struct tgvm_scan_report *r, size_t i);
 size_t tgvm_scan_report_n_programs(const struct tgvm_scan_report *r);
 const struct tgvm_scan_program *tgvm_scan_report_program(const struct tgvm_scan_report *r,
-							  size_t i);
+                                                         size_t i);
 /* Per-file errors: path and message, for i < n. */
 size_t tgvm_scan_report_n_errors(const struct tgvm_scan_report *r);
 void tgvm_scan_report_error(const struct tgvm_scan_report *r, size_t i, const char **ret_path,
-			    const char **ret_msg);
+                            const char **ret_msg);
 /*
  * Evidence kept for @f (a few per file and class; every file that uses it is
  * represented). *ret points into the report. Returns the count.
  */
 size_t tgvm_scan_report_evidence(const struct tgvm_scan_report *r, enum tgvm_feature f,
-				 const struct tgvm_scan_evidence **ret);
+                                 const struct tgvm_scan_evidence **ret);
 
 /*
  * The report as JSON (format in tgvm-scan(1)): *ret_json is a NUL-terminated
  * string the caller frees. -ENOMEM.
  */
 int tgvm_scan_report_json(const struct tgvm_scan_report *r, char **ret_json,
-			  struct tgvm_error *reterr);
+                          struct tgvm_error *reterr);
 
 /*
  * Read back a JSON report written by `tgvm scan --json` (what `tgvm model
@@ -135,7 +131,7 @@ int tgvm_scan_report_json(const struct tgvm_scan_report *r, char **ret_json,
  * a newer "version" fail with -EINVAL and the reason in @reterr.
  */
 int tgvm_scan_report_load(const char *path, struct tgvm_featureset *ret_required,
-			  struct tgvm_featureset *ret_guarded, enum tgvm_psabi_level *ret_psabi,
-			  struct tgvm_error *reterr);
+                          struct tgvm_featureset *ret_guarded, enum tgvm_psabi_level *ret_psabi,
+                          struct tgvm_error *reterr);
 
 #endif

@@ -25,8 +25,8 @@ static void progress(const struct tgvm_scan_progress *p, void *ud)
 	pct = p->bytes_done * 100 / p->bytes_total;
 	fill = (int)(pct * (uint64_t)width / 100);
 	fprintf(out, "\r[%.*s%*s] %3llu%%  %llu/%llu files", fill,
-		"==============================", width - fill, "", (unsigned long long)pct,
-		(unsigned long long)p->files_done, (unsigned long long)p->files_total);
+	        "==============================", width - fill, "", (unsigned long long)pct,
+	        (unsigned long long)p->files_done, (unsigned long long)p->files_total);
 	if (p->files_done == p->files_total)
 		fputs("\r\033[K", out);
 	fflush(out);
@@ -47,7 +47,7 @@ static char *beyond_baseline(const struct tgvm_featureset *s)
 }
 
 static int add_row(struct cli_table *t, const char *scope, enum tgvm_psabi_level lv,
-		   const struct tgvm_featureset *req, const struct tgvm_featureset *grd)
+                   const struct tgvm_featureset *req, const struct tgvm_featureset *grd)
 {
 	char *r = beyond_baseline(req), *g = NULL;
 	int ret = -1;
@@ -69,7 +69,7 @@ static int add_row(struct cli_table *t, const char *scope, enum tgvm_psabi_level
 static int print_table(const struct tgvm_scan_report *rep, bool per_program)
 {
 	static const char *const hdr[] = {"SCOPE", "PSABI", "REQUIRED (beyond x86-64 baseline)",
-					  "GUARDED (used only after a CPU check)"};
+	                                  "GUARDED (used only after a CPU check)"};
 	const struct tgvm_scan_totals *t = tgvm_scan_report_totals(rep);
 	struct cli_table *tab = cli_table_new(4, hdr);
 	char scope[64];
@@ -100,7 +100,8 @@ static int print_table(const struct tgvm_scan_report *rep, bool per_program)
 		printf("error: %s: %s\n", p, m);
 	}
 	if (tgvm_scan_report_n_errors(rep) > 10)
-		printf("(%zu more errors; --json lists all)\n", tgvm_scan_report_n_errors(rep) - 10);
+		printf("(%zu more errors; --json lists all)\n",
+		       tgvm_scan_report_n_errors(rep) - 10);
 	return TGVM_EXIT_OK;
 }
 
@@ -113,7 +114,7 @@ static int explain(const struct tgvm_scan_report *rep, enum tgvm_feature f)
 	printf("%s: %s\n", tgvm_feature_name(f),
 	       tgvm_featureset_has(&t->required, f)  ? "REQUIRED"
 	       : tgvm_featureset_has(&t->guarded, f) ? "guarded only"
-						     : "not used");
+	                                             : "not used");
 	for (size_t i = 0; i < n; i++) {
 		printf("  %-8s %s  0x%llx in %s:  %s\n", tgvm_scan_class_to_string(e[i].cls),
 		       e[i].file, (unsigned long long)e[i].address,
@@ -160,14 +161,14 @@ int cmd_scan(int argc, char **argv)
 			break;
 		case 'j':
 			if (tgvm_parse_int(optarg, 1, 256, &v) < 0)
-				return cli_fail(TGVM_EXIT_USAGE, "scan", "bad job count '%s' (1-256)",
-						optarg);
+				return cli_fail(TGVM_EXIT_USAGE, "scan",
+				                "bad job count '%s' (1-256)", optarg);
 			opts.jobs = (unsigned)v;
 			break;
 		case 'H':
 			if (tgvm_parse_int(optarg, 0, 4, &v) < 0 || v == 1)
 				return cli_fail(TGVM_EXIT_USAGE, "scan",
-						"bad hwcaps level '%s' (0, 2, 3 or 4)", optarg);
+				                "bad hwcaps level '%s' (0, 2, 3 or 4)", optarg);
 			opts.hwcaps_level = v;
 			break;
 		case 'h':
@@ -186,8 +187,8 @@ int cmd_scan(int argc, char **argv)
 			const char *s = tgvm_feature_suggest(explain_name);
 
 			return cli_fail(TGVM_EXIT_USAGE, "scan", "unknown feature '%s'%s%s%s",
-					explain_name, s ? "; did you mean '" : "", s ? s : "",
-					s ? "'?" : "");
+			                explain_name, s ? "; did you mean '" : "", s ? s : "",
+			                s ? "'?" : "");
 		}
 	}
 	if (!json && cli_isatty(stderr)) {
@@ -195,7 +196,7 @@ int cmd_scan(int argc, char **argv)
 		opts.progress_ud = stderr;
 	}
 	if (tgvm_scan_run((const char *const *)argv + optind, (size_t)(argc - optind), &opts, &rep,
-			  &err) < 0)
+	                  &err) < 0)
 		return cli_fail_err("scan", &err);
 	if (json) {
 		char *s = NULL;

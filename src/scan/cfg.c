@@ -19,7 +19,7 @@
 #endif
 
 int scan_decode_one(const struct scan_file *sf, uint64_t addr, ZydisDecodedInstruction *insn,
-		    ZydisDecodedOperand *ops)
+                    ZydisDecodedOperand *ops)
 {
 	ZydisDecoderContext ctx;
 	const uint8_t *p;
@@ -31,7 +31,7 @@ int scan_decode_one(const struct scan_file *sf, uint64_t addr, ZydisDecodedInstr
 	if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&sf->dec, &ctx, p, avail, insn)))
 		return -EILSEQ;
 	if (ops && !ZYAN_SUCCESS(ZydisDecoderDecodeOperands(&sf->dec, &ctx, insn, ops,
-							       insn->operand_count_visible)))
+	                                                    insn->operand_count_visible)))
 		return -EILSEQ;
 	return 0;
 }
@@ -137,7 +137,7 @@ static void set_kind(struct scan_insn *si, const ZydisDecodedInstruction *in)
 	if (rel && (si->kind == SCAN_I_JCC || si->kind == SCAN_I_JMP || si->kind == SCAN_I_CALL))
 		si->target = si->addr + in->length + (uint64_t)in->raw.imm[0].value.s;
 	else if ((in->attributes & ZYDIS_ATTRIB_HAS_MODRM) && in->raw.modrm.mod == 0 &&
-		 in->raw.modrm.rm == 5) {
+	         in->raw.modrm.rm == 5) {
 		si->target = si->addr + in->length + (uint64_t)in->raw.disp.value;
 		si->ripmem = 1;
 		si->is_lea = in->mnemonic == ZYDIS_MNEMONIC_LEA;
@@ -314,9 +314,11 @@ static int decode_follow(struct scan_file *sf, uint64_t start)
 			if ((si.kind == SCAN_I_JCC || si.kind == SCAN_I_JMP) &&
 			    scan_elf_section_at(&sf->elf, si.target)) {
 				fi = scan_func_index(sf, si.target);
-				if ((fi < 0 || sf->funcs[fi].start == start) && aset_add(&seen, si.target)) {
+				if ((fi < 0 || sf->funcs[fi].start == start) &&
+				    aset_add(&seen, si.target)) {
 					if (nwork == capwork) {
-						uint64_t *nv = realloc(work, 2 * capwork * sizeof(*nv));
+						uint64_t *nv =
+						    realloc(work, 2 * capwork * sizeof(*nv));
 
 						if (!nv) {
 							r = -ENOMEM;
@@ -355,10 +357,10 @@ static int push_block(struct scan_graph *g, uint32_t first)
 		g->cap_blocks = nc;
 	}
 	g->blocks[g->nblocks++] = (struct scan_block){.first = first,
-						      .succ = {UINT32_MAX, UINT32_MAX},
-						      .idom = UINT32_MAX,
-						      .check_origin = -1,
-						      .guard_block = -1};
+	                                              .succ = {UINT32_MAX, UINT32_MAX},
+	                                              .idom = UINT32_MAX,
+	                                              .check_origin = -1,
+	                                              .guard_block = -1};
 	return 0;
 }
 
@@ -405,7 +407,7 @@ static int dominators(struct scan_graph *g)
 	if (!predoff || !preds || !fill || !idom || !order || !rpo || !stack || !state)
 		goto out;
 
-	/* successor lists are implicit; build predecessor lists (CSR) */
+		/* successor lists are implicit; build predecessor lists (CSR) */
 #define FOR_SUCC(b, body)                                                                          \
 	do {                                                                                       \
 		if ((b) == V) {                                                                    \
@@ -682,7 +684,8 @@ static int discover_one(struct scan_file *sf, size_t *pi)
 		for (int j = 0; j < si->nfeat; j++) {
 			if (scan_feature_trivial(si->feat[j])) {
 				if ((r = scan_result_use(sf, si->feat[j], SCAN_C_REQUIRED, si->addr,
-							 "baseline x86-64 feature", SCAN_G_NONE, 0)) < 0)
+				                         "baseline x86-64 feature", SCAN_G_NONE,
+				                         0)) < 0)
 					return r;
 			} else {
 				sf->funcs[*pi].nuses++;
@@ -692,7 +695,8 @@ static int discover_one(struct scan_file *sf, size_t *pi)
 		if (si->ripmem && si->target && !in_code(sf, si->target)) {
 			const struct scan_sec *sec = scan_elf_section_at(&sf->elf, si->target);
 
-			if (sec && (sec->flags & SHF_WRITE) && (r = push_dref(sf, si->target, si->addr, start, si->is_lea)) < 0)
+			if (sec && (sec->flags & SHF_WRITE) &&
+			    (r = push_dref(sf, si->target, si->addr, start, si->is_lea)) < 0)
 				return r;
 			continue;
 		}
@@ -709,9 +713,10 @@ static int discover_one(struct scan_file *sf, size_t *pi)
 			/* a jump into the middle of another function (OpenSSL's
 			 * "jnz .Lshaext_shortcut") enters that function */
 			if ((r = push_ref(sf,
-					  fi >= 0 && !si->is_lea && sf->funcs[fi].end ? sf->funcs[fi].start
-										       : si->target,
-					  si->addr, start, si->is_lea)) < 0)
+			                  fi >= 0 && !si->is_lea && sf->funcs[fi].end
+			                      ? sf->funcs[fi].start
+			                      : si->target,
+			                  si->addr, start, si->is_lea)) < 0)
 				return r;
 			if (fi < 0 && (si->kind == SCAN_I_CALL || si->kind == SCAN_I_JMP)) {
 				int ni = func_insert(sf, si->target, 0);
@@ -782,12 +787,14 @@ int scan_cfg_discover(struct scan_file *sf, struct tgvm_error *reterr)
 
 		for (size_t l = 0; l < 2; l++)
 			for (size_t i = 0; i < ns[l]; i++)
-				if (in_code(sf, lists[l][i]) && scan_func_index(sf, lists[l][i]) < 0 &&
+				if (in_code(sf, lists[l][i]) &&
+				    scan_func_index(sf, lists[l][i]) < 0 &&
 				    (r = func_insert(sf, lists[l][i], 0)) < 0)
 					goto out;
 		for (size_t i = 0; i < e->nsyms; i++)
 			if ((e->syms[i].type == STT_FUNC || e->syms[i].type == STT_GNU_IFUNC) &&
-			    in_code(sf, e->syms[i].addr) && scan_func_index(sf, e->syms[i].addr) < 0 &&
+			    in_code(sf, e->syms[i].addr) &&
+			    scan_func_index(sf, e->syms[i].addr) < 0 &&
 			    (r = func_insert(sf, e->syms[i].addr, 0)) < 0)
 				goto out;
 		r = 0;

@@ -286,16 +286,36 @@ static uint64_t rd_enc(struct cur *c, uint8_t enc, bool apply)
 	if (enc == 0xff)
 		return 0;
 	switch (enc & 0x0f) {
-	case 0x00: v = rd(c, 8); break;
-	case 0x01: v = uleb(c); break;
-	case 0x02: v = rd(c, 2); break;
-	case 0x03: v = rd(c, 4); break;
-	case 0x04: v = rd(c, 8); break;
-	case 0x09: v = (uint64_t)sleb(c); break;
-	case 0x0a: v = (uint64_t)(int64_t)(int16_t)rd(c, 2); break;
-	case 0x0b: v = (uint64_t)(int64_t)(int32_t)rd(c, 4); break;
-	case 0x0c: v = rd(c, 8); break;
-	default: c->bad = true; return 0;
+	case 0x00:
+		v = rd(c, 8);
+		break;
+	case 0x01:
+		v = uleb(c);
+		break;
+	case 0x02:
+		v = rd(c, 2);
+		break;
+	case 0x03:
+		v = rd(c, 4);
+		break;
+	case 0x04:
+		v = rd(c, 8);
+		break;
+	case 0x09:
+		v = (uint64_t)sleb(c);
+		break;
+	case 0x0a:
+		v = (uint64_t)(int64_t)(int16_t)rd(c, 2);
+		break;
+	case 0x0b:
+		v = (uint64_t)(int64_t)(int32_t)rd(c, 4);
+		break;
+	case 0x0c:
+		v = rd(c, 8);
+		break;
+	default:
+		c->bad = true;
+		return 0;
 	}
 	if (apply && (enc & 0x70) == 0x10)
 		v += here;
@@ -308,7 +328,7 @@ struct cie_info {
 };
 
 static bool parse_cie(const uint8_t *sec, size_t size, uint64_t base, size_t off, bool eh,
-		      struct cie_info *ret)
+                      struct cie_info *ret)
 {
 	struct cur c = {sec + off, sec + size, base, sec, false};
 	uint64_t len = rd(&c, 4);
@@ -361,7 +381,7 @@ static bool parse_cie(const uint8_t *sec, size_t size, uint64_t base, size_t off
 }
 
 static int parse_frames(const uint8_t *sec, size_t size, uint64_t base, bool eh,
-			struct scan_range **fdes, size_t *nfdes, size_t *cap)
+                        struct scan_range **fdes, size_t *nfdes, size_t *cap)
 {
 	size_t off = 0;
 
@@ -524,7 +544,7 @@ int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret, struct
 	}
 	if (shnum > SCAN_ELF_SECTIONS_MAX) {
 		r = tgvm_error_set(reterr, E2BIG, "%zu sections (at most %d)", shnum,
-				   SCAN_ELF_SECTIONS_MAX);
+		                   SCAN_ELF_SECTIONS_MAX);
 		goto fail;
 	}
 	{
@@ -560,9 +580,10 @@ int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret, struct
 		if (!name)
 			name = "";
 		if ((sh.sh_flags & SHF_ALLOC) && sh.sh_size && e.nsecs < shnum &&
-		    (sh.sh_type == SHT_NOBITS || (sh.sh_offset <= size && sh.sh_size <= size - sh.sh_offset)))
-			e.secs[e.nsecs++] = (struct scan_sec){sh.sh_addr, sh.sh_size, sh.sh_offset,
-							      sh.sh_flags, sh.sh_type, name};
+		    (sh.sh_type == SHT_NOBITS ||
+		     (sh.sh_offset <= size && sh.sh_size <= size - sh.sh_offset)))
+			e.secs[e.nsecs++] = (struct scan_sec){sh.sh_addr,  sh.sh_size, sh.sh_offset,
+			                                      sh.sh_flags, sh.sh_type, name};
 	}
 
 	for (Elf_Scn *scn = NULL; (scn = elf_nextscn(elf, scn));) {
@@ -575,7 +596,8 @@ int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret, struct
 		name = elf_strptr(elf, shstrndx, sh.sh_name);
 		if (!name)
 			name = "";
-		if (sh.sh_type == SHT_NOBITS || sh.sh_offset > size || sh.sh_size > size - sh.sh_offset)
+		if (sh.sh_type == SHT_NOBITS || sh.sh_offset > size ||
+		    sh.sh_size > size - sh.sh_offset)
 			continue;
 		if (sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM) {
 			size_t n;
@@ -593,8 +615,9 @@ int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret, struct
 				if (!gelf_getsym(d, (int)i, &s))
 					continue;
 				t = GELF_ST_TYPE(s.st_info);
-				if (s.st_shndx == SHN_UNDEF && sh.sh_type == SHT_DYNSYM && s.st_name &&
-				    t != STT_TLS && e.imports.n < SCAN_ELF_SYMBOLS_MAX) {
+				if (s.st_shndx == SHN_UNDEF && sh.sh_type == SHT_DYNSYM &&
+				    s.st_name && t != STT_TLS &&
+				    e.imports.n < SCAN_ELF_SYMBOLS_MAX) {
 					sn = elf_strptr(elf, sh.sh_link, s.st_name);
 					if (sn && *sn && (r = tgvm_strv_push(&e.imports, sn)) < 0)
 						goto fail;
@@ -602,14 +625,16 @@ int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret, struct
 				}
 				if (s.st_shndx == SHN_UNDEF || !s.st_value)
 					continue;
-				if (t != STT_FUNC && t != STT_GNU_IFUNC && t != STT_OBJECT && t != STT_NOTYPE)
+				if (t != STT_FUNC && t != STT_GNU_IFUNC && t != STT_OBJECT &&
+				    t != STT_NOTYPE)
 					continue;
 				if (s.st_shndx == SHN_ABS)
 					continue;
 				sn = elf_strptr(elf, sh.sh_link, s.st_name);
 				if (!sn)
 					sn = "";
-				if (t == STT_NOTYPE && (!*sn || sn[0] == '$' || !is_code(&e, s.st_value)))
+				if (t == STT_NOTYPE &&
+				    (!*sn || sn[0] == '$' || !is_code(&e, s.st_value)))
 					continue;
 				if (t == STT_GNU_IFUNC && (r = u64v_push(&irel, s.st_value)) < 0)
 					goto fail;
@@ -624,9 +649,14 @@ int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret, struct
 					e.syms = nv;
 					nsyms_cap = nc;
 				}
-				e.syms[e.nsyms++] = (struct scan_sym){
-				    s.st_value, s.st_size, sn, t, GELF_ST_BIND(s.st_info),
-				    GELF_ST_VISIBILITY(s.st_other), sh.sh_type == SHT_DYNSYM};
+				e.syms[e.nsyms++] =
+				    (struct scan_sym){s.st_value,
+				                      s.st_size,
+				                      sn,
+				                      t,
+				                      GELF_ST_BIND(s.st_info),
+				                      GELF_ST_VISIBILITY(s.st_other),
+				                      sh.sh_type == SHT_DYNSYM};
 			}
 		} else if (sh.sh_type == SHT_RELA) {
 			Elf_Scn *symscn = elf_getscn(elf, sh.sh_link);
@@ -658,21 +688,26 @@ int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret, struct
 				} else if (type == R_X86_64_RELATIVE) {
 					if (is_code(&e, (uint64_t)ra.r_addend) &&
 					    ((r = u64v_push(&dref, (uint64_t)ra.r_addend)) < 0 ||
-					     (r = refv_push(&slots, (uint64_t)ra.r_addend, ra.r_offset)) < 0))
+					     (r = refv_push(&slots, (uint64_t)ra.r_addend,
+					                    ra.r_offset)) < 0))
 						goto fail;
-				} else if ((type == R_X86_64_GLOB_DAT || type == R_X86_64_JUMP_SLOT ||
-					    type == R_X86_64_64) &&
-					   si && sd && si < nsym) {
+				} else if ((type == R_X86_64_GLOB_DAT ||
+				            type == R_X86_64_JUMP_SLOT || type == R_X86_64_64) &&
+				           si && sd && si < nsym) {
 					GElf_Sym s;
 					const char *sn;
 
 					if (!gelf_getsym(sd, (int)si, &s))
 						continue;
 					sn = elf_strptr(elf, ssh.sh_link, s.st_name);
-					if (s.st_shndx != SHN_UNDEF && is_code(&e, s.st_value + (uint64_t)ra.r_addend) &&
+					if (s.st_shndx != SHN_UNDEF &&
+					    is_code(&e, s.st_value + (uint64_t)ra.r_addend) &&
 					    type != R_X86_64_JUMP_SLOT &&
-					    ((r = u64v_push(&dref, s.st_value + (uint64_t)ra.r_addend)) < 0 ||
-					     (r = refv_push(&slots, s.st_value + (uint64_t)ra.r_addend, ra.r_offset)) < 0))
+					    ((r = u64v_push(
+					          &dref, s.st_value + (uint64_t)ra.r_addend)) < 0 ||
+					     (r = refv_push(&slots,
+					                    s.st_value + (uint64_t)ra.r_addend,
+					                    ra.r_offset)) < 0))
 						goto fail;
 					if (sn && *sn) {
 						if (e.ngotsyms == gcap) {
@@ -717,12 +752,12 @@ int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret, struct
 		} else if (sh.sh_type == SHT_NOTE && !strcmp(name, ".note.gnu.property")) {
 			e.isa_needed = parse_property(data + sh.sh_offset, sh.sh_size);
 		} else if (!strcmp(name, ".eh_frame") && (sh.sh_flags & SHF_ALLOC)) {
-			if ((r = parse_frames(data + sh.sh_offset, sh.sh_size, sh.sh_addr, true, &e.fdes,
-					      &e.nfdes, &fdes_cap)) < 0)
+			if ((r = parse_frames(data + sh.sh_offset, sh.sh_size, sh.sh_addr, true,
+			                      &e.fdes, &e.nfdes, &fdes_cap)) < 0)
 				goto fail;
 		} else if (!strcmp(name, ".debug_frame")) {
-			if ((r = parse_frames(data + sh.sh_offset, sh.sh_size, 0, false, &e.fdes, &e.nfdes,
-					      &fdes_cap)) < 0)
+			if ((r = parse_frames(data + sh.sh_offset, sh.sh_size, 0, false, &e.fdes,
+			                      &e.nfdes, &fdes_cap)) < 0)
 				goto fail;
 		}
 	}
@@ -739,7 +774,8 @@ int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret, struct
 
 				memcpy(&v, data + s->off + o, 8);
 				if (v && is_code(&e, v) &&
-				    ((r = u64v_push(&dref, v)) < 0 || (r = refv_push(&slots, v, s->addr + o)) < 0))
+				    ((r = u64v_push(&dref, v)) < 0 ||
+				     (r = refv_push(&slots, v, s->addr + o)) < 0))
 					goto fail;
 			}
 		}

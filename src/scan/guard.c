@@ -20,7 +20,7 @@
 #include "scan/scan-int.h"
 
 static const char *const guard_names[SCAN_G__MAX] = {
-    [SCAN_G_NONE] = "none",	      [SCAN_G_IFUNC] = "ifunc",
+    [SCAN_G_NONE] = "none",           [SCAN_G_IFUNC] = "ifunc",
     [SCAN_G_CLONE] = "target_clones", [SCAN_G_HWCAPS] = "glibc-hwcaps",
     [SCAN_G_CPU_MODEL] = "cpu_model", [SCAN_G_CPUID_VAR] = "cpuid",
     [SCAN_G_CALLER] = "caller",
@@ -33,19 +33,19 @@ const char *scan_guard_kind_to_string(enum scan_guard_kind k)
 
 /* Variables that hold CPU capabilities, by name (when symbols survive). */
 static const char *const cap_var_names[] = {
-    "__cpu_model",	    /* libgcc: __builtin_cpu_supports */
-    "__cpu_features2",	    /* libgcc */
-    "_dl_x86_cpu_features", /* glibc (static) */
-    "_rtld_global_ro",	    /* glibc: GLRO(dl_x86_cpu_features) */
-    "_rtld_local_ro",
-    "OPENSSL_ia32cap_P",    /* OpenSSL */
-    "OPENSSL_ia32cap_X",
-    "x86_64_cpuid_info",
+    "__cpu_model",                               /* libgcc: __builtin_cpu_supports */
+    "__cpu_features2",                           /* libgcc */
+    "_dl_x86_cpu_features",                      /* glibc (static) */
+    "_rtld_global_ro",                           /* glibc: GLRO(dl_x86_cpu_features) */
+    "_rtld_local_ro",       "OPENSSL_ia32cap_P", /* OpenSSL */
+    "OPENSSL_ia32cap_X",    "x86_64_cpuid_info",
 };
 
 /* Functions returning a pointer to capabilities, or a capability word. */
 static const char *const cap_ptr_funcs[] = {
-    "__x86_get_cpu_features", "_dl_x86_get_cpu_features", "__get_cpu_features",
+    "__x86_get_cpu_features",
+    "_dl_x86_get_cpu_features",
+    "__get_cpu_features",
     "__x86_get_cpuid_feature_leaf",
 };
 static const char *const cap_val_funcs[] = {
@@ -111,9 +111,9 @@ static int add_cap(struct scan_file *sf, uint64_t start, uint64_t end, const cha
 
 /* ---- the data-flow ---- */
 
-#define NREG	  16
+#define NREG      16
 #define FLAGS_BIT 16
-#define NSLOT	  8
+#define NSLOT     8
 
 /* T_WEAK: read from a large capability structure (glibc's cpu_features sits
  * in _rtld_global_ro beside page sizes and cache thresholds); it becomes a
@@ -123,18 +123,18 @@ enum { T_NONE = 0, T_VAL = 1, T_PTR = 2, T_WEAK = 4 };
 struct origin {
 	int kind; /* 0 cpuid, 1 xgetbv, 2 variable, 3 call */
 	uint64_t addr;
-	int cap;	   /* index into caps/cap_names for kind 2 */
-	const char *name;  /* function name for kind 3 */
+	int cap;          /* index into caps/cap_names for kind 2 */
+	const char *name; /* function name for kind 3 */
 };
 
 struct tstate {
-	uint32_t val; /* regs + flags carrying a capability value */
-	uint32_t ptr; /* regs holding a pointer to capabilities */
-	uint32_t weak;	 /* regs holding a value read from a large capability structure */
-	uint32_t bigptr; /* pointers (in ptr) to such a structure */
-	uint32_t bitv;	 /* capabilities reduced to one bit (flags kept by zstd, ...) */
+	uint32_t val;         /* regs + flags carrying a capability value */
+	uint32_t ptr;         /* regs holding a pointer to capabilities */
+	uint32_t weak;        /* regs holding a value read from a large capability structure */
+	uint32_t bigptr;      /* pointers (in ptr) to such a structure */
+	uint32_t bitv;        /* capabilities reduced to one bit (flags kept by zstd, ...) */
 	uint32_t zero, konst; /* registers known to hold 0, or a nonzero constant */
-	uint32_t fmask[NREG];  /* weak values: the bits that carry the capability */
+	uint32_t fmask[NREG]; /* weak values: the bits that carry the capability */
 	uint16_t org[NREG + 1];
 	struct {
 		int32_t disp;
@@ -203,7 +203,8 @@ static const char *call_target_name(const struct scan_file *sf, uint64_t target)
 			return NULL;
 		if (in.mnemonic == ZYDIS_MNEMONIC_JMP && (in.attributes & ZYDIS_ATTRIB_HAS_MODRM) &&
 		    in.raw.modrm.mod == 0 && in.raw.modrm.rm == 5)
-			return scan_elf_gotsym(&sf->elf, a + in.length + (uint64_t)in.raw.disp.value);
+			return scan_elf_gotsym(&sf->elf,
+			                       a + in.length + (uint64_t)in.raw.disp.value);
 		if (in.mnemonic != ZYDIS_MNEMONIC_ENDBR64)
 			return NULL;
 		a += in.length;
@@ -240,7 +241,7 @@ static void slot_set(struct tstate *s, uint8_t base, int32_t disp, uint8_t t, ui
 
 /* Capability kind read through memory operand @op at instruction @k. */
 static uint8_t mem_taint(struct ana *a, const struct tstate *s, size_t k,
-			 const ZydisDecodedOperand *op, uint16_t *org, uint32_t *fm)
+                         const ZydisDecodedOperand *op, uint16_t *org, uint32_t *fm)
 {
 	const struct scan_insn *si = &a->sf->g.insns[k];
 	const ZydisDecodedInstruction *in = &a->ins[k];
@@ -282,14 +283,16 @@ static uint8_t mem_taint(struct ana *a, const struct tstate *s, size_t k,
 		if (b != 4 && b != 5 && op->mem.index == ZYDIS_REGISTER_NONE)
 			for (size_t f = 0; f < a->sf->ncapbits; f++)
 				if (a->sf->capbits[f].disp == op->mem.disp.value) {
-					*org = new_origin(a, 8, (uint64_t)op->mem.disp.value, -1, NULL);
+					*org = new_origin(a, 8, (uint64_t)op->mem.disp.value, -1,
+					                  NULL);
 					*fm = a->sf->capbits[f].mask;
 					return T_WEAK;
 				}
 		if (b != 4 && b != 5 && op->mem.index == ZYDIS_REGISTER_NONE)
 			for (size_t f = 0; f < a->sf->ncapfields; f++)
 				if (a->sf->capfields[f] == op->mem.disp.value) {
-					*org = new_origin(a, 4, (uint64_t)op->mem.disp.value, -1, NULL);
+					*org = new_origin(a, 4, (uint64_t)op->mem.disp.value, -1,
+					                  NULL);
 					return T_VAL;
 				}
 		if (b == 4 || b == 5) {
@@ -322,9 +325,10 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 		return false;
 	}
 	if (si->cpuid) {
-		uint16_t o = new_origin(a, in->mnemonic == ZYDIS_MNEMONIC_CPUID ? 0 : 1, si->addr, -1,
-					NULL);
-		uint32_t regs = in->mnemonic == ZYDIS_MNEMONIC_CPUID ? 0xf : 0x5; /* rax rcx rdx rbx */
+		uint16_t o =
+		    new_origin(a, in->mnemonic == ZYDIS_MNEMONIC_CPUID ? 0 : 1, si->addr, -1, NULL);
+		uint32_t regs =
+		    in->mnemonic == ZYDIS_MNEMONIC_CPUID ? 0xf : 0x5; /* rax rcx rdx rbx */
 
 		for (int r = 0; r < 4; r++)
 			if (regs & (1u << r)) {
@@ -410,7 +414,8 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 			if (op->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) {
 				if (dst < 0) {
 					dst = r;
-					dst_rw = (op->actions & ZYDIS_OPERAND_ACTION_MASK_READ) != 0;
+					dst_rw =
+					    (op->actions & ZYDIS_OPERAND_ACTION_MASK_READ) != 0;
 					dst_partial = op->size < 32;
 				}
 			}
@@ -438,7 +443,8 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 				int b = reg_index(op->mem.base);
 
 				if (op->mem.base == ZYDIS_REGISTER_RIP) {
-					uint64_t addr = si->addr + in->length + (uint64_t)op->mem.disp.value;
+					uint64_t addr =
+					    si->addr + in->length + (uint64_t)op->mem.disp.value;
 					size_t ci;
 
 					if (scan_is_cap_addr(a->sf, addr, &ci)) {
@@ -485,11 +491,12 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 					if (sr >= 0 && (s->val & (1u << sr)))
 						t = T_VAL;
 					else if (sr >= 0 && (s->ptr & (1u << sr)))
-						t = (s->bigptr & (1u << sr)) ? T_PTR | T_WEAK : T_PTR;
+						t = (s->bigptr & (1u << sr)) ? T_PTR | T_WEAK
+						                             : T_PTR;
 					else if (sr >= 0 && (s->weak & (1u << sr)))
 						t = T_WEAK;
 					slot_set(s, (uint8_t)b, (int32_t)op->mem.disp.value, t,
-						 sr >= 0 ? s->org[sr] : 0);
+					         sr >= 0 ? s->org[sr] : 0);
 				}
 			}
 		}
@@ -509,13 +516,14 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 	if (swk && bitsel && (imm & swkmask))
 		sval |= T_VAL;
 	if (dst >= 0) {
-		bool zero = (in->mnemonic == ZYDIS_MNEMONIC_XOR || in->mnemonic == ZYDIS_MNEMONIC_SUB) &&
-			    in->operand_count_visible >= 2 &&
-			    ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER && ops[0].reg.value == ops[1].reg.value;
-		bool keep_ptr = in->mnemonic == ZYDIS_MNEMONIC_MOV || in->mnemonic == ZYDIS_MNEMONIC_LEA ||
-				((in->mnemonic == ZYDIS_MNEMONIC_ADD || in->mnemonic == ZYDIS_MNEMONIC_SUB) &&
-				 in->operand_count_visible >= 2 &&
-				 ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE);
+		bool zero =
+		    (in->mnemonic == ZYDIS_MNEMONIC_XOR || in->mnemonic == ZYDIS_MNEMONIC_SUB) &&
+		    in->operand_count_visible >= 2 && ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		    ops[0].reg.value == ops[1].reg.value;
+		bool keep_ptr =
+		    in->mnemonic == ZYDIS_MNEMONIC_MOV || in->mnemonic == ZYDIS_MNEMONIC_LEA ||
+		    ((in->mnemonic == ZYDIS_MNEMONIC_ADD || in->mnemonic == ZYDIS_MNEMONIC_SUB) &&
+		     in->operand_count_visible >= 2 && ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE);
 		uint32_t bit = 1u << dst;
 		bool v = sval != 0, p = sptr != 0 && keep_ptr, w = swk != 0 && !v;
 		bool big = p && sbig;
@@ -548,14 +556,15 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 		s->bigptr = big ? s->bigptr | bit : s->bigptr & ~bit;
 		s->weak = w ? s->weak | bit : s->weak & ~bit;
 		if (w)
-			s->fmask[dst] = (swkmask ? swkmask : ~0u) &
-					(in->mnemonic == ZYDIS_MNEMONIC_AND && imm ? (uint32_t)imm : ~0u);
+			s->fmask[dst] =
+			    (swkmask ? swkmask : ~0u) &
+			    (in->mnemonic == ZYDIS_MNEMONIC_AND && imm ? (uint32_t)imm : ~0u);
 		s->zero &= ~bit;
 		s->konst &= ~bit;
 		if (zero) {
 			s->zero |= bit;
 		} else if (in->mnemonic == ZYDIS_MNEMONIC_MOV && in->operand_count_visible >= 2 &&
-			   ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+		           ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
 			if (ops[1].imm.value.u)
 				s->konst |= bit;
 			else
@@ -563,10 +572,10 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 		}
 		{
 			bool b1 = v && ((in->mnemonic == ZYDIS_MNEMONIC_AND && bitsel) ||
-					(in->meta.category == ZYDIS_CATEGORY_SETCC) ||
-					((in->mnemonic == ZYDIS_MNEMONIC_MOV ||
-					  in->mnemonic == ZYDIS_MNEMONIC_MOVZX) &&
-					 sbit));
+			                (in->meta.category == ZYDIS_CATEGORY_SETCC) ||
+			                ((in->mnemonic == ZYDIS_MNEMONIC_MOV ||
+			                  in->mnemonic == ZYDIS_MNEMONIC_MOVZX) &&
+			                 sbit));
 
 			s->bitv = b1 ? s->bitv | bit : s->bitv & ~bit;
 		}
@@ -680,7 +689,8 @@ static int mark_guarded(struct scan_graph *g)
 	for (uint32_t b = 0; b < nb; b++)
 		if (g->blocks[b].check)
 			for (int k = 0; k < 2; k++)
-				if (g->blocks[b].succ[k] != UINT32_MAX && g->blocks[g->blocks[b].succ[k]].guarded)
+				if (g->blocks[b].succ[k] != UINT32_MAX &&
+				    g->blocks[g->blocks[b].succ[k]].guarded)
 					VISIT(g->blocks[b].succ[k], (int32_t)b);
 	while (qh < qt) {
 		uint32_t b = queue[qh++];
@@ -688,7 +698,8 @@ static int mark_guarded(struct scan_graph *g)
 		if (g->blocks[b].guard_block < 0)
 			g->blocks[b].guard_block = from[b];
 		for (int k = 0; k < 2; k++)
-			if (g->blocks[b].succ[k] != UINT32_MAX && g->blocks[g->blocks[b].succ[k]].guarded)
+			if (g->blocks[b].succ[k] != UINT32_MAX &&
+			    g->blocks[g->blocks[b].succ[k]].guarded)
 				VISIT(g->blocks[b].succ[k], from[b]);
 	}
 	for (size_t b = 0; b < nb; b++) /* unreachable from any check: dead, still guarded */
@@ -780,7 +791,8 @@ static int ana_run(struct ana *a)
 	return mark_guarded(g);
 }
 
-static void origin_text(const struct ana *a, int org, char *buf, size_t size, enum scan_guard_kind *gk)
+static void origin_text(const struct ana *a, int org, char *buf, size_t size,
+                        enum scan_guard_kind *gk)
 {
 	const struct origin *o;
 
@@ -799,26 +811,27 @@ static void origin_text(const struct ana *a, int org, char *buf, size_t size, en
 		break;
 	case 4:
 		snprintf(buf, size, "a structure field at offset 0x%llx set from cpuid",
-			 (unsigned long long)o->addr);
+		         (unsigned long long)o->addr);
 		break;
 	case 5:
 		snprintf(buf, size, "a register every caller sets from a capability");
 		break;
 	case 8:
 		snprintf(buf, size, "flag bits set under a CPU check in a field at offset 0x%llx",
-			 (unsigned long long)o->addr);
+		         (unsigned long long)o->addr);
 		break;
 	case 6:
-		snprintf(buf, size, "glibc's CET state (%%fs:0x48) at 0x%llx", (unsigned long long)o->addr);
+		snprintf(buf, size, "glibc's CET state (%%fs:0x48) at 0x%llx",
+		         (unsigned long long)o->addr);
 		break;
 	case 7:
 		snprintf(buf, size, "rdssp at 0x%llx (0 unless shadow stacks are on)",
-			 (unsigned long long)o->addr);
+		         (unsigned long long)o->addr);
 		break;
 	case 2: {
 		const char *n = o->cap >= 0 && (size_t)o->cap < a->sf->cap_names.n
-				    ? a->sf->cap_names.v[o->cap]
-				    : o->name;
+		                    ? a->sf->cap_names.v[o->cap]
+		                    : o->name;
 
 		if (n && (!strncmp(n, "__cpu_model", 11) || !strncmp(n, "__cpu_features", 14)))
 			*gk = SCAN_G_CPU_MODEL;
@@ -964,13 +977,15 @@ static int find_cap_vars(struct scan_file *sf)
 	for (size_t i = 0; i < e->nsyms; i++)
 		if (e->syms[i].type == STT_OBJECT &&
 		    name_in(e->syms[i].name, cap_var_names, ARRAY_SIZE(cap_var_names)) &&
-		    (r = add_cap(sf, e->syms[i].addr, e->syms[i].addr + TGVM_MAX(e->syms[i].size, 8),
-				 e->syms[i].name)) < 0)
+		    (r = add_cap(sf, e->syms[i].addr,
+		                 e->syms[i].addr + TGVM_MAX(e->syms[i].size, 8), e->syms[i].name)) <
+		        0)
 			return r;
 	/* GOT slots of capability variables (their loads give pointers) */
 	for (size_t i = 0; i < e->ngotsyms; i++)
 		if (name_in(e->gotsyms[i].name, cap_var_names, ARRAY_SIZE(cap_var_names)) &&
-		    (r = add_cap(sf, e->gotsyms[i].slot, e->gotsyms[i].slot + 8, e->gotsyms[i].name)) < 0)
+		    (r = add_cap(sf, e->gotsyms[i].slot, e->gotsyms[i].slot + 8,
+		                 e->gotsyms[i].name)) < 0)
 			return r;
 	/* globals written by code that runs cpuid, and data handed to it */
 	for (size_t fi = 0; fi < sf->nfuncs; fi++) {
@@ -991,11 +1006,12 @@ static int find_cap_vars(struct scan_file *sf)
 				continue;
 			if (scan_decode_one(sf, si->addr, &in, ops) < 0)
 				continue;
-			if (si->is_lea || (in.operand_count_visible &&
-					   ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY &&
-					   (ops[0].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)))
-				if ((r = add_cap(sf, si->target, si->target + TGVM_MAX(ops[0].size / 8, 1),
-						 "capability variable")) < 0)
+			if (si->is_lea ||
+			    (in.operand_count_visible && ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+			     (ops[0].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)))
+				if ((r = add_cap(sf, si->target,
+				                 si->target + TGVM_MAX(ops[0].size / 8, 1),
+				                 "capability variable")) < 0)
 					return r;
 		}
 	}
@@ -1023,7 +1039,8 @@ static int find_cap_vars(struct scan_file *sf)
 			    ops[0].mem.base != ZYDIS_REGISTER_RDI || ops[0].mem.disp.value < 0 ||
 			    ops[0].mem.disp.value > 248)
 				continue;
-			extent = TGVM_MAX(extent, (uint64_t)ops[0].mem.disp.value + ops[0].size / 8);
+			extent =
+			    TGVM_MAX(extent, (uint64_t)ops[0].mem.disp.value + ops[0].size / 8);
 		}
 		/* the lea a few instructions before the call site, in the caller */
 		if (scan_cfg_build(sf, (size_t)ci) < 0)
@@ -1037,7 +1054,7 @@ static int find_cap_vars(struct scan_file *sf)
 
 				if (si->is_lea && si->ripmem && sec && (sec->flags & SHF_WRITE) &&
 				    (r = add_cap(sf, si->target, si->target + extent,
-						 "capability variable")) < 0)
+				                 "capability variable")) < 0)
 					return r;
 			}
 			break;
@@ -1090,7 +1107,8 @@ static int propagate_caps(struct scan_file *sf)
 				else
 					hi = mid;
 			}
-			for (size_t i = lo; i < sf->ndrefs && sf->drefs[i].to < sf->caps[c].end; i++) {
+			for (size_t i = lo; i < sf->ndrefs && sf->drefs[i].to < sf->caps[c].end;
+			     i++) {
 				int fi = scan_func_index(sf, sf->drefs[i].from);
 
 				if (fi >= 0 && !done[fi]) {
@@ -1102,7 +1120,8 @@ static int propagate_caps(struct scan_file *sf)
 		upto = before;
 		if (getenv("TGVM_TRACE"))
 			for (size_t k = 0; k < nc; k++)
-				fprintf(stderr, "TRACE round %d cand %llx\n", round, (unsigned long long)sf->funcs[cand[k]].start);
+				fprintf(stderr, "TRACE round %d cand %llx\n", round,
+				        (unsigned long long)sf->funcs[cand[k]].start);
 		for (size_t k = 0; k < nc; k++) {
 			struct ana a = {.sf = sf, .fi = cand[k], .nested = true};
 			/* a piece of a function reached only by a check ("jne 8c400"
@@ -1115,7 +1134,17 @@ static int propagate_caps(struct scan_file *sf)
 			}
 			if (getenv("TGVM_TRACE") && sf->funcs[cand[k]].start == 0x8c370)
 				for (size_t b = 0; b < sf->g.nblocks; b++)
-					fprintf(stderr, "TRACE blk %zu %llx check=%d guarded=%d idom=%d succ=%d,%d npred=%u ind=%d\n", b, (unsigned long long)sf->g.insns[sf->g.blocks[b].first].addr, sf->g.blocks[b].check, sf->g.blocks[b].guarded, (int)sf->g.blocks[b].idom, (int)sf->g.blocks[b].succ[0], (int)sf->g.blocks[b].succ[1], sf->g.blocks[b].npred, sf->g.blocks[b].ind_succ);
+					fprintf(
+					    stderr,
+					    "TRACE blk %zu %llx check=%d guarded=%d idom=%d "
+					    "succ=%d,%d npred=%u ind=%d\n",
+					    b,
+					    (unsigned long long)sf->g.insns[sf->g.blocks[b].first]
+					        .addr,
+					    sf->g.blocks[b].check, sf->g.blocks[b].guarded,
+					    (int)sf->g.blocks[b].idom, (int)sf->g.blocks[b].succ[0],
+					    (int)sf->g.blocks[b].succ[1], sf->g.blocks[b].npred,
+					    sf->g.blocks[b].ind_succ);
 			for (size_t b = 0; b < sf->g.nblocks && r == 0; b++) {
 				const struct scan_block *bl = &sf->g.blocks[b];
 				struct tstate st = a.in[b];
@@ -1136,14 +1165,16 @@ static int propagate_caps(struct scan_file *sf)
 					    (sec = scan_elf_section_at(&sf->elf, si->target)) &&
 					    (sec->flags & SHF_WRITE)) {
 						int sr = op[1].type == ZYDIS_OPERAND_TYPE_REGISTER
-							     ? reg_index(op[1].reg.value)
-							     : -1;
+						             ? reg_index(op[1].reg.value)
+						             : -1;
 
 						tainted = sr >= 0 && (st.val & (1u << sr));
 						if (guarded || tainted)
-							r = add_cap(sf, si->target,
-								    si->target + TGVM_MAX(op[0].size / 8, 1),
-								    "variable set from a CPU check");
+							r = add_cap(
+							    sf, si->target,
+							    si->target +
+							        TGVM_MAX(op[0].size / 8, 1),
+							    "variable set from a CPU check");
 					}
 					/* "if (force_elision) m->kind |= ELISION": "or ah, 1;
 					 * mov [rdi+0x10], eax" under a check marks those bits
@@ -1156,11 +1187,14 @@ static int propagate_caps(struct scan_file *sf)
 						if (a.ins[i].mnemonic == ZYDIS_MNEMONIC_OR &&
 						    op[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
 							last_or[d] = (uint32_t)op[1].imm.value.u
-								     << ((op[0].reg.value >= ZYDIS_REGISTER_AH &&
-									  op[0].reg.value <= ZYDIS_REGISTER_BH)
-									     ? 8
-									     : 0);
-						else if (op[0].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)
+							             << ((op[0].reg.value >=
+							                      ZYDIS_REGISTER_AH &&
+							                  op[0].reg.value <=
+							                      ZYDIS_REGISTER_BH)
+							                     ? 8
+							                     : 0);
+						else if (op[0].actions &
+						         ZYDIS_OPERAND_ACTION_MASK_WRITE)
 							last_or[d] = 0;
 					}
 					if (guarded && !si->ripmem && a.ok[i] &&
@@ -1168,34 +1202,41 @@ static int propagate_caps(struct scan_file *sf)
 					    op[0].type == ZYDIS_OPERAND_TYPE_MEMORY &&
 					    (op[0].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) &&
 					    op[0].mem.index == ZYDIS_REGISTER_NONE &&
-					    reg_index(op[0].mem.base) >= 0 && reg_index(op[0].mem.base) != 4 &&
+					    reg_index(op[0].mem.base) >= 0 &&
+					    reg_index(op[0].mem.base) != 4 &&
 					    reg_index(op[0].mem.base) != 5 &&
 					    op[1].type == ZYDIS_OPERAND_TYPE_REGISTER &&
 					    reg_index(op[1].reg.value) >= 0 &&
 					    last_or[reg_index(op[1].reg.value)] &&
 					    sf->ncapbits < ARRAY_SIZE(sf->capbits)) {
-						sf->capbits[sf->ncapbits].disp = op[0].mem.disp.value;
+						sf->capbits[sf->ncapbits].disp =
+						    op[0].mem.disp.value;
 						sf->capbits[sf->ncapbits++].mask =
 						    last_or[reg_index(op[1].reg.value)];
 					}
 					/* "dctx->bmi2 = ZSTD_cpuid_bmi2(ZSTD_cpuid())": a field */
-					if (!si->ripmem && a.ok[i] && a.ins[i].operand_count_visible >= 2 &&
+					if (!si->ripmem && a.ok[i] &&
+					    a.ins[i].operand_count_visible >= 2 &&
 					    op[0].type == ZYDIS_OPERAND_TYPE_MEMORY &&
 					    (op[0].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) &&
 					    op[0].mem.index == ZYDIS_REGISTER_NONE &&
-					    reg_index(op[0].mem.base) >= 0 && reg_index(op[0].mem.base) != 4 &&
+					    reg_index(op[0].mem.base) >= 0 &&
+					    reg_index(op[0].mem.base) != 4 &&
 					    reg_index(op[0].mem.base) != 5 &&
 					    op[1].type == ZYDIS_OPERAND_TYPE_REGISTER &&
 					    reg_index(op[1].reg.value) >= 0 &&
-					    (st.val & st.bitv & (1u << reg_index(op[1].reg.value))) &&
+					    (st.val & st.bitv &
+					     (1u << reg_index(op[1].reg.value))) &&
 					    op[0].mem.disp.value > CAPFIELD_MIN_DISP &&
 					    sf->ncapfields < ARRAY_SIZE(sf->capfields)) {
 						bool have = false;
 
 						for (size_t f = 0; f < sf->ncapfields; f++)
-							have |= sf->capfields[f] == op[0].mem.disp.value;
+							have |= sf->capfields[f] ==
+							        op[0].mem.disp.value;
 						if (!have)
-							sf->capfields[sf->ncapfields++] = op[0].mem.disp.value;
+							sf->capfields[sf->ncapfields++] =
+							    op[0].mem.disp.value;
 					}
 					transfer(&a, &st, i, &co);
 				}
@@ -1264,7 +1305,8 @@ static bool probe_insn(struct scan_file *sf, size_t k)
 {
 	const struct scan_insn *si = &sf->g.insns[k];
 	ZydisDecodedInstruction in, prev;
-	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT_VISIBLE], pops[ZYDIS_MAX_OPERAND_COUNT_VISIBLE];
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT_VISIBLE],
+	    pops[ZYDIS_MAX_OPERAND_COUNT_VISIBLE];
 
 	if (k == 0 || scan_decode_one(sf, si->addr, &in, ops) < 0 ||
 	    (in.mnemonic != ZYDIS_MNEMONIC_LZCNT && in.mnemonic != ZYDIS_MNEMONIC_TZCNT) ||
@@ -1294,9 +1336,17 @@ static int func_guard_ranges(struct scan_file *sf, size_t fi)
 		return r;
 	if ((r = ana_run(&a)) < 0)
 		goto out;
-	if (getenv("TGVM_TRACE_FN") && strtoull(getenv("TGVM_TRACE_FN"), NULL, 16) == sf->funcs[fi].start)
+	if (getenv("TGVM_TRACE_FN") &&
+	    strtoull(getenv("TGVM_TRACE_FN"), NULL, 16) == sf->funcs[fi].start)
 		for (size_t b = 0; b < sf->g.nblocks; b++)
-			fprintf(stderr, "TRACE gblk %zu %llx check=%d guarded=%d idom=%d succ=%d,%d npred=%u val=%x weak=%x\n", b, (unsigned long long)sf->g.insns[sf->g.blocks[b].first].addr, sf->g.blocks[b].check, sf->g.blocks[b].guarded, (int)sf->g.blocks[b].idom, (int)sf->g.blocks[b].succ[0], (int)sf->g.blocks[b].succ[1], sf->g.blocks[b].npred, a.in[b].val, a.in[b].weak);
+			fprintf(stderr,
+			        "TRACE gblk %zu %llx check=%d guarded=%d idom=%d succ=%d,%d "
+			        "npred=%u val=%x weak=%x\n",
+			        b, (unsigned long long)sf->g.insns[sf->g.blocks[b].first].addr,
+			        sf->g.blocks[b].check, sf->g.blocks[b].guarded,
+			        (int)sf->g.blocks[b].idom, (int)sf->g.blocks[b].succ[0],
+			        (int)sf->g.blocks[b].succ[1], sf->g.blocks[b].npred, a.in[b].val,
+			        a.in[b].weak);
 	for (size_t b = 0; b < sf->g.nblocks; b++)
 		n += (sf->g.blocks[b].guarded || sf->g.blocks[b].check || sf->g.blocks[b].select) +
 		     sf->g.blocks[b].check;
@@ -1322,7 +1372,8 @@ static int func_guard_ranges(struct scan_file *sf, size_t fi)
 			fn->gchecks[fn->ngblocks++] = sf->g.insns[cb->first + cb->n - 1].addr << 1;
 		} else if (bl->check || bl->select) {
 			if (bl->check) { /* "jb other_function": the branch is the check */
-				fn->gblocks[fn->ngblocks] = (struct scan_range){l->addr, l->addr + l->len};
+				fn->gblocks[fn->ngblocks] =
+				    (struct scan_range){l->addr, l->addr + l->len};
 				fn->gchecks[fn->ngblocks++] = l->addr << 1;
 			}
 			/* "lea rdx,[impl]; test cap; jne use" and "cmovne rdx,rcx":
@@ -1338,7 +1389,7 @@ out:
 
 /* Is the reference at @site (a call or jump; @lea: an address taken) guarded? */
 static bool site_guarded(struct scan_file *sf, size_t fi, uint64_t site, bool lea,
-			 uint64_t *ret_check)
+                         uint64_t *ret_check)
 {
 	const struct scan_func *fn = &sf->funcs[fi];
 
@@ -1418,8 +1469,9 @@ static uint64_t data_guarded(struct scan_file *sf, size_t fi, int depth)
 			if (!sf->drefs[k].lea)
 				continue;
 			any = true;
-			if (ci < 0 || (!site_guarded(sf, (size_t)ci, sf->drefs[k].site, true, &chk) &&
-				       !func_guarded(sf, (size_t)ci, depth + 1)))
+			if (ci < 0 ||
+			    (!site_guarded(sf, (size_t)ci, sf->drefs[k].site, true, &chk) &&
+			     !func_guarded(sf, (size_t)ci, depth + 1)))
 				return 0;
 			if (!via)
 				via = sf->drefs[k].site;
@@ -1470,7 +1522,7 @@ static bool func_guarded(struct scan_file *sf, size_t fi, int depth)
 		if (ci < 0) {
 			all = false;
 		} else if ((size_t)ci != fi &&
-			   site_guarded(sf, (size_t)ci, sf->refs[i].site, sf->refs[i].lea, &chk)) {
+		           site_guarded(sf, (size_t)ci, sf->refs[i].site, sf->refs[i].lea, &chk)) {
 			if (!via)
 				via = sf->refs[i].site;
 		} else if ((size_t)ci != fi && func_guarded(sf, (size_t)ci, depth + 1)) {
@@ -1482,7 +1534,10 @@ static bool func_guarded(struct scan_file *sf, size_t fi, int depth)
 	}
 	fn = &sf->funcs[fi];
 	fn->flags &= ~SCAN_FN_VISITING;
-	if (getenv("TGVM_TRACE")) fprintf(stderr, "TRACE guarded? %llx any=%d all=%d via=%llx flags=%x\n", (unsigned long long)fn->start, any, all, (unsigned long long)via, fn->flags);
+	if (getenv("TGVM_TRACE"))
+		fprintf(stderr, "TRACE guarded? %llx any=%d all=%d via=%llx flags=%x\n",
+		        (unsigned long long)fn->start, any, all, (unsigned long long)via,
+		        fn->flags);
 	if (any && all && via) {
 		fn->flags |= SCAN_FN_GUARDED | SCAN_FN_RESOLVED;
 		fn->guard_kind = SCAN_G_CALLER;
@@ -1504,7 +1559,7 @@ static bool func_guarded(struct scan_file *sf, size_t fi, int depth)
  * exported functions through which a program can get there.
  */
 static int func_roots(struct scan_file *sf, size_t fi, bool *ret_always, struct tgvm_strv *names,
-		      const char **ret_why)
+                      const char **ret_why)
 {
 	uint32_t *queue = NULL;
 	uint8_t *seen = NULL;
@@ -1551,7 +1606,8 @@ static int func_roots(struct scan_file *sf, size_t fi, bool *ret_always, struct 
 			else if (!exported)
 				*ret_why = "from outside", always = true;
 			if (names->n > ROOT_NAMES_MAX)
-				*ret_why = "from too many exported functions to list", always = true;
+				*ret_why = "from too many exported functions to list",
+				always = true;
 		}
 		if (fn->flags & SCAN_FN_DATAREF) {
 			*ret_why = "through a function pointer stored in data";
@@ -1568,7 +1624,12 @@ static int func_roots(struct scan_file *sf, size_t fi, bool *ret_always, struct 
 		for (size_t i = lo; i < sf->nrefs && sf->refs[i].to == fn->start; i++) {
 			int ci = scan_func_index(sf, sf->refs[i].from);
 
-			if (getenv("TGVM_TRACE")) fprintf(stderr, "TRACE root %llx <- %llx (site %llx%s)\n", (unsigned long long)fn->start, (unsigned long long)sf->refs[i].from, (unsigned long long)sf->refs[i].site, sf->refs[i].lea ? " lea" : "");
+			if (getenv("TGVM_TRACE"))
+				fprintf(stderr, "TRACE root %llx <- %llx (site %llx%s)\n",
+				        (unsigned long long)fn->start,
+				        (unsigned long long)sf->refs[i].from,
+				        (unsigned long long)sf->refs[i].site,
+				        sf->refs[i].lea ? " lea" : "");
 			called = true;
 			if (ci < 0) {
 				*ret_why = "from code outside any known function";
@@ -1621,11 +1682,12 @@ static int classify_func(struct scan_file *sf, size_t fi)
 		waddr = fn->guard_addr;
 		gs = scan_elf_symbol_near(&sf->elf, waddr);
 		if (wk == SCAN_G_CALLER)
-			snprintf(wdetail, sizeof(wdetail), "only reached from guarded code, e.g. %s at 0x%llx",
-				 gs ? gs->name : "?", (unsigned long long)waddr);
+			snprintf(wdetail, sizeof(wdetail),
+			         "only reached from guarded code, e.g. %s at 0x%llx",
+			         gs ? gs->name : "?", (unsigned long long)waddr);
 		else
 			snprintf(wdetail, sizeof(wdetail), "returned by the resolver %s at 0x%llx",
-				 gs ? gs->name : "?", (unsigned long long)waddr);
+			         gs ? gs->name : "?", (unsigned long long)waddr);
 	}
 	tgvm_featureset_clear(&reqf);
 	tgvm_strv_init(&names);
@@ -1650,35 +1712,41 @@ static int classify_func(struct scan_file *sf, size_t fi)
 				tgvm_psabi_set(sf->hwcaps_level, &lv);
 				if (tgvm_featureset_has(&lv, f)) {
 					snprintf(detail, sizeof(detail),
-						 "library in glibc-hwcaps/x86-64-v%d: loaded only on such CPUs",
-						 sf->hwcaps_level);
+					         "library in glibc-hwcaps/x86-64-v%d: loaded only "
+					         "on such CPUs",
+					         sf->hwcaps_level);
 					r = scan_result_use(sf, f, SCAN_C_GUARDED, si->addr, detail,
-							    SCAN_G_HWCAPS, 0);
+					                    SCAN_G_HWCAPS, 0);
 					if (r < 0)
 						goto out;
 					continue;
 				}
 			}
 			if (whole) {
-				r = scan_result_use(sf, f, SCAN_C_GUARDED, si->addr, wdetail, wk, waddr);
+				r = scan_result_use(sf, f, SCAN_C_GUARDED, si->addr, wdetail, wk,
+				                    waddr);
 			} else if (sf->g.blocks[si->block].guarded) {
-				const struct scan_block *cb = &sf->g.blocks[sf->g.blocks[si->block].guard_block];
+				const struct scan_block *cb =
+				    &sf->g.blocks[sf->g.blocks[si->block].guard_block];
 				const struct scan_insn *jcc = &sf->g.insns[cb->first + cb->n - 1];
 				enum scan_guard_kind gk;
 				char o[120];
 
 				origin_text(&a, cb->check_origin, o, sizeof(o), &gk);
 				snprintf(detail, sizeof(detail), "branch at 0x%llx tests %s",
-					 (unsigned long long)jcc->addr, o);
-				r = scan_result_use(sf, f, SCAN_C_GUARDED, si->addr, detail, gk, jcc->addr);
+				         (unsigned long long)jcc->addr, o);
+				r = scan_result_use(sf, f, SCAN_C_GUARDED, si->addr, detail, gk,
+				                    jcc->addr);
 			} else {
 				const char *why;
 
 				if (fn->flags & SCAN_FN_ENTRY)
-					why = "no CPU check before it; the function is entered from outside "
+					why = "no CPU check before it; the function is entered "
+					      "from outside "
 					      "(exported or entry point)";
 				else if (fn->flags & SCAN_FN_DATAREF)
-					why = "no CPU check before it; its address is stored in data that "
+					why = "no CPU check before it; its address is stored in "
+					      "data that "
 					      "unguarded code uses";
 				else if (fn->flags & SCAN_FN_RESOLVER)
 					why = "inside an ifunc resolver";
@@ -1688,27 +1756,34 @@ static int classify_func(struct scan_file *sf, size_t fi)
 					continue;
 				if (!roots_done) {
 					roots_done = true;
-					if ((r = func_roots(sf, fi, &always, &names, &root_why)) < 0)
+					if ((r = func_roots(sf, fi, &always, &names, &root_why)) <
+					    0)
 						goto out;
 				}
 				tgvm_featureset_add(&reqf, f);
 				if (always) {
-					snprintf(detail, sizeof(detail), "%s; reached %s", why, root_why);
+					snprintf(detail, sizeof(detail), "%s; reached %s", why,
+					         root_why);
 				} else {
-					int o = snprintf(detail, sizeof(detail), "%s; reached only through",
-							 why);
+					int o = snprintf(detail, sizeof(detail),
+					                 "%s; reached only through", why);
 
-					for (size_t q = 0; q < names.n && o > 0 && (size_t)o < sizeof(detail); q++)
-						o += snprintf(detail + o, sizeof(detail) - (size_t)o, "%s %s",
-							      q ? "," : "", names.v[q]);
+					for (size_t q = 0;
+					     q < names.n && o > 0 && (size_t)o < sizeof(detail);
+					     q++)
+						o +=
+						    snprintf(detail + o, sizeof(detail) - (size_t)o,
+						             "%s %s", q ? "," : "", names.v[q]);
 				}
-				r = scan_result_use(sf, f, SCAN_C_REQUIRED, si->addr, detail, SCAN_G_NONE, 0);
+				r = scan_result_use(sf, f, SCAN_C_REQUIRED, si->addr, detail,
+				                    SCAN_G_NONE, 0);
 			}
 			if (r < 0)
 				goto out;
 		}
 	}
-	if (!tgvm_featureset_empty(&reqf) && (r = scan_result_cond(sf->res, &reqf, always, &names)) < 0)
+	if (!tgvm_featureset_empty(&reqf) &&
+	    (r = scan_result_cond(sf->res, &reqf, always, &names)) < 0)
 		goto out;
 	r = 0;
 out:
@@ -1727,7 +1802,8 @@ int scan_guard_classify(struct scan_file *sf, struct tgvm_error *reterr)
 	for (size_t fi = 0; fi < sf->nfuncs; fi++) {
 		struct scan_func *fn = &sf->funcs[fi];
 
-		fn->flags &= ~(SCAN_FN_RESOLVED | SCAN_FN_GUARDED | SCAN_FN_ENTRYSET | SCAN_FN_SUMMARY);
+		fn->flags &=
+		    ~(SCAN_FN_RESOLVED | SCAN_FN_GUARDED | SCAN_FN_ENTRYSET | SCAN_FN_SUMMARY);
 		fn->guard_kind = SCAN_G_NONE;
 		fn->cap_return = 0;
 		free(fn->gblocks);
@@ -1740,14 +1816,16 @@ int scan_guard_classify(struct scan_file *sf, struct tgvm_error *reterr)
 		goto out;
 	if (getenv("TGVM_TRACE"))
 		for (size_t i = 0; i < sf->ncaps; i++)
-			fprintf(stderr, "TRACE cap %llx-%llx %s\n", (unsigned long long)sf->caps[i].start,
-				(unsigned long long)sf->caps[i].end, sf->cap_names.v[i]);
+			fprintf(stderr, "TRACE cap %llx-%llx %s\n",
+			        (unsigned long long)sf->caps[i].start,
+			        (unsigned long long)sf->caps[i].end, sf->cap_names.v[i]);
 	if (getenv("TGVM_TRACE"))
 		for (size_t i = 0; i < sf->ncapfields; i++)
 			fprintf(stderr, "TRACE field %llx\n", (unsigned long long)sf->capfields[i]);
 	if (getenv("TGVM_TRACE"))
 		for (size_t i = 0; i < sf->ncapbits; i++)
-			fprintf(stderr, "TRACE bits %llx %x\n", (unsigned long long)sf->capbits[i].disp, sf->capbits[i].mask);
+			fprintf(stderr, "TRACE bits %llx %x\n",
+			        (unsigned long long)sf->capbits[i].disp, sf->capbits[i].mask);
 	for (size_t fi = 0; fi < sf->nfuncs; fi++)
 		if ((sf->funcs[fi].flags & SCAN_FN_USES) && (r = classify_func(sf, fi)) < 0)
 			goto out;

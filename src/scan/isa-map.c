@@ -13,13 +13,43 @@ struct isa_entry {
 	enum tgvm_feature f[3];
 };
 
-#define F(x)	      TGVM_F_##x
-#define NONE	      {true, 0, {0}}
-#define M1(a)	      {true, 1, {F(a)}}
-#define M2(a, b)      {true, 2, {F(a), F(b)}}
-#define M3(a, b, c)   {true, 3, {F(a), F(b), F(c)}}
-#define VL(a)	      M3(a, AVX512VL, AVX512F)
-#define VL2(a, b)     {true, 3, {F(a), F(b), F(AVX512VL)}}
+#define F(x) TGVM_F_##x
+#define NONE                                                                                       \
+	{                                                                                          \
+		true, 0,                                                                           \
+		{                                                                                  \
+			0                                                                          \
+		}                                                                                  \
+	}
+#define M1(a)                                                                                      \
+	{                                                                                          \
+		true, 1,                                                                           \
+		{                                                                                  \
+			F(a)                                                                       \
+		}                                                                                  \
+	}
+#define M2(a, b)                                                                                   \
+	{                                                                                          \
+		true, 2,                                                                           \
+		{                                                                                  \
+			F(a), F(b)                                                                 \
+		}                                                                                  \
+	}
+#define M3(a, b, c)                                                                                \
+	{                                                                                          \
+		true, 3,                                                                           \
+		{                                                                                  \
+			F(a), F(b), F(c)                                                           \
+		}                                                                                  \
+	}
+#define VL(a) M3(a, AVX512VL, AVX512F)
+#define VL2(a, b)                                                                                  \
+	{                                                                                          \
+		true, 3,                                                                           \
+		{                                                                                  \
+			F(a), F(b), F(AVX512VL)                                                    \
+		}                                                                                  \
+	}
 
 static const struct isa_entry isa_map[ZYDIS_ISA_SET_MAX_VALUE + 1] = {
     /* The 8086..Pentium Pro base and long mode: every x86-64 CPU has them.
@@ -33,7 +63,7 @@ static const struct isa_entry isa_map[ZYDIS_ISA_SET_MAX_VALUE + 1] = {
     [ZYDIS_ISA_SET_I486] = NONE,
     [ZYDIS_ISA_SET_I486REAL] = NONE,
     [ZYDIS_ISA_SET_PENTIUMREAL] = NONE, /* rdtsc, cmpxchg8b: mnemonic_rule() */
-    [ZYDIS_ISA_SET_PPRO] = NONE,	/* ud2, fcomi, sysenter */
+    [ZYDIS_ISA_SET_PPRO] = NONE,        /* ud2, fcomi, sysenter */
     [ZYDIS_ISA_SET_LONGMODE] = M1(LM),
     [ZYDIS_ISA_SET_RDPMC] = NONE, /* allowed by CR4.PCE, not by CPUID */
     [ZYDIS_ISA_SET_PAUSE] = NONE, /* rep nop: runs everywhere */

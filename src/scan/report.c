@@ -34,7 +34,7 @@ void scan_result_free(struct scan_result *r)
 }
 
 int scan_result_cond(struct scan_result *r, const struct tgvm_featureset *fs, bool always,
-		     const struct tgvm_strv *names)
+                     const struct tgvm_strv *names)
 {
 	struct scan_cond *nv = realloc(r->conds, (r->nconds + 1) * sizeof(*nv));
 	struct scan_cond *c;
@@ -67,13 +67,13 @@ static char *format_insn(const struct scan_file *sf, uint64_t addr)
 		return strdup("(undecodable)");
 	ZydisFormatterInit(&fmt, ZYDIS_FORMATTER_STYLE_INTEL);
 	if (!ZYAN_SUCCESS(ZydisFormatterFormatInstruction(&fmt, &in, ops, in.operand_count_visible,
-							   buf, sizeof(buf), addr, NULL)))
+	                                                  buf, sizeof(buf), addr, NULL)))
 		return strdup("(unformattable)");
 	return strdup(buf);
 }
 
 int scan_result_use(struct scan_file *sf, enum tgvm_feature f, enum scan_class cls, uint64_t addr,
-		    const char *detail, enum scan_guard_kind gk, uint64_t guard_addr)
+                    const char *detail, enum scan_guard_kind gk, uint64_t guard_addr)
 {
 	struct scan_result *r = sf->res;
 	struct scan_finding *fd;
@@ -92,7 +92,8 @@ int scan_result_use(struct scan_file *sf, enum tgvm_feature f, enum scan_class c
 
 		for (size_t i = 0; i < r->nfindings; i++)
 			if (r->findings[i].feature == f && r->findings[i].cls == cls) {
-				if (r->findings[i].func == sf->cur_func || ++kept >= SCAN_EVIDENCE_PER_FILE)
+				if (r->findings[i].func == sf->cur_func ||
+				    ++kept >= SCAN_EVIDENCE_PER_FILE)
 					return 0;
 			}
 	}
@@ -175,11 +176,12 @@ int scan_analyse(const char *path, const uint8_t *data, size_t size, struct scan
 		char why[160];
 
 		tgvm_psabi_set(sf.elf.isa_needed, &lv);
-		snprintf(why, sizeof(why),
-			 "GNU_PROPERTY_X86_ISA_1_NEEDED note says x86-64-v%d%s", sf.elf.isa_needed,
-			 sf.hwcaps_level ? " (inside glibc-hwcaps: loaded only on such CPUs)"
-					 : ": ld.so refuses it on lesser CPUs");
-		if (sf.hwcaps_level < sf.elf.isa_needed && (r = scan_result_cond(res, &lv, true, NULL)) < 0)
+		snprintf(why, sizeof(why), "GNU_PROPERTY_X86_ISA_1_NEEDED note says x86-64-v%d%s",
+		         sf.elf.isa_needed,
+		         sf.hwcaps_level ? " (inside glibc-hwcaps: loaded only on such CPUs)"
+		                         : ": ld.so refuses it on lesser CPUs");
+		if (sf.hwcaps_level < sf.elf.isa_needed &&
+		    (r = scan_result_cond(res, &lv, true, NULL)) < 0)
 			goto out;
 		TGVM_FEATURESET_FOREACH(f, &lv)
 		{
@@ -187,10 +189,10 @@ int scan_analyse(const char *path, const uint8_t *data, size_t size, struct scan
 				continue;
 			if (sf.hwcaps_level >= sf.elf.isa_needed)
 				r = scan_result_use(&sf, f, SCAN_C_GUARDED, sf.elf.entry, why,
-						    SCAN_G_HWCAPS, 0);
+				                    SCAN_G_HWCAPS, 0);
 			else
 				r = scan_result_use(&sf, f, SCAN_C_REQUIRED, sf.elf.entry, why,
-						    SCAN_G_NONE, 0);
+				                    SCAN_G_NONE, 0);
 			if (r < 0)
 				goto out;
 		}
@@ -248,19 +250,20 @@ static json_t *evidence_json(const struct tgvm_scan_evidence *e)
 	json_object_set_new(o, "insn", json_string(e->insn));
 	if (e->guard) {
 		json_object_set_new(o, "guard", json_string(e->guard));
-		json_object_set_new(o, "guard_address", e->guard_address ? hex(e->guard_address)
-									 : json_null());
+		json_object_set_new(o, "guard_address",
+		                    e->guard_address ? hex(e->guard_address) : json_null());
 	}
 	json_object_set_new(o, "detail", json_string(e->detail));
 	return o;
 }
 
 int tgvm_scan_report_json(const struct tgvm_scan_report *r, char **ret_json,
-			  struct tgvm_error *reterr)
+                          struct tgvm_error *reterr)
 {
 	const struct tgvm_scan_totals *t = tgvm_scan_report_totals(r);
 	json_t *root = json_object(), *inputs = json_array(), *progs = json_array();
-	json_t *files = json_array(), *ev = json_object(), *sk = json_object(), *errs = json_array();
+	json_t *files = json_array(), *ev = json_object(), *sk = json_object(),
+	       *errs = json_array();
 	struct tgvm_featureset all = t->required;
 	char *s;
 
@@ -287,7 +290,8 @@ int tgvm_scan_report_json(const struct tgvm_scan_report *r, char **ret_json,
 		json_object_set_new(o, "missing", miss);
 		json_object_set_new(o, "required", set_json(&p->required));
 		json_object_set_new(o, "guarded", set_json(&p->guarded));
-		json_object_set_new(o, "psabi_required", json_string(tgvm_psabi_to_string(p->psabi)));
+		json_object_set_new(o, "psabi_required",
+		                    json_string(tgvm_psabi_to_string(p->psabi)));
 		json_array_append_new(progs, o);
 	}
 	json_object_set_new(root, "programs", progs);
@@ -297,9 +301,10 @@ int tgvm_scan_report_json(const struct tgvm_scan_report *r, char **ret_json,
 
 		json_object_set_new(o, "path", json_string(f->path));
 		json_object_set_new(o, "input", json_string(f->input));
-		json_object_set_new(o, "kind", json_string(f->program ? (f->is_static ? "static-program"
-										      : "program")
-								      : "library"));
+		json_object_set_new(o, "kind",
+		                    json_string(f->program
+		                                    ? (f->is_static ? "static-program" : "program")
+		                                    : "library"));
 		json_object_set_new(o, "required", set_json(&f->required));
 		json_object_set_new(o, "guarded", set_json(&f->guarded));
 		json_object_set_new(o, "hwcaps_level", json_integer(f->hwcaps_level));
@@ -344,7 +349,8 @@ int tgvm_scan_report_json(const struct tgvm_scan_report *r, char **ret_json,
 		json_object_set_new(c, "code_bytes", json_integer((json_int_t)t->code_bytes));
 		json_object_set_new(c, "instructions", json_integer((json_int_t)t->insns));
 		json_object_set_new(c, "bytes", json_integer((json_int_t)t->bytes));
-		json_object_set_new(c, "elapsed_ms", json_integer((json_int_t)(t->elapsed_ns / 1000000)));
+		json_object_set_new(c, "elapsed_ms",
+		                    json_integer((json_int_t)(t->elapsed_ns / 1000000)));
 		json_object_set_new(root, "counts", c);
 	}
 	s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -356,7 +362,7 @@ int tgvm_scan_report_json(const struct tgvm_scan_report *r, char **ret_json,
 }
 
 static int load_set(json_t *a, const char *what, const char *path, struct tgvm_featureset *ret,
-		    struct tgvm_error *reterr)
+                    struct tgvm_error *reterr)
 {
 	size_t i;
 	json_t *v;
@@ -369,20 +375,21 @@ static int load_set(json_t *a, const char *what, const char *path, struct tgvm_f
 		int f;
 
 		if (!json_is_string(v))
-			return tgvm_error_set(reterr, EINVAL, "'%s': \"%s\" holds a non-string", path,
-					      what);
+			return tgvm_error_set(reterr, EINVAL, "'%s': \"%s\" holds a non-string",
+			                      path, what);
 		f = tgvm_feature_from_name(json_string_value(v));
 		if (f < 0)
-			return tgvm_error_set(reterr, EINVAL, "'%s': unknown feature '%s' in \"%s\"",
-					      path, json_string_value(v), what);
+			return tgvm_error_set(reterr, EINVAL,
+			                      "'%s': unknown feature '%s' in \"%s\"", path,
+			                      json_string_value(v), what);
 		tgvm_featureset_add(ret, f);
 	}
 	return 0;
 }
 
 int tgvm_scan_report_load(const char *path, struct tgvm_featureset *ret_required,
-			  struct tgvm_featureset *ret_guarded, enum tgvm_psabi_level *ret_psabi,
-			  struct tgvm_error *reterr)
+                          struct tgvm_featureset *ret_guarded, enum tgvm_psabi_level *ret_psabi,
+                          struct tgvm_error *reterr)
 {
 	struct tgvm_featureset req, grd;
 	json_error_t je;
@@ -393,7 +400,7 @@ int tgvm_scan_report_load(const char *path, struct tgvm_featureset *ret_required
 	root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
 	if (!root)
 		return tgvm_error_set(reterr, EINVAL, "cannot read scan report '%s': %s (line %d)",
-				      path, je.text, je.line);
+		                      path, je.text, je.line);
 	tool = json_object_get(root, "tool");
 	ver = json_object_get(root, "version");
 	if (!json_is_string(tool) || strcmp(json_string_value(tool), "tgvm-scan")) {

@@ -27,7 +27,8 @@
 #define SCAN_ELF_FDES_MAX     (4u << 20)
 #define SCAN_ELF_NEEDED_MAX   1024
 #define SCAN_FUNC_INSNS_MAX   (1u << 20) /* instructions kept for one function's graph */
-#define SCAN_EVIDENCE_PER_FILE 6	     /* findings kept per feature and class in a file,
+#define SCAN_EVIDENCE_PER_FILE                                                                     \
+	6 /* findings kept per feature and class in a file,
 					one per function */
 
 /* qsort() that accepts an empty (NULL) array. */
@@ -85,7 +86,6 @@ struct scan_ref {
 	bool lea;      /* address taken, not called or jumped to */
 };
 
-
 struct scan_elf {
 	const uint8_t *data;
 	size_t size;
@@ -116,7 +116,8 @@ struct scan_elf {
 };
 
 /* Parse @data (which must stay mapped). Non-ELF: -ENOEXEC; other machine: -EXDEV. */
-int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret, struct tgvm_error *reterr);
+int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret,
+                  struct tgvm_error *reterr);
 void scan_elf_release(struct scan_elf *e);
 /* Executable bytes at @addr: pointer and bytes left in that section, or NULL. */
 const uint8_t *scan_elf_code(const struct scan_elf *e, uint64_t addr, size_t *ret_avail);
@@ -133,9 +134,9 @@ bool scan_u64_sorted_has(const uint64_t *v, size_t n, uint64_t x);
 enum scan_insn_kind {
 	SCAN_I_PLAIN,
 	SCAN_I_JCC,
-	SCAN_I_JMP,	 /* direct unconditional */
+	SCAN_I_JMP,     /* direct unconditional */
 	SCAN_I_JMP_IND, /* indirect unconditional */
-	SCAN_I_CALL,	 /* direct */
+	SCAN_I_CALL,    /* direct */
 	SCAN_I_CALL_IND,
 	SCAN_I_RET,
 	SCAN_I_STOP, /* ud2, hlt, int3: no fall-through */
@@ -156,16 +157,16 @@ struct scan_insn {
 };
 
 struct scan_block {
-	uint32_t first, n;	/* instructions */
-	uint32_t succ[2];	/* UINT32_MAX none */
-	uint32_t idom;		/* UINT32_MAX for roots */
+	uint32_t first, n; /* instructions */
+	uint32_t succ[2];  /* UINT32_MAX none */
+	uint32_t idom;     /* UINT32_MAX for roots */
 	uint32_t npred;
-	bool ind_succ;		/* ends in an indirect jump: successors are the orphans */
-	bool check;		/* ends in a branch on a capability */
-	int32_t check_origin;	/* index into the function's origins */
-	bool select;		/* a cmov/setcc in it picks by a capability */
-	bool guarded;		/* strictly dominated by a check block */
-	int32_t guard_block;	/* the dominating check block */
+	bool ind_succ;        /* ends in an indirect jump: successors are the orphans */
+	bool check;           /* ends in a branch on a capability */
+	int32_t check_origin; /* index into the function's origins */
+	bool select;          /* a cmov/setcc in it picks by a capability */
+	bool guarded;         /* strictly dominated by a check block */
+	int32_t guard_block;  /* the dominating check block */
 };
 
 struct scan_func {
@@ -173,11 +174,11 @@ struct scan_func {
 	uint32_t flags;
 	int32_t guard_kind; /* enum scan_guard_kind when guarded as a whole */
 	uint64_t guard_addr;
-	uint64_t guard_from;	/* site the guard was inherited from (SCAN_G_CALLER) */
-	uint8_t cap_return;	/* returns a capability: 1 value, 2 pointer */
-	uint32_t nuses;		/* uses of features that need classifying */
+	uint64_t guard_from;        /* site the guard was inherited from (SCAN_G_CALLER) */
+	uint8_t cap_return;         /* returns a capability: 1 value, 2 pointer */
+	uint32_t nuses;             /* uses of features that need classifying */
 	struct scan_range *gblocks; /* guarded address ranges, once computed */
-	uint64_t *gchecks;	     /* the check guarding each range, shifted left by one;
+	uint64_t *gchecks;          /* the check guarding each range, shifted left by one;
 					bit 0 set: the range only selects addresses (a lea
 					before the check) */
 	uint32_t ngblocks;
@@ -185,18 +186,17 @@ struct scan_func {
 };
 
 #define SCAN_FN_DECODED  (1u << 0)
-#define SCAN_FN_ENTRY	 (1u << 1) /* reachable from outside: exported, entry, data ref */
-#define SCAN_FN_CPUID	 (1u << 2) /* runs cpuid/xgetbv */
+#define SCAN_FN_ENTRY    (1u << 1) /* reachable from outside: exported, entry, data ref */
+#define SCAN_FN_CPUID    (1u << 2) /* runs cpuid/xgetbv */
 #define SCAN_FN_DETECTOR (1u << 3) /* cpuid function or calls one */
-#define SCAN_FN_GUARDED	 (1u << 4)
+#define SCAN_FN_GUARDED  (1u << 4)
 #define SCAN_FN_VISITING (1u << 5)
 #define SCAN_FN_RESOLVED (1u << 6) /* guard question answered */
-#define SCAN_FN_SUMMARY	 (1u << 7) /* cap_return computed */
-#define SCAN_FN_USES	 (1u << 8) /* has uses needing classification */
+#define SCAN_FN_SUMMARY  (1u << 7) /* cap_return computed */
+#define SCAN_FN_USES     (1u << 8) /* has uses needing classification */
 #define SCAN_FN_RESOLVER (1u << 9)
-#define SCAN_FN_DATAREF	 (1u << 10) /* its address is stored in data */
+#define SCAN_FN_DATAREF  (1u << 10) /* its address is stored in data */
 #define SCAN_FN_ENTRYSET (1u << 11) /* entry_val computed */
-
 
 struct scan_graph { /* one function's instructions and blocks; reused buffers */
 	struct scan_insn *insns;
@@ -211,9 +211,9 @@ enum scan_guard_kind {
 	SCAN_G_IFUNC,
 	SCAN_G_CLONE,
 	SCAN_G_HWCAPS,
-	SCAN_G_CPU_MODEL,  /* __builtin_cpu_supports through __cpu_model */
-	SCAN_G_CPUID_VAR,  /* branch on a value derived from cpuid/xgetbv */
-	SCAN_G_CALLER,	   /* only called from guarded code */
+	SCAN_G_CPU_MODEL, /* __builtin_cpu_supports through __cpu_model */
+	SCAN_G_CPUID_VAR, /* branch on a value derived from cpuid/xgetbv */
+	SCAN_G_CALLER,    /* only called from guarded code */
 	SCAN_G__MAX
 };
 const char *scan_guard_kind_to_string(enum scan_guard_kind k);
@@ -232,7 +232,7 @@ struct scan_file {
 	struct scan_range *caps; /* capability variables: address ranges */
 	size_t ncaps, cap_caps;
 	struct tgvm_strv cap_names; /* description of each cap range */
-	int64_t capfields[16];	    /* structure offsets stored from cpuid results */
+	int64_t capfields[16];      /* structure offsets stored from cpuid results */
 	size_t ncapfields;
 	struct {
 		int64_t disp;
@@ -240,8 +240,8 @@ struct scan_file {
 	} capbits[16]; /* flag bits of a structure field set only under a check */
 	size_t ncapbits;
 	struct scan_graph g;
-	int hwcaps_level; /* from the path: glibc-hwcaps/x86-64-vN */
-	uint64_t cur_func;  /* start of the function being classified */
+	int hwcaps_level;  /* from the path: glibc-hwcaps/x86-64-vN */
+	uint64_t cur_func; /* start of the function being classified */
 	uint64_t code_bytes, insns;
 	struct scan_result *res;
 };
@@ -252,9 +252,9 @@ bool scan_feature_trivial(enum tgvm_feature f);
 /* Decode function @fi into sf->g with blocks and dominators. */
 int scan_cfg_build(struct scan_file *sf, size_t fi);
 int scan_func_index(const struct scan_file *sf, uint64_t addr); /* containing function or -1 */
-int scan_func_at(const struct scan_file *sf, uint64_t addr);	   /* starting exactly there or -1 */
+int scan_func_at(const struct scan_file *sf, uint64_t addr);    /* starting exactly there or -1 */
 int scan_decode_one(const struct scan_file *sf, uint64_t addr, ZydisDecodedInstruction *insn,
-		    ZydisDecodedOperand *ops);
+                    ZydisDecodedOperand *ops);
 
 /* ---- guard.c ---- */
 
@@ -285,9 +285,9 @@ struct scan_cond {
 
 struct scan_result {
 	char *path;
-	int status;	  /* 0 analysed, -ENOEXEC not ELF, -EXDEV other machine, else error */
+	int status; /* 0 analysed, -ENOEXEC not ELF, -EXDEV other machine, else error */
 	char *error;
-	bool program;	  /* an executable (ET_EXEC, or PIE with an interpreter or entry) */
+	bool program; /* an executable (ET_EXEC, or PIE with an interpreter or entry) */
 	bool is_static;
 	struct tgvm_strv needed;
 	struct tgvm_strv imports;
@@ -309,7 +309,7 @@ struct scan_result {
 void scan_result_free(struct scan_result *r);
 /* Record that the required features @fs are reached as @always/@names say. */
 int scan_result_cond(struct scan_result *r, const struct tgvm_featureset *fs, bool always,
-		     const struct tgvm_strv *names);
+                     const struct tgvm_strv *names);
 
 /* ---- scan.c: the whole report ---- */
 
@@ -322,7 +322,7 @@ struct tgvm_scan_report {
 	struct tgvm_strv inputs;
 	struct scan_result *results; /* every regular file looked at */
 	size_t nresults, cap_results;
-	size_t *result_input;	     /* index into inputs */
+	size_t *result_input; /* index into inputs */
 	struct tgvm_scan_file *files;
 	size_t nfiles;
 	struct tgvm_scan_program *progs;
@@ -338,7 +338,7 @@ struct tgvm_scan_report {
 };
 /* Record one use of @f at @addr; keeps counts, and evidence within bounds. */
 int scan_result_use(struct scan_file *sf, enum tgvm_feature f, enum scan_class cls, uint64_t addr,
-		    const char *detail, enum scan_guard_kind gk, uint64_t guard_addr);
+                    const char *detail, enum scan_guard_kind gk, uint64_t guard_addr);
 /* Analyse one ELF image: fills @res (already holding path and size). */
 int scan_analyse(const char *path, const uint8_t *data, size_t size, struct scan_result *res);
 

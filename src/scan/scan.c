@@ -156,7 +156,7 @@ static unsigned pick_jobs(const struct tgvm_scan_options *o)
 }
 
 static int run_jobs(struct job *j, const struct tgvm_scan_options *o, uint64_t files_before,
-		    uint64_t files_total, uint64_t bytes_total)
+                    uint64_t files_total, uint64_t bytes_total)
 {
 	unsigned nt = pick_jobs(o);
 	pthread_t *th = calloc(nt, sizeof(*th));
@@ -173,8 +173,9 @@ static int run_jobs(struct job *j, const struct tgvm_scan_options *o, uint64_t f
 		struct timespec ts = {0, 100 * 1000 * 1000};
 
 		if (o && o->progress) {
-			struct tgvm_scan_progress p = {files_before + atomic_load(&j->done), files_total,
-						       atomic_load(&j->bytes_done), bytes_total, NULL};
+			struct tgvm_scan_progress p = {files_before + atomic_load(&j->done),
+			                               files_total, atomic_load(&j->bytes_done),
+			                               bytes_total, NULL};
 
 			o->progress(&p, o->progress_ud);
 		}
@@ -210,7 +211,7 @@ static int push_result(struct tgvm_scan_report *rep, struct scan_result *res, si
 
 /* The result for @path of input @input, analysing it from @fs when it was not walked. */
 static struct scan_result *result_for(struct tgvm_scan_report *rep, size_t input, size_t first,
-				      struct scan_fs *fs, const char *path)
+                                      struct scan_fs *fs, const char *path)
 {
 	struct scan_result res = {0};
 	struct job j = {.fs = fs, .n = 1};
@@ -260,7 +261,7 @@ static int push_imports(const char ***v, size_t *n, size_t *cap, const struct sc
  * closure imports (sorted): trivial uses, and the required uses reachable
  * from an entry that is always taken or from a function it imports. */
 static void lib_required(struct tgvm_featureset *req, const struct scan_result *lib,
-			 const char **imports, size_t nimp)
+                         const char **imports, size_t nimp)
 {
 	TGVM_FEATURESET_FOREACH(f, &lib->req)
 	if (scan_feature_trivial(f))
@@ -280,7 +281,7 @@ static void lib_required(struct tgvm_featureset *req, const struct scan_result *
 }
 
 static int link_programs(struct tgvm_scan_report *rep, size_t input, size_t first,
-			 struct scan_fs *fs, const struct tgvm_scan_options *o)
+                         struct scan_fs *fs, const struct tgvm_scan_options *o)
 {
 	size_t end = rep->nresults;
 
@@ -319,7 +320,8 @@ static int link_programs(struct tgvm_scan_report *rep, size_t input, size_t firs
 			struct tgvm_error err = {0};
 
 			r = scan_fs_resolve_needed(fs, ppath, o ? o->hwcaps_level : 0,
-						   &nl[rep->nprogs - 1], &nm[rep->nprogs - 1], &err);
+			                           &nl[rep->nprogs - 1], &nm[rep->nprogs - 1],
+			                           &err);
 			if (r < 0 && add_error(rep, ppath, err.msg[0] ? err.msg : strerror(-r)) < 0)
 				return -ENOMEM;
 		}
@@ -340,7 +342,8 @@ static int link_programs(struct tgvm_scan_report *rep, size_t input, size_t firs
 			r = push_imports(&imp, &nimp, &capimp, &rep->results[i]);
 			for (size_t k = 0; k < nlib && r == 0; k++)
 				if (idx[k] != SIZE_MAX)
-					r = push_imports(&imp, &nimp, &capimp, &rep->results[idx[k]]);
+					r = push_imports(&imp, &nimp, &capimp,
+					                 &rep->results[idx[k]]);
 			if (r < 0) {
 				free(idx);
 				free(imp);
@@ -350,7 +353,8 @@ static int link_programs(struct tgvm_scan_report *rep, size_t input, size_t firs
 				scan_sort(imp, nimp, sizeof(*imp), cmp_str);
 			p = &rep->progs[rep->nprogs - 1];
 			for (size_t k = 0; k < nlib; k++) {
-				struct scan_result *lr = idx[k] != SIZE_MAX ? &rep->results[idx[k]] : NULL;
+				struct scan_result *lr =
+				    idx[k] != SIZE_MAX ? &rep->results[idx[k]] : NULL;
 
 				if (!lr || lr->status)
 					continue;
@@ -425,9 +429,17 @@ static int finish(struct tgvm_scan_report *rep)
 
 		if (res->status)
 			continue;
-		rep->files[rep->nfiles++] = (struct tgvm_scan_file){
-		    rep->inputs.v[rep->result_input[i]], res->path, res->program, res->is_static,
-		    res->hwcaps_level, res->isa_needed, res->req, res->grd, res->code_bytes, res->insns};
+		rep->files[rep->nfiles++] =
+		    (struct tgvm_scan_file){rep->inputs.v[rep->result_input[i]],
+		                            res->path,
+		                            res->program,
+		                            res->is_static,
+		                            res->hwcaps_level,
+		                            res->isa_needed,
+		                            res->req,
+		                            res->grd,
+		                            res->code_bytes,
+		                            res->insns};
 		tgvm_featureset_minus(&rep->files[rep->nfiles - 1].guarded, &res->req);
 		for (size_t k = 0; k < res->nfindings; k++) {
 			const struct scan_finding *fd = &res->findings[k];
@@ -439,7 +451,8 @@ static int finish(struct tgvm_scan_report *rep)
 			    fd->symbol,
 			    fd->addr,
 			    fd->insn,
-			    fd->cls == SCAN_C_REQUIRED ? NULL : scan_guard_kind_to_string(fd->guard_kind),
+			    fd->cls == SCAN_C_REQUIRED ? NULL
+			                               : scan_guard_kind_to_string(fd->guard_kind),
 			    fd->guard_addr,
 			    fd->detail};
 		}
@@ -470,7 +483,7 @@ static int finish(struct tgvm_scan_report *rep)
 }
 
 int tgvm_scan_run(const char *const *paths, size_t n_paths, const struct tgvm_scan_options *opts,
-		  struct tgvm_scan_report **ret, struct tgvm_error *reterr)
+                  struct tgvm_scan_report **ret, struct tgvm_error *reterr)
 {
 	struct tgvm_scan_report *rep = NULL;
 	struct walk *walks = NULL;
@@ -541,7 +554,8 @@ int tgvm_scan_run(const char *const *paths, size_t n_paths, const struct tgvm_sc
 	}
 	rep->totals.elapsed_ns = tgvm_now_ns() - t0;
 	if (opts && opts->progress) {
-		struct tgvm_scan_progress p = {files_total, files_total, bytes_total, bytes_total, NULL};
+		struct tgvm_scan_progress p = {files_total, files_total, bytes_total, bytes_total,
+		                               NULL};
 
 		opts->progress(&p, opts->progress_ud);
 	}
@@ -627,14 +641,14 @@ size_t tgvm_scan_report_n_errors(const struct tgvm_scan_report *r)
 }
 
 void tgvm_scan_report_error(const struct tgvm_scan_report *r, size_t i, const char **ret_path,
-			    const char **ret_msg)
+                            const char **ret_msg)
 {
 	*ret_path = i < r->nerrors ? r->errors[i].path : NULL;
 	*ret_msg = i < r->nerrors ? r->errors[i].msg : NULL;
 }
 
 size_t tgvm_scan_report_evidence(const struct tgvm_scan_report *r, enum tgvm_feature f,
-				 const struct tgvm_scan_evidence **ret)
+                                 const struct tgvm_scan_evidence **ret)
 {
 	if ((unsigned)f >= TGVM_F__MAX) {
 		*ret = NULL;

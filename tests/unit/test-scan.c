@@ -52,7 +52,7 @@ static void test_insn_rules(void **state)
 {
 	static const uint8_t evex128[] = {0x62, 0xf1, 0x75, 0x08, 0xfe, 0xc2}; /* vpaddd xmm */
 	static const uint8_t evex512[] = {0x62, 0xf1, 0x75, 0x48, 0xfe, 0xc2}; /* vpaddd zmm */
-	static const uint8_t vex256[] = {0xc5, 0xfd, 0xfe, 0xc1};		/* vpaddd ymm */
+	static const uint8_t vex256[] = {0xc5, 0xfd, 0xfe, 0xc1};              /* vpaddd ymm */
 	static const uint8_t popcnt[] = {0xf3, 0x48, 0x0f, 0xb8, 0xc0};
 	static const uint8_t lzcnt[] = {0xf3, 0x0f, 0xbd, 0xc0};
 	static const uint8_t tzcnt[] = {0xf3, 0x0f, 0xbc, 0xc0};
@@ -89,7 +89,7 @@ static const char *corpus_dir(void)
 }
 
 static void check_list(const char *entry, const char *what, const char *list,
-		       const struct tgvm_featureset *set, bool want, int *failures)
+                       const struct tgvm_featureset *set, bool want, int *failures)
 {
 	struct tgvm_featureset want_set;
 	struct tgvm_error err = {0};
@@ -101,7 +101,7 @@ static void check_list(const char *entry, const char *what, const char *list,
 	{
 		if (tgvm_featureset_has(set, f) != want) {
 			fprintf(stderr, "%s: %s %s %s\n", entry, tgvm_feature_name(f),
-				want ? "missing from" : "wrongly in", what);
+			        want ? "missing from" : "wrongly in", what);
 			(*failures)++;
 		}
 	}
@@ -166,9 +166,9 @@ static void test_corpus(void **state)
 			else if (!strcmp(tok.v[k], "guarded"))
 				check_list(rel, "guarded", eq + 1, &grd, true, &failures);
 			else if (!strcmp(tok.v[k], "psabi") &&
-				 strcmp(eq + 1, tgvm_psabi_to_string(tgvm_psabi_required(&req)))) {
+			         strcmp(eq + 1, tgvm_psabi_to_string(tgvm_psabi_required(&req)))) {
 				fprintf(stderr, "%s: psABI %s, expected %s\n", rel,
-					tgvm_psabi_to_string(tgvm_psabi_required(&req)), eq + 1);
+				        tgvm_psabi_to_string(tgvm_psabi_required(&req)), eq + 1);
 				failures++;
 			}
 		}
