@@ -40,9 +40,16 @@ int tgvm_name_check(const char *what, const char *name, struct tgvm_error *reter
 #define TGVM_NET_PREFIX    15
 #define TGVM_NET_FABRIC_IP "198.18.0.1"
 #define TGVM_NET_PROBE_IP  "198.18.0.2"
-#define TGVM_NET_FABRIC_NS "tgvm-fabric"
-#define TGVM_NET_PROBE_NS  "tgvm-probe"
 #define TGVM_NET_FABRIC_BR "br0"
+
+/*
+ * Namespace names: "<prefix><host>", "<prefix>fabric", "<prefix>probe". The
+ * prefix is "tgvm-" unless TGVM_NETNS_PREFIX names another (at most 12 of
+ * [a-z0-9-]), so that separate test runs on one machine never meet.
+ */
+const char *tgvm_netns_prefix(void);
+const char *tgvm_net_fabric_ns(void);
+const char *tgvm_net_probe_ns(void);
 
 /* true when @addr is dotted IPv4 inside 198.18.0.0/15. */
 bool tgvm_net_addr_ok(const char *addr);

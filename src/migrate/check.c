@@ -78,7 +78,7 @@ int migrate_check_cpu(const struct vm_config *vm, const struct vm_host *dst, voi
 	struct tgvm_cpu_model detected;
 	const struct tgvm_cpu_model *profile = NULL;
 	struct tgvm_featureset want, missing;
-	enum tgvm_vendor vendor;
+	enum tgvm_vendor vendor = TGVM_VENDOR_UNKNOWN;
 	const char *cpu = vm->cpu ? vm->cpu : "qemu64";
 	int r;
 

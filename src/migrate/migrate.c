@@ -465,9 +465,8 @@ static int run(struct mig *m, struct tgvm_error *reterr)
 			if (!vm_dir_pid(m->indir) && !m->resume_seen) {
 				char why[TGVM_ERROR_MSG_MAX / 2];
 
-				why[0] = '\0';
-				if (reterr)
-					strncat(why, reterr->msg, sizeof(why) - 1);
+				snprintf(why, sizeof(why), "%.*s", (int)sizeof(why) - 1,
+				         reterr ? reterr->msg : "");
 				return tgvm_error_set(
 				    reterr, EPIPE,
 				    "the destination QEMU on host '%s' died during "

@@ -196,7 +196,7 @@ int host_get(const char *name, struct vm_host *ret, struct tgvm_error *reterr)
 
 static int fabric_up(struct tgvm_error *reterr)
 {
-	const char *fab = TGVM_NET_FABRIC_NS, *probe = TGVM_NET_PROBE_NS;
+	const char *fab = tgvm_net_fabric_ns(), *probe = tgvm_net_probe_ns();
 	char cidr[32];
 	int r;
 
@@ -291,9 +291,9 @@ static int one_host_up(const struct vm_host *h, struct tgvm_error *reterr)
 	if ((r = vm_net_ip(NULL, reterr, "netns", "add", ns, NULL)) < 0 ||
 	    (r = vm_net_ip(ns, reterr, "link", "set", "lo", "up", NULL)) < 0 ||
 	    (r = vm_net_ip(ns, reterr, "link", "add", "br0", "type", "bridge", NULL)) < 0 ||
-	    (r = vm_net_ip(TGVM_NET_FABRIC_NS, reterr, "link", "add", veth, "type", "veth", "peer",
-	                   "name", "uplink", "netns", ns, NULL)) < 0 ||
-	    (r = vm_net_ip(TGVM_NET_FABRIC_NS, reterr, "link", "set", veth, "master",
+	    (r = vm_net_ip(tgvm_net_fabric_ns(), reterr, "link", "add", veth, "type", "veth",
+	                   "peer", "name", "uplink", "netns", ns, NULL)) < 0 ||
+	    (r = vm_net_ip(tgvm_net_fabric_ns(), reterr, "link", "set", veth, "master",
 	                   TGVM_NET_FABRIC_BR, "up", NULL)) < 0 ||
 	    (r = vm_net_ip(ns, reterr, "link", "set", "uplink", "master", "br0", "up", NULL)) < 0 ||
 	    (r = vm_net_ip(ns, reterr, "addr", "add", cidr, "dev", "br0", NULL)) < 0 ||
@@ -474,21 +474,23 @@ int host_down(const char *const *names, size_t n, struct tgvm_error *reterr)
 	/* Leftover tgvm-* namespaces (a crash between netns add and the record). */
 	DIR *d = opendir(VM_NETNS_DIR);
 	struct dirent *de;
+	const char *pfx = tgvm_netns_prefix();
+	size_t plen = strlen(pfx);
 	if (d) {
 		while ((de = readdir(d))) {
-			if (strncmp(de->d_name, "tgvm-", 5) ||
-			    !strcmp(de->d_name, TGVM_NET_FABRIC_NS) ||
-			    !strcmp(de->d_name, TGVM_NET_PROBE_NS))
+			if (strncmp(de->d_name, pfx, plen) ||
+			    !strcmp(de->d_name, tgvm_net_fabric_ns()) ||
+			    !strcmp(de->d_name, tgvm_net_probe_ns()))
 				continue;
-			if (tgvm_name_check("host", de->d_name + 5, NULL) < 0)
+			if (tgvm_name_check("host", de->d_name + plen, NULL) < 0)
 				continue;
-			r2 = one_host_down(de->d_name + 5, r < 0 ? NULL : reterr);
+			r2 = one_host_down(de->d_name + plen, r < 0 ? NULL : reterr);
 			if (r2 < 0 && r == 0)
 				r = r2;
 		}
 		closedir(d);
 	}
-	const char *infra[] = {TGVM_NET_PROBE_NS, TGVM_NET_FABRIC_NS};
+	const char *infra[] = {tgvm_net_probe_ns(), tgvm_net_fabric_ns()};
 	for (size_t i = 0; i < ARRAY_SIZE(infra); i++) {
 		if (!vm_netns_exists(infra[i]))
 			continue;

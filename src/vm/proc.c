@@ -47,9 +47,41 @@ const char *vm_qemu_binary(void)
 	return q && *q ? q : "qemu-system-x86_64";
 }
 
+const char *tgvm_netns_prefix(void)
+{
+	static char pfx[16];
+	const char *e;
+
+	if (pfx[0])
+		return pfx;
+	e = getenv("TGVM_NETNS_PREFIX");
+	if (e && *e && strlen(e) <= 12 &&
+	    strspn(e, "abcdefghijklmnopqrstuvwxyz0123456789-") == strlen(e))
+		snprintf(pfx, sizeof(pfx), "%s", e);
+	else
+		snprintf(pfx, sizeof(pfx), "tgvm-");
+	return pfx;
+}
+
+const char *tgvm_net_fabric_ns(void)
+{
+	static char ns[32];
+
+	snprintf(ns, sizeof(ns), "%sfabric", tgvm_netns_prefix());
+	return ns;
+}
+
+const char *tgvm_net_probe_ns(void)
+{
+	static char ns[32];
+
+	snprintf(ns, sizeof(ns), "%sprobe", tgvm_netns_prefix());
+	return ns;
+}
+
 void vm_host_netns(const char *host, char *buf, size_t size)
 {
-	snprintf(buf, size, "tgvm-%s", host);
+	snprintf(buf, size, "%s%s", tgvm_netns_prefix(), host);
 }
 
 bool vm_netns_exists(const char *ns)

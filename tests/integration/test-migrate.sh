@@ -19,11 +19,14 @@ command -v qemu-system-x86_64 >/dev/null || { echo "skip: no qemu"; exit 77; }
 export TGVM_STATE_DIR=$(mktemp -d /tmp/tgvm-itest-state-XXXXXX)
 export TGVM_CACHE_DIR=${TGVM_CACHE_DIR:-$HOME/.cache/tgvm}
 export TGVM_ACCEL=tcg
-A=itm-a B=itm-b VM=itm-vm
+# Own namespace names, so that another run on this machine never meets this one.
+export TGVM_NETNS_PREFIX=tgvm$$-
+P=$TGVM_NETNS_PREFIX
+A=itm-a B=itm-b VM=itm-vm$$
 fail=0
 cleanup() {
   "$T" vm stop $VM >/dev/null 2>&1
-  "$T" host down $A $B >/dev/null 2>&1
+  "$T" host down >/dev/null 2>&1
   rm -rf "$TGVM_STATE_DIR"
 }
 trap cleanup EXIT
@@ -34,11 +37,11 @@ src_ok() { # the VM runs on host $1 with exactly one QEMU, no destination left
 import json,sys; v=[x for x in json.load(sys.stdin) if x['name']=='$VM']
 sys.exit(0 if v and v[0]['host']=='$1' and v[0]['state']=='running' and not v[0]['migrating'] else 1)" &&
   [ "$(qemus)" = 1 ] && ! ls -d "$TGVM_STATE_DIR/vms/$VM"/in-* >/dev/null 2>&1 &&
-  [ "$(ip -n tgvm-$B link show 2>/dev/null | grep -c ' tv')" = "$([ "$1" = "$B" ] && echo 1 || echo 0)" ]
+  [ "$(ip -n $P$B link show 2>/dev/null | grep -c ' tv')" = "$([ "$1" = "$B" ] && echo 1 || echo 0)" ]
 }
 
 "$T" host up $A $B >/dev/null
-check "hosts are namespaces" "ip netns list | grep -q 'tgvm-$A' && ip netns list | grep -q 'tgvm-$B'"
+check "hosts are namespaces" "ip netns list | grep -q '^$P$A' && ip netns list | grep -q '^$P$B'"
 "$T" vm start $VM --host $A --mem 128M --kernel "$kernel" --initrd "$initrd" >/dev/null
 check "vm start" "src_ok $A"
 check "qmp socket is 0600" "[ \"\$(stat -c %a $TGVM_STATE_DIR/vms/$VM/qmp.sock)\" = 600 ]"
@@ -60,7 +63,7 @@ check "refusal changes nothing" "src_ok $A"
 ip=$("$T" vm list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["ip"])')
 answers() { # up to $1 tries, one second each
   for _ in $(seq 1 "$1"); do
-    ip netns exec tgvm-probe busybox ping -c 1 -W 1 "$ip" >/dev/null 2>&1 && return 0
+    ip netns exec ${P}probe busybox ping -c 1 -W 1 "$ip" >/dev/null 2>&1 && return 0
   done
   return 1
 }
@@ -101,5 +104,5 @@ check "migrate status reads the timeline" "$T migrate status $VM | grep -q compl
 check "guest answers on its address from the destination" "answers 30"
 "$T" vm stop $VM
 "$T" host down $A $B
-check "nothing left" "[ \"\$(qemus)\" = 0 ] && ! ip netns list | grep -q 'tgvm-itm-'"
+check "nothing left" "[ \"\$(qemus)\" = 0 ] && ! ip netns list | grep -q '^$P$A\\|^$P$B'"
 exit $fail
