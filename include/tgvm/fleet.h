@@ -97,6 +97,15 @@ char *tgvm_model_qemu_string(const struct tgvm_model_choice *c);
 char *tgvm_model_libvirt_xml(const struct tgvm_model_choice *c);
 json_t *tgvm_model_choice_to_json(const struct tgvm_model_choice *c);
 
+/*
+ * `--model auto`: scan @paths (an initramfs, a disk image, a root tree) with
+ * tgvm scan and choose the minimal model for the required features, for
+ * @vendor (UNKNOWN: intel). *ret_cpu is the QEMU -cpu string (caller frees);
+ * *ret_need (may be NULL) the required set. Cost: one scan of the inputs.
+ */
+int tgvm_model_auto(const char *const *paths, size_t n_paths, enum tgvm_vendor vendor,
+                    char **ret_cpu, struct tgvm_featureset *ret_need, struct tgvm_error *reterr);
+
 /* ---- placement under policies ---- */
 
 enum tgvm_policy {

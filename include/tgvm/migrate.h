@@ -72,10 +72,27 @@ struct migrate_timeline {
 	uint64_t stop_event_us;         /* QEMU timestamps of those events; 0 unknown */
 	uint64_t resume_event_us;
 	uint64_t started_ns, ended_ns; /* whole pipeline, wall clock */
-	json_t *extra;                 /* owned; hooks may add fields (network blackout...) */
+	/* Network blackout from the UDP probe (see tgvm/netprobe.h); -1 unknown. */
+	int64_t net_blackout_us;        /* longest silence around the switch (STOP..RESUME) */
+	int64_t net_floor_us;           /* longest silence with no migration, just before */
+	int64_t net_precopy_silence_us; /* longest silence from prepare until the switch */
+	int probe_interval_us;          /* 0: no probe ran */
+	double probe_floor_answered;    /* share of datagrams answered in the floor window */
+	double probe_rtt_median_us;     /* in the floor window */
+	uint64_t net_gap_start_ns, net_gap_end_ns; /* the blackout's silence, wall clock */
+	bool net_switched;                         /* the fabric was pointed at the destination */
+	char probe_note[TGVM_ERROR_MSG_MAX];       /* why a figure is missing, or "" */
+	json_t *extra; /* owned; hooks may add fields (network blackout...) */
 };
 
 void migrate_timeline_init(struct migrate_timeline *t);
+/*
+ * The timeline @j (the JSON form) drawn as SVG: the pipeline's phases and
+ * precopy progress, and the switchover zoomed with both blackouts. Returns a
+ * malloc'd NUL-terminated document the caller frees, or NULL when @j has no
+ * timeline (or memory ran out).
+ */
+char *migrate_timeline_svg(json_t *j);
 void migrate_timeline_release(struct migrate_timeline *t);
 /* Stable JSON form (see tgvm-migrate(1)); new reference. */
 json_t *migrate_timeline_to_json(const struct migrate_timeline *t);
@@ -110,6 +127,9 @@ struct migrate_opts {
 	int converge_timeout_ms; /* auto: switch to postcopy after this much precopy (default 10 s) */
 	int multifd_channels; /* precopy; 0: no multifd (36 s vs 2.4 s for 128 MiB under TCG here) */
 	int timeout_ms;       /* whole migration; 0: 10 minutes */
+	int probe_interval_us;  /* network blackout probe: 0 default (0.2 ms), -1 none */
+	int probe_floor_ms;     /* probe alone first, to measure its floor; 0: 1000 */
+	bool no_net_switch;     /* leave the fabric to learn from the VM's own announce */
 	migrate_check_fn check; /* NULL: no CPU check */
 	void *check_opaque;
 	struct migrate_hooks hooks;

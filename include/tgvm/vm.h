@@ -225,6 +225,14 @@ void vm_info_free(struct vm_info *v, size_t n);
 struct qmp_conn;
 int vm_qmp_open(const char *dir, int timeout_ms, struct qmp_conn **ret, struct tgvm_error *reterr);
 
+/*
+ * Point the fabric bridge's forwarding entry for @mac at host @host's uplink,
+ * so frames for the VM go there at once instead of after the VM announces
+ * itself; frames that come before the VM runs wait in its tap's queue. Cost:
+ * one `bridge` run (a few ms).
+ */
+int vm_net_switch(const char *mac, const char *host, struct tgvm_error *reterr);
+
 /* Run `ip @args...` (NULL-terminated) in namespace @ns (NULL: here); stderr in @reterr. */
 int vm_net_ip(const char *ns, struct tgvm_error *reterr, ...) __attribute__((sentinel));
 

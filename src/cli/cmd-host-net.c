@@ -32,7 +32,7 @@ static int print_hosts(bool json)
 		for (size_t i = 0; i < n; i++) {
 			char ns[64];
 
-			snprintf(ns, sizeof(ns), "tgvm-%s", all[i].name);
+			snprintf(ns, sizeof(ns), "%s%s", tgvm_netns_prefix(), all[i].name);
 			json_object_set_new(json_array_get(a, i), "netns", json_string(ns));
 		}
 		s = json_dumps(a, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -48,7 +48,7 @@ static int print_hosts(bool json)
 			char ns[64];
 			const char *row[3] = {all[i].name, all[i].address, ns};
 
-			snprintf(ns, sizeof(ns), "tgvm-%s", all[i].name);
+			snprintf(ns, sizeof(ns), "%s%s", tgvm_netns_prefix(), all[i].name);
 			cli_table_add(t, row);
 		}
 		if (t && n)

@@ -17,8 +17,9 @@ static void migrate_usage(void)
 	fprintf(stderr, "usage: tgvm migrate VM --to HOST [--mode precopy|postcopy|auto]\n"
 	                "                    [--downtime-limit MS] [--max-bandwidth SIZE]\n"
 	                "                    [--converge-timeout MS] [--timeout MS] [--multifd N]\n"
-	                "                    [--no-check] [--json]\n"
-	                "       tgvm migrate status VM [--json]\n"
+	                "                    [--probe-interval US | --no-probe] [--no-net-switch]\n"
+	                "                    [--svg FILE] [--no-check] [--json]\n"
+	                "       tgvm migrate status VM [--json] [--svg FILE]\n"
 	                "       tgvm migrate cancel VM\n");
 }
 
@@ -110,11 +111,44 @@ static void print_timeline(json_t *j)
 	printf("\nnetwork blackout: %s ms   vCPU blackout (STOP->RESUME): %s ms   QEMU downtime: "
 	       "%s ms\n",
 	       a, b, c);
+	json_t *np = json_object_get(j, "network_probe");
+	if (json_is_integer(json_object_get(np, "interval_us"))) {
+		fmt_ms(a, sizeof(a), json_object_get(dt, "probe_floor_ms"));
+		fmt_ms(b, sizeof(b), json_object_get(np, "precopy_longest_silence_ms"));
+		printf("probe: UDP every %lld us, floor (no migration) %s ms, %.0f%% answered; "
+		       "longest "
+		       "silence during precopy %s ms%s\n",
+		       (long long)json_integer_value(json_object_get(np, "interval_us")), a,
+		       100 * json_number_value(json_object_get(np, "floor_answered")), b,
+		       json_is_true(json_object_get(np, "fabric_switched_at_stop"))
+		           ? "; fabric switched at STOP"
+		           : "");
+	}
+	if (json_string_length(json_object_get(np, "note")))
+		printf("probe: %s\n", json_string_value(json_object_get(np, "note")));
 	printf("QEMU total: %s ms   pipeline: %.1f ms   moved: %.1f MiB\n", d,
 	       json_number_value(json_object_get(j, "pipeline_ms")),
 	       (double)json_integer_value(json_object_get(j, "transferred_bytes")) / 1048576.0);
 	cli_table_free(t);
 	cli_table_free(it);
+}
+
+/* Draw @j into @path; a message and TGVM_EXIT_FAILURE when it cannot. */
+static int write_svg(json_t *j, const char *path)
+{
+	struct tgvm_error err = {0};
+	char *svg = migrate_timeline_svg(j);
+	int rc = TGVM_EXIT_OK;
+
+	if (!svg)
+		return cli_fail(TGVM_EXIT_FAILURE, "migrate", "no timeline to draw into '%s'",
+		                path);
+	if (tgvm_file_write(path, svg, strlen(svg), &err) < 0)
+		rc = cli_fail_err("migrate", &err);
+	else
+		fprintf(stderr, "timeline drawn in '%s'\n", path);
+	free(svg);
+	return rc;
 }
 
 static int print_json(json_t *j)
@@ -131,11 +165,20 @@ static int print_json(json_t *j)
 static int migrate_status_cmd(int argc, char **argv)
 {
 	struct tgvm_error err = {0};
-	bool json = argc > 2 && !strcmp(argv[2], "--json"), active = false;
+	bool json = false, active = false;
+	const char *svg = NULL;
 	json_t *j = NULL;
 	int rc;
 
-	if (argc < 2 || argc > 3 || (argc == 3 && !json)) {
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = true;
+		else if (!strcmp(argv[i], "--svg") && i + 1 < argc)
+			svg = argv[++i];
+		else
+			argc = 0; /* usage */
+	}
+	if (argc < 2) {
 		migrate_usage();
 		return TGVM_EXIT_USAGE;
 	}
@@ -150,6 +193,8 @@ static int migrate_status_cmd(int argc, char **argv)
 		print_timeline(j);
 		rc = TGVM_EXIT_OK;
 	}
+	if (svg && !active && rc == TGVM_EXIT_OK)
+		rc = write_svg(j, svg);
 	json_decref(j);
 	return rc;
 }
@@ -179,6 +224,10 @@ int cmd_migrate(int argc, char **argv)
 	    {"timeout", required_argument, NULL, 'T'},
 	    {"multifd", required_argument, NULL, 'M'},
 	    {"no-check", no_argument, NULL, 'n'},
+	    {"probe-interval", required_argument, NULL, 'P'},
+	    {"no-probe", no_argument, NULL, 'N'},
+	    {"no-net-switch", no_argument, NULL, 'S'},
+	    {"svg", required_argument, NULL, 'g'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -186,7 +235,7 @@ int cmd_migrate(int argc, char **argv)
 	struct migrate_opts o;
 	struct migrate_timeline t;
 	struct tgvm_error err = {0};
-	const char *to = NULL;
+	const char *to = NULL, *svg = NULL;
 	bool json = false;
 	int c, r, rc;
 
@@ -196,7 +245,7 @@ int cmd_migrate(int argc, char **argv)
 		return migrate_cancel_cmd(argc - 1, argv + 1);
 	migrate_opts_init(&o);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "t:m:d:b:c:T:M:njh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:m:d:b:c:T:M:njhP:NSg:", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			to = optarg;
@@ -243,6 +292,21 @@ int cmd_migrate(int argc, char **argv)
 		case 'n':
 			o.check = NULL;
 			break;
+		case 'P':
+			if (tgvm_parse_int(optarg, 10, 1000000, &o.probe_interval_us) < 0)
+				return cli_fail(TGVM_EXIT_USAGE, "migrate",
+				                "--probe-interval takes microseconds, not '%s'",
+				                optarg);
+			break;
+		case 'N':
+			o.probe_interval_us = -1;
+			break;
+		case 'S':
+			o.no_net_switch = true;
+			break;
+		case 'g':
+			svg = optarg;
+			break;
 		case 'j':
 			json = true;
 			break;
@@ -277,8 +341,10 @@ int cmd_migrate(int argc, char **argv)
 		print_json(j);
 	else
 		print_timeline(j);
-	json_decref(j);
 	rc = TGVM_EXIT_OK;
+	if (svg)
+		rc = write_svg(j, svg);
+	json_decref(j);
 	if (r < 0)
 		rc = cli_fail_err("migrate", &err);
 	migrate_timeline_release(&t);

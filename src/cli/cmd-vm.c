@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "tgvm/fleet.h"
+#include "tgvm/netprobe.h"
 #include "tgvm/vm.h"
 #include "util/util.h"
 
@@ -23,10 +25,12 @@ static void vm_usage(void)
 	    stderr,
 	    "usage: tgvm vm start NAME --host HOST [--mem SIZE] [--cpus N] [--model CPU]\n"
 	    "                     [--kernel FILE [--initrd FILE] [--append LINE] | --disk IMAGE]\n"
-	    "                     [--ip ADDR] [--dry-run] [--json]\n"
+	    "                     [--ip ADDR] [--workload LIST] [--dry-run] [--json]\n"
 	    "       tgvm vm list [--json]\n"
 	    "       tgvm vm stop NAME...\n"
-	    "       tgvm vm console NAME [--log]\n");
+	    "       tgvm vm console NAME [--log]\n"
+	    "       tgvm vm ping NAME [--duration SECONDS] [--interval-us N] [--port N] "
+	    "[--json]\n");
 }
 
 static int set_str(char **dst, const char *v)
@@ -39,22 +43,31 @@ static int set_str(char **dst, const char *v)
 static int vm_start_cmd(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"host", required_argument, NULL, 'H'},   {"mem", required_argument, NULL, 'm'},
-	    {"cpus", required_argument, NULL, 'c'},   {"model", required_argument, NULL, 'M'},
-	    {"kernel", required_argument, NULL, 'k'}, {"initrd", required_argument, NULL, 'i'},
-	    {"append", required_argument, NULL, 'a'}, {"disk", required_argument, NULL, 'd'},
-	    {"ip", required_argument, NULL, 'I'},     {"accel", required_argument, NULL, 'A'},
-	    {"dry-run", no_argument, NULL, 'n'},      {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	    {"host", required_argument, NULL, 'H'},
+	    {"mem", required_argument, NULL, 'm'},
+	    {"cpus", required_argument, NULL, 'c'},
+	    {"model", required_argument, NULL, 'M'},
+	    {"kernel", required_argument, NULL, 'k'},
+	    {"initrd", required_argument, NULL, 'i'},
+	    {"append", required_argument, NULL, 'a'},
+	    {"disk", required_argument, NULL, 'd'},
+	    {"ip", required_argument, NULL, 'I'},
+	    {"accel", required_argument, NULL, 'A'},
+	    {"dry-run", no_argument, NULL, 'n'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"workload", required_argument, NULL, 'w'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct vm_config cfg;
 	struct tgvm_error err = {0};
-	bool dry = false, json = false;
+	const char *workload = "udp-responder";
+	bool dry = false, json = false, model_auto = false;
 	int c, rc = TGVM_EXIT_OK;
 
 	vm_config_init(&cfg);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "H:m:c:M:k:i:a:d:I:A:njh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "H:m:c:M:k:i:a:d:I:A:njhw:", opts, NULL)) != -1) {
 		int r = 0;
 
 		switch (c) {
@@ -81,13 +94,9 @@ static int vm_start_cmd(int argc, char **argv)
 			}
 			break;
 		case 'M':
-			if (!strcmp(optarg, "auto")) {
-				vm_config_release(&cfg);
-				return cli_fail(TGVM_EXIT_USAGE, "vm start",
-				                "--model auto needs the scan of the guest; give a "
-				                "model or -cpu string ('tgvm model' prints one)");
-			}
-			r = set_str(&cfg.cpu, optarg);
+			model_auto = !strcmp(optarg, "auto");
+			if (!model_auto)
+				r = set_str(&cfg.cpu, optarg);
 			break;
 		case 'k':
 			r = set_str(&cfg.kernel, optarg);
@@ -115,6 +124,11 @@ static int vm_start_cmd(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case 'w':
+			if (strlen(optarg) > 512 || strpbrk(optarg, " \t\n\"'"))
+				r = -EINVAL;
+			workload = optarg;
+			break;
 		default:
 			vm_config_release(&cfg);
 			vm_usage();
@@ -141,16 +155,40 @@ static int vm_start_cmd(int argc, char **argv)
 		struct tgvm_guest g;
 		struct tgvm_error gerr = {0};
 
+		char append[768];
+
+		snprintf(append, sizeof(append), "%s tgvm.workload=%s", TGVM_GUEST_BASE_APPEND,
+		         workload);
 		if (tgvm_guest_locate(&g, &gerr) < 0 || set_str(&cfg.kernel, g.kernel) < 0 ||
 		    set_str(&cfg.initrd, g.initrd) < 0 ||
-		    (!cfg.append && set_str(&cfg.append, TGVM_GUEST_BASE_APPEND
-		                            " tgvm.workload=udp-responder") < 0)) {
+		    (!cfg.append && set_str(&cfg.append, append) < 0)) {
 			vm_config_release(&cfg);
 			return cli_fail(TGVM_EXIT_USAGE, "vm start",
 			                "no --kernel or --disk given and the bundled guest is not "
 			                "usable: %s",
 			                gerr.msg[0] ? gerr.msg : "out of memory");
 		}
+	}
+	if (model_auto) {
+		/* The minimal model from a scan of what the guest will run. */
+		const char *in = cfg.initrd ? cfg.initrd : cfg.disk;
+		struct tgvm_featureset need, bl;
+		char *cpu = NULL, *list;
+
+		if (tgvm_model_auto(&in, in ? 1 : 0, TGVM_VENDOR_UNKNOWN, &cpu, &need, &err) < 0) {
+			vm_config_release(&cfg);
+			return cli_fail_err("vm start", &err);
+		}
+		free(cfg.cpu);
+		cfg.cpu = cpu;
+		tgvm_linux_baseline(&bl);
+		tgvm_featureset_minus(&need, &bl);
+		list = tgvm_featureset_to_string(&need, ",");
+		fprintf(stderr,
+		        "model auto: the software in '%s' requires %s beyond the boot baseline: "
+		        "-cpu %s\n",
+		        in, list && *list ? list : "nothing beyond the baseline", cpu);
+		free(list);
 	}
 	if (dry) {
 		char dir[4096];
@@ -362,16 +400,104 @@ static int vm_console_cmd(int argc, char **argv)
 	return rc;
 }
 
+/*
+ * Probe the VM's UDP echo responder from the fabric's probe namespace: the
+ * longest silence is the network blackout the probe can see, and with no
+ * migration running it is the probe's own floor.
+ */
+static int vm_ping_cmd(int argc, char **argv)
+{
+	static const struct option opts[] = {{"duration", required_argument, NULL, 'd'},
+	                                     {"interval-us", required_argument, NULL, 'i'},
+	                                     {"port", required_argument, NULL, 'p'},
+	                                     {"json", no_argument, NULL, 'j'},
+	                                     {NULL, 0, NULL, 0}};
+	struct tgvm_error err = {0};
+	struct vm_config cfg;
+	struct netprobe *np = NULL;
+	struct netprobe_stats st;
+	double seconds = 2;
+	int interval = NETPROBE_INTERVAL_US, port = NETPROBE_PORT;
+	bool json = false;
+	uint64_t t0, t1;
+	int c, rc = TGVM_EXIT_OK;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		char *end = NULL;
+
+		switch (c) {
+		case 'd':
+			seconds = strtod(optarg, &end);
+			if (!end || *end || !(seconds > 0 && seconds <= 3600))
+				return cli_fail(TGVM_EXIT_USAGE, "vm ping",
+				                "--duration wants seconds in (0, 3600], not '%s'",
+				                optarg);
+			break;
+		case 'i':
+		case 'p':
+			if (tgvm_parse_int(optarg, c == 'i' ? 10 : 1, c == 'i' ? 1000000 : 65535,
+			                   c == 'i' ? &interval : &port) < 0)
+				return cli_fail(TGVM_EXIT_USAGE, "vm ping", "bad %s '%s'",
+				                c == 'i' ? "--interval-us" : "--port", optarg);
+			break;
+		case 'j':
+			json = true;
+			break;
+		default:
+			vm_usage();
+			return TGVM_EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		vm_usage();
+		return TGVM_EXIT_USAGE;
+	}
+	vm_config_init(&cfg);
+	if (vm_load(argv[optind], &cfg, &err) < 0) {
+		vm_config_release(&cfg);
+		return cli_fail_err("vm ping", &err);
+	}
+	if (netprobe_start(tgvm_net_probe_ns(), cfg.ip, port, interval, &np, &err) < 0) {
+		vm_config_release(&cfg);
+		return cli_fail_err("vm ping", &err);
+	}
+	t0 = tgvm_wall_ns();
+	usleep((useconds_t)(seconds * 1e6));
+	t1 = tgvm_wall_ns();
+	netprobe_stop(np);
+	netprobe_stats(np, t0, t1, &st);
+	double gap = (double)(st.longest.end_ns - st.longest.start_ns) / 1e6;
+	if (json) {
+		printf("{\"vm\": \"%s\", \"address\": \"%s\", \"port\": %d, \"interval_us\": %d, "
+		       "\"duration_s\": %.3f, \"sent\": %llu, \"received\": %llu, "
+		       "\"longest_gap_ms\": %.3f, \"rtt_median_us\": %.1f}\n",
+		       cfg.name, cfg.ip, port, interval, seconds, (unsigned long long)st.sent,
+		       (unsigned long long)st.received, gap, st.rtt_median_us);
+	} else {
+		printf("%s (%s:%d): %llu sent, %llu answered (%.1f%%), longest silence %.3f ms, "
+		       "median round trip %.0f us\n",
+		       cfg.name, cfg.ip, port, (unsigned long long)st.sent,
+		       (unsigned long long)st.received,
+		       st.sent ? 100.0 * (double)st.received / (double)st.sent : 0.0, gap,
+		       st.rtt_median_us);
+	}
+	if (!st.received)
+		rc = cli_fail(TGVM_EXIT_FAILURE, "vm ping", "VM '%s' did not answer on %s:%d/udp",
+		              cfg.name, cfg.ip, port);
+	netprobe_free(np);
+	vm_config_release(&cfg);
+	return rc;
+}
+
 int cmd_vm(int argc, char **argv)
 {
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);
 	} sub[] = {
-	    {"start", vm_start_cmd},
-	    {"list", vm_list_cmd},
-	    {"stop", vm_stop_cmd},
-	    {"console", vm_console_cmd},
+	    {"start", vm_start_cmd},     {"list", vm_list_cmd}, {"stop", vm_stop_cmd},
+	    {"console", vm_console_cmd}, {"ping", vm_ping_cmd},
 	};
 
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -381,7 +507,7 @@ int cmd_vm(int argc, char **argv)
 	for (size_t i = 0; i < ARRAY_SIZE(sub); i++)
 		if (!strcmp(argv[1], sub[i].name))
 			return sub[i].fn(argc - 1, argv + 1);
-	cli_fail(TGVM_EXIT_USAGE, "vm", "unknown sub-verb '%s' (start, list, stop, console)",
+	cli_fail(TGVM_EXIT_USAGE, "vm", "unknown sub-verb '%s' (start, list, stop, console, ping)",
 	         argv[1]);
 	return TGVM_EXIT_USAGE;
 }

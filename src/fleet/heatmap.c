@@ -14,32 +14,6 @@
 #define TOP   150
 #define RIGHT 230
 
-/* Escape text for XML. */
-static void xml_text(struct tgvm_buf *b, const char *s)
-{
-	for (; *s; s++) {
-		switch (*s) {
-		case '<':
-			tgvm_buf_printf(b, "&lt;");
-			break;
-		case '>':
-			tgvm_buf_printf(b, "&gt;");
-			break;
-		case '&':
-			tgvm_buf_printf(b, "&amp;");
-			break;
-		case '\'':
-			tgvm_buf_printf(b, "&apos;");
-			break;
-		case '"':
-			tgvm_buf_printf(b, "&quot;");
-			break;
-		default:
-			tgvm_buf_append(b, s, 1);
-		}
-	}
-}
-
 /* The colour of a cell: the richest policy that still allows the VM there. */
 static const char *cell_colour(uint8_t bits)
 {
@@ -89,7 +63,7 @@ char *tgvm_fleet_heatmap_svg(const struct tgvm_inventory *inv, const struct tgvm
 		int x = LEFT + (int)j * CELL + CELL / 2 + 4, y = TOP - 8;
 
 		tgvm_buf_printf(&b, "<text transform='translate(%d,%d) rotate(-60)'>", x, y);
-		xml_text(&b, inv->hosts[j].name);
+		tgvm_buf_xml(&b, inv->hosts[j].name);
 		tgvm_buf_printf(&b, " (%llu)</text>\n", (unsigned long long)inv->hosts[j].count);
 	}
 	tgvm_buf_printf(&b, "<text x='%d' y='%d' font-weight='bold'>baseline</text>\n",
@@ -101,7 +75,7 @@ char *tgvm_fleet_heatmap_svg(const struct tgvm_inventory *inv, const struct tgvm
 		uint64_t hb = 0, hm = 0;
 
 		tgvm_buf_printf(&b, "<text x='%d' y='%d' text-anchor='end'>", LEFT - 8, y + 15);
-		xml_text(&b, vms[i].name);
+		tgvm_buf_xml(&b, vms[i].name);
 		tgvm_buf_printf(&b, "</text>\n");
 		for (size_t j = 0; j < inv->n; j++) {
 			uint8_t bits = matrix[i * inv->n + j];
@@ -114,9 +88,9 @@ char *tgvm_fleet_heatmap_svg(const struct tgvm_inventory *inv, const struct tgvm
 			                "<rect x='%d' y='%d' width='%d' height='%d' fill='%s' "
 			                "stroke='white'><title>",
 			                LEFT + (int)j * CELL, y, CELL, CELL, cell_colour(bits));
-			xml_text(&b, vms[i].name);
+			tgvm_buf_xml(&b, vms[i].name);
 			tgvm_buf_printf(&b, " on ");
-			xml_text(&b, inv->hosts[j].name);
+			tgvm_buf_xml(&b, inv->hosts[j].name);
 			tgvm_buf_printf(&b, ": %s%s%s%s</title></rect>\n",
 			                bits & 1u << TGVM_POLICY_PASSTHROUGH ? "passthrough " : "",
 			                bits & 1u << TGVM_POLICY_BASELINE ? "baseline " : "",

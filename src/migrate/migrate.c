@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "tgvm/migrate.h"
+#include "tgvm/netprobe.h"
 #include "tgvm/qmp.h"
 #include "util/util.h"
 
@@ -83,6 +84,9 @@ void migrate_timeline_init(struct migrate_timeline *t)
 	t->qemu_downtime_ms = -1;
 	t->vcpu_blackout_us = -1;
 	t->total_ms = -1;
+	t->net_blackout_us = -1;
+	t->net_floor_us = -1;
+	t->net_precopy_silence_us = -1;
 	t->extra = json_object();
 }
 
@@ -145,8 +149,32 @@ json_t *migrate_timeline_to_json(const struct migrate_timeline *t)
 	json_object_set_new(dt, "vcpu_blackout_ms",
 	                    t->vcpu_blackout_us >= 0 ? json_real((double)t->vcpu_blackout_us / 1e3)
 	                                             : json_null());
-	json_object_set_new(dt, "network_blackout_ms", json_null());
+	json_object_set_new(dt, "network_blackout_ms",
+	                    t->net_blackout_us >= 0 ? json_real((double)t->net_blackout_us / 1e3)
+	                                            : json_null());
+	json_object_set_new(dt, "probe_floor_ms",
+	                    t->net_floor_us >= 0 ? json_real((double)t->net_floor_us / 1e3)
+	                                         : json_null());
 	json_object_set_new(j, "downtime", dt);
+	json_t *np = json_object();
+	json_object_set_new(np, "interval_us",
+	                    t->probe_interval_us ? json_integer(t->probe_interval_us)
+	                                         : json_null());
+	json_object_set_new(np, "floor_answered", json_real(t->probe_floor_answered));
+	json_object_set_new(np, "floor_rtt_median_us", json_real(t->probe_rtt_median_us));
+	json_object_set_new(np, "precopy_longest_silence_ms",
+	                    t->net_precopy_silence_us >= 0
+	                        ? json_real((double)t->net_precopy_silence_us / 1e3)
+	                        : json_null());
+	if (t->net_gap_start_ns) {
+		json_object_set_new(np, "blackout_start_ms",
+		                    json_real(ms_since(t->started_ns, t->net_gap_start_ns)));
+		json_object_set_new(np, "blackout_end_ms",
+		                    json_real(ms_since(t->started_ns, t->net_gap_end_ns)));
+	}
+	json_object_set_new(np, "fabric_switched_at_stop", json_boolean(t->net_switched));
+	json_object_set_new(np, "note", json_string(t->probe_note));
+	json_object_set_new(j, "network_probe", np);
 	json_object_set_new(j, "qemu_total_ms",
 	                    t->total_ms >= 0 ? json_integer(t->total_ms) : json_null());
 	json_object_set_new(j, "transferred_bytes", json_integer((json_int_t)t->transferred_bytes));
@@ -169,6 +197,8 @@ struct mig {
 	uint64_t stop_ns, resume_ns, src_done_ns, dst_done_ns;
 	uint64_t last_progress_ns;
 	uint64_t page_size;
+	struct netprobe *np;
+	uint64_t probe_from_ns; /* end of the floor window */
 };
 
 static int write_json_file(const char *dir, const char *name, json_t *j, struct tgvm_error *reterr)
@@ -380,6 +410,123 @@ static bool cancel_requested(const struct mig *m)
 	return access(path, F_OK) == 0;
 }
 
+/*
+ * Start the network blackout probe and measure its floor: the longest silence
+ * with no migration running. When the guest cannot answer at this rate (under
+ * TCG it may not), slow down until it answers 90%, and say so.
+ */
+static void probe_begin(struct mig *m)
+{
+	const struct migrate_opts *o = m->o;
+	struct migrate_timeline *t = m->t;
+	int interval = o->probe_interval_us > 0 ? o->probe_interval_us : NETPROBE_INTERVAL_US;
+	int floor_ms = o->probe_floor_ms > 0 ? o->probe_floor_ms : 1000;
+	struct tgvm_error err = {0};
+
+	if (o->probe_interval_us < 0) {
+		snprintf(t->probe_note, sizeof(t->probe_note), "network probe off");
+		return;
+	}
+	if (!m->src.ip[0]) {
+		snprintf(t->probe_note, sizeof(t->probe_note), "the VM has no address to probe");
+		return;
+	}
+	for (;;) {
+		struct netprobe_stats a, b;
+		uint64_t from;
+		double answered;
+
+		if (netprobe_start(tgvm_net_probe_ns(), m->src.ip, NETPROBE_PORT, interval, &m->np,
+		                   &err) < 0) {
+			snprintf(t->probe_note, sizeof(t->probe_note), "%s", err.msg);
+			return;
+		}
+		sleep_ms(100); /* ARP and the first replies */
+		from = tgvm_wall_ns();
+		netprobe_stats(m->np, from, 0, &a);
+		sleep_ms(floor_ms);
+		netprobe_stats(m->np, from, tgvm_wall_ns(), &b);
+		answered = b.sent > a.sent
+		               ? (double)(b.received - a.received) / (double)(b.sent - a.sent)
+		               : 0;
+		if (b.received == a.received) {
+			snprintf(
+			    t->probe_note, sizeof(t->probe_note),
+			    "the VM does not answer UDP on %s:%d (no udp-responder): no network "
+			    "blackout measured",
+			    m->src.ip, NETPROBE_PORT);
+			netprobe_free(m->np);
+			m->np = NULL;
+			return;
+		}
+		if (answered >= 0.9 || interval >= 1000) {
+			t->probe_interval_us = interval;
+			t->probe_floor_answered = answered;
+			t->probe_rtt_median_us = b.rtt_median_us;
+			t->net_floor_us = (int64_t)((b.longest.end_ns - b.longest.start_ns) / 1000);
+			if (interval != (o->probe_interval_us > 0 ? o->probe_interval_us
+			                                          : NETPROBE_INTERVAL_US))
+				snprintf(
+				    t->probe_note, sizeof(t->probe_note),
+				    "probe slowed to every %d us: the guest answered less at a "
+				    "faster rate",
+				    interval);
+			break;
+		}
+		netprobe_free(m->np);
+		m->np = NULL;
+		interval *= 2;
+	}
+	m->probe_from_ns = tgvm_wall_ns();
+}
+
+/* After the switch: wait for the guest to answer from the destination, then read the silence. */
+static void probe_finish(struct mig *m)
+{
+	struct migrate_timeline *t = m->t;
+	struct netprobe_stats st;
+	uint64_t until = tgvm_now_ns() + 5000ull * 1000000ull;
+	uint64_t from = m->stop_ns ? m->stop_ns : m->resume_ns;
+
+	if (!m->np || !m->resume_ns)
+		return;
+	while (tgvm_now_ns() < until && netprobe_last_reply_ns(m->np) <= m->resume_ns)
+		sleep_ms(5);
+	sleep_ms(20);
+	netprobe_stop(m->np);
+	if (netprobe_last_reply_ns(m->np) <= m->resume_ns)
+		snprintf(t->probe_note, sizeof(t->probe_note),
+		         "the guest did not answer within 5 s after it resumed on the destination");
+	netprobe_stats(m->np, from, m->resume_ns, &st);
+	if (st.longest.end_ns) {
+		t->net_blackout_us = (int64_t)((st.longest.end_ns - st.longest.start_ns) / 1000);
+		t->net_gap_start_ns = st.longest.start_ns;
+		t->net_gap_end_ns = st.longest.end_ns;
+	} else {
+		t->net_blackout_us = 0; /* no silence of 1 ms or more around the switch */
+	}
+	if (m->probe_from_ns && from > m->probe_from_ns) {
+		netprobe_stats(m->np, m->probe_from_ns, from - 1, &st);
+		t->net_precopy_silence_us =
+		    st.longest.end_ns && st.longest.end_ns <= from
+		        ? (int64_t)((st.longest.end_ns - st.longest.start_ns) / 1000)
+		        : 0;
+	}
+}
+
+/* At the source's STOP: frames for the VM go to the destination from now on. */
+static void net_switch(struct mig *m)
+{
+	struct tgvm_error err = {0};
+
+	if (m->o->no_net_switch || !m->src.mac[0])
+		return;
+	if (vm_net_switch(m->src.mac, m->dst_host.name, &err) == 0)
+		m->t->net_switched = true;
+	else
+		snprintf(m->t->probe_note, sizeof(m->t->probe_note), "%s", err.msg);
+}
+
 static int prepare(struct mig *m, struct tgvm_error *reterr)
 {
 	const struct migrate_opts *o = m->o;
@@ -455,6 +602,7 @@ static int run(struct mig *m, struct tgvm_error *reterr)
 			return r;
 		if (m->stop_seen && !m->switch_hooked) {
 			m->switch_hooked = true;
+			net_switch(m);
 			if (o->hooks.switchover)
 				o->hooks.switchover(&m->src, &m->src_host, &m->dst_host, t,
 				                    o->hooks.opaque);
@@ -627,6 +775,9 @@ static void roll_back(struct mig *m)
 {
 	json_t *st = NULL;
 
+	if (m->t->net_switched && vm_net_switch(m->src.mac, m->src_host.name, NULL) == 0)
+		m->t->net_switched = false;
+
 	if (m->sq)
 		qmp_conn_command(m->sq, "migrate_cancel", NULL, QMP_MS, NULL, NULL);
 	/* Gone, the destination cannot hold the source's stream open. */
@@ -734,6 +885,7 @@ int migrate_vm(const char *name, const char *to, const struct migrate_opts *o,
 	snprintf(m.indir, sizeof(m.indir), "%s/in-%" PRIu64, m.vmdir, t->started_ns / 1000000);
 	snprintf(path, sizeof(path), "%s/" CANCEL_FILE, m.vmdir);
 	unlink(path);
+	probe_begin(&m);
 	phase_begin(&m, MIGRATE_PHASE_PREPARE, 0);
 	write_active(&m, "setup");
 	r = prepare(&m, reterr);
@@ -762,6 +914,7 @@ int migrate_vm(const char *name, const char *to, const struct migrate_opts *o,
 	phase_begin(&m, MIGRATE_PHASE_CLEANUP, 0);
 	r = finish(&m, reterr);
 	phase_end(&m, MIGRATE_PHASE_CLEANUP, 0);
+	probe_finish(&m);
 	if (r < 0)
 		goto out;
 	snprintf(t->status, sizeof(t->status), "completed");
@@ -781,6 +934,7 @@ out:
 		snprintf(t->error, sizeof(t->error), "%s", reterr->msg);
 	qmp_conn_free(m.sq);
 	qmp_conn_free(m.dq);
+	netprobe_free(m.np);
 	if (m.vmdir[0] && strcmp(t->status, "refused")) {
 		json_t *j = migrate_timeline_to_json(t);
 

@@ -466,3 +466,18 @@ int tgvm_data_dir(char *buf, size_t size)
 		return r;
 	return snprintf(buf, size, "%s", TGVM_SOURCE_DIR) >= (int)size ? -ENAMETOOLONG : 0;
 }
+
+void tgvm_buf_xml(struct tgvm_buf *b, const char *s)
+{
+	static const char *const ent[] = {
+	    ['<'] = "&lt;", ['>'] = "&gt;", ['&'] = "&amp;", ['\''] = "&apos;", ['"'] = "&quot;"};
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c < sizeof(ent) / sizeof(ent[0]) && ent[c])
+			tgvm_buf_printf(b, "%s", ent[c]);
+		else
+			tgvm_buf_append(b, s, 1);
+	}
+}

@@ -33,6 +33,8 @@ void tgvm_buf_init(struct tgvm_buf *b);
 void tgvm_buf_release(struct tgvm_buf *b);
 int tgvm_buf_append(struct tgvm_buf *b, const void *p, size_t n);
 int tgvm_buf_printf(struct tgvm_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append @s with XML's five special characters escaped (for SVG text). */
+void tgvm_buf_xml(struct tgvm_buf *b, const char *s);
 
 /* NULL-terminated list of owned strings. */
 struct tgvm_strv {

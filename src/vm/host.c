@@ -501,3 +501,18 @@ int host_down(const char *const *names, size_t n, struct tgvm_error *reterr)
 	}
 	return r;
 }
+
+int vm_net_switch(const char *mac, const char *host, struct tgvm_error *reterr)
+{
+	char veth[16], *argv[] = {"bridge", "-netns", NULL,     "fdb",     "replace", (char *)mac,
+	                          "dev",    veth,     "master", "dynamic", NULL};
+	int r;
+
+	argv[2] = (char *)tgvm_net_fabric_ns();
+	snprintf(veth, sizeof(veth), "fh%08x", vm_fnv1a(host));
+	r = vm_run(NULL, argv, 5000, reterr);
+	if (r < 0)
+		return tgvm_error_prefix(reterr, "cannot point the fabric at host '%s' for %s",
+		                         host, mac);
+	return 0;
+}

@@ -58,7 +58,12 @@ check "missing feature refused with exit 1" "[ $rc = 1 ]"
 check "refusal names the feature" "grep -q avx512f <<<\"\$out\""
 check "refusal changes nothing" "src_ok $A"
 "$T" vm stop $VM
-"$T" vm start $VM --host $A --mem 128M --kernel "$kernel" --initrd "$initrd" >/dev/null
+# The bundled guest with its minimal model from a scan, a UDP responder and a
+# memory-pattern writer (16 MiB rewritten at 20 MiB/s) for the integrity check.
+"$T" vm start $VM --host $A --mem 128M --model auto \
+  --workload udp-responder,memwriter:--mib=16:--rate=20 >/dev/null 2>&1
+check "model auto: the scan's minimal model (popcnt, bmi2 for cpuwork)" \
+  "$T vm list --json | grep -q '+bmi2'"
 
 ip=$("$T" vm list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["ip"])')
 answers() { # up to $1 tries, one second each
@@ -95,13 +100,36 @@ wait $mig
 check "cancel: VM runs on the source" "src_ok $A"
 check "cancel: recorded" "grep -q '\"status\": \"cancelled\"' $TGVM_STATE_DIR/vms/$VM/migration.json"
 
+mw() { # requests to the guest's memwriter, back to back, from the probe namespace
+  ip netns exec ${P}probe python3 -c "
+import socket,sys; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(5)
+for req in sys.argv[2:]:
+    for _ in range(5):
+        s.sendto(req.encode(),(sys.argv[1],7778))
+        try: print(s.recv(4096).decode().strip()); break
+        except OSError: pass" "$ip" "$@"
+}
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
+before=$(mw status)
+check "memwriter answers before the move" "grep -q 'MEMWRITER status' <<<\"\$before\""
+
 # Success.
-out=$("$T" migrate $VM --to $B --json); rc=$?
+out=$("$T" migrate $VM --to $B --json --svg "$TGVM_STATE_DIR/timeline.svg"); rc=$?
 check "migrate succeeds" "[ $rc = 0 ]"
 check "VM runs on the destination" "src_ok $B"
 check "timeline has STOP->RESUME blackout" "python3 -c \"import json,sys; j=json.loads(sys.stdin.read()); sys.exit(0 if j['status']=='completed' and j['downtime']['vcpu_blackout_ms'] is not None and j['downtime']['qemu_ms'] is not None else 1)\" <<<\"\$out\""
 check "migrate status reads the timeline" "$T migrate status $VM | grep -q completed"
 check "guest answers on its address from the destination" "answers 30"
+check "network blackout measured by the probe, with its floor" "python3 -c \"import json,sys; j=json.loads(sys.stdin.read()); d=j['downtime']; sys.exit(0 if d['network_blackout_ms'] is not None and d['probe_floor_ms'] is not None and j['network_probe']['interval_us'] else 1)\" <<<\"\$out\""
+check "timeline drawn as SVG" "grep -q '<svg' $TGVM_STATE_DIR/timeline.svg && grep -q 'vCPU blackout' $TGVM_STATE_DIR/timeline.svg"
+after=$(mw verify)
+check "memory intact after the move (memwriter verify)" "grep -q 'MEMWRITER ok' <<<\"\$after\""
+check "guest never restarted (same boot_id, counter grew)" \
+  "[ -n \"\$(field boot_id <<<\"\$before\")\" ] && [ \"\$(field boot_id <<<\"\$before\")\" = \"\$(field boot_id <<<\"\$after\")\" ] && [ \"\$(field counter <<<\"\$after\")\" -gt \"\$(field counter <<<\"\$before\")\" ]"
+st=$(mw status); pages=$(field pages <<<"$st"); cur=$(field cursor <<<"$st")
+# the page the writer rewrote last is the one it comes back to last
+bad=$(mw "corrupt $(( (cur + pages - 2) % pages ))" verify)
+check "verify does see a corrupted page (the check can fail)" "grep -q 'MEMWRITER bad' <<<\"\$bad\""
 "$T" vm stop $VM
 "$T" host down $A $B
 check "nothing left" "[ \"\$(qemus)\" = 0 ] && ! ip netns list | grep -q '^$P$A\\|^$P$B'"
