@@ -15,10 +15,10 @@
 
 #include "tgvm/error.h"
 
-#define NETPROBE_PORT         7777 /* udp-responder's default port */
-#define NETPROBE_INTERVAL_US  200  /* the bound: every 0.2 ms or less */
-#define NETPROBE_GAPS_MAX     4096 /* gaps kept (the longest when more occur) */
-#define NETPROBE_GAP_MIN_US   1000 /* shorter silences are not kept as gaps */
+#define NETPROBE_PORT        7777 /* udp-responder's default port */
+#define NETPROBE_INTERVAL_US 200  /* the bound: every 0.2 ms or less */
+#define NETPROBE_GAPS_MAX    4096 /* gaps kept (the longest when more occur) */
+#define NETPROBE_GAP_MIN_US  1000 /* shorter silences are not kept as gaps */
 
 struct netprobe;
 

@@ -18,7 +18,7 @@ static void migrate_usage(void)
 	                "                    [--downtime-limit MS] [--max-bandwidth SIZE]\n"
 	                "                    [--converge-timeout MS] [--timeout MS] [--multifd N]\n"
 	                "                    [--probe-interval US | --no-probe] [--no-net-switch]\n"
-	                "                    [--svg FILE] [--no-check] [--json]\n"
+	                "                    [--svg FILE] [--qemu-defaults] [--no-check] [--json]\n"
 	                "       tgvm migrate status VM [--json] [--svg FILE]\n"
 	                "       tgvm migrate cancel VM\n");
 }
@@ -228,6 +228,7 @@ int cmd_migrate(int argc, char **argv)
 	    {"no-probe", no_argument, NULL, 'N'},
 	    {"no-net-switch", no_argument, NULL, 'S'},
 	    {"svg", required_argument, NULL, 'g'},
+	    {"qemu-defaults", no_argument, NULL, 'Q'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -245,7 +246,7 @@ int cmd_migrate(int argc, char **argv)
 		return migrate_cancel_cmd(argc - 1, argv + 1);
 	migrate_opts_init(&o);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "t:m:d:b:c:T:M:njhP:NSg:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:m:d:b:c:T:M:njhP:NSg:Q", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			to = optarg;
@@ -306,6 +307,9 @@ int cmd_migrate(int argc, char **argv)
 			break;
 		case 'g':
 			svg = optarg;
+			break;
+		case 'Q':
+			o.qemu_defaults = true;
 			break;
 		case 'j':
 			json = true;

@@ -23,8 +23,9 @@ int tgvm_model_auto(const char *const *paths, size_t n_paths, enum tgvm_vendor v
 	int r;
 
 	if (!n_paths)
-		return tgvm_error_set(reterr, EINVAL,
-		                      "--model auto needs something to scan (an initramfs or a disk)");
+		return tgvm_error_set(
+		    reterr, EINVAL,
+		    "--model auto needs something to scan (an initramfs or a disk)");
 	if ((r = tgvm_scan_run(paths, n_paths, &so, &rep, reterr)) < 0)
 		goto out;
 	tot = tgvm_scan_report_totals(rep);

@@ -491,8 +491,7 @@ static void probe_finish(struct mig *m)
 	if (!m->np || !m->resume_ns)
 		return;
 	while (tgvm_now_ns() < until && netprobe_last_reply_ns(m->np) <= m->resume_ns)
-		sleep_ms(5);
-	sleep_ms(20);
+		sleep_ms(2);
 	netprobe_stop(m->np);
 	if (netprobe_last_reply_ns(m->np) <= m->resume_ns)
 		snprintf(t->probe_note, sizeof(t->probe_note),
@@ -519,7 +518,7 @@ static void net_switch(struct mig *m)
 {
 	struct tgvm_error err = {0};
 
-	if (m->o->no_net_switch || !m->src.mac[0])
+	if (m->o->no_net_switch || m->o->qemu_defaults || !m->src.mac[0])
 		return;
 	if (vm_net_switch(m->src.mac, m->dst_host.name, &err) == 0)
 		m->t->net_switched = true;
@@ -534,7 +533,7 @@ static int prepare(struct mig *m, struct tgvm_error *reterr)
 	bool pc = o->mode != MIGRATE_PRECOPY;
 	bool mfd = o->mode == MIGRATE_PRECOPY && o->multifd_channels > 0;
 	const char *src_caps[] = {"events", "multifd", "auto-converge", "postcopy-ram"};
-	const bool src_on[] = {true, mfd, o->mode != MIGRATE_POSTCOPY, pc};
+	const bool src_on[] = {true, mfd, o->mode != MIGRATE_POSTCOPY && !o->qemu_defaults, pc};
 	const char *dst_caps[] = {"events", "multifd", "postcopy-ram"};
 	const bool dst_on[] = {true, mfd, pc};
 	int channels = o->multifd_channels;
@@ -564,6 +563,8 @@ static int prepare(struct mig *m, struct tgvm_error *reterr)
 	}
 	if (r < 0 || (r = qmp_set_caps(m->dq, dst_caps, dst_on, ARRAY_SIZE(dst_caps), reterr)) < 0)
 		return tgvm_error_prefix(reterr, "cannot set migration capabilities");
+	if (o->qemu_defaults)
+		goto params_done; /* the baseline: QEMU as it comes */
 	params = json_pack("{s:I}", "max-bandwidth",
 	                   (json_int_t)(o->max_bandwidth ? o->max_bandwidth : (64ull << 30)));
 	if (o->downtime_limit_ms > 0)
@@ -575,6 +576,7 @@ static int prepare(struct mig *m, struct tgvm_error *reterr)
 	if (mfd && (r = simple_cmd(m->dq, "migrate-set-parameters",
 	                           json_pack("{s:i}", "multifd-channels", channels), reterr)) < 0)
 		return tgvm_error_prefix(reterr, "cannot set migration parameters");
+params_done:
 	snprintf(uri, sizeof(uri), "tcp:%s:%u", m->dst_host.address,
 	         49152u + name_hash(m->src.name) % 8000u);
 	if ((r = simple_cmd(m->dq, "migrate-incoming", json_pack("{s:s}", "uri", uri), reterr)) < 0)
@@ -910,11 +912,14 @@ int migrate_vm(const char *name, const char *to, const struct migrate_opts *o,
 	if (o->hooks.after_start)
 		o->hooks.after_start(&m.src, &m.src_host, &m.dst_host, t, o->hooks.opaque);
 
+	/* The guest answers from the destination before the source is torn down:
+	 * quitting a big QEMU costs CPU the resumed guest needs (2 cores here). */
+	probe_finish(&m);
+
 	/* ---- cleanup ---- */
 	phase_begin(&m, MIGRATE_PHASE_CLEANUP, 0);
 	r = finish(&m, reterr);
 	phase_end(&m, MIGRATE_PHASE_CLEANUP, 0);
-	probe_finish(&m);
 	if (r < 0)
 		goto out;
 	snprintf(t->status, sizeof(t->status), "completed");

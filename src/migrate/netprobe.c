@@ -174,9 +174,8 @@ static void *rx_main(void *arg)
 			}
 		}
 		if (p->n_rtts < p->cap_rtts)
-			p->rtts[p->n_rtts++] =
-			    (struct rtt){now, rtt > UINT32_MAX * 1000ull ? UINT32_MAX
-			                                                 : (uint32_t)(rtt / 1000)};
+			p->rtts[p->n_rtts++] = (struct rtt){
+			    now, rtt > UINT32_MAX * 1000ull ? UINT32_MAX : (uint32_t)(rtt / 1000)};
 		pthread_mutex_unlock(&p->lock);
 	}
 	return NULL;
@@ -194,7 +193,8 @@ int netprobe_start(const char *netns, const char *addr, int port, int interval_u
 	q.to.sin_family = AF_INET;
 	q.to.sin_port = htons((uint16_t)port);
 	if (inet_pton(AF_INET, addr, &q.to.sin_addr) != 1)
-		return tgvm_error_set(reterr, EINVAL, "netprobe: '%s' is not an IPv4 address", addr);
+		return tgvm_error_set(reterr, EINVAL, "netprobe: '%s' is not an IPv4 address",
+		                      addr);
 	if (pthread_create(&t, NULL, sock_in_netns, &q) != 0)
 		return tgvm_error_set(reterr, EAGAIN, "netprobe: cannot start a thread");
 	pthread_join(t, NULL);

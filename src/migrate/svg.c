@@ -22,9 +22,9 @@ static const char *phase_colour(const char *p)
 {
 	static const struct {
 		const char *name, *colour;
-	} c[] = {{"check", "#8c959f"},     {"prepare", "#bf8700"}, {"precopy", "#2f81f7"},
-	         {"pause", "#cf222e"},     {"last-copy", "#fa4549"}, {"postcopy", "#8250df"},
-	         {"switch", "#e16f24"},    {"start", "#1a7f37"},   {"cleanup", "#8c959f"}};
+	} c[] = {{"check", "#8c959f"},  {"prepare", "#bf8700"},   {"precopy", "#2f81f7"},
+	         {"pause", "#cf222e"},  {"last-copy", "#fa4549"}, {"postcopy", "#8250df"},
+	         {"switch", "#e16f24"}, {"start", "#1a7f37"},     {"cleanup", "#8c959f"}};
 
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
 		if (!strcmp(p, c[i].name))
@@ -79,8 +79,8 @@ static void bar(struct tgvm_buf *b, double t0, double t1, double s, double e, in
 	tgvm_buf_printf(b,
 	                "</text><rect x='%.1f' y='%d' width='%.1f' height='%d' fill='%s'/>"
 	                "<text x='%.1f' y='%d' font-size='11'>",
-	                x0, y + 3, x1 - x0, ROW - 6, colour, x1 + 4 > LEFT + PLOT_W - 60 ? x0 - 4 : x1 + 4,
-	                y + 15);
+	                x0, y + 3, x1 - x0, ROW - 6, colour,
+	                x1 + 4 > LEFT + PLOT_W - 60 ? x0 - 4 : x1 + 4, y + 15);
 	tgvm_buf_xml(b, note);
 	tgvm_buf_printf(b, "</text>\n");
 }
@@ -88,7 +88,8 @@ static void bar(struct tgvm_buf *b, double t0, double t1, double s, double e, in
 char *migrate_timeline_svg(json_t *j)
 {
 	struct tgvm_buf b;
-	json_t *phases = json_object_get(j, "phases"), *iters = json_object_get(j, "precopy_iterations");
+	json_t *phases = json_object_get(j, "phases"),
+	       *iters = json_object_get(j, "precopy_iterations");
 	json_t *dt = json_object_get(j, "downtime"), *np = json_object_get(j, "network_probe"), *p;
 	double total = num(j, "pipeline_ms"), pause_s = NAN, start_e = NAN, maxleft = 0;
 	double vcpu = num(dt, "vcpu_blackout_ms"), net = num(dt, "network_blackout_ms");
@@ -155,11 +156,13 @@ char *migrate_timeline_svg(json_t *j)
 	if (maxleft > 0) {
 		int top = y + 6, hh = 50;
 
-		tgvm_buf_printf(&b, "<text x='%d' y='%d' text-anchor='end'>MiB left</text>\n", LEFT - 8,
-		                top + hh / 2);
-		tgvm_buf_printf(&b, "<text x='%d' y='%d' text-anchor='end' font-size='10'>%.0f</text>\n",
-		                LEFT - 8, top + 10, maxleft / 1048576.0);
-		tgvm_buf_printf(&b, "<polyline fill='none' stroke='#2f81f7' stroke-width='1.5' points='");
+		tgvm_buf_printf(&b, "<text x='%d' y='%d' text-anchor='end'>MiB left</text>\n",
+		                LEFT - 8, top + hh / 2);
+		tgvm_buf_printf(
+		    &b, "<text x='%d' y='%d' text-anchor='end' font-size='10'>%.0f</text>\n",
+		    LEFT - 8, top + 10, maxleft / 1048576.0);
+		tgvm_buf_printf(
+		    &b, "<polyline fill='none' stroke='#2f81f7' stroke-width='1.5' points='");
 		json_array_foreach(iters, i, p)
 		{
 			double x = LEFT + num(p, "at_ms") / total * PLOT_W,
@@ -185,16 +188,18 @@ char *migrate_timeline_svg(json_t *j)
 		pad = (z1 - z0) * 0.15 + 1;
 		z0 -= pad;
 		z1 += pad;
-		tgvm_buf_printf(&b, "<text x='%d' y='%d' font-weight='bold'>switchover, zoomed</text>\n",
-		                LEFT, zoom_y - 8);
+		tgvm_buf_printf(
+		    &b, "<text x='%d' y='%d' font-weight='bold'>switchover, zoomed</text>\n", LEFT,
+		    zoom_y - 8);
 		y = zoom_y;
 		json_array_foreach(phases, i, p)
 		{
 			const char *name = json_string_value(json_object_get(p, "phase")) ?: "?";
 			double s = num(p, "start_ms"), d = num(p, "duration_ms");
 
-			if (strcmp(name, "pause") && strcmp(name, "last-copy") && strcmp(name, "switch") &&
-			    strcmp(name, "start") && strcmp(name, "postcopy"))
+			if (strcmp(name, "pause") && strcmp(name, "last-copy") &&
+			    strcmp(name, "switch") && strcmp(name, "start") &&
+			    strcmp(name, "postcopy"))
 				continue;
 			snprintf(note, sizeof(note), "%.1f ms", d);
 			bar(&b, z0, z1, s, s + d, y, name, phase_colour(name), note);
@@ -202,7 +207,8 @@ char *migrate_timeline_svg(json_t *j)
 		}
 		if (!isnan(vcpu)) {
 			snprintf(note, sizeof(note), "%.1f ms (STOP \xe2\x86\x92 RESUME)", vcpu);
-			bar(&b, z0, z1, pause_s, pause_s + vcpu, y, "vCPU blackout", "#cf222e", note);
+			bar(&b, z0, z1, pause_s, pause_s + vcpu, y, "vCPU blackout", "#cf222e",
+			    note);
 			y += ROW;
 		}
 		if (!isnan(gs) && !isnan(ge)) {

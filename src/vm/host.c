@@ -204,8 +204,8 @@ static int fabric_up(struct tgvm_error *reterr)
 		snprintf(cidr, sizeof(cidr), "%s/%d", TGVM_NET_FABRIC_IP, TGVM_NET_PREFIX);
 		if ((r = vm_net_ip(NULL, reterr, "netns", "add", fab, NULL)) < 0 ||
 		    (r = vm_net_ip(fab, reterr, "link", "set", "lo", "up", NULL)) < 0 ||
-		    (r = vm_net_ip(fab, reterr, "link", "add", TGVM_NET_FABRIC_BR, "type", "bridge",
-		                   NULL)) < 0 ||
+		    (r = vm_net_ip(fab, reterr, "link", "add", TGVM_NET_FABRIC_BR, "address",
+		                   "02:74:67:00:00:01", "type", "bridge", NULL)) < 0 ||
 		    (r = vm_net_ip(fab, reterr, "addr", "add", cidr, "dev", TGVM_NET_FABRIC_BR,
 		                   NULL)) < 0 ||
 		    (r = vm_net_ip(fab, reterr, "link", "set", TGVM_NET_FABRIC_BR, "up", NULL)) < 0)
@@ -280,17 +280,25 @@ static int one_host_down(const char *name, struct tgvm_error *reterr)
 
 static int one_host_up(const struct vm_host *h, struct tgvm_error *reterr)
 {
-	char ns[64], veth[16], cidr[40], path[4400];
+	char ns[64], veth[16], cidr[40], path[4400], brmac[18];
 	json_t *j = NULL;
 	char *text = NULL;
 	int r;
 
 	vm_host_netns(h->name, ns, sizeof(ns));
 	snprintf(veth, sizeof(veth), "fh%08x", vm_fnv1a(h->name));
+	uint32_t hh = vm_fnv1a(h->name);
+	snprintf(brmac, sizeof(brmac), "02:74:68:%02x:%02x:%02x", (hh >> 16) & 0xff,
+	         (hh >> 8) & 0xff, hh & 0xff);
 	snprintf(cidr, sizeof(cidr), "%s/%d", h->address, TGVM_NET_PREFIX);
 	if ((r = vm_net_ip(NULL, reterr, "netns", "add", ns, NULL)) < 0 ||
 	    (r = vm_net_ip(ns, reterr, "link", "set", "lo", "up", NULL)) < 0 ||
-	    (r = vm_net_ip(ns, reterr, "link", "add", "br0", "type", "bridge", NULL)) < 0 ||
+	    /* A fixed address: a bridge otherwise takes the lowest of its ports'
+	     * addresses, so adding a VM's tap could change the host's MAC under
+	     * the other hosts' ARP caches (seen here: a migration stream whose
+	     * TCP connect then waited 69 s). */
+	    (r = vm_net_ip(ns, reterr, "link", "add", "br0", "address", brmac, "type", "bridge",
+	                   NULL)) < 0 ||
 	    (r = vm_net_ip(tgvm_net_fabric_ns(), reterr, "link", "add", veth, "type", "veth",
 	                   "peer", "name", "uplink", "netns", ns, NULL)) < 0 ||
 	    (r = vm_net_ip(tgvm_net_fabric_ns(), reterr, "link", "set", veth, "master",

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Live migration, plain QEMU (its defaults, `tgvm migrate --qemu-defaults`)
+# against tgvm's precopy and auto modes, in one run, between two simulated
+# hosts, for an idle guest and one dirtying memory fast, at several sizes.
+# Every case runs RUNS times (alternating direction); the table gives median,
+# p95 and max of the network blackout (UDP probe), the vCPU blackout (STOP ->
+# RESUME) and QEMU's downtime, the median total time and bytes moved, and the
+# probe's floor (its longest silence with no migration, measured before each
+# run). Raw timelines are kept in $OUT (default out/bench-migrate).
+#
+#   bench/bench-migrate.sh [BUILD_DIR]
+#   env: SIZES="512M 1G 2G"  RUNS=5  LOADS="idle dirty"  MODES="plain precopy auto"
+#        DIRTY="memwriter:--mib=256:--rate=max"  TIMEOUT_MS=120000
+set -uo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$here/build}
+T=$build/tgvm
+SIZES=${SIZES:-512M 1G 2G}
+RUNS=${RUNS:-5}
+LOADS=${LOADS:-idle dirty}
+MODES=${MODES:-plain precopy auto}
+DIRTY=${DIRTY:-memwriter:--mib=256:--rate=max}
+TIMEOUT_MS=${TIMEOUT_MS:-120000}
+OUT=${OUT:-$here/out/bench-migrate}
+[ "$(id -u)" = 0 ] || { echo "bench-migrate: needs root (network namespaces); skipped"; exit 0; }
+[ -x "$T" ] || { echo "bench-migrate: no $T (make build first)"; exit 1; }
+
+export TGVM_NETNS_PREFIX=tgbm$$-
+export TGVM_STATE_DIR=$(mktemp -d /tmp/tgvm-bench-state-XXXXXX)
+export TGVM_ACCEL=tcg
+A=bm-a B=bm-b VM=bm-vm
+mkdir -p "$OUT"
+cleanup() {
+  "$T" vm stop $VM >/dev/null 2>&1
+  "$T" host down >/dev/null 2>&1
+  rm -rf "$TGVM_STATE_DIR"
+}
+trap cleanup EXIT
+"$T" host up $A $B >/dev/null || exit 1
+
+wait_answer() { # the guest answers the probe
+  for _ in $(seq 1 120); do
+    "$T" vm ping $VM --duration 0.3 --interval-us 1000 >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  return 1
+}
+
+rows=()
+for size in $SIZES; do
+  for load in $LOADS; do
+    wl=udp-responder
+    [ "$load" = dirty ] && wl="udp-responder,$DIRTY"
+    "$T" vm stop $VM >/dev/null 2>&1
+    "$T" vm start $VM --host $A --mem "$size" --workload "$wl" >/dev/null || exit 1
+    wait_answer || { echo "bench-migrate: guest of $size did not answer"; exit 1; }
+    sleep 3 # let the writer fill its region
+    here_host=$A
+    for mode in $MODES; do
+      f="$OUT/$size-$load-$mode.jsonl"
+      : >"$f"
+      for i in $(seq 1 "$RUNS"); do
+        to=$([ "$here_host" = $A ] && echo $B || echo $A)
+        args=(--to "$to" --json --timeout "$TIMEOUT_MS")
+        case $mode in
+          plain) args+=(--qemu-defaults) ;;
+          precopy) args+=(--mode precopy) ;;
+          auto) args+=(--mode auto --converge-timeout 5000) ;;
+        esac
+        printf '\r%-60s' "$size $load $mode run $i/$RUNS" >&2
+        if j=$("$T" migrate $VM "${args[@]}" 2>/dev/null); then
+          here_host=$to
+        fi
+        # one line per run; a failed run is kept with its status
+        python3 -c 'import json,sys; print(json.dumps(json.loads(sys.stdin.read())))' \
+          <<<"$j" >>"$f" 2>/dev/null || echo '{"status": "no output"}' >>"$f"
+      done
+      rows+=("$size $load $mode $f")
+    done
+  done
+done
+printf '\r%-60s\r' "" >&2
+
+python3 - "${rows[@]}" <<'PY'
+import json, math, sys
+
+def pct(v, p):
+    v = sorted(v)
+    if not v:
+        return None
+    k = (len(v) - 1) * p / 100
+    lo, hi = math.floor(k), math.ceil(k)
+    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+def f(x, d=1):
+    return "-" if x is None else f"{x:.{d}f}"
+
+rows = [a.split(" ", 3) for a in sys.argv[1:]]
+print(f"{'SIZE':5} {'LOAD':5} {'MODE':8} {'OK':>4}  {'NET BLACKOUT ms':>22}  {'vCPU BLACKOUT ms':>22}  "
+      f"{'QEMU DT ms':>10} {'FLOOR ms':>8} {'TOTAL s':>7} {'MiB':>7}")
+print(f"{'':20}  {'med / p95 / max':>22}  {'med / p95 / max':>22}  {'median':>10} {'median':>8} {'median':>7} {'median':>7}")
+med_net = {}
+for size, load, mode, path in rows:
+    runs = [json.loads(l) for l in open(path) if l.strip()]
+    ok = [r for r in runs if r.get("status") == "completed"]
+    def col(fn):
+        out = []
+        for r in ok:
+            try:
+                x = fn(r)
+            except (KeyError, TypeError):
+                x = None
+            if x is not None:
+                out.append(x)
+        return out
+    net = col(lambda r: r["downtime"]["network_blackout_ms"])
+    cpu = col(lambda r: r["downtime"]["vcpu_blackout_ms"])
+    qdt = col(lambda r: r["downtime"]["qemu_ms"])
+    flo = col(lambda r: r["downtime"]["probe_floor_ms"])
+    tot = col(lambda r: r["pipeline_ms"] / 1000)
+    mib = col(lambda r: r["transferred_bytes"] / 1048576)
+    med_net[(size, load, mode)] = pct(net, 50)
+    print(f"{size:5} {load:5} {mode:8} {len(ok):>2}/{len(runs):<1}  "
+          f"{f(pct(net,50)):>6} /{f(pct(net,95)):>6} /{f(max(net) if net else None):>7}  "
+          f"{f(pct(cpu,50)):>6} /{f(pct(cpu,95)):>6} /{f(max(cpu) if cpu else None):>7}  "
+          f"{f(pct(qdt,50),0):>10} {f(pct(flo,50)):>8} {f(pct(tot,50)):>7} {f(pct(mib,50),0):>7}")
+    bad = [r.get("error") or r.get("status") for r in runs if r.get("status") != "completed"]
+    for b in sorted(set(bad)):
+        print(f"      {bad.count(b)} x not completed: {b}")
+print()
+print("ratio of median network blackout, tgvm / plain QEMU (goal <= 0.5):")
+for (size, load, mode), v in med_net.items():
+    if mode == "plain":
+        continue
+    base = med_net.get((size, load, "plain"))
+    if v is not None and base:
+        print(f"  {size:5} {load:5} {mode:8} {v / base:.2f}  ({v:.1f} vs {base:.1f} ms)")
+PY
