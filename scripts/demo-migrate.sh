@@ -38,7 +38,7 @@ for _ in $(seq 1 120); do
 done
 echo
 run "$tgvm" vm list
-run "$tgvm" vm ping $VM --duration 1
+run "$tgvm" vm ping $VM --duration 1 --interval-us 1000
 say "$tgvm migrate $VM --to westmere    # Westmere has no BMI2"
 "$tgvm" migrate $VM --to westmere
 echo "(exit status $?: refused, nothing changed; the VM still runs on haswell)"

@@ -127,6 +127,7 @@ struct migrate_opts {
 	int converge_timeout_ms; /* auto: switch to postcopy after this much precopy (default 10 s) */
 	int multifd_channels; /* precopy; 0: no multifd (36 s vs 2.4 s for 128 MiB under TCG here) */
 	int timeout_ms;       /* whole migration; 0: 10 minutes */
+	int stall_timeout_ms;   /* precopy: fail when no byte moved for this long; 0: 10 s */
 	int probe_interval_us;  /* network blackout probe: 0 default (0.2 ms), -1 none */
 	int probe_floor_ms;     /* probe alone first, to measure its floor; 0: 1000 */
 	bool no_net_switch;     /* leave the fabric to learn from the VM's own announce */

@@ -14,13 +14,15 @@
 
 static void migrate_usage(void)
 {
-	fprintf(stderr, "usage: tgvm migrate VM --to HOST [--mode precopy|postcopy|auto]\n"
-	                "                    [--downtime-limit MS] [--max-bandwidth SIZE]\n"
-	                "                    [--converge-timeout MS] [--timeout MS] [--multifd N]\n"
-	                "                    [--probe-interval US | --no-probe] [--no-net-switch]\n"
-	                "                    [--svg FILE] [--qemu-defaults] [--no-check] [--json]\n"
-	                "       tgvm migrate status VM [--json] [--svg FILE]\n"
-	                "       tgvm migrate cancel VM\n");
+	fprintf(stderr,
+	        "usage: tgvm migrate VM --to HOST [--mode precopy|postcopy|auto]\n"
+	        "                    [--downtime-limit MS] [--max-bandwidth SIZE]\n"
+	        "                    [--converge-timeout MS] [--timeout MS] [--stall-timeout MS]\n"
+	        "                    [--multifd N]\n"
+	        "                    [--probe-interval US | --no-probe] [--no-net-switch]\n"
+	        "                    [--svg FILE] [--qemu-defaults] [--no-check] [--json]\n"
+	        "       tgvm migrate status VM [--json] [--svg FILE]\n"
+	        "       tgvm migrate cancel VM\n");
 }
 
 static void progress(const struct migrate_timeline *t, const char *status, void *opaque)
@@ -229,6 +231,7 @@ int cmd_migrate(int argc, char **argv)
 	    {"no-net-switch", no_argument, NULL, 'S'},
 	    {"svg", required_argument, NULL, 'g'},
 	    {"qemu-defaults", no_argument, NULL, 'Q'},
+	    {"stall-timeout", required_argument, NULL, 'z'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -246,7 +249,7 @@ int cmd_migrate(int argc, char **argv)
 		return migrate_cancel_cmd(argc - 1, argv + 1);
 	migrate_opts_init(&o);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "t:m:d:b:c:T:M:njhP:NSg:Q", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:m:d:b:c:T:M:njhP:NSg:Qz:", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			to = optarg;
@@ -310,6 +313,12 @@ int cmd_migrate(int argc, char **argv)
 			break;
 		case 'Q':
 			o.qemu_defaults = true;
+			break;
+		case 'z':
+			if (tgvm_parse_int(optarg, 100, 3600000, &o.stall_timeout_ms) < 0)
+				return cli_fail(TGVM_EXIT_USAGE, "migrate",
+				                "--stall-timeout takes milliseconds, not '%s'",
+				                optarg);
 			break;
 		case 'j':
 			json = true;

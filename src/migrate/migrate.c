@@ -198,7 +198,8 @@ struct mig {
 	uint64_t last_progress_ns;
 	uint64_t page_size;
 	struct netprobe *np;
-	uint64_t probe_from_ns; /* end of the floor window */
+	uint64_t probe_from_ns;            /* end of the floor window */
+	uint64_t last_bytes, last_move_ns; /* stall detection */
 };
 
 static int write_json_file(const char *dir, const char *name, json_t *j, struct tgvm_error *reterr)
@@ -597,6 +598,7 @@ static int run(struct mig *m, struct tgvm_error *reterr)
 
 	deadline =
 	    tgvm_now_ns() + (uint64_t)(o->timeout_ms > 0 ? o->timeout_ms : 600000) * 1000000ull;
+	int stall_ms = o->stall_timeout_ms > 0 ? o->stall_timeout_ms : 10000;
 	phase_begin(m, MIGRATE_PHASE_PRECOPY, 0);
 	precopy_start = tgvm_now_ns();
 	for (;;) {
@@ -627,6 +629,20 @@ static int run(struct mig *m, struct tgvm_error *reterr)
 		}
 		if (!strcmp(status, "completed"))
 			break;
+		/* A stream that stops moving (a link down, a peer that hangs) would
+		 * leave QEMU waiting on TCP for minutes: give up and roll back. */
+		now = tgvm_now_ns();
+		if (t->transferred_bytes != m->last_bytes || !m->last_move_ns) {
+			m->last_bytes = t->transferred_bytes;
+			m->last_move_ns = now;
+		} else if ((!strcmp(status, "active") || !strcmp(status, "setup")) &&
+		           now - m->last_move_ns >= (uint64_t)stall_ms * 1000000ull) {
+			return tgvm_error_set(
+			    reterr, ETIMEDOUT,
+			    "the migration stream to host '%s' moved nothing for %d ms "
+			    "(link down or destination stuck)",
+			    m->dst_host.name, stall_ms);
+		}
 		if (!strcmp(status, "cancelled"))
 			return tgvm_error_set(reterr, ECANCELED, "migration was cancelled");
 		if (!vm_dir_pid(m->indir) && !m->resume_seen)

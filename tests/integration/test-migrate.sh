@@ -100,6 +100,39 @@ wait $mig
 check "cancel: VM runs on the source" "src_ok $A"
 check "cancel: recorded" "grep -q '\"status\": \"cancelled\"' $TGVM_STATE_DIR/vms/$VM/migration.json"
 
+in_dir() { ls -d "$TGVM_STATE_DIR/vms/$VM"/in-* 2>/dev/null | head -1; }
+# Destination killed while it is being prepared (as soon as it has a pid).
+"$T" migrate $VM --to $B --max-bandwidth 4M --no-probe >/dev/null 2>&1 &
+mig=$!
+for _ in $(seq 1 500); do d=$(in_dir); [ -n "$d" ] && [ -s "$d/pid" ] && break; sleep 0.01; done
+kill -9 "$(cat "$d/pid")" 2>/dev/null
+wait $mig; rc=$?
+check "destination killed in prepare: migration fails" "[ $rc = 3 ]"
+check "destination killed in prepare: VM runs on the source" "src_ok $A"
+
+# Cancel before QEMU reports the stream active.
+"$T" migrate $VM --to $B --max-bandwidth 4M --no-probe >/dev/null 2>&1 &
+mig=$!
+for _ in $(seq 1 500); do [ -f "$TGVM_STATE_DIR/vms/$VM/migration-active.json" ] && break; sleep 0.01; done
+"$T" migrate cancel $VM >/dev/null
+wait $mig
+check "cancel in prepare: VM runs on the source" "src_ok $A"
+
+# The destination host's fabric link goes down mid-stream: QEMU would wait on
+# TCP for minutes; tgvm sees the stream stall and rolls back.
+"$T" migrate $VM --to $B --max-bandwidth 4M --no-probe --stall-timeout 3000 >/dev/null 2>&1 &
+mig=$!
+for _ in $(seq 1 100); do
+  grep -q '"qemu_status": "active"' "$TGVM_STATE_DIR/vms/$VM/migration-active.json" 2>/dev/null && break
+  sleep 0.1
+done
+ip -n $P$B link set uplink down
+wait $mig; rc=$?
+ip -n $P$B link set uplink up
+check "link down mid-stream: migration fails" "[ $rc = 3 ]"
+check "link down mid-stream: VM runs on the source" "src_ok $A"
+check "link down mid-stream: error says the stream stalled" "grep -q 'moved nothing' $TGVM_STATE_DIR/vms/$VM/migration.json"
+
 mw() { # requests to the guest's memwriter, back to back, from the probe namespace
   ip netns exec ${P}probe python3 -c "
 import socket,sys; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(5)
@@ -130,7 +163,14 @@ st=$(mw status); pages=$(field pages <<<"$st"); cur=$(field cursor <<<"$st")
 # the page the writer rewrote last is the one it comes back to last
 bad=$(mw "corrupt $(( (cur + pages - 2) % pages ))" verify)
 check "verify does see a corrupted page (the check can fail)" "grep -q 'MEMWRITER bad' <<<\"\$bad\""
+
+# Back by postcopy: the destination runs first and pulls pages; never silent.
+out=$("$T" migrate $VM --to $A --mode postcopy --max-bandwidth 8M --no-probe --json); rc=$?
+check "postcopy migrate succeeds" "[ $rc = 0 ] && src_ok $A"
+check "postcopy is recorded with its reason" "grep -q '\"postcopy_used\": true' <<<\"\$out\" && grep -q 'postcopy requested' <<<\"\$out\""
+after2=$(mw verify)
+check "memory intact after postcopy" "grep -q 'MEMWRITER ok' <<<\"\$after2\" && [ \"\$(field boot_id <<<\"\$after2\")\" = \"\$(field boot_id <<<\"\$before\")\" ]"
 "$T" vm stop $VM
-"$T" host down $A $B
+"$T" host down $A $B >/dev/null
 check "nothing left" "[ \"\$(qemus)\" = 0 ] && ! ip netns list | grep -q '^$P$A\\|^$P$B'"
 exit $fail
