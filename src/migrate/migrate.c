@@ -25,6 +25,7 @@
 #define QMP_MS         5000
 #define SPAWN_MS       30000
 #define RESUME_WAIT_MS 15000
+#define ANSWER_WAIT_MS 10000 /* the guest must answer from the destination within */
 #define PROGRESS_EVERY (250ull * 1000000ull)
 #define CANCEL_FILE    "cancel-request"
 #define ACTIVE_FILE    "migration-active.json"
@@ -460,6 +461,8 @@ static void probe_begin(struct mig *m)
 			m->np = NULL;
 			return;
 		}
+		if (answered > 1)
+			answered = 1; /* replies to datagrams sent before the window */
 		if (answered >= 0.9 || interval >= 1000) {
 			t->probe_interval_us = interval;
 			t->probe_floor_answered = answered;
@@ -481,22 +484,64 @@ static void probe_begin(struct mig *m)
 	m->probe_from_ns = tgvm_wall_ns();
 }
 
-/* After the switch: wait for the guest to answer from the destination, then read the silence. */
-static void probe_finish(struct mig *m)
+/*
+ * After the switch, while the source still holds the VM paused: the guest must
+ * come back on the destination. A reset, shutdown or panic event from the
+ * destination, or (when the probe worked before) no answer within
+ * ANSWER_WAIT_MS, fails the migration, and the caller resumes the source.
+ * Then read the silence around the switch.
+ */
+static int probe_finish(struct mig *m, struct tgvm_error *reterr)
 {
 	struct migrate_timeline *t = m->t;
 	struct netprobe_stats st;
-	uint64_t until = tgvm_now_ns() + 5000ull * 1000000ull;
+	uint64_t until = tgvm_now_ns() + (uint64_t)ANSWER_WAIT_MS * 1000000ull;
 	uint64_t from = m->stop_ns ? m->stop_ns : m->resume_ns;
+	struct qmp_event e;
+	int r;
 
-	if (!m->np || !m->resume_ns)
-		return;
-	while (tgvm_now_ns() < until && netprobe_last_reply_ns(m->np) <= m->resume_ns)
-		sleep_ms(2);
+	if (!m->resume_ns)
+		return 0;
+	while (m->dq && (r = qmp_conn_next_event(m->dq, 0, &e, NULL)) > 0) {
+		bool bad = !strcmp(e.name, "RESET") || !strcmp(e.name, "SHUTDOWN") ||
+		           !strcmp(e.name, "GUEST_PANICKED");
+
+		qmp_event_release(&e);
+		if (bad)
+			return tgvm_error_set(
+			    reterr, EIO,
+			    "the guest reset or stopped right after it resumed on host "
+			    "'%s' (QMP %s)",
+			    m->dst_host.name, e.name);
+	}
+	if (!m->np)
+		return 0;
+	while (tgvm_now_ns() < until && netprobe_last_reply_ns(m->np) <= m->resume_ns) {
+		if (m->dq && qmp_conn_next_event(m->dq, 2, &e, NULL) > 0) {
+			bool bad = !strcmp(e.name, "RESET") || !strcmp(e.name, "SHUTDOWN") ||
+			           !strcmp(e.name, "GUEST_PANICKED");
+			char name[64];
+
+			snprintf(name, sizeof(name), "%s", e.name);
+			qmp_event_release(&e);
+			if (bad) {
+				netprobe_stop(m->np);
+				return tgvm_error_set(
+				    reterr, EIO,
+				    "the guest reset or stopped right after it resumed "
+				    "on host '%s' (QMP %s)",
+				    m->dst_host.name, name);
+			}
+		} else {
+			sleep_ms(2);
+		}
+	}
 	netprobe_stop(m->np);
 	if (netprobe_last_reply_ns(m->np) <= m->resume_ns)
-		snprintf(t->probe_note, sizeof(t->probe_note),
-		         "the guest did not answer within 5 s after it resumed on the destination");
+		return tgvm_error_set(reterr, EIO,
+		                      "the guest answered on the source but not within %d ms after "
+		                      "it resumed on host '%s'",
+		                      ANSWER_WAIT_MS, m->dst_host.name);
 	netprobe_stats(m->np, from, m->resume_ns, &st);
 	if (st.longest.end_ns) {
 		t->net_blackout_us = (int64_t)((st.longest.end_ns - st.longest.start_ns) / 1000);
@@ -512,6 +557,7 @@ static void probe_finish(struct mig *m)
 		        ? (int64_t)((st.longest.end_ns - st.longest.start_ns) / 1000)
 		        : 0;
 	}
+	return 0;
 }
 
 /* At the source's STOP: frames for the VM go to the destination from now on. */
@@ -802,6 +848,11 @@ static void roll_back(struct mig *m)
 	qmp_conn_free(m->dq);
 	m->dq = NULL;
 	vm_kill_dir(m->indir, m->dst_host.name, m->dst.tap, NULL);
+	/* Keep what the guest printed on the destination, for the post-mortem. */
+	char from[4400], to[4400];
+	snprintf(from, sizeof(from), "%s/serial.log", m->indir);
+	snprintf(to, sizeof(to), "%s/serial.log.failed-%s", m->vmdir, m->dst_host.name);
+	rename(from, to);
 	vm_rm_rf(m->indir);
 	if (m->sq) {
 		wait_source_idle(m->sq, 30000);
@@ -928,9 +979,13 @@ int migrate_vm(const char *name, const char *to, const struct migrate_opts *o,
 	if (o->hooks.after_start)
 		o->hooks.after_start(&m.src, &m.src_host, &m.dst_host, t, o->hooks.opaque);
 
-	/* The guest answers from the destination before the source is torn down:
-	 * quitting a big QEMU costs CPU the resumed guest needs (2 cores here). */
-	probe_finish(&m);
+	/* The guest must answer from the destination before the source is torn
+	 * down (quitting a big QEMU also costs CPU the resumed guest needs). If it
+	 * does not, the source still holds the VM, paused: resume it there. */
+	if ((r = probe_finish(&m, reterr)) < 0) {
+		tgvm_error_prefix(reterr, "migration rolled back to host '%s'", m.src.host);
+		goto rollback;
+	}
 
 	/* ---- cleanup ---- */
 	phase_begin(&m, MIGRATE_PHASE_CLEANUP, 0);
