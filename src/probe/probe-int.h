@@ -53,6 +53,12 @@ void probe_search_free(struct probe_search *s);
  */
 void probe_search_suspect(struct probe_search *s, uint32_t item);
 /*
+ * Declare @item needed without a test of its own (a dependency of an item
+ * found needed: taking it away takes that one away too). Only items not yet
+ * in a test are taken.
+ */
+void probe_search_declare(struct probe_search *s, uint32_t item);
+/*
  * The next test to run, if one can be chosen now: 1 and *ret filled; 0 when
  * every test that could run is waiting for a result (or the search is done).
  */

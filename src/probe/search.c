@@ -61,6 +61,21 @@ struct probe_search *probe_search_new(size_t n)
 	}
 	for (size_t i = 0; i < n; i++)
 		s->u[i] = (uint32_t)i;
+	/* A fixed shuffle: needed items cluster in table order (avx, avx2, and
+	 * their dependencies), which would fool the density estimate. */
+	for (size_t i = n; i > 1; i--) {
+		uint64_t x = (uint64_t)i * 0x9e3779b97f4a7c15ULL;
+		size_t j;
+		uint32_t t;
+
+		x ^= x >> 29;
+		x *= 0xbf58476d1ce4e5b9ULL;
+		x ^= x >> 32;
+		j = (size_t)(x % i);
+		t = s->u[i - 1];
+		s->u[i - 1] = s->u[j];
+		s->u[j] = t;
+	}
 	s->nu = n;
 	return s;
 }
@@ -106,6 +121,23 @@ void probe_search_suspect(struct probe_search *s, uint32_t item)
 	s->nu--;
 	s->suspect[item] = 1;
 	u_push_front(s, &item, 1);
+}
+
+void probe_search_declare(struct probe_search *s, uint32_t item)
+{
+	size_t i;
+
+	if (item >= s->n || s->state[item] != IT_UNKNOWN)
+		return;
+	for (i = 0; i < s->nu && s->u[i] != item; i++)
+		;
+	if (i == s->nu)
+		return;
+	memmove(s->u + i, s->u + i + 1, (s->nu - i - 1) * sizeof(uint32_t));
+	s->nu--;
+	s->suspect[item] = 0;
+	s->state[item] = IT_FOUND;
+	s->found[s->nfound++] = item;
 }
 
 static void clear_items(struct probe_search *s, const uint32_t *items, size_t n)

@@ -122,8 +122,8 @@ static void check_many(bool hints, unsigned jobs, double *ret_worst_excess, doub
 		tests = run_one(&sm, k, jobs);
 		/* Allowed: the bound plus about log2(n) for not knowing k in
 		 * advance (Hwang's algorithm, told k, stays within the bound
-		 * itself); more when 8 tests run at once on stale estimates. */
-		double slack = jobs > 2 ? 3.0 * log2((double)n + 1) : log2((double)n + 1) + 2;
+		 * itself); more when tests run at once on stale estimates. */
+		double slack = jobs > 1 ? 3.0 * log2((double)n + 1) : log2((double)n + 1) + 2;
 		double ex = tests - bound(n, k) - slack;
 
 		if (ex > worst)
