@@ -376,6 +376,9 @@ static int choose_sets(struct driver *d, struct tgvm_featureset *ret_base_feats,
 		tgvm_featureset_intersect(&res->candidates, &res->reference);
 		res->untestable = want;
 		tgvm_featureset_minus(&res->untestable, &res->reference);
+		/* Dependencies reach into the baseline (popcnt's sse2): never tested. */
+		tgvm_featureset_minus(&res->candidates, &baseline);
+		tgvm_featureset_minus(&res->untestable, &baseline);
 	} else {
 		if (opt->mode == TGVM_PROBE_VM && res->have_scan) {
 			res->candidates = res->scan_required;
