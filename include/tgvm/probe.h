@@ -61,14 +61,15 @@ struct tgvm_probe_options {
 	const char *check;  /* shell command judging a run (its output on stdin,
 			       TGVM_PROBE_STATUS in the environment); NULL: compare */
 	/* Program mode. */
-	char *const *argv; /* NULL-terminated */
+	char *const *argv;     /* NULL-terminated */
 	const char *qemu_user; /* NULL: $TGVM_QEMU_USER or "qemu-x86_64" */
 	/* VM mode. */
 	const char *kernel, *initrd; /* NULL: the bundled guest */
 	const char *run;             /* command run in the guest (required) */
 	unsigned mem_mib;            /* 0: 128 */
 	const char *qemu_system;     /* NULL: $TGVM_QEMU or "qemu-system-x86_64" */
-	/* Called from the calling thread after each run; may be NULL. */
+	/* Called after each run, from a worker thread with the probe's lock held
+	 * (calls never overlap); may be NULL. */
 	void (*progress)(const struct tgvm_probe_progress *p, void *ud);
 	void *progress_ud;
 };
@@ -99,8 +100,8 @@ struct tgvm_probe_result {
 	/* Cross-check with a scan report (have_scan). */
 	bool have_scan;
 	struct tgvm_featureset scan_required, scan_guarded;
-	struct tgvm_featureset false_positive; /* scan: required; runs without it */
-	struct tgvm_featureset false_negative; /* fails without it; scan: guarded or absent */
+	struct tgvm_featureset false_positive;  /* scan: required; runs without it */
+	struct tgvm_featureset false_negative;  /* fails without it; scan: guarded or absent */
 	struct tgvm_featureset scan_untestable; /* scan: required; TCG cannot tell */
 	unsigned runs;                          /* every run, reference and verification included */
 	unsigned search_runs;                   /* the group tests alone */

@@ -37,8 +37,9 @@ static void print_text(const struct tgvm_probe_result *r, bool all_runs)
 		return;
 	}
 	print_set("required", &r->required, "(none)");
-	printf("%-12s%s\n", "", r->verified ? "1-minimal; the run with exactly these passed"
-	                                    : "NOT VERIFIED: the run with exactly these failed");
+	printf("%-12s%s\n", "",
+	       r->verified ? "1-minimal; the run with exactly these passed"
+	                   : "NOT VERIFIED: the run with exactly these failed");
 	print_set("untestable", &r->untestable, "(none)");
 	printf("candidates  %d tested, %d always present\n", tgvm_featureset_count(&r->candidates),
 	       tgvm_featureset_count(&r->fixed));
@@ -52,7 +53,8 @@ static void print_text(const struct tgvm_probe_result *r, bool all_runs)
 		print_set("scan: untestable", &r->scan_untestable, "(none)");
 	}
 	if (all_runs) {
-		static const char *const hdr[] = {"#", "phase", "outcome", "removed", "detail", "ms"};
+		static const char *const hdr[] = {"#",       "phase",  "outcome",
+		                                  "removed", "detail", "ms"};
 		struct cli_table *t = cli_table_new(6, hdr);
 
 		for (size_t i = 0; t && i < r->nruns; i++) {
@@ -127,13 +129,15 @@ int cmd_probe(int argc, char **argv)
 		case 't':
 			if (tgvm_parse_int(optarg, 1, 86400, &v) < 0)
 				return cli_fail(TGVM_EXIT_USAGE, "probe",
-				                "--timeout wants seconds (1-86400), not '%s'", optarg);
+				                "--timeout wants seconds (1-86400), not '%s'",
+				                optarg);
 			o.timeout_s = (unsigned)v;
 			break;
 		case 'j':
 			if (tgvm_parse_int(optarg, 1, TGVM_PROBE_JOBS_MAX, &v) < 0)
-				return cli_fail(TGVM_EXIT_USAGE, "probe", "--jobs wants 1-%d, not '%s'",
-				                TGVM_PROBE_JOBS_MAX, optarg);
+				return cli_fail(TGVM_EXIT_USAGE, "probe",
+				                "--jobs wants 1-%d, not '%s'", TGVM_PROBE_JOBS_MAX,
+				                optarg);
 			o.jobs = (unsigned)v;
 			break;
 		case 'k':
@@ -172,22 +176,26 @@ int cmd_probe(int argc, char **argv)
 	if (o.mode == TGVM_PROBE_VM) {
 		if (optind < argc)
 			return cli_fail(TGVM_EXIT_USAGE, "probe",
-			                "--vm runs --run CMD in the guest; unexpected '%s'", argv[optind]);
+			                "--vm runs --run CMD in the guest; unexpected '%s'",
+			                argv[optind]);
 		if (!o.run)
-			return cli_fail(TGVM_EXIT_USAGE, "probe",
-			                "--vm needs --run CMD: the command whose result decides a run");
+			return cli_fail(
+			    TGVM_EXIT_USAGE, "probe",
+			    "--vm needs --run CMD: the command whose result decides a run");
 		if (!!o.kernel != !!o.initrd)
-			return cli_fail(TGVM_EXIT_USAGE, "probe", "--kernel and --initrd go together");
+			return cli_fail(TGVM_EXIT_USAGE, "probe",
+			                "--kernel and --initrd go together");
 	} else {
 		if (o.run || o.kernel || o.initrd)
-			return cli_fail(TGVM_EXIT_USAGE, "probe", "--run, --kernel and --initrd need --vm");
+			return cli_fail(TGVM_EXIT_USAGE, "probe",
+			                "--run, --kernel and --initrd need --vm");
 		if (optind >= argc)
 			return cli_fail(TGVM_EXIT_USAGE, "probe",
 			                "say what to run: tgvm probe [OPTIONS] -- CMD ARGS...");
 		o.argv = argv + optind;
 	}
-	o.qemu_user = getenv("TGVM_QEMU_USER") && *getenv("TGVM_QEMU_USER") ? getenv("TGVM_QEMU_USER")
-	                                                                    : NULL;
+	o.qemu_user =
+	    getenv("TGVM_QEMU_USER") && *getenv("TGVM_QEMU_USER") ? getenv("TGVM_QEMU_USER") : NULL;
 	if (cli_isatty(stderr) && !json)
 		o.progress = progress;
 	if (tgvm_probe_run(&o, &res, &err) < 0) {
@@ -223,7 +231,8 @@ int cmd_probe(int argc, char **argv)
 		fprintf(stderr, "tgvm probe: the reference run failed: %s\n",
 		        res->nruns ? res->run[0].detail : "?");
 		rc = TGVM_EXIT_FAILURE;
-	} else if (!res->verified || (res->have_scan && !tgvm_featureset_empty(&res->false_negative))) {
+	} else if (!res->verified ||
+	           (res->have_scan && !tgvm_featureset_empty(&res->false_negative))) {
 		rc = TGVM_EXIT_NO;
 	} else {
 		rc = TGVM_EXIT_OK;

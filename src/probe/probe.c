@@ -136,7 +136,8 @@ static void judge(const struct driver *d, struct probe_obs *o)
 	if (d->opt->check) {
 		if (!check_cmd(d, o)) {
 			o->outcome = TGVM_PROBE_CHECK;
-			snprintf(o->detail + strlen(o->detail), sizeof(o->detail) - strlen(o->detail),
+			snprintf(o->detail + strlen(o->detail),
+			         sizeof(o->detail) - strlen(o->detail),
 			         "; the check command said no");
 		}
 		return;
@@ -157,8 +158,8 @@ static void judge(const struct driver *d, struct probe_obs *o)
 	}
 }
 
-static int run_once(struct driver *d, const struct tgvm_featureset *present,
-                    struct probe_obs *ret, struct tgvm_error *reterr)
+static int run_once(struct driver *d, const struct tgvm_featureset *present, struct probe_obs *ret,
+                    struct tgvm_error *reterr)
 {
 	char *cpu = cpu_string(d, present);
 	int r;
@@ -201,9 +202,8 @@ static int record(struct driver *d, const char *phase, const struct tgvm_feature
 	ri->ns = ns;
 	res->runs++;
 	if (d->opt->progress) {
-		struct tgvm_probe_progress p = {.runs_done = res->runs,
-		                                .runs_running = d->running,
-		                                .last = ri->detail};
+		struct tgvm_probe_progress p = {
+		    .runs_done = res->runs, .runs_running = d->running, .last = ri->detail};
 		const uint32_t *f;
 
 		p.found = d->search ? (unsigned)probe_search_found(d->search, &f) : 0;
@@ -490,9 +490,8 @@ int tgvm_probe_run(const struct tgvm_probe_options *opt, struct tgvm_probe_resul
 	}
 	if (jobs > TGVM_PROBE_JOBS_MAX)
 		jobs = TGVM_PROBE_JOBS_MAX;
-	d.ctx.timeout_ms = (opt->timeout_s ? opt->timeout_s
-	                                   : (opt->mode == TGVM_PROBE_VM ? 300 : 60)) *
-	                   1000u;
+	d.ctx.timeout_ms =
+	    (opt->timeout_s ? opt->timeout_s : (opt->mode == TGVM_PROBE_VM ? 300 : 60)) * 1000u;
 	res = calloc(1, sizeof(*res));
 	if (!res)
 		return -ENOMEM;
@@ -547,7 +546,8 @@ int tgvm_probe_run(const struct tgvm_probe_options *opt, struct tgvm_probe_resul
 		goto out;
 	if (d.ref.outcome == TGVM_PROBE_PASS && opt->check && !check_cmd(&d, &d.ref)) {
 		d.ref.outcome = TGVM_PROBE_CHECK;
-		snprintf(d.ref.detail, sizeof(d.ref.detail), "the check command rejects the reference run");
+		snprintf(d.ref.detail, sizeof(d.ref.detail),
+		         "the check command rejects the reference run");
 	}
 	r = record(&d, "reference", &none, &d.ref, tgvm_now_ns() - rt0);
 	if (r < 0)
@@ -679,8 +679,7 @@ int tgvm_probe_result_json(const struct tgvm_probe_result *r, char **ret_json,
 	}
 	json_object_set_new(root, "tool", json_string("tgvm-probe"));
 	json_object_set_new(root, "version", json_integer(TGVM_PROBE_JSON_VERSION));
-	json_object_set_new(root, "mode",
-	                    json_string(r->mode == TGVM_PROBE_VM ? "vm" : "program"));
+	json_object_set_new(root, "mode", json_string(r->mode == TGVM_PROBE_VM ? "vm" : "program"));
 	json_object_set_new(root, "cpu_base", json_string(r->cpu_base));
 	json_object_set_new(root, "workload", json_string(r->workload));
 	json_object_set_new(root, "reference_ok", json_boolean(r->reference_ok));
@@ -712,7 +711,8 @@ int tgvm_probe_result_json(const struct tgvm_probe_result *r, char **ret_json,
 
 		json_object_set_new(o, "phase", json_string(ri->phase));
 		json_object_set_new(o, "removed", set_json(&ri->removed));
-		json_object_set_new(o, "outcome", json_string(tgvm_probe_outcome_to_string(ri->outcome)));
+		json_object_set_new(o, "outcome",
+		                    json_string(tgvm_probe_outcome_to_string(ri->outcome)));
 		json_object_set_new(o, "status", json_integer(ri->status));
 		json_object_set_new(o, "detail", json_string(ri->detail));
 		if (ri->sigill_feature >= 0)

@@ -27,13 +27,13 @@
 #include "util/proc.h"
 #include "util/util.h"
 
-#define GDB_PACKET_MAX  8192 /* a 'g' reply is 1216 hex digits */
-#define STDERR_KEEP     2048
-#define GDB_SIGILL      4 /* gdb's signal numbers match Linux for the first 15 */
-#define GDB_CONNECT_MS  5000
-#define GDB_REPLY_MS    5000
-#define X86_64_RIP_HEX  (16 * 16) /* 'g': rax..r15 (8 bytes each) then rip */
-#define INSN_BYTES_MAX  15
+#define GDB_PACKET_MAX 8192 /* a 'g' reply is 1216 hex digits */
+#define STDERR_KEEP    2048
+#define GDB_SIGILL     4 /* gdb's signal numbers match Linux for the first 15 */
+#define GDB_CONNECT_MS 5000
+#define GDB_REPLY_MS   5000
+#define X86_64_RIP_HEX (16 * 16) /* 'g': rax..r15 (8 bytes each) then rip */
+#define INSN_BYTES_MAX 15
 
 static atomic_uint sock_seq;
 
@@ -60,8 +60,9 @@ int probe_decode_fault(const uint8_t *bytes, size_t len, uint64_t addr,
 	if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, bytes, len, &in, ops)))
 		return -1;
 	ZydisFormatterInit(&fmt, ZYDIS_FORMATTER_STYLE_INTEL);
-	if (text_size && !ZYAN_SUCCESS(ZydisFormatterFormatInstruction(
-	                     &fmt, &in, ops, in.operand_count_visible, ret_text, text_size, addr, NULL)))
+	if (text_size &&
+	    !ZYAN_SUCCESS(ZydisFormatterFormatInstruction(&fmt, &in, ops, in.operand_count_visible,
+	                                                  ret_text, text_size, addr, NULL)))
 		snprintf(ret_text, text_size, "(unformattable)");
 	nf = scan_isa_features(&in, f);
 	for (int i = 0; i < nf && missing < 0; i++)
@@ -186,7 +187,8 @@ static void gdb_sigill(struct gdb *g, const struct tgvm_featureset *present, str
 	    strlen(reply) < X86_64_RIP_HEX + 16)
 		return;
 	for (int i = 7; i >= 0; i--) { /* little-endian bytes */
-		int hi = hexval(reply[X86_64_RIP_HEX + 2 * i]), lo = hexval(reply[X86_64_RIP_HEX + 2 * i + 1]);
+		int hi = hexval(reply[X86_64_RIP_HEX + 2 * i]),
+		    lo = hexval(reply[X86_64_RIP_HEX + 2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return;
@@ -242,7 +244,8 @@ static int gdb_connect(const char *path, pid_t pid, struct gdb *ret, struct tgvm
 		}
 		if (tgvm_now_ns() >= deadline)
 			return tgvm_error_set(reterr, ETIMEDOUT,
-			                      "qemu-x86_64's gdb stub did not appear at '%s'", path);
+			                      "qemu-x86_64's gdb stub did not appear at '%s'",
+			                      path);
 		nanosleep(&(struct timespec){0, 2000000}, NULL);
 	}
 }
@@ -357,8 +360,9 @@ int probe_run_user(const struct probe_ctx *ctx, const char *cpu,
 			if (n <= 0 && !(n < 0 && errno == EINTR))
 				out_eof = true;
 			else if (n > 0 && out.len < TGVM_PROBE_OUTPUT_MAX)
-				tgvm_buf_append(&out, chunk,
-				                TGVM_MIN((size_t)n, TGVM_PROBE_OUTPUT_MAX - out.len));
+				tgvm_buf_append(
+				    &out, chunk,
+				    TGVM_MIN((size_t)n, TGVM_PROBE_OUTPUT_MAX - out.len));
 			else if (n > 0)
 				o.out_truncated = true;
 		}
@@ -420,7 +424,8 @@ int probe_run_user(const struct probe_ctx *ctx, const char *cpu,
 	} else {
 		o.outcome = TGVM_PROBE_PASS;
 		o.exited = true;
-		if (WEXITSTATUS(status) == 127 && out.len == 0 && strstr(errkeep, "Error while loading")) {
+		if (WEXITSTATUS(status) == 127 && out.len == 0 &&
+		    strstr(errkeep, "Error while loading")) {
 			r = tgvm_error_set(reterr, ENOENT, "qemu-x86_64 cannot load '%s': %s",
 			                   opt->argv[0], errkeep);
 			goto out;

@@ -56,10 +56,19 @@ int probe_run_vm(const struct probe_ctx *ctx, const char *cpu, struct probe_obs 
 		qemu = getenv("TGVM_QEMU") && *getenv("TGVM_QEMU") ? getenv("TGVM_QEMU")
 		                                                   : "qemu-system-x86_64";
 	snprintf(mem, sizeof(mem), "%u", opt->mem_mib ? opt->mem_mib : 128);
-	char *argv[] = {(char *)qemu, "-accel", "tcg", "-cpu", (char *)cpu, "-m", mem, "-smp", "1",
-	                "-display", "none", "-monitor", "none", "-serial", "stdio", "-nic", "none",
-	                "-no-reboot", "-kernel", (char *)ctx->kernel, "-initrd",
-	                (char *)ctx->initrd, "-append", ctx->append, NULL};
+	char *argv[] = {(char *)qemu, "-accel",
+	                "tcg",        "-cpu",
+	                (char *)cpu,  "-m",
+	                mem,          "-smp",
+	                "1",          "-display",
+	                "none",       "-monitor",
+	                "none",       "-serial",
+	                "stdio",      "-nic",
+	                "none",       "-no-reboot",
+	                "-kernel",    (char *)ctx->kernel,
+	                "-initrd",    (char *)ctx->initrd,
+	                "-append",    ctx->append,
+	                NULL};
 
 	r = tgvm_run_capture(argv, SERIAL_MAX, (int)ctx->timeout_ms, &log, &status, &err);
 	if (r == -ETIMEDOUT) {

@@ -172,11 +172,63 @@ static void test_search_parallel(void **state)
 	assert_true(worst <= 0);
 }
 
+/* The faulting instruction names the feature a run lacked (the scan's ISA map). */
+static void test_decode_fault(void **state)
+{
+	static const struct {
+		uint8_t b[8];
+		size_t n;
+		enum tgvm_feature f;
+		const char *mnemonic;
+	} cases[] = {
+	    {{0xf3, 0x0f, 0xb8, 0xc7}, 4, TGVM_F_POPCNT, "popcnt"},
+	    {{0xc4, 0xe2, 0x7d, 0x58, 0xc0}, 5, TGVM_F_AVX2, "vpbroadcastd"},
+	    {{0xc4, 0xe2, 0xe3, 0xf5, 0xc1}, 5, TGVM_F_BMI2, "pdep"},
+	};
+	struct tgvm_featureset all, without;
+	char text[128];
+
+	(void)state;
+	tgvm_featureset_clear(&all);
+	for (int f = 0; f < TGVM_F__MAX; f++)
+		tgvm_featureset_add(&all, f);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		without = all;
+		tgvm_featureset_del(&without, cases[i].f);
+		assert_int_equal(probe_decode_fault(cases[i].b, cases[i].n, 0x401000, &without,
+		                                    text, sizeof(text)),
+		                 cases[i].f);
+		assert_non_null(strstr(text, cases[i].mnemonic));
+		assert_int_equal(
+		    probe_decode_fault(cases[i].b, cases[i].n, 0x401000, &all, text, sizeof(text)),
+		    -1);
+	}
+	/* Garbage decodes to nothing. */
+	assert_int_equal(
+	    probe_decode_fault((const uint8_t *)"\x0f\xff", 1, 0, &without, text, sizeof(text)),
+	    -1);
+}
+
+/* Nothing to search: done at once, no test. */
+static void test_search_empty(void **state)
+{
+	struct probe_search *s = probe_search_new(0);
+	struct probe_test t;
+	const uint32_t *f;
+
+	(void)state;
+	assert_non_null(s);
+	assert_true(probe_search_done(s));
+	assert_int_equal(probe_search_next(s, &t), 0);
+	assert_int_equal(probe_search_found(s, &f), 0);
+	probe_search_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_search_sequential),
-	    cmocka_unit_test(test_search_hints),
+	    cmocka_unit_test(test_decode_fault),      cmocka_unit_test(test_search_empty),
+	    cmocka_unit_test(test_search_sequential), cmocka_unit_test(test_search_hints),
 	    cmocka_unit_test(test_search_parallel),
 	};
 
