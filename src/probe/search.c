@@ -30,6 +30,8 @@ struct probe_search {
 	size_t n;
 	uint8_t *state;
 	uint8_t *suspect;
+	uint8_t *biased; /* tried alone as a suspect, or declared: not a sample of the density */
+	size_t nbiased_found, nbiased_cleared;
 	uint32_t *u; /* unknown items, front first */
 	size_t nu;
 	uint32_t *cleared;
@@ -50,12 +52,14 @@ struct probe_search *probe_search_new(size_t n)
 	s->n = n;
 	s->state = calloc(n + 1, 1);
 	s->suspect = calloc(n + 1, 1);
+	s->biased = calloc(n + 1, 1);
 	s->u = calloc(n + 1, sizeof(uint32_t));
 	s->cleared = calloc(n + 1, sizeof(uint32_t));
 	s->found = calloc(n + 1, sizeof(uint32_t));
 	/* Lanes hold disjoint non-empty groups: never more than n. */
 	s->lanes = calloc(n + 1, sizeof(struct lane));
-	if (!s->state || !s->suspect || !s->u || !s->cleared || !s->found || !s->lanes) {
+	if (!s->state || !s->suspect || !s->biased || !s->u || !s->cleared || !s->found ||
+	    !s->lanes) {
 		probe_search_free(s);
 		return NULL;
 	}
@@ -91,6 +95,7 @@ void probe_search_free(struct probe_search *s)
 	free(s->lanes);
 	free(s->state);
 	free(s->suspect);
+	free(s->biased);
 	free(s->u);
 	free(s->cleared);
 	free(s->found);
@@ -138,6 +143,8 @@ void probe_search_declare(struct probe_search *s, uint32_t item)
 	s->suspect[item] = 0;
 	s->state[item] = IT_FOUND;
 	s->found[s->nfound++] = item;
+	s->biased[item] = 1;
+	s->nbiased_found++;
 }
 
 static void clear_items(struct probe_search *s, const uint32_t *items, size_t n)
@@ -145,6 +152,7 @@ static void clear_items(struct probe_search *s, const uint32_t *items, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		s->state[items[i]] = IT_CLEARED;
 		s->cleared[s->ncleared++] = items[i];
+		s->nbiased_cleared += s->biased[items[i]];
 	}
 }
 
@@ -164,11 +172,12 @@ static void lane_drop(struct probe_search *s, size_t li)
 static size_t group_size(const struct probe_search *s)
 {
 	double r = (double)s->nu, d, a;
-	size_t ex = s->ncleared + s->nfound, size;
+	size_t found = s->nfound - s->nbiased_found;
+	size_t ex = s->ncleared - s->nbiased_cleared + found, size;
 
-	if (s->nfound == 0 || ex == 0)
+	if (found == 0 || ex == 0)
 		return s->nu;
-	d = r * (double)s->nfound / (double)ex;
+	d = r * (double)found / (double)ex;
 	if (r <= 2 * d - 2)
 		return 1;
 	a = floor(log2((r - d + 1) / d));
@@ -231,6 +240,8 @@ int probe_search_next(struct probe_search *s, struct probe_test *ret)
 	if (s->nu == 0)
 		return 0;
 	take = s->suspect[s->u[0]] ? 1 : group_size(s);
+	if (s->suspect[s->u[0]])
+		s->biased[s->u[0]] = 1;
 	l = &s->lanes[s->nlanes];
 	memset(l, 0, sizeof(*l));
 	l->g = malloc(take * sizeof(uint32_t));
@@ -338,6 +349,7 @@ void probe_search_result(struct probe_search *s, uint32_t id, bool pass, int hin
 	if (l->known_bad && l->ng == 1) {
 		s->state[l->g[0]] = IT_FOUND;
 		s->found[s->nfound++] = l->g[0];
+		s->nbiased_found += s->biased[l->g[0]];
 		lane_drop(s, li);
 		return;
 	}
