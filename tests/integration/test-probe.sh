@@ -98,6 +98,29 @@ rc=0
 assert_eq "$rc" 1 "exit status with a static false negative"
 assert_grep "$TEST_TMP/fn.err" 'STATIC FALSE NEGATIVE.*popcnt' "the false negative is printed loudly"
 
+# A program that hangs without popcnt (it checks, then spins): the timeout
+# turns the hang into a failure with its reason, and popcnt is still found.
+cat >"$TEST_TMP/hang.c" <<'C'
+#include <stdio.h>
+int main(void)
+{
+	__builtin_cpu_init();
+	if (!__builtin_cpu_supports("popcnt"))
+		for (;;)
+			;
+	puts("ok");
+	return 0;
+}
+C
+${CC:-cc} -O2 -o "$TEST_TMP/hang" "$TEST_TMP/hang.c" || fail "cannot compile the hanging program"
+"$TGVM" probe --json -j "$jobs" --timeout 3 -- "$TEST_TMP/hang" >"$TEST_TMP/hang.json" ||
+	fail "probe of the hanging program failed"
+assert_eq "$(json_get "$TEST_TMP/hang.json" '",".join(d["required"])')" popcnt "hanging program needs"
+assert_eq "$(json_get "$TEST_TMP/hang.json" 'sorted(set(r["outcome"] for r in d["run_log"]) - {"pass"})')" \
+	"['timeout']" "hanging program: failures are timeouts"
+json_get "$TEST_TMP/hang.json" '[r["detail"] for r in d["run_log"]]' | grep -q 'killed after 3 s' ||
+	fail "hanging program: no run says it was killed"
+
 # Errors a user meets.
 rc=0
 "$TGVM" probe -- "$TEST_TMP/no-such-program" 2>"$TEST_TMP/e1" || rc=$?
