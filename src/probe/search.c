@@ -24,6 +24,8 @@ struct lane {
 	enum test_kind kind;
 	uint32_t *t; /* items of the pending test */
 	size_t nt;
+	uint32_t lid;     /* lane id, stable while lanes move in the array */
+	uint32_t partner; /* split: the lane holding the other half of g, or 0 */
 };
 
 struct probe_search {
@@ -41,6 +43,7 @@ struct probe_search {
 	struct lane *lanes;
 	size_t nlanes;
 	unsigned tests;
+	uint32_t next_lid;
 };
 
 struct probe_search *probe_search_new(size_t n)
@@ -178,6 +181,10 @@ static size_t group_size(const struct probe_search *s)
 	if (found == 0 || ex == 0)
 		return s->nu;
 	d = r * (double)found / (double)ex;
+	/* One early find in a small sample must not turn every later test into
+	 * a single: at most 3 more per one found. */
+	if (d > 3.0 * (double)found + 1)
+		d = 3.0 * (double)found + 1;
 	if (r <= 2 * d - 2)
 		return 1;
 	a = floor(log2((r - d + 1) / d));
@@ -212,6 +219,14 @@ static bool lane_plan(struct lane *l)
 	return true;
 }
 
+static bool in_list(const uint32_t *v, size_t n, int x)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((int)v[i] == x)
+			return true;
+	return false;
+}
+
 static void fill_test(struct probe_search *s, struct lane *l, struct probe_test *ret)
 {
 	l->busy = true;
@@ -221,6 +236,59 @@ static void fill_test(struct probe_search *s, struct lane *l, struct probe_test 
 	ret->n = l->nt;
 	ret->cleared = s->cleared;
 	ret->ncleared = s->ncleared;
+}
+
+static struct lane *lane_by_id(struct probe_search *s, uint32_t lid, size_t *ret_index)
+{
+	for (size_t i = 0; i < s->nlanes; i++)
+		if (s->lanes[i].lid == lid) {
+			*ret_index = i;
+			return &s->lanes[i];
+		}
+	return NULL;
+}
+
+/*
+ * Nothing left to carve and a test slot free: a lane halving a group while
+ * it waits for its left half gives the right half a lane and a test of its
+ * own. If the left half turns out clean, the right one was known to hold a
+ * needed item and that test is spent; otherwise it answers now what would
+ * have been asked later. Fewer rounds of waiting, about as many runs.
+ */
+static int split_lane(struct probe_search *s, struct probe_test *ret)
+{
+	/* One split at a time: with many slots, speculation would cost more
+	 * runs than it saves waiting. */
+	for (size_t i = 0; i < s->nlanes; i++)
+		if (s->lanes[i].partner)
+			return 0;
+	for (size_t i = 0; i < s->nlanes; i++) {
+		struct lane *a = &s->lanes[i], *b;
+
+		if (!a->busy || a->kind != T_LEFT || a->partner || a->ng <= a->nt)
+			continue;
+		b = &s->lanes[s->nlanes];
+		memset(b, 0, sizeof(*b));
+		b->g = malloc((a->ng - a->nt) * sizeof(uint32_t));
+		b->t = malloc((a->ng - a->nt) * sizeof(uint32_t));
+		if (!b->g || !b->t) {
+			free(b->g);
+			free(b->t);
+			memset(b, 0, sizeof(*b));
+			return 0;
+		}
+		s->nlanes++;
+		b->lid = ++s->next_lid;
+		b->ng = a->ng - a->nt;
+		memcpy(b->g, a->g + a->nt, b->ng * sizeof(uint32_t));
+		b->hint = -1; /* not known bad yet: a hint waits for its own failure */
+		a->ng = a->nt;
+		a->partner = b->lid;
+		lane_plan(b);
+		fill_test(s, b, ret);
+		return 1;
+	}
+	return 0;
 }
 
 int probe_search_next(struct probe_search *s, struct probe_test *ret)
@@ -238,7 +306,7 @@ int probe_search_next(struct probe_search *s, struct probe_test *ret)
 		}
 	}
 	if (s->nu == 0)
-		return 0;
+		return split_lane(s, ret);
 	take = s->suspect[s->u[0]] ? 1 : group_size(s);
 	if (s->suspect[s->u[0]])
 		s->biased[s->u[0]] = 1;
@@ -253,6 +321,7 @@ int probe_search_next(struct probe_search *s, struct probe_test *ret)
 		return 0;
 	}
 	s->nlanes++;
+	l->lid = ++s->next_lid;
 	/* Suspects go alone; a group takes no suspect. */
 	for (size_t i = 0; i < s->nu && l->ng < take;) {
 		uint32_t it = s->u[i];
@@ -275,12 +344,23 @@ int probe_search_next(struct probe_search *s, struct probe_test *ret)
 	return 1;
 }
 
-static bool in_list(const uint32_t *v, size_t n, int x)
+/* After a result: drop an emptied lane, record an isolated needed item, or plan the next test. */
+static void lane_settle(struct probe_search *s, size_t li)
 {
-	for (size_t i = 0; i < n; i++)
-		if ((int)v[i] == x)
-			return true;
-	return false;
+	struct lane *l = &s->lanes[li];
+
+	if (l->ng == 0) {
+		lane_drop(s, li);
+		return;
+	}
+	if (l->known_bad && l->ng == 1) {
+		s->state[l->g[0]] = IT_FOUND;
+		s->found[s->nfound++] = l->g[0];
+		s->nbiased_found += s->biased[l->g[0]];
+		lane_drop(s, li);
+		return;
+	}
+	lane_plan(l);
 }
 
 void probe_search_result(struct probe_search *s, uint32_t id, bool pass, int hint)
@@ -328,6 +408,29 @@ void probe_search_result(struct probe_search *s, uint32_t id, bool pass, int hin
 	case T_LEFT: {
 		size_t m = l->nt;
 
+		if (l->partner) {
+			/* The right half has its own lane (split_lane). */
+			uint32_t partner = l->partner;
+			size_t bi;
+			struct lane *b;
+
+			l->partner = 0;
+			if (!pass) {
+				l->known_bad = true;
+				l->hint = hint;
+				break;
+			}
+			clear_items(s, l->g, l->ng);
+			l->ng = 0;
+			lane_drop(s, li);
+			b = lane_by_id(s, partner, &bi);
+			if (b && !b->known_bad) {
+				b->known_bad = true;
+				if (!b->busy)
+					lane_settle(s, bi);
+			}
+			return;
+		}
 		if (pass) {
 			clear_items(s, l->g, m);
 			memmove(l->g, l->g + m, (l->ng - m) * sizeof(uint32_t));
@@ -342,18 +445,7 @@ void probe_search_result(struct probe_search *s, uint32_t id, bool pass, int hin
 		break;
 	}
 	}
-	if (l->ng == 0) {
-		lane_drop(s, li);
-		return;
-	}
-	if (l->known_bad && l->ng == 1) {
-		s->state[l->g[0]] = IT_FOUND;
-		s->found[s->nfound++] = l->g[0];
-		s->nbiased_found += s->biased[l->g[0]];
-		lane_drop(s, li);
-		return;
-	}
-	lane_plan(l);
+	lane_settle(s, li);
 }
 
 bool probe_search_done(const struct probe_search *s)
