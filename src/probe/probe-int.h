@@ -120,6 +120,7 @@ int probe_user_unavailable(const char *qemu, const struct tgvm_featureset *ask,
 struct probe_ctx {
 	const struct tgvm_probe_options *opt;
 	const char *tmpdir;
+	char *const *argv; /* program mode: the command, argv[0] resolved to a path */
 	/* VM mode: kernel, initrd and the -append line. */
 	const char *kernel, *initrd;
 	char *append;

@@ -48,6 +48,9 @@ struct driver {
 	pthread_cond_t cond;
 	struct probe_search *search;
 	unsigned running;
+	unsigned slots;   /* runs at a time, the reference included */
+	bool ref_pending; /* the reference is running: search runs wait to be judged */
+	bool ref_failed;
 	int error;
 	struct tgvm_error err;
 	size_t cap_runs;
@@ -263,9 +266,10 @@ static void *worker(void *arg)
 		uint64_t t0;
 		int r, hint;
 
-		if (d->error || (probe_search_done(d->search) && d->running == 0))
+		if (d->error || d->ref_failed || (probe_search_done(d->search) && d->running == 0))
 			break;
-		if (probe_search_next(d->search, &t) != 1) {
+		if (d->running + (d->ref_pending ? 1 : 0) >= d->slots ||
+		    probe_search_next(d->search, &t) != 1) {
 			pthread_cond_wait(&d->cond, &d->lock);
 			continue;
 		}
@@ -289,6 +293,18 @@ static void *worker(void *arg)
 
 		t0 = tgvm_now_ns();
 		r = run_once(d, &present, &o, &err);
+		/* Judged against the reference, which may still be running. */
+		pthread_mutex_lock(&d->lock);
+		while (d->ref_pending)
+			pthread_cond_wait(&d->cond, &d->lock);
+		if (d->ref_failed) {
+			d->running--;
+			if (r == 0)
+				probe_obs_release(&o);
+			free(items);
+			break;
+		}
+		pthread_mutex_unlock(&d->lock);
 		if (r == 0)
 			judge(d, &o);
 
@@ -447,6 +463,48 @@ static int setup_vm(struct driver *d, struct tgvm_error *reterr)
 	return tgvm_guest_cmdline(&ga, &d->ctx.append, reterr);
 }
 
+/*
+ * The program to run: argv[0] found in PATH when it names no directory, and
+ * refused early unless it is an x86-64 ELF file (qemu-x86_64 says nothing
+ * useful when it cannot load one). @ret_path gets the path.
+ */
+static int resolve_program(const char *name, char *ret_path, size_t size, struct tgvm_error *reterr)
+{
+	unsigned char hdr[20];
+	int fd, n;
+
+	if (strchr(name, '/')) {
+		snprintf(ret_path, size, "%s", name);
+	} else {
+		const char *path = getenv("PATH");
+		struct tgvm_strv dirs;
+		bool found = false;
+
+		tgvm_strv_init(&dirs);
+		if (tgvm_strv_split(&dirs, path && *path ? path : "/usr/bin:/bin", ":") < 0)
+			return -ENOMEM;
+		for (size_t i = 0; i < dirs.n && !found; i++) {
+			snprintf(ret_path, size, "%s/%s", dirs.v[i], name);
+			found = access(ret_path, X_OK) == 0;
+		}
+		tgvm_strv_release(&dirs);
+		if (!found)
+			return tgvm_error_set(reterr, ENOENT, "cannot find '%s' in PATH", name);
+	}
+	fd = open(ret_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return tgvm_error_set(reterr, errno, "cannot open '%s': %s", ret_path,
+		                      strerror(errno));
+	n = (int)read(fd, hdr, sizeof(hdr));
+	close(fd);
+	if (n < (int)sizeof(hdr) || memcmp(hdr, "\177ELF", 4) || hdr[4] != 2 || hdr[18] != 62)
+		return tgvm_error_set(reterr, ENOEXEC,
+		                      "'%s' is not an x86-64 ELF program (scripts and other "
+		                      "programs they start are probed in VM mode: --vm --run)",
+		                      ret_path);
+	return 0;
+}
+
 static void rm_tmpdir(const char *dir)
 {
 	char path[600];
@@ -462,7 +520,8 @@ int tgvm_probe_run(const struct tgvm_probe_options *opt, struct tgvm_probe_resul
 	struct driver d;
 	struct tgvm_probe_result *res = NULL;
 	struct tgvm_featureset base_feats, none, removed;
-	char tmpdir[256];
+	char tmpdir[256], program[4096];
+	char **argv = NULL;
 	const char *tmp = getenv("TMPDIR");
 	pthread_t th[TGVM_PROBE_JOBS_MAX];
 	unsigned jobs = opt->jobs, started = 0;
@@ -528,6 +587,23 @@ int tgvm_probe_run(const struct tgvm_probe_options *opt, struct tgvm_probe_resul
 		r = setup_vm(&d, reterr);
 		if (r < 0)
 			goto out;
+	} else {
+		size_t argc = 0;
+
+		while (opt->argv[argc])
+			argc++;
+		argv = calloc(argc + 1, sizeof(char *));
+		if (!argv) {
+			r = -ENOMEM;
+			goto out;
+		}
+		r = resolve_program(opt->argv[0], program, sizeof(program), reterr);
+		if (r < 0)
+			goto out;
+		argv[0] = program;
+		for (size_t i = 1; i < argc; i++)
+			argv[i] = opt->argv[i];
+		d.ctx.argv = argv;
 	}
 	snprintf(tmpdir, sizeof(tmpdir), "%s/tgvm-probe.XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(tmpdir)) {
@@ -538,30 +614,7 @@ int tgvm_probe_run(const struct tgvm_probe_options *opt, struct tgvm_probe_resul
 	have_tmp = true;
 	d.ctx.tmpdir = tmpdir;
 
-	/* The reference: every candidate present. */
-	tgvm_featureset_clear(&none);
-	rt0 = tgvm_now_ns();
-	r = run_once(&d, &res->reference, &d.ref, reterr);
-	if (r < 0)
-		goto out;
-	if (d.ref.outcome == TGVM_PROBE_PASS && opt->check && !check_cmd(&d, &d.ref)) {
-		d.ref.outcome = TGVM_PROBE_CHECK;
-		snprintf(d.ref.detail, sizeof(d.ref.detail),
-		         "the check command rejects the reference run");
-	}
-	r = record(&d, "reference", &none, &d.ref, tgvm_now_ns() - rt0);
-	if (r < 0)
-		goto out;
-	if (d.ref.outcome != TGVM_PROBE_PASS) {
-		/* Say which untestable feature it died for, when SIGILL tells. */
-		if (d.ref.sigill_feature >= 0)
-			tgvm_featureset_add(&res->untestable, d.ref.sigill_feature);
-		res->reference_ok = false;
-		goto done;
-	}
-	res->reference_ok = true;
-
-	/* The search. */
+	/* The search, its first runs alongside the reference. */
 	d.nitems = (size_t)tgvm_featureset_count(&res->candidates);
 	d.item = calloc(d.nitems + 1, sizeof(*d.item));
 	d.search = probe_search_new(d.nitems);
@@ -573,16 +626,15 @@ int tgvm_probe_run(const struct tgvm_probe_options *opt, struct tgvm_probe_resul
 		size_t i = 0;
 
 		TGVM_FEATURESET_FOREACH(f, &res->candidates)
-		{
-			d.item[i] = f;
-			/* What static analysis says is required goes first, alone. */
-			i++;
-		}
+		d.item[i++] = f;
+		/* What static analysis says is required goes first, alone. */
 		if (res->have_scan)
 			for (size_t j = 0; j < d.nitems; j++)
 				if (tgvm_featureset_has(&res->scan_required, d.item[j]))
 					probe_search_suspect(d.search, (uint32_t)j);
 	}
+	d.slots = jobs;
+	d.ref_pending = true;
 	for (unsigned i = 0; i < jobs; i++) {
 		if (pthread_create(&th[i], NULL, worker, &d) != 0)
 			break;
@@ -592,8 +644,35 @@ int tgvm_probe_run(const struct tgvm_probe_options *opt, struct tgvm_probe_resul
 		r = tgvm_error_set(reterr, EAGAIN, "cannot start a thread");
 		goto out;
 	}
+
+	/* The reference: every candidate present. */
+	tgvm_featureset_clear(&none);
+	rt0 = tgvm_now_ns();
+	r = run_once(&d, &res->reference, &d.ref, reterr);
+	if (r == 0 && d.ref.outcome == TGVM_PROBE_PASS && opt->check && !check_cmd(&d, &d.ref)) {
+		d.ref.outcome = TGVM_PROBE_CHECK;
+		snprintf(d.ref.detail, sizeof(d.ref.detail),
+		         "the check command rejects the reference run");
+	}
+	pthread_mutex_lock(&d.lock);
+	if (r == 0)
+		r = record(&d, "reference", &none, &d.ref, tgvm_now_ns() - rt0);
+	d.ref_pending = false;
+	d.ref_failed = r < 0 || d.ref.outcome != TGVM_PROBE_PASS;
+	pthread_cond_broadcast(&d.cond);
+	pthread_mutex_unlock(&d.lock);
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
+	if (r < 0)
+		goto out;
+	if (d.ref.outcome != TGVM_PROBE_PASS) {
+		/* Say which untestable feature it died for, when SIGILL tells. */
+		if (d.ref.sigill_feature >= 0)
+			tgvm_featureset_add(&res->untestable, d.ref.sigill_feature);
+		res->reference_ok = false;
+		goto done;
+	}
+	res->reference_ok = true;
 	if (d.error) {
 		r = d.error;
 		if (reterr && d.err.code)
@@ -643,6 +722,7 @@ out:
 	probe_search_free(d.search);
 	free(d.item);
 	free(d.ctx.append);
+	free(argv);
 	pthread_mutex_destroy(&d.lock);
 	pthread_cond_destroy(&d.cond);
 	tgvm_probe_result_free(res);

@@ -288,7 +288,7 @@ int probe_run_user(const struct probe_ctx *ctx, const char *cpu,
 	errkeep[0] = 0;
 	snprintf(sock, sizeof(sock), "%s/gdb-%u.sock", ctx->tmpdir, atomic_fetch_add(&sock_seq, 1));
 	unlink(sock);
-	while (opt->argv[argc])
+	while (ctx->argv[argc])
 		argc++;
 	argv = calloc(argc + 6, sizeof(char *));
 	if (!argv)
@@ -299,7 +299,7 @@ int probe_run_user(const struct probe_ctx *ctx, const char *cpu,
 	argv[3] = "-cpu";
 	argv[4] = (char *)cpu;
 	for (size_t i = 0; i < argc; i++)
-		argv[5 + i] = opt->argv[i];
+		argv[5 + i] = ctx->argv[i];
 	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
 		r = tgvm_error_set(reterr, errno, "cannot create a pipe: %s", strerror(errno));
 		goto out;
@@ -327,6 +327,21 @@ int probe_run_user(const struct probe_ctx *ctx, const char *cpu,
 	outp[1] = errp[1] = -1;
 	deadline = tgvm_now_ns() + (uint64_t)ctx->timeout_ms * 1000000ULL;
 	r = gdb_connect(sock, pid, &g, reterr);
+	if (r == -EIO) {
+		/* QEMU refused the program: say what it said. */
+		char chunk[512];
+		ssize_t n = read(errp[0], chunk, sizeof(chunk) - 1);
+		char *nl;
+
+		chunk[n > 0 ? n : 0] = 0;
+		nl = strchr(chunk, '\n');
+		if (nl)
+			*nl = 0;
+		r = tgvm_error_set(reterr, ENOEXEC, "cannot run '%s' under qemu-x86_64: %s",
+		                   ctx->argv[0], *chunk ? chunk : "it exited at once");
+		pid = -1; /* reaped by gdb_connect */
+		goto out;
+	}
 	if (r < 0)
 		goto out;
 	{
@@ -427,7 +442,7 @@ int probe_run_user(const struct probe_ctx *ctx, const char *cpu,
 		if (WEXITSTATUS(status) == 127 && out.len == 0 &&
 		    strstr(errkeep, "Error while loading")) {
 			r = tgvm_error_set(reterr, ENOENT, "qemu-x86_64 cannot load '%s': %s",
-			                   opt->argv[0], errkeep);
+			                   ctx->argv[0], errkeep);
 			goto out;
 		}
 		snprintf(o.detail, sizeof(o.detail), "exit status %d", WEXITSTATUS(status));
