@@ -293,9 +293,6 @@ static const struct {
      * xsave but no xsaveopt.
      */
     {TGVM_F_AVX2, TGVM_F_BMI1},
-    /* Every AVX CPU has SSE4.2, and QEMU's TCG refuses the VEX forms of
-     * SSE4.1 instructions (vpextrd) without sse4.1: measured with tgvm probe. */
-    {TGVM_F_AVX, TGVM_F_SSE4_2},
     {TGVM_F_XSAVE, TGVM_F_XSAVEOPT},
 };
 

@@ -35,6 +35,30 @@ const char *tgvm_probe_outcome_to_string(enum tgvm_probe_outcome o)
 	return (unsigned)o < TGVM_PROBE_OUTCOME__MAX ? outcome_names[o] : "?";
 }
 
+/*
+ * Dependencies as TCG sees them: the vocabulary's, plus avx needing sse4.2.
+ * Every AVX CPU has SSE4.2, and QEMU's TCG refuses the VEX forms of SSE4.1
+ * instructions (vpextrd) when sse4.1 is off (measured: avx2-plain dies of
+ * SIGILL there), so under TCG taking sse4.x away takes avx away.
+ */
+static void tcg_close(struct tgvm_featureset *s)
+{
+	tgvm_featureset_close(s);
+	if (tgvm_featureset_has(s, TGVM_F_AVX) && !tgvm_featureset_has(s, TGVM_F_SSE4_2)) {
+		tgvm_featureset_add(s, TGVM_F_SSE4_2);
+		tgvm_featureset_close(s);
+	}
+}
+
+static void tcg_close_down(struct tgvm_featureset *s)
+{
+	tgvm_featureset_close_down(s);
+	if (tgvm_featureset_has(s, TGVM_F_AVX) && !tgvm_featureset_has(s, TGVM_F_SSE4_2)) {
+		tgvm_featureset_del(s, TGVM_F_AVX);
+		tgvm_featureset_close_down(s);
+	}
+}
+
 struct driver {
 	struct probe_ctx ctx;
 	const struct tgvm_probe_options *opt;
@@ -62,7 +86,7 @@ static void config_present(const struct driver *d, const struct tgvm_featureset 
 {
 	*ret = d->res->reference;
 	tgvm_featureset_minus(ret, removed);
-	tgvm_featureset_close_down(ret);
+	tcg_close_down(ret);
 }
 
 static char *cpu_string(const struct driver *d, const struct tgvm_featureset *present)
@@ -228,7 +252,7 @@ static int hint_item(const struct driver *d, const uint32_t *items, size_t n, in
 		struct tgvm_featureset p = d->res->reference;
 
 		tgvm_featureset_del(&p, d->item[items[i]]);
-		tgvm_featureset_close_down(&p);
+		tcg_close_down(&p);
 		if (!tgvm_featureset_has(&p, (enum tgvm_feature)feature))
 			return (int)items[i];
 	}
@@ -245,7 +269,7 @@ static void declare_deps(struct driver *d)
 	tgvm_featureset_clear(&need);
 	for (size_t i = 0; i < nf; i++)
 		tgvm_featureset_add(&need, d->item[found[i]]);
-	tgvm_featureset_close(&need);
+	tcg_close(&need);
 	for (size_t i = 0; i < d->nitems; i++)
 		if (tgvm_featureset_has(&need, d->item[i]))
 			probe_search_declare(d->search, (uint32_t)i);
@@ -381,13 +405,13 @@ static int choose_sets(struct driver *d, struct tgvm_featureset *ret_base_feats,
 	}
 	res->reference = base_feats;
 	tgvm_featureset_minus(&res->reference, &un);
-	tgvm_featureset_close_down(&res->reference);
+	tcg_close_down(&res->reference);
 
 	tgvm_linux_baseline(&baseline);
 	if (opt->have_candidates) {
 		struct tgvm_featureset want = opt->candidates;
 
-		tgvm_featureset_close(&want);
+		tcg_close(&want);
 		res->candidates = want;
 		tgvm_featureset_intersect(&res->candidates, &res->reference);
 		res->untestable = want;
@@ -399,7 +423,7 @@ static int choose_sets(struct driver *d, struct tgvm_featureset *ret_base_feats,
 		if (opt->mode == TGVM_PROBE_VM && res->have_scan) {
 			res->candidates = res->scan_required;
 			tgvm_featureset_union(&res->candidates, &res->scan_guarded);
-			tgvm_featureset_close(&res->candidates);
+			tcg_close(&res->candidates);
 			tgvm_featureset_intersect(&res->candidates, &res->reference);
 		} else {
 			res->candidates = res->reference;
@@ -428,11 +452,11 @@ static void cross_check(struct tgvm_probe_result *res)
 	struct tgvm_featureset req = res->scan_required, closed = res->scan_required, t;
 
 	/* Compared over what was tested; deps count as needed with their users. */
-	tgvm_featureset_close(&closed);
+	tcg_close(&closed);
 	res->false_positive = req;
 	tgvm_featureset_intersect(&res->false_positive, &res->candidates);
 	t = res->required;
-	tgvm_featureset_close(&t);
+	tcg_close(&t);
 	tgvm_featureset_minus(&res->false_positive, &t);
 	res->false_negative = res->required;
 	tgvm_featureset_minus(&res->false_negative, &closed);
@@ -694,7 +718,7 @@ int tgvm_probe_run(const struct tgvm_probe_options *opt, struct tgvm_probe_resul
 		struct probe_obs o;
 
 		tgvm_featureset_union(&present, &res->required);
-		tgvm_featureset_close_down(&present);
+		tcg_close_down(&present);
 		removed = res->reference;
 		tgvm_featureset_minus(&removed, &present);
 		rt0 = tgvm_now_ns();
