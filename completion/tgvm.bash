@@ -17,10 +17,11 @@ _tgvm() {
     return
   fi
   case "$prev" in
-    --inventory|--report|--vms|--heatmap|--kernel|--initrd|--disk) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --inventory|--report|--vms|--heatmap|--kernel|--initrd|--disk|--scan) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --vendor) COMPREPLY=($(compgen -W "intel amd" -- "$cur")); return ;;
     --format) COMPREPLY=($(compgen -W "text qemu libvirt json" -- "$cur")); return ;;
-    --need) COMPREPLY=($(compgen -W "$(_tgvm_features)" -- "${cur##*,}")); return ;;
+    --cpu-base) COMPREPLY=($(compgen -W "max $(tgvm host models 2>/dev/null | awk 'NR>1 && NF>2 {print $1}')" -- "$cur")); return ;;
+    --need|--candidates) COMPREPLY=($(compgen -W "$(_tgvm_features)" -- "${cur##*,}")); return ;;
     --mode) COMPREPLY=($(compgen -W "precopy postcopy auto shared nil" -- "$cur")); return ;;
   esac
   case "$verb" in
@@ -34,6 +35,12 @@ _tgvm() {
         COMPREPLY=($(compgen -W "$(tgvm host models --all 2>/dev/null | awk 'NR>1 && NF>2 {print $1}')" -- "$cur"))
       else
         COMPREPLY=($(compgen -W "--json --all --vendor --name --inventory --hosts" -- "$cur"))
+      fi ;;
+    probe)
+      if [[ "$cur" == -* ]]; then
+        COMPREPLY=($(compgen -W "--cpu-base --candidates --scan --timeout --jobs -j --check --json --runs --vm --kernel --initrd --run --mem --help --" -- "$cur"))
+      else
+        COMPREPLY=($(compgen -c -- "$cur") $(compgen -f -- "$cur"))
       fi ;;
     scan) COMPREPLY=($(compgen -W "--json --explain --per-program -j --jobs --hwcaps" -- "$cur") $(compgen -f -- "$cur")) ;;
     vm)

@@ -304,7 +304,25 @@ int tgvm_needs_from_report(const char *path, struct tgvm_vm_needs *ret, struct t
 		n.vendor = vd < 0 ? TGVM_VENDOR_UNKNOWN : vd;
 	}
 	tool = json_string_value(json_object_get(j, "tool"));
-	(void)tool;
+	if (tool && !strcmp(tool, "tgvm-probe")) {
+		/* A probe whose reference run failed found nothing to go by. */
+		if (json_is_false(json_object_get(j, "reference_ok"))) {
+			r = tgvm_error_set(reterr, EINVAL,
+			                   "'%s': the probe's reference run failed; it has no "
+			                   "answer to build a model from",
+			                   path);
+			goto out;
+		}
+		/* What the scan required and TCG could not test stays required. */
+		r = names_to_set(json_object_get(j, "untestable_required"), "untestable_required",
+		                 &n.guarded, reterr);
+		if (r < 0) {
+			tgvm_error_prefix(reterr, "'%s'", path);
+			goto out;
+		}
+		tgvm_featureset_union(&n.required, &n.guarded);
+		tgvm_featureset_clear(&n.guarded);
+	}
 	v = json_object_get(j, "name");
 	base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	snprintf(n.name, sizeof(n.name), "%s", json_is_string(v) ? json_string_value(v) : base);

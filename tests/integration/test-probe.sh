@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# tgvm probe as a user runs it: the labelled corpus of tgvm scan under
+# qemu-x86_64 (each program's needed set found exactly, the cross-check with
+# `tgvm scan --json` clean, AVX-512 code reported untestable), then a whole
+# guest: the bundled guest's cpuwork needs popcnt and bmi2, and the model
+# `tgvm model --report` makes of the probe report boots and runs it.
+. "$(dirname "$0")/lib.sh"
+tgvm_locate
+command -v qemu-x86_64 >/dev/null || fail "qemu-x86_64 is not installed (run scripts/setup.sh)"
+corpus=${TGVM_SCAN_CORPUS:-$TGVM_SRC/build-check/tests/data/scan/corpus}
+expect=${TGVM_SCAN_EXPECT:-$TGVM_SRC/tests/data/scan/expect.txt}
+[ -x "$corpus/bin/avx2-plain" ] || fail "no scan corpus in '$corpus' (build the project first)"
+jobs=$(nproc)
+
+# json_get FILE PYEXPR: evaluate PYEXPR over the document d.
+json_get() {
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# closure LIST: the features LIST brings beyond the Linux baseline (the
+# vocabulary's dependencies applied), sorted, comma-separated.
+closure() {
+	"$TGVM" model --need fpu --json >"$TEST_TMP/m0.json"
+	if [ "$1" = none ]; then
+		echo ""
+		return
+	fi
+	"$TGVM" model --need "$1" --json >"$TEST_TMP/m1.json"
+	python3 - "$TEST_TMP/m0.json" "$TEST_TMP/m1.json" <<'PY'
+import json, sys
+a = set(json.load(open(sys.argv[1]))["features"])
+b = set(json.load(open(sys.argv[2]))["features"])
+print(",".join(sorted(b - a)))
+PY
+}
+
+n=0
+while read -r path scope rest; do
+	case "$path" in '#'* | '') continue ;; esac
+	want=""
+	for kv in $rest; do
+		case "$kv" in probe=*) want=${kv#probe=} ;; esac
+	done
+	[ -n "$want" ] || continue
+	bin=$corpus/$path
+	name=$(basename "$path")
+	"$TGVM" scan --json "$bin" >"$TEST_TMP/$name.scan.json" || fail "$name: tgvm scan failed"
+	rc=0
+	"$TGVM" probe --json -j "$jobs" --timeout 60 --scan "$TEST_TMP/$name.scan.json" \
+		--check 'test "$TGVM_PROBE_STATUS" = 0' -- "$bin" >"$TEST_TMP/$name.probe.json" \
+		2>"$TEST_TMP/$name.probe.err" || rc=$?
+	[ $rc = 0 ] || { cat "$TEST_TMP/$name.probe.err" >&2; fail "$name: tgvm probe exited $rc"; }
+	got=$(json_get "$TEST_TMP/$name.probe.json" '",".join(sorted(d["required"]))')
+	exp=$(closure "$want")
+	assert_eq "$got" "$exp" "$name: needed set found by tgvm probe"
+	assert_eq "$(json_get "$TEST_TMP/$name.probe.json" 'd["verified"]')" True "$name: verified"
+	assert_eq "$(json_get "$TEST_TMP/$name.probe.json" 'd["scan"]["false_negative"]')" "[]" \
+		"$name: static false negatives"
+	assert_eq "$(json_get "$TEST_TMP/$name.probe.json" 'd["scan"]["false_positive"]')" "[]" \
+		"$name: static false positives"
+	runs=$(json_get "$TEST_TMP/$name.probe.json" 'd["runs"]')
+	echo "ok $name: {${got}} in $runs runs, $(json_get "$TEST_TMP/$name.probe.json" 'round(d["wall_ms"])') ms"
+	n=$((n + 1))
+done <"$expect"
+[ $n -ge 8 ] || fail "only $n corpus programs carry a probe= expectation"
+
+# Output comparison (no --check): avx2-plain prints the same with or without
+# features it does not need; the SIGILL names avx2 straight away.
+"$TGVM" probe --json -j "$jobs" -- "$corpus/bin/avx2-plain" >"$TEST_TMP/plain.json" ||
+	fail "avx2-plain: tgvm probe (output comparison) failed"
+assert_eq "$(json_get "$TEST_TMP/plain.json" '",".join(sorted(d["required"]))')" "$(closure avx,avx2,sse4.2)" \
+	"avx2-plain by output comparison"
+json_get "$TEST_TMP/plain.json" '[r["detail"] for r in d["run_log"] if r["outcome"]=="sigill"]' |
+	grep -q 'needs avx' || fail "no SIGILL run named the avx/avx2 instruction it died on"
+
+# A program whose output depends on a feature it only uses after a check:
+# by output, rdrand is needed (the count printed changes); by status, not.
+"$TGVM" probe --json -j "$jobs" -- "$corpus/bin/inline-asm" >"$TEST_TMP/ia.json" || true
+json_get "$TEST_TMP/ia.json" 'd["required"]' | grep -q rdrand ||
+	fail "inline-asm: output comparison should see rdrand change the output"
+
+# AVX-512 code: TCG cannot run it; the probe says so and guesses nothing.
+rc=0
+"$TGVM" probe --json -- "$corpus/bin/levels-v4" >"$TEST_TMP/v4.json" 2>"$TEST_TMP/v4.err" || rc=$?
+assert_eq "$rc" 3 "levels-v4: exit status when the reference run cannot run"
+assert_eq "$(json_get "$TEST_TMP/v4.json" 'd["reference_ok"]')" False "levels-v4: reference_ok"
+json_get "$TEST_TMP/v4.json" 'd["untestable"]' | grep -q "'avx512f'" ||
+	fail "levels-v4: avx512f not reported untestable"
+assert_eq "$(json_get "$TEST_TMP/v4.json" 'd["required"]')" "[]" "levels-v4: nothing guessed"
+assert_grep "$TEST_TMP/v4.err" 'needs avx512f' "levels-v4: the failing instruction named"
+
+# A static false negative is loud: a scan report that misses popcnt.
+printf '{"tool":"tgvm-scan","version":1,"required":[],"guarded":["popcnt"]}\n' >"$TEST_TMP/bad-scan.json"
+rc=0
+"$TGVM" probe -j "$jobs" --scan "$TEST_TMP/bad-scan.json" -- "$corpus/bin/cpu-supports" \
+	>"$TEST_TMP/fn.out" 2>"$TEST_TMP/fn.err" || rc=$?
+assert_eq "$rc" 1 "exit status with a static false negative"
+assert_grep "$TEST_TMP/fn.err" 'STATIC FALSE NEGATIVE.*popcnt' "the false negative is printed loudly"
+
+# A program that hangs without popcnt (it checks, then spins): the timeout
+# turns the hang into a failure with its reason, and popcnt is still found.
+cat >"$TEST_TMP/hang.c" <<'C'
+#include <stdio.h>
+int main(void)
+{
+	__builtin_cpu_init();
+	if (!__builtin_cpu_supports("popcnt"))
+		for (;;)
+			;
+	puts("ok");
+	return 0;
+}
+C
+${CC:-cc} -O2 -o "$TEST_TMP/hang" "$TEST_TMP/hang.c" || fail "cannot compile the hanging program"
+"$TGVM" probe --json -j "$jobs" --timeout 3 -- "$TEST_TMP/hang" >"$TEST_TMP/hang.json" ||
+	fail "probe of the hanging program failed"
+assert_eq "$(json_get "$TEST_TMP/hang.json" '",".join(d["required"])')" popcnt "hanging program needs"
+assert_eq "$(json_get "$TEST_TMP/hang.json" 'sorted(set(r["outcome"] for r in d["run_log"]) - {"pass"})')" \
+	"['timeout']" "hanging program: failures are timeouts"
+json_get "$TEST_TMP/hang.json" '[r["detail"] for r in d["run_log"]]' | grep -q 'killed after 3 s' ||
+	fail "hanging program: no run says it was killed"
+
+# Errors a user meets.
+rc=0
+"$TGVM" probe -- "$TEST_TMP/no-such-program" 2>"$TEST_TMP/e1" || rc=$?
+[ $rc != 0 ] || fail "probing a missing program succeeded"
+rc=0
+"$TGVM" probe 2>"$TEST_TMP/e2" || rc=$?
+assert_eq "$rc" 2 "no program: usage error"
+
+# ---- VM mode: the bundled guest's cpuwork (popcnt + bmi2, unconditionally) ----
+guest_ensure
+rc=0
+"$TGVM" probe --vm --json -j "$jobs" --timeout 240 --candidates popcnt,bmi1,bmi2,abm,movbe,sse4.2,avx2 \
+	--run cpuwork >"$TEST_TMP/vm.json" 2>"$TEST_TMP/vm.err" || rc=$?
+[ $rc = 0 ] || { cat "$TEST_TMP/vm.err" >&2; fail "probe --vm exited $rc"; }
+got=$(json_get "$TEST_TMP/vm.json" '",".join(sorted(d["required"]))')
+assert_eq "$got" "bmi2,popcnt" "VM mode: cpuwork needs"
+echo "ok vm cpuwork: {$got} in $(json_get "$TEST_TMP/vm.json" 'd["runs"]') runs, $(json_get "$TEST_TMP/vm.json" 'round(d["wall_ms"])') ms"
+
+# The minimal model from the probe report boots and runs cpuwork; without
+# bmi2 it does not.
+cpu=$("$TGVM" model --report "$TEST_TMP/vm.json" --format qemu) || fail "tgvm model --report on a probe report"
+echo "model: $cpu"
+boot_guest --cpu "$cpu" --mem 128 --run cpuwork --timeout 240 || fail "the probe's model did not boot"
+assert_eq "$GUEST_RC" 0 "cpuwork under the probe's model"
+guest_output | grep -q '^CPUWORK ok' || fail "cpuwork did not print its result"
