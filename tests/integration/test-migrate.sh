@@ -186,6 +186,12 @@ check "postcopy migrate succeeds" "[ $rc = 0 ] && src_ok $A"
 check "postcopy is recorded with its reason" "grep -q '\"postcopy_used\": true' <<<\"\$out\" && grep -q 'postcopy requested' <<<\"\$out\""
 after2=$(mw verify)
 check "memory intact after postcopy" "grep -q 'MEMWRITER ok' <<<\"\$after2\" && [ \"\$(field boot_id <<<\"\$after2\")\" = \"\$(field boot_id <<<\"\$before\")\" ]"
+# auto: precopy cannot converge (the guest dirties 20 MiB/s, the link is held
+# at 8 MiB/s), so after --converge-timeout it switches to postcopy, saying why.
+out=$("$T" migrate $VM --to $B --mode auto --converge-timeout 2000 --max-bandwidth 8M --no-probe --json); rc=$?
+check "auto switches to postcopy when precopy does not converge" "[ $rc = 0 ] && src_ok $B && grep -q 'did not converge within 2000 ms' <<<\"\$out\""
+after3=$(mw verify)
+check "memory intact after auto" "grep -q 'MEMWRITER ok' <<<\"\$after3\""
 "$T" vm stop $VM
 "$T" host down $A $B >/dev/null
 check "nothing left" "[ \"\$(qemus)\" = 0 ] && ! ip netns list | grep -q '^$P$A\\|^$P$B'"
