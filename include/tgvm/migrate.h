@@ -58,6 +58,7 @@ struct migrate_timeline {
 	enum migrate_mode mode;
 	bool postcopy_used; /* postcopy was switched on (never silently: see reason) */
 	char postcopy_reason[128];
+	int postcopy_recovery_attempts; /* resumes of the postcopy stream asked after a break */
 	uint64_t phase_start_ns[MIGRATE_PHASE__MAX]; /* wall clock; 0 when the phase did not run */
 	uint64_t phase_end_ns[MIGRATE_PHASE__MAX];
 	size_t n_iter;

@@ -116,6 +116,8 @@ json_t *migrate_timeline_to_json(const struct migrate_timeline *t)
 	json_object_set_new(j, "error", json_string(t->error));
 	json_object_set_new(j, "postcopy_used", json_boolean(t->postcopy_used));
 	json_object_set_new(j, "postcopy_reason", json_string(t->postcopy_reason));
+	json_object_set_new(j, "postcopy_recovery_attempts",
+	                    json_integer(t->postcopy_recovery_attempts));
 	json_object_set_new(j, "started_unix_ns", json_integer((json_int_t)t->started_ns));
 	json_object_set_new(j, "ended_unix_ns", json_integer((json_int_t)t->ended_ns));
 	json_object_set_new(j, "pipeline_ms", json_real(ms_since(t->started_ns, t->ended_ns)));
@@ -201,6 +203,8 @@ struct mig {
 	struct netprobe *np;
 	uint64_t probe_from_ns;            /* end of the floor window */
 	uint64_t last_bytes, last_move_ns; /* stall detection */
+	uint64_t last_recover_ns;
+	int recover_listens; /* migrate-recover calls that took on the destination */
 };
 
 static int write_json_file(const char *dir, const char *name, json_t *j, struct tgvm_error *reterr)
@@ -616,6 +620,9 @@ static int prepare(struct mig *m, struct tgvm_error *reterr)
 	                   (json_int_t)(o->max_bandwidth ? o->max_bandwidth : (64ull << 30)));
 	if (o->downtime_limit_ms > 0)
 		json_object_set_new(params, "downtime-limit", json_integer(o->downtime_limit_ms));
+	if (o->max_bandwidth) /* the user's cap holds in postcopy too (QEMU: unlimited) */
+		json_object_set_new(params, "max-postcopy-bandwidth",
+		                    json_integer((json_int_t)o->max_bandwidth));
 	if (mfd)
 		json_object_set_new(params, "multifd-channels", json_integer(channels));
 	if ((r = simple_cmd(m->sq, "migrate-set-parameters", params, reterr)) < 0)
@@ -631,6 +638,43 @@ params_done:
 	if ((r = simple_cmd(m->sq, "migrate", json_pack("{s:s}", "uri", uri), reterr)) < 0)
 		return tgvm_error_prefix(reterr, "source cannot start migrating to %s", uri + 4);
 	return 0;
+}
+
+/*
+ * Postcopy recovery (the link broke after the switch): once both sides are
+ * paused, the destination listens again and the source resumes the stream
+ * (QEMU's migrate-recover / migrate resume=true). Called about once a second
+ * until it takes; failures just mean "not yet".
+ */
+static void postcopy_recover(struct mig *m)
+{
+	json_t *st = NULL;
+	const char *ds;
+	bool paused;
+	char uri[96];
+
+	if (qmp_conn_command(m->dq, "query-migrate", NULL, QMP_MS, &st, NULL) < 0)
+		return;
+	ds = json_string_value(json_object_get(st, "status"));
+	paused = ds && !strcmp(ds, "postcopy-paused");
+	json_decref(st);
+	snprintf(uri, sizeof(uri), "tcp:%s:%u", m->dst_host.address,
+	         49152u + name_hash(m->src.name) % 8000u + 1u +
+	             (unsigned)(m->recover_listens % 16));
+	if (paused) {
+		if (qmp_conn_command(m->dq, "migrate-recover", json_pack("{s:s}", "uri", uri),
+		                     QMP_MS, NULL, NULL) < 0)
+			return;
+		m->recover_listens++;
+	}
+	if (!m->recover_listens)
+		return;
+	snprintf(uri, sizeof(uri), "tcp:%s:%u", m->dst_host.address,
+	         49152u + name_hash(m->src.name) % 8000u + (unsigned)(m->recover_listens - 1) % 16 +
+	             1u);
+	if (qmp_conn_command(m->sq, "migrate", json_pack("{s:s, s:b}", "uri", uri, "resume", 1),
+	                     QMP_MS, NULL, NULL) == 0)
+		m->t->postcopy_recovery_attempts++;
 }
 
 static int run(struct mig *m, struct tgvm_error *reterr)
@@ -689,6 +733,21 @@ static int run(struct mig *m, struct tgvm_error *reterr)
 			    "(link down or destination stuck)",
 			    m->dst_host.name, stall_ms);
 		}
+		if (!strcmp(status, "postcopy-active") && t->n_iter &&
+		    t->iter[t->n_iter - 1].remaining_bytes > 0 &&
+		    now - m->last_move_ns >= (uint64_t)stall_ms * 1000000ull) {
+			/* The VM already runs on the destination and pulls its pages
+			 * from here: neither side may go. Pause both channels so QEMU
+			 * notices at once, then recover when the link is back. */
+			qmp_conn_command(m->sq, "migrate-pause", NULL, QMP_MS, NULL, NULL);
+			qmp_conn_command(m->dq, "migrate-pause", NULL, QMP_MS, NULL, NULL);
+			m->last_move_ns = now;
+		}
+		if (!strcmp(status, "postcopy-paused") &&
+		    now - m->last_recover_ns >= 1000ull * 1000000ull) {
+			postcopy_recover(m);
+			m->last_recover_ns = now;
+		}
 		if (!strcmp(status, "cancelled"))
 			return tgvm_error_set(reterr, ECANCELED, "migration was cancelled");
 		if (!vm_dir_pid(m->indir) && !m->resume_seen)
@@ -697,7 +756,7 @@ static int run(struct mig *m, struct tgvm_error *reterr)
 			    m->dst_host.name,
 			    !strcmp(status, "postcopy-active") ? "postcopy" : "precopy");
 		if (cancel_requested(m)) {
-			if (!strcmp(status, "postcopy-active"))
+			if (t->postcopy_used || !strncmp(status, "postcopy", 8))
 				return tgvm_error_set(reterr, EBUSY,
 				                      "cannot cancel: postcopy already switched "
 				                      "the VM to host '%s'",
