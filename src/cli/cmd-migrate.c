@@ -18,6 +18,8 @@ static void migrate_usage(void)
 	                "                    [--downtime-limit MS] [--max-bandwidth SIZE]\n"
 	                "                    [--converge-timeout MS] [--timeout MS] [--multifd N]\n"
 	                "                    [--no-check] [--json]\n"
+	                "       tgvm migrate VM --to HOST --mode shared|nil | --decouple DEVICE |\n"
+	                "                    --recouple   (nil-migration; see tgvm-migrate(1))\n"
 	                "       tgvm migrate status VM [--json]\n"
 	                "       tgvm migrate cancel VM\n");
 }
@@ -45,7 +47,7 @@ static void fmt_ms(char *buf, size_t size, json_t *v)
 }
 
 /* The table form of a timeline (as stored: see tgvm-migrate(1) JSON FIELDS). */
-static void print_timeline(json_t *j)
+void cli_migrate_print_timeline(json_t *j)
 {
 	static const char *const hdr[] = {"PHASE", "START ms", "DURATION ms"};
 	static const char *const ihdr[] = {"PASS", "AT ms", "SENT MiB", "LEFT MiB", "DIRTY MiB/s"};
@@ -147,7 +149,7 @@ static int migrate_status_cmd(int argc, char **argv)
 		if (active)
 			printf("in progress (QEMU status %s)\n",
 			       json_string_value(json_object_get(j, "qemu_status")));
-		print_timeline(j);
+		cli_migrate_print_timeline(j);
 		rc = TGVM_EXIT_OK;
 	}
 	json_decref(j);
@@ -194,6 +196,8 @@ int cmd_migrate(int argc, char **argv)
 		return migrate_status_cmd(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "cancel"))
 		return migrate_cancel_cmd(argc - 1, argv + 1);
+	if (cli_migrate_is_nil(argc, argv)) /* --mode shared|nil, --decouple, --recouple */
+		return cmd_migrate_nil(argc, argv);
 	migrate_opts_init(&o);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "t:m:d:b:c:T:M:njh", opts, NULL)) != -1) {
@@ -276,7 +280,7 @@ int cmd_migrate(int argc, char **argv)
 	if (json)
 		print_json(j);
 	else
-		print_timeline(j);
+		cli_migrate_print_timeline(j);
 	json_decref(j);
 	rc = TGVM_EXIT_OK;
 	if (r < 0)
