@@ -48,6 +48,10 @@ struct vm_memdev {
 int vm_memdev_open(const char *name, const char *path, uint64_t capacity, struct vm_memdev *ret,
                    struct tgvm_error *reterr);
 
+/* As vm_memdev_open() but creates nothing: -ENOENT when the directory is missing. */
+int vm_memdev_peek(const char *name, const char *path, uint64_t capacity, struct vm_memdev *ret,
+                   struct tgvm_error *reterr);
+
 /*
  * Bytes placed on @d and how many VMs hold them (either may be NULL). Leases
  * of VMs that no longer exist in their state directory are removed with their

@@ -42,6 +42,9 @@ int cmd_host_down(int argc, char **argv);
 #include <jansson.h>
 bool cli_migrate_is_nil(int argc, char **argv);
 int cmd_migrate_nil(int argc, char **argv);
+/* Memory devices and migration domains of @inventory: a table, or into @json_out (cli-memdev.c). */
+int cli_fleet_memdevs(const char *inventory, json_t *json_out);
+bool cli_fleet_has_memdevs(const char *inventory);
 /* The table form of a stored migration timeline (cmd-migrate.c). */
 void cli_migrate_print_timeline(json_t *j);
 

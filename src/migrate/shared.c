@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,15 @@ static void h_before(struct qmp_conn *sq, struct qmp_conn *dq, const char *indir
 	struct nil_ctx *x = opaque;
 
 	x->sq = sq;
+	/* For tests (tgvm-migrate(1), FAULTS): freeze the destination QEMU just
+	 * before the source starts the handoff, as a host that hangs mid-switch. */
+	const char *fault = getenv("TGVM_TEST_FAULT");
+	if (fault && !strcmp(fault, "handoff-freeze-destination") && x->step == NIL_HANDOFF) {
+		int pid = vm_dir_pid(indir);
+
+		if (pid > 0 && kill(pid, SIGSTOP) == 0)
+			json_object_set_new(t->extra, "test_fault", json_string(fault));
+	}
 	if (x->breakdown) {
 		snprintf(x->src_trace, sizeof(x->src_trace), "%s/trace-handoff.log", x->vmdir);
 		snprintf(x->dst_trace, sizeof(x->dst_trace), "%s/trace-handoff.log", indir);
@@ -441,6 +451,22 @@ int migrate_handoff(const char *name, const char *to, const struct migrate_opts 
 	x.breakdown = n && n->breakdown;
 	step_opts(&x, &oo);
 	r = migrate_vm(name, to, &oo, ret, reterr);
+	if (r < 0 && strcmp(ret->status, "completed")) {
+		struct vm_config now;
+		char vmdir[4096];
+
+		vm_dir(name, vmdir, sizeof(vmdir));
+		if (vm_load(name, &now, NULL) == 0) {
+			if (!strcmp(now.host, c.host) && vm_dir_pid(vmdir) > 0) {
+				tgvm_error_prefix(reterr,
+				                  "handoff failed; VM '%s' runs on host '%s' from the "
+				                  "same memory",
+				                  name, c.host);
+				snprintf(ret->error, sizeof(ret->error), "%s", reterr ? reterr->msg : "");
+			}
+			vm_config_release(&now);
+		}
+	}
 	if (!strcmp(ret->status, "completed")) {
 		struct tgvm_error lerr = {0};
 

@@ -52,8 +52,23 @@ static void human(char *buf, size_t size, uint64_t b)
 		snprintf(buf, size, "%" PRIu64 " MiB", b >> 20);
 }
 
+static int memdev_open(const char *name, const char *path, uint64_t capacity, bool create,
+                       struct vm_memdev *ret, struct tgvm_error *reterr);
+
 int vm_memdev_open(const char *name, const char *path, uint64_t capacity, struct vm_memdev *ret,
                    struct tgvm_error *reterr)
+{
+	return memdev_open(name, path, capacity, true, ret, reterr);
+}
+
+int vm_memdev_peek(const char *name, const char *path, uint64_t capacity, struct vm_memdev *ret,
+                   struct tgvm_error *reterr)
+{
+	return memdev_open(name, path, capacity, false, ret, reterr);
+}
+
+static int memdev_open(const char *name, const char *path, uint64_t capacity, bool create,
+                       struct vm_memdev *ret, struct tgvm_error *reterr)
 {
 	struct vm_memdev d;
 	struct statfs sf;
@@ -79,6 +94,9 @@ int vm_memdev_open(const char *name, const char *path, uint64_t capacity, struct
 	if (n < 0 || (size_t)n >= sizeof(d.dir))
 		return tgvm_error_set(reterr, ENAMETOOLONG, "memory device '%s': path too long",
 		                      name);
+	if (!create && access(d.dir, F_OK) < 0)
+		return tgvm_error_set(reterr, ENOENT, "memory device '%s': no '%s' yet", name,
+		                      d.dir);
 	if ((r = tgvm_mkdir_p(d.dir, reterr)) < 0)
 		return tgvm_error_prefix(reterr, "memory device '%s'", name);
 	if (statfs(d.dir, &sf) < 0)
