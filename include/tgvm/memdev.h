@@ -123,8 +123,7 @@ struct tgvm_memdevs {
  */
 int tgvm_memdevs_from_json(json_t *inv, const char *origin, struct tgvm_memdevs *ret,
                            struct tgvm_error *reterr);
-int tgvm_memdevs_load(const char *inventory, struct tgvm_memdevs *ret,
-                      struct tgvm_error *reterr);
+int tgvm_memdevs_load(const char *inventory, struct tgvm_memdevs *ret, struct tgvm_error *reterr);
 void tgvm_memdevs_release(struct tgvm_memdevs *m);
 const struct tgvm_memdev *tgvm_memdevs_find(const struct tgvm_memdevs *m, const char *name);
 bool tgvm_memdev_has_host(const struct tgvm_memdev *d, const char *host);

@@ -65,7 +65,7 @@ int migrate_recouple(const char *name, const struct migrate_opts *o, struct migr
  * Stops at the first failure.
  */
 int migrate_nil(const char *name, const char *to, const char *memdev, const struct migrate_opts *o,
-                const struct nil_opts *n, struct migrate_timeline ret[NIL_STEP__MAX],
-                size_t *ret_n, struct tgvm_error *reterr);
+                const struct nil_opts *n, struct migrate_timeline ret[NIL_STEP__MAX], size_t *ret_n,
+                struct tgvm_error *reterr);
 
 #endif

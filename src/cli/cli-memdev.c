@@ -60,8 +60,8 @@ int cli_fleet_memdevs(const char *inventory, json_t *json_out)
 		    a, json_pack("{s:s, s:i, s:I, s:o, s:o, s:o}", "name", d->name, "domain",
 		                 d->domain + 1, "capacity_bytes", (json_int_t)d->capacity,
 		                 "used_bytes", known ? json_integer((json_int_t)used) : json_null(),
-		                 "vms", known ? json_integer((json_int_t)vms) : json_null(), "hosts",
-		                 jh));
+		                 "vms", known ? json_integer((json_int_t)vms) : json_null(),
+		                 "hosts", jh));
 		snprintf(dom, sizeof(dom), "%d", d->domain + 1);
 		snprintf(cap, sizeof(cap), "%" PRIu64 " MiB", d->capacity >> 20);
 		if (known)
@@ -80,9 +80,10 @@ int cli_fleet_memdevs(const char *inventory, json_t *json_out)
 	} else {
 		json_decref(a);
 		if (t) {
-			printf("\nMemory devices: %zu, in %d migration domain%s (hosts that share a "
-			       "device hand VMs over with --mode shared):\n\n",
-			       m.n, m.n_domains, m.n_domains == 1 ? "" : "s");
+			printf(
+			    "\nMemory devices: %zu, in %d migration domain%s (hosts that share a "
+			    "device hand VMs over with --mode shared):\n\n",
+			    m.n, m.n_domains, m.n_domains == 1 ? "" : "s");
 			cli_table_align_right(t, 1);
 			cli_table_align_right(t, 2);
 			cli_table_print(t, stdout);

@@ -206,8 +206,8 @@ int cmd_migrate_nil(int argc, char **argv)
 	if (r < 0) {
 		bool refused = n && !strcmp(t[n - 1].status, "refused");
 
-		rc = refused ? cli_fail(r == -EPERM || r == -EBUSY || r == -EINVAL || r == -ENOSPC ||
-		                                r == -EEXIST
+		rc = refused ? cli_fail(r == -EPERM || r == -EBUSY || r == -EINVAL ||
+		                                r == -ENOSPC || r == -EEXIST
 		                            ? TGVM_EXIT_NO
 		                            : TGVM_EXIT_FAILURE,
 		                        "migrate", "refused: %s", err.msg)

@@ -64,7 +64,8 @@ static int find_root(int *parent, int i)
 
 static void assign_domains(struct tgvm_memdevs *m)
 {
-	int *parent = calloc(m->n ? m->n : 1, sizeof(int)), *id = calloc(m->n ? m->n : 1, sizeof(int));
+	int *parent = calloc(m->n ? m->n : 1, sizeof(int)),
+	    *id = calloc(m->n ? m->n : 1, sizeof(int));
 
 	if (!parent || !id) {
 		for (size_t i = 0; i < m->n; i++)
@@ -81,7 +82,8 @@ static void assign_domains(struct tgvm_memdevs *m)
 		for (size_t j = i + 1; j < m->n; j++)
 			for (size_t k = 0; k < m->v[i].n_hosts; k++)
 				if (tgvm_memdev_has_host(&m->v[j], m->v[i].hosts[k])) {
-					parent[find_root(parent, (int)j)] = find_root(parent, (int)i);
+					parent[find_root(parent, (int)j)] =
+					    find_root(parent, (int)i);
 					break;
 				}
 	m->n_domains = 0;
@@ -119,7 +121,8 @@ static int parse_one(json_t *d, size_t idx, json_t *hosts, const char *origin,
 	snprintf(ret->name, sizeof(ret->name), "%s", name);
 	if (json_is_integer(cap) && json_integer_value(cap) > 0)
 		ret->capacity = (uint64_t)json_integer_value(cap);
-	else if (!json_is_string(cap) || tgvm_parse_size(json_string_value(cap), &ret->capacity) < 0)
+	else if (!json_is_string(cap) ||
+	         tgvm_parse_size(json_string_value(cap), &ret->capacity) < 0)
 		return tgvm_error_set(reterr, EINVAL,
 		                      "'%s': memory device '%s': \"capacity\" must be a size such "
 		                      "as \"4G\"",
@@ -282,8 +285,8 @@ int tgvm_memdev_place(struct vm_config *c, const char *dev, struct tgvm_error *r
 
 	if ((r = tgvm_memdev_for_host(c->host, dev, &d, reterr)) < 0)
 		return r;
-	if ((r = vm_memdev_alloc(&d, c->name, c->host, c->mem_bytes, file, sizeof(file),
-	                         reterr)) < 0)
+	if ((r = vm_memdev_alloc(&d, c->name, c->host, c->mem_bytes, file, sizeof(file), reterr)) <
+	    0)
 		return r;
 	dup = strdup(file);
 	if (!dup) {

@@ -167,7 +167,8 @@ static void scan_trace(const char *file, uint64_t from_us, const char *const *na
 		for (size_t i = 0; i < n; i++) {
 			size_t len = strlen(names[i]);
 
-			if (strncmp(colon + 1, names[i], len) || (colon[1 + len] != ' ' && colon[1 + len]))
+			if (strncmp(colon + 1, names[i], len) ||
+			    (colon[1 + len] != ' ' && colon[1 + len]))
 				continue;
 			/* vm_state_notify: only the destination's start ("running 1"). */
 			if (!strcmp(names[i], "vm_state_notify") && !strstr(colon, "running 1"))
@@ -234,7 +235,8 @@ static json_t *slowest(const char *file, uint64_t from_us, const char *event, co
 
 			for (int i = 0; i < 3; i++)
 				if (d > top[i].us) {
-					memmove(&top[i + 1], &top[i], (size_t)(2 - i) * sizeof(top[0]));
+					memmove(&top[i + 1], &top[i],
+					        (size_t)(2 - i) * sizeof(top[0]));
 					snprintf(top[i].name, sizeof(top[i].name), "%s", prev);
 					top[i].us = d;
 					break;
@@ -250,7 +252,8 @@ static json_t *slowest(const char *file, uint64_t from_us, const char *event, co
 				arg = o + 1;
 				len = strcspn(arg, ")");
 			}
-			snprintf(prev, sizeof(prev), "%.*s", (int)TGVM_MIN(len, sizeof(prev) - 1), arg);
+			snprintf(prev, sizeof(prev), "%.*s", (int)TGVM_MIN(len, sizeof(prev) - 1),
+			         arg);
 		}
 		prev_us = us;
 	}
@@ -292,9 +295,9 @@ static void add_breakdown(struct nil_ctx *x, struct migrate_timeline *t)
 	put_ms(b, "load_ms", seg_ms(d[0].first_us, d[1].first_us));
 	json_object_set_new(b, "devices_saved", json_integer(s[1].count));
 	json_object_set_new(b, "sections_loaded", json_integer(d[0].count));
-	json_object_set_new(b, "slowest_saves",
-	                    slowest(x->src_trace, stop ? stop - 1000 : 0, "vmstate_save",
-	                            "savevm_state_cleanup"));
+	json_object_set_new(
+	    b, "slowest_saves",
+	    slowest(x->src_trace, stop ? stop - 1000 : 0, "vmstate_save", "savevm_state_cleanup"));
 	json_object_set_new(b, "slowest_loads",
 	                    slowest(x->dst_trace, stop, "qemu_loadvm_state_section_startfull",
 	                            "qemu_loadvm_state_post_main"));
@@ -326,9 +329,11 @@ static void h_after(const struct vm_config *vm, const struct vm_host *src,
 		if (total > setup && mbps > 0)
 			json_object_set_new(
 			    t->extra, "stream_bytes",
-			    json_integer((json_int_t)(mbps * (double)(total - setup) * 125.0 + 0.5)));
-		json_object_set_new(t->extra, "ram_bytes",
-		                    json_integer(json_integer_value(json_object_get(ram, "transferred"))));
+			    json_integer(
+			        (json_int_t)(mbps * (double)(total - setup) * 125.0 + 0.5)));
+		json_object_set_new(
+		    t->extra, "ram_bytes",
+		    json_integer(json_integer_value(json_object_get(ram, "transferred"))));
 	}
 	json_decref(q);
 	json_object_set_new(t->extra, "stop_event_us", json_integer((json_int_t)t->stop_event_us));
@@ -436,8 +441,8 @@ int migrate_handoff(const char *name, const char *to, const struct migrate_opts 
 	}
 	if ((r = vm_memdev_lease_lock(c.mem_file, &l, reterr)) < 0) {
 		if (r == -EBUSY)
-			r = tgvm_error_set(reterr, EBUSY, "a handoff of VM '%s' is already in progress",
-			                   name);
+			r = tgvm_error_set(reterr, EBUSY,
+			                   "a handoff of VM '%s' is already in progress", name);
 		goto refused;
 	}
 	if (strcmp(l.host, c.host)) {
@@ -458,11 +463,13 @@ int migrate_handoff(const char *name, const char *to, const struct migrate_opts 
 		vm_dir(name, vmdir, sizeof(vmdir));
 		if (vm_load(name, &now, NULL) == 0) {
 			if (!strcmp(now.host, c.host) && vm_dir_pid(vmdir) > 0) {
-				tgvm_error_prefix(reterr,
-				                  "handoff failed; VM '%s' runs on host '%s' from the "
-				                  "same memory",
-				                  name, c.host);
-				snprintf(ret->error, sizeof(ret->error), "%s", reterr ? reterr->msg : "");
+				tgvm_error_prefix(
+				    reterr,
+				    "handoff failed; VM '%s' runs on host '%s' from the "
+				    "same memory",
+				    name, c.host);
+				snprintf(ret->error, sizeof(ret->error), "%s",
+				         reterr ? reterr->msg : "");
 			}
 			vm_config_release(&now);
 		}
@@ -471,9 +478,10 @@ int migrate_handoff(const char *name, const char *to, const struct migrate_opts 
 		struct tgvm_error lerr = {0};
 
 		if (vm_memdev_lease_move(&l, to, &lerr) < 0 && r == 0)
-			r = tgvm_error_set(reterr, lerr.code, "VM '%s' runs on host '%s' but %s", name,
-			                   to, lerr.msg);
-		json_object_set_new(ret->extra, "lease_generation", json_integer((json_int_t)l.generation));
+			r = tgvm_error_set(reterr, lerr.code, "VM '%s' runs on host '%s' but %s",
+			                   name, to, lerr.msg);
+		json_object_set_new(ret->extra, "lease_generation",
+		                    json_integer((json_int_t)l.generation));
 	}
 	vm_memdev_lease_unlock(&l);
 	vm_config_release(&c);
@@ -552,7 +560,8 @@ int migrate_recouple(const char *name, const struct migrate_opts *o, struct migr
 	}
 	if ((r = vm_memdev_lease_lock(c.mem_file, &l, reterr)) < 0) {
 		if (r == -EBUSY)
-			r = tgvm_error_set(reterr, EBUSY, "a handoff of VM '%s' is in progress", name);
+			r = tgvm_error_set(reterr, EBUSY, "a handoff of VM '%s' is in progress",
+			                   name);
 		goto refused;
 	}
 	ctx_init(&x, o, NIL_RECOUPLE, name);
@@ -602,8 +611,8 @@ static int pick_memdev(const char *from, const char *to, char *ret, size_t size,
 }
 
 int migrate_nil(const char *name, const char *to, const char *memdev, const struct migrate_opts *o,
-                const struct nil_opts *n, struct migrate_timeline ret[NIL_STEP__MAX],
-                size_t *ret_n, struct tgvm_error *reterr)
+                const struct nil_opts *n, struct migrate_timeline ret[NIL_STEP__MAX], size_t *ret_n,
+                struct tgvm_error *reterr)
 {
 	struct vm_config c;
 	char dev[TGVM_NAME_MAX];
@@ -626,7 +635,8 @@ int migrate_nil(const char *name, const char *to, const char *memdev, const stru
 		struct vm_memdev d;
 
 		if ((r = tgvm_memdev_for_host(to, dev, &d, reterr)) < 0) {
-			tgvm_error_prefix(reterr, "cannot hand VM '%s' over to host '%s'", name, to);
+			tgvm_error_prefix(reterr, "cannot hand VM '%s' over to host '%s'", name,
+			                  to);
 			refuse(&ret[(*ret_n)++], NIL_HANDOFF, name, c.host, to,
 			       r == -ENOENT ? -EPERM : r, reterr);
 			r = r == -ENOENT ? -EPERM : r;

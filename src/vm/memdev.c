@@ -353,8 +353,8 @@ int vm_memdev_lease_lock(const char *mem_file, struct vm_memdev_lease *ret,
 
 		close(l.fd);
 		if (e == EWOULDBLOCK)
-			return tgvm_error_set(reterr, EBUSY, "lease '%s' is held by another handoff",
-			                      l.path);
+			return tgvm_error_set(reterr, EBUSY,
+			                      "lease '%s' is held by another handoff", l.path);
 		return tgvm_error_set(reterr, e, "cannot lock '%s': %s", l.path, strerror(e));
 	}
 	if ((r = lease_read(l.path, &l, NULL, 0, reterr)) < 0) {
