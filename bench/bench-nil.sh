@@ -43,6 +43,8 @@ cleanup() {
 }
 trap cleanup EXIT
 "$T" host up --inventory "$TGVM_STATE_DIR/inv.json" >/dev/null || exit 1
+hostof() { "$T" vm list --json | python3 -c "import json,sys; print([x['host'] for x in json.load(sys.stdin) if x['name']=='$1'][0])"; }
+other() { [ "$(hostof "$1")" = $A ] && echo $B || echo $A; } # move each run away from where the VM is
 ipof() { "$T" vm list --json | python3 -c "import json,sys; print([x['ip'] for x in json.load(sys.stdin) if x['name']=='$1'][0])"; }
 wait_up() { # the guest answers its UDP echo
   for _ in $(seq 1 180); do
@@ -183,14 +185,11 @@ for size in $SIZES; do
   vm=bnshared
   "$T" vm start $vm --host $A --mem "$size" --memdev cxl0 >/dev/null || { echo "cannot start $size on the device"; continue; }
   wait_up "$(ipof $vm)" || echo "warning: $size guest did not answer" >&2
-  h=$A
   for i in $(seq 1 "$RUNS"); do
-    h=$([ $h = $A ] && echo $B || echo $A)
-    "$T" migrate $vm --to $h --mode shared --json | record handoff "$size"
+    "$T" migrate $vm --to "$(other $vm)" --mode shared --json | record handoff "$size"
   done
   for i in $(seq 1 "$BRUNS"); do
-    h=$([ $h = $A ] && echo $B || echo $A)
-    "$T" migrate $vm --to $h --mode shared --breakdown --json | record handoff-breakdown "$size"
+    "$T" migrate $vm --to "$(other $vm)" --mode shared --breakdown --json | record handoff-breakdown "$size"
   done
   "$T" vm stop $vm >/dev/null
   echo "-- $size: plain QEMU" >&2
@@ -200,10 +199,8 @@ for size in $SIZES; do
     vm=bnprivate
     "$T" vm start $vm --host $A --mem "$size" >/dev/null
     wait_up "$(ipof $vm)" || echo "warning: $size guest did not answer" >&2
-    h=$A
     for i in $(seq 1 "$RUNS"); do
-      h=$([ $h = $A ] && echo $B || echo $A)
-      "$T" migrate $vm --to $h --json | record precopy "$size"
+      "$T" migrate $vm --to "$(other $vm)" --json | record precopy "$size"
     done
     "$T" vm stop $vm >/dev/null
   fi

@@ -20,7 +20,8 @@
 #include "tgvm/memdev.h"
 #include "util/util.h"
 
-#define HOSTS "\"hosts\": [{\"name\": \"a\"}, {\"name\": \"b\"}, {\"name\": \"c\"}, {\"name\": \"d\"}]"
+#define HOSTS                                                                                      \
+	"\"hosts\": [{\"name\": \"a\"}, {\"name\": \"b\"}, {\"name\": \"c\"}, {\"name\": \"d\"}]"
 
 static int parse(const char *text, struct tgvm_memdevs *m, struct tgvm_error *err)
 {
@@ -44,7 +45,8 @@ static void test_inventory(void **state)
 	    parse("{" HOSTS ", \"memdevs\": ["
 	          "{\"name\": \"x\", \"capacity\": \"1G\", \"hosts\": [\"a\", \"b\"]},"
 	          "{\"name\": \"y\", \"capacity\": 268435456, \"hosts\": [\"b\", \"c\", \"b\"]},"
-	          "{\"name\": \"z\", \"capacity\": \"64M\", \"hosts\": [\"d\"], \"path\": \"/dev/shm/z\"}]}",
+	          "{\"name\": \"z\", \"capacity\": \"64M\", \"hosts\": [\"d\"], \"path\": "
+	          "\"/dev/shm/z\"}]}",
 	          &m, &err),
 	    0);
 	assert_int_equal(m.n, 3);
@@ -69,7 +71,8 @@ static void test_inventory(void **state)
 	                       &m, &err),
 	                 -ENOENT);
 	assert_non_null(strstr(err.msg, "host 'q' is not in the inventory"));
-	assert_int_equal(parse("{" HOSTS ", \"memdevs\": [{\"name\": \"x\", \"capacity\": \"lots\", "
+	assert_int_equal(parse("{" HOSTS
+	                       ", \"memdevs\": [{\"name\": \"x\", \"capacity\": \"lots\", "
 	                       "\"hosts\": [\"a\"]}]}",
 	                       &m, &err),
 	                 -EINVAL);
@@ -151,9 +154,11 @@ static void test_capacity_and_leases(void **state)
 	assert_int_equal(stat(f1, &st), 0);
 	assert_int_equal(st.st_size, 128ll << 20);
 	assert_true(st.st_blocks == 0); /* sparse until the guest touches it */
-	assert_int_equal(vm_memdev_alloc(&d, "v1", "a", 64ull << 20, f3, sizeof(f3), &err), -EEXIST);
+	assert_int_equal(vm_memdev_alloc(&d, "v1", "a", 64ull << 20, f3, sizeof(f3), &err),
+	                 -EEXIST);
 	assert_int_equal(vm_memdev_alloc(&d, "v2", "a", 128ull << 20, f2, sizeof(f2), &err), 0);
-	assert_int_equal(vm_memdev_alloc(&d, "v3", "b", 64ull << 20, f3, sizeof(f3), &err), -ENOSPC);
+	assert_int_equal(vm_memdev_alloc(&d, "v3", "b", 64ull << 20, f3, sizeof(f3), &err),
+	                 -ENOSPC);
 	assert_non_null(strstr(err.msg, "memory device 'cxl' is full: 256 MiB of 256 MiB used, "
 	                                "VM 'v3' needs 64 MiB"));
 	assert_int_equal(vm_memdev_usage(&d, &used, &vms, &err), 0);
