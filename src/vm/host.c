@@ -280,17 +280,24 @@ static int one_host_down(const char *name, struct tgvm_error *reterr)
 
 static int one_host_up(const struct vm_host *h, struct tgvm_error *reterr)
 {
-	char ns[64], veth[16], cidr[40], path[4400];
+	char ns[64], veth[16], cidr[40], path[4400], mac[18];
 	json_t *j = NULL;
 	char *text = NULL;
+	uint32_t hash = vm_fnv1a(h->name);
 	int r;
 
 	vm_host_netns(h->name, ns, sizeof(ns));
+	/* A bridge without a set address takes its lowest port's, so it changed
+	 * each time a VM's tap came or went, and other hosts' ARP entries for
+	 * this host went stale (a migration stream then timed out connecting). */
+	snprintf(mac, sizeof(mac), "02:74:67:%02x:%02x:%02x", (hash >> 16) & 0xff,
+	         (hash >> 8) & 0xff, hash & 0xff);
 	snprintf(veth, sizeof(veth), "fh%08x", vm_fnv1a(h->name));
 	snprintf(cidr, sizeof(cidr), "%s/%d", h->address, TGVM_NET_PREFIX);
 	if ((r = vm_net_ip(NULL, reterr, "netns", "add", ns, NULL)) < 0 ||
 	    (r = vm_net_ip(ns, reterr, "link", "set", "lo", "up", NULL)) < 0 ||
 	    (r = vm_net_ip(ns, reterr, "link", "add", "br0", "type", "bridge", NULL)) < 0 ||
+	    (r = vm_net_ip(ns, reterr, "link", "set", "br0", "address", mac, NULL)) < 0 ||
 	    (r = vm_net_ip(tgvm_net_fabric_ns(), reterr, "link", "add", veth, "type", "veth",
 	                   "peer", "name", "uplink", "netns", ns, NULL)) < 0 ||
 	    (r = vm_net_ip(tgvm_net_fabric_ns(), reterr, "link", "set", veth, "master",
