@@ -101,6 +101,8 @@ static void h_before(struct qmp_conn *sq, struct qmp_conn *dq, const char *indir
 	struct nil_ctx *x = opaque;
 
 	x->sq = sq;
+	if (x->step == NIL_HANDOFF) /* the pipeline ran precopy's settings; users asked for this */
+		json_object_set_new(t->extra, "mode", json_string("shared"));
 	/* For tests (tgvm-migrate(1), FAULTS): freeze the destination QEMU just
 	 * before the source starts the handoff, as a host that hangs mid-switch. */
 	const char *fault = getenv("TGVM_TEST_FAULT");
