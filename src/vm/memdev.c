@@ -367,42 +367,37 @@ int vm_memdev_lease_lock(const char *mem_file, struct vm_memdev_lease *ret,
 
 int vm_memdev_lease_move(struct vm_memdev_lease *l, const char *host, struct tgvm_error *reterr)
 {
-	char tmp[sizeof(l->path)];
-	int r;
+	char state[4096] = "", *text;
+	json_t *j;
+	ssize_t len;
+	int fd, r;
 
 	if (l->fd < 0)
 		return tgvm_error_set(reterr, EINVAL, "lease '%s' is not locked", l->path);
 	if ((r = tgvm_name_check("host", host, reterr)) < 0)
 		return r;
-	/* tgvm_file_write renames a new file over the lease: the flock on the old
-	 * inode would no longer exclude anyone, so write in place instead. */
-	snprintf(tmp, sizeof(tmp), "%s", host);
-	{
-		char state[4096] = "", *text;
-		json_t *j;
-		int fd;
-
-		tgvm_state_dir(state, sizeof(state));
-		j = json_pack("{s:s, s:s, s:I, s:I, s:s}", "vm", l->vm, "host", tmp, "generation",
-		              (json_int_t)(l->generation + 1), "bytes", (json_int_t)l->bytes,
-		              "state_dir", state);
-		text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-		json_decref(j);
-		if (!text)
-			return tgvm_error_set(reterr, ENOMEM, "out of memory");
-		fd = open(l->path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text) ||
-		    fsync(fd) < 0) {
-			r = tgvm_error_set(reterr, errno, "cannot write lease '%s': %s", l->path,
-			                   strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			free(text);
-			return r;
-		}
-		close(fd);
+	tgvm_state_dir(state, sizeof(state));
+	j = json_pack("{s:s, s:s, s:I, s:I, s:s}", "vm", l->vm, "host", host, "generation",
+	              (json_int_t)(l->generation + 1), "bytes", (json_int_t)l->bytes, "state_dir",
+	              state);
+	text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(j);
+	if (!text)
+		return tgvm_error_set(reterr, ENOMEM, "out of memory");
+	/* In place, not by rename: the flock lives on this inode. A torn write
+	 * leaves a malformed lease, which refuses handoffs (the safe side). */
+	len = (ssize_t)strlen(text);
+	fd = open(l->path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || write(fd, text, (size_t)len) != len || fsync(fd) < 0) {
+		r = tgvm_error_set(reterr, errno, "cannot write lease '%s': %s", l->path,
+		                   strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		free(text);
+		return r;
 	}
+	close(fd);
+	free(text);
 	snprintf(l->host, sizeof(l->host), "%s", host);
 	l->generation++;
 	return 0;
