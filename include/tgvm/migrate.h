@@ -101,7 +101,8 @@ struct migrate_hooks {
 	/* Every sample during precopy (about every 20 ms): progress display. */
 	void (*progress)(const struct migrate_timeline *t, const char *status, void *opaque);
 	/* nil-migration: both QEMUs ready, just before the source is told to migrate
-	 * (QMP connections are the pipeline's; @indir is the destination's state). */
+	 * (QMP connections are the pipeline's, valid until after_start returns; @indir is
+	 * the destination's state directory). */
 	void (*before_migrate)(struct qmp_conn *src, struct qmp_conn *dst, const char *indir,
 	                       struct migrate_timeline *t, void *opaque);
 	void *opaque;
