@@ -7,13 +7,11 @@
 # 1 MiB moves, a second and a concurrent handoff are refused, a destination
 # frozen and killed mid-handoff leaves the VM on the source with its memory
 # intact); then a guest in private RAM decoupled, recoupled and moved with
-# --mode nil. After each step the guest's pattern verifies and its boot id
-# holds (and the busy guest's counter grows).
-# The second guest's memwriter fills its pattern once and then only serves
-# verify: decouple and recouple are precopy migrations, and precopy of a guest
-# that keeps rewriting memory has been seen here (QEMU 7.2, TCG; plain
-# cross-host precopy too) to lose the guest (it reboots), which handoffs,
-# moving no RAM, never did.
+# --mode nil. After each step the guest's pattern verifies, its boot id
+# holds and its counter grows.
+# Decouple and recouple are precopy migrations; they run with a 300 ms
+# downtime limit because with 20 ms precopy lost a guest that keeps rewriting
+# memory here (QEMU 7.2, TCG; plain QEMU too): see tgvm-migrate(1).
 set -uo pipefail
 T=${TGVM:?}
 guest_dir=${TGVM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tgvm}/guest
@@ -75,7 +73,7 @@ intact() { # memwriter verifies its pattern, same boot, counter grew since the l
   s=$(ask status)
   c=$(field counter "$s")
   if [[ $v == "MEMWRITER ok "* ]] && [ "$(field boot_id "$s")" = "$boot_id" ] &&
-    [ -n "$c" ] && { [ "$c" -gt "$last_counter" ] || [ "$(field rate "$s")" = 0 ]; }; then
+    [ -n "$c" ] && [ "$c" -gt "$last_counter" ]; then
     last_counter=$c
     return 0
   fi
@@ -154,7 +152,7 @@ check "handoff back with a breakdown of the blackout" "[ $rc = 0 ] && on $A cxl0
 
 # A guest in private RAM: decouple, recouple, then all three at once.
 "$T" vm stop $VM
-start_vm $A 0
+start_vm $A 8
 check "guest in private RAM: memwriter answers" "[ -n \"$boot_id\" ] && intact"
 out=$("$T" migrate $VM --to $B --mode shared 2>&1); rc=$?
 check "handoff of a VM in private RAM is refused" "[ $rc = 1 ] && grep -q 'decouple it first' <<<\"\$out\" && on $A ''"
