@@ -47,9 +47,9 @@ _tgvm() {
       if [ "$COMP_CWORD" -eq 2 ]; then
         COMPREPLY=($(compgen -W "start stop list console" -- "$cur"))
       else
-        COMPREPLY=($(compgen -W "--host --mem --cpus --model --kernel --initrd --append --disk --ip --accel --dry-run --json --log" -- "$cur"))
+        COMPREPLY=($(compgen -W "--host --mem --cpus --model --kernel --initrd --append --disk --ip --accel --memdev --dry-run --json --log" -- "$cur"))
       fi ;;
-    migrate) COMPREPLY=($(compgen -W "status cancel --to --mode --downtime-limit --max-bandwidth --converge-timeout --timeout --multifd --no-check --json" -- "$cur")) ;;
+    migrate) COMPREPLY=($(compgen -W "status cancel --to --mode --downtime-limit --max-bandwidth --converge-timeout --timeout --multifd --no-check --json --decouple --recouple --memdev --breakdown" -- "$cur")) ;;
   esac
 }
 complete -F _tgvm tgvm

@@ -40,4 +40,8 @@ if has_verb migrate && [ -x "$here/scripts/demo-migrate.sh" ]; then
   act "7. Live migration between simulated hosts of different CPU generations"
   "$here/scripts/demo-migrate.sh" "$tgvm"
 fi
+if has_verb migrate && [ -x "$here/scripts/demo-nil.sh" ]; then
+  act "8. nil-migration: decouple onto shared memory, hand off, recouple"
+  "$here/scripts/demo-nil.sh" "$tgvm"
+fi
 printf '\nDone. Pictures are in %s/.\n' "$out"

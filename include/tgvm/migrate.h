@@ -118,6 +118,11 @@ struct migrate_hooks {
 	                    const struct vm_host *dst, struct migrate_timeline *t, void *opaque);
 	/* Every sample during precopy (about every 20 ms): progress display. */
 	void (*progress)(const struct migrate_timeline *t, const char *status, void *opaque);
+	/* nil-migration: both QEMUs ready, just before the source is told to migrate
+	 * (QMP connections are the pipeline's, valid until after_start returns; @indir is
+	 * the destination's state directory). */
+	void (*before_migrate)(struct qmp_conn *src, struct qmp_conn *dst, const char *indir,
+	                       struct migrate_timeline *t, void *opaque);
 	void *opaque;
 };
 
@@ -137,6 +142,13 @@ struct migrate_opts {
 	migrate_check_fn check; /* NULL: no CPU check */
 	void *check_opaque;
 	struct migrate_hooks hooks;
+	/* nil-migration (src/migrate/shared.c, tgvm/memdev.h) */
+	bool ignore_shared; /* x-ignore-shared on both sides: RAM on a shared device is not sent */
+	bool same_host;     /* @to may be the VM's own host (decouple, recouple) */
+	/* Change the destination's copy of the config (RAM backing, tap) before it starts. */
+	int (*prepare_dst)(struct vm_config *dst, void *opaque, struct tgvm_error *reterr);
+	void *prepare_opaque;
+	const char *step; /* stored as "step" in the timeline when set ("handoff", ...) */
 };
 
 void migrate_opts_init(struct migrate_opts *o);

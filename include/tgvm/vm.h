@@ -125,6 +125,9 @@ struct vm_config {
 	char tap[16];           /* tap device in the host namespace, derived from the name */
 	char accel[8];          /* "tcg" or "kvm"; "" picks with vm_accel_choose() */
 	char machine[32];       /* "q35" unless set */
+	/* nil-migration (tgvm/memdev.h): guest RAM in a file on a shared memory device */
+	char memdev[TGVM_NAME_MAX]; /* the device's name; "" : host-private RAM */
+	char *mem_file;             /* owned; the RAM file on it, NULL when private */
 };
 
 void vm_config_init(struct vm_config *c);

@@ -38,6 +38,16 @@ int cmd_migrate(int argc, char **argv);
 int cmd_host_up(int argc, char **argv);
 int cmd_host_down(int argc, char **argv);
 
+/* nil-migration steps of tgvm migrate (cmd-migrate-nil.c). */
+#include <jansson.h>
+bool cli_migrate_is_nil(int argc, char **argv);
+int cmd_migrate_nil(int argc, char **argv);
+/* Memory devices and migration domains of @inventory: a table, or into @json_out (cli-memdev.c). */
+int cli_fleet_memdevs(const char *inventory, json_t *json_out);
+bool cli_fleet_has_memdevs(const char *inventory);
+/* The table form of a stored migration timeline (cmd-migrate.c). */
+void cli_migrate_print_timeline(json_t *j);
+
 const struct tgvm_cmd *cli_commands(size_t *ret_n);
 const struct tgvm_cmd *cli_command_find(const char *name);
 

@@ -274,6 +274,20 @@ int cmd_fleet(int argc, char **argv)
 		strncat(defpath, "/examples/fleet.json", sizeof(defpath) - strlen(defpath) - 1);
 		inventory = defpath;
 	}
+	if (vms.n == 0 && cli_fleet_has_memdevs(inventory)) {
+		/* No VMs, but memory devices: show the migration domains alone. */
+		json_t *j = json ? json_object() : NULL;
+
+		rc = cli_fleet_memdevs(inventory, j);
+		if (j) {
+			char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+			puts(s ? s : "{}");
+			free(s);
+			json_decref(j);
+		}
+		goto out;
+	}
 	if (vms.n == 0) {
 		rc = cli_fail(TGVM_EXIT_USAGE, "fleet",
 		              "no VMs: give --vm NAME=FEATURES, --vms FILE or --report FILE");
@@ -347,6 +361,7 @@ int cmd_fleet(int argc, char **argv)
 			json_array_append_new(a, v);
 		}
 		json_object_set_new(j, "vms", a);
+		cli_fleet_memdevs(inventory, j); /* nil-migration: devices and domains */
 		s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		puts(s ? s : "{}");
 		free(s);
@@ -396,6 +411,7 @@ int cmd_fleet(int argc, char **argv)
 		    "requires plus the guarded features every such host has.\n",
 		    fo.first_host ? fo.first_host : "the newest host that can run it",
 		    fo.cross_vendor ? "" : " per vendor");
+		cli_fleet_memdevs(inventory, NULL); /* nil-migration: devices and domains */
 	}
 	if (heatmap) {
 		char *svg = tgvm_fleet_heatmap_svg(inv, vms.v, vms.n, fo.matrix);

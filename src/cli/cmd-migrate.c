@@ -21,6 +21,8 @@ static void migrate_usage(void)
 	        "                    [--multifd N]\n"
 	        "                    [--probe-interval US | --no-probe] [--no-net-switch]\n"
 	        "                    [--svg FILE] [--qemu-defaults] [--no-check] [--json]\n"
+	        "       tgvm migrate VM --to HOST --mode shared|nil | --decouple DEVICE |\n"
+	        "                    --recouple   (nil-migration; see tgvm-migrate(1))\n"
 	        "       tgvm migrate status VM [--json] [--svg FILE]\n"
 	        "       tgvm migrate cancel VM\n");
 }
@@ -48,7 +50,7 @@ static void fmt_ms(char *buf, size_t size, json_t *v)
 }
 
 /* The table form of a timeline (as stored: see tgvm-migrate(1) JSON FIELDS). */
-static void print_timeline(json_t *j)
+void cli_migrate_print_timeline(json_t *j)
 {
 	static const char *const hdr[] = {"PHASE", "START ms", "DURATION ms"};
 	static const char *const ihdr[] = {"PASS", "AT ms", "SENT MiB", "LEFT MiB", "DIRTY MiB/s"};
@@ -192,7 +194,7 @@ static int migrate_status_cmd(int argc, char **argv)
 		if (active)
 			printf("in progress (QEMU status %s)\n",
 			       json_string_value(json_object_get(j, "qemu_status")));
-		print_timeline(j);
+		cli_migrate_print_timeline(j);
 		rc = TGVM_EXIT_OK;
 	}
 	if (svg && !active && rc == TGVM_EXIT_OK)
@@ -247,6 +249,8 @@ int cmd_migrate(int argc, char **argv)
 		return migrate_status_cmd(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "cancel"))
 		return migrate_cancel_cmd(argc - 1, argv + 1);
+	if (cli_migrate_is_nil(argc, argv)) /* --mode shared|nil, --decouple, --recouple */
+		return cmd_migrate_nil(argc, argv);
 	migrate_opts_init(&o);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "t:m:d:b:c:T:M:njhP:NSg:Qz:", opts, NULL)) != -1) {
@@ -353,7 +357,7 @@ int cmd_migrate(int argc, char **argv)
 	if (json)
 		print_json(j);
 	else
-		print_timeline(j);
+		cli_migrate_print_timeline(j);
 	rc = TGVM_EXIT_OK;
 	if (svg)
 		rc = write_svg(j, svg);

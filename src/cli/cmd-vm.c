@@ -15,6 +15,7 @@
 
 #include "cli/cli.h"
 #include "tgvm/fleet.h"
+#include "tgvm/memdev.h"
 #include "tgvm/netprobe.h"
 #include "tgvm/vm.h"
 #include "util/util.h"
@@ -25,7 +26,8 @@ static void vm_usage(void)
 	    stderr,
 	    "usage: tgvm vm start NAME --host HOST [--mem SIZE] [--cpus N] [--model CPU]\n"
 	    "                     [--kernel FILE [--initrd FILE] [--append LINE] | --disk IMAGE]\n"
-	    "                     [--ip ADDR] [--workload LIST] [--dry-run] [--json]\n"
+	    "                     [--ip ADDR] [--workload LIST] [--memdev DEVICE] [--dry-run] "
+	    "[--json]\n"
 	    "       tgvm vm list [--json]\n"
 	    "       tgvm vm stop NAME...\n"
 	    "       tgvm vm console NAME [--log]\n"
@@ -43,31 +45,25 @@ static int set_str(char **dst, const char *v)
 static int vm_start_cmd(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"host", required_argument, NULL, 'H'},
-	    {"mem", required_argument, NULL, 'm'},
-	    {"cpus", required_argument, NULL, 'c'},
-	    {"model", required_argument, NULL, 'M'},
-	    {"kernel", required_argument, NULL, 'k'},
-	    {"initrd", required_argument, NULL, 'i'},
-	    {"append", required_argument, NULL, 'a'},
-	    {"disk", required_argument, NULL, 'd'},
-	    {"ip", required_argument, NULL, 'I'},
-	    {"accel", required_argument, NULL, 'A'},
-	    {"dry-run", no_argument, NULL, 'n'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"workload", required_argument, NULL, 'w'},
-	    {NULL, 0, NULL, 0},
+	    {"host", required_argument, NULL, 'H'},     {"mem", required_argument, NULL, 'm'},
+	    {"cpus", required_argument, NULL, 'c'},     {"model", required_argument, NULL, 'M'},
+	    {"kernel", required_argument, NULL, 'k'},   {"initrd", required_argument, NULL, 'i'},
+	    {"append", required_argument, NULL, 'a'},   {"disk", required_argument, NULL, 'd'},
+	    {"ip", required_argument, NULL, 'I'},       {"accel", required_argument, NULL, 'A'},
+	    {"dry-run", no_argument, NULL, 'n'},        {"json", no_argument, NULL, 'j'},
+	    {"memdev", required_argument, NULL, 'D'},   {"help", no_argument, NULL, 'h'},
+	    {"workload", required_argument, NULL, 'w'}, {NULL, 0, NULL, 0},
 	};
 	struct vm_config cfg;
 	struct tgvm_error err = {0};
 	const char *workload = "udp-responder";
 	bool dry = false, json = false, model_auto = false;
+	const char *memdev = NULL;
 	int c, rc = TGVM_EXIT_OK;
 
 	vm_config_init(&cfg);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "H:m:c:M:k:i:a:d:I:A:njhw:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "H:m:c:M:k:i:a:d:I:A:njhw:D:", opts, NULL)) != -1) {
 		int r = 0;
 
 		switch (c) {
@@ -120,6 +116,9 @@ static int vm_start_cmd(int argc, char **argv)
 			break;
 		case 'n':
 			dry = true;
+			break;
+		case 'D':
+			memdev = optarg;
 			break;
 		case 'j':
 			json = true;
@@ -209,7 +208,14 @@ static int vm_start_cmd(int argc, char **argv)
 		vm_config_release(&cfg);
 		return TGVM_EXIT_OK;
 	}
+	/* Guest RAM on a shared memory device (nil-migration): place it first. */
+	if (memdev && tgvm_memdev_place(&cfg, memdev, &err) < 0) {
+		vm_config_release(&cfg);
+		return cli_fail_err("vm start", &err);
+	}
 	if (vm_start(&cfg, &err) < 0) {
+		if (cfg.mem_file)
+			vm_memdev_free(cfg.mem_file);
 		rc = cli_fail_err("vm start", &err);
 	} else {
 		struct vm_config now;
@@ -227,6 +233,9 @@ static int vm_start_cmd(int argc, char **argv)
 				printf("VM '%s' started on host '%s' (address %s, %s, -cpu %s)\n",
 				       now.name, now.host, now.ip, now.accel,
 				       now.cpu ? now.cpu : "qemu64");
+				if (now.memdev[0])
+					printf("its memory is on device '%s' (%s)\n", now.memdev,
+					       now.mem_file);
 			}
 			vm_config_release(&now);
 		}

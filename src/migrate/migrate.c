@@ -583,10 +583,12 @@ static int prepare(struct mig *m, struct tgvm_error *reterr)
 	struct vm_launch l = {.dir = m->indir, .incoming = true};
 	bool pc = o->mode != MIGRATE_PRECOPY;
 	bool mfd = o->mode == MIGRATE_PRECOPY && o->multifd_channels > 0;
-	const char *src_caps[] = {"events", "multifd", "auto-converge", "postcopy-ram"};
-	const bool src_on[] = {true, mfd, o->mode != MIGRATE_POSTCOPY && !o->qemu_defaults, pc};
-	const char *dst_caps[] = {"events", "multifd", "postcopy-ram"};
-	const bool dst_on[] = {true, mfd, pc};
+	const char *src_caps[] = {"events", "multifd", "auto-converge", "postcopy-ram",
+	                          "x-ignore-shared"};
+	const bool src_on[] = {true, mfd, o->mode != MIGRATE_POSTCOPY && !o->qemu_defaults, pc,
+	                       o->ignore_shared};
+	const char *dst_caps[] = {"events", "multifd", "postcopy-ram", "x-ignore-shared"};
+	const bool dst_on[] = {true, mfd, pc, o->ignore_shared};
 	int channels = o->multifd_channels;
 	json_t *st = NULL, *params;
 	char uri[96];
@@ -635,6 +637,8 @@ params_done:
 	         49152u + name_hash(m->src.name) % 8000u);
 	if ((r = simple_cmd(m->dq, "migrate-incoming", json_pack("{s:s}", "uri", uri), reterr)) < 0)
 		return tgvm_error_prefix(reterr, "destination cannot listen on %s", uri + 4);
+	if (o->hooks.before_migrate) /* nil-migration (shared.c) */
+		o->hooks.before_migrate(m->sq, m->dq, m->indir, m->t, o->hooks.opaque);
 	if ((r = simple_cmd(m->sq, "migrate", json_pack("{s:s}", "uri", uri), reterr)) < 0)
 		return tgvm_error_prefix(reterr, "source cannot start migrating to %s", uri + 4);
 	return 0;
@@ -965,6 +969,8 @@ int migrate_vm(const char *name, const char *to, const struct migrate_opts *o,
 	migrate_timeline_init(t);
 	t->started_ns = tgvm_wall_ns();
 	t->mode = o->mode;
+	if (o->step) /* nil-migration (shared.c) */
+		json_object_set_new(t->extra, "step", json_string(o->step));
 	snprintf(t->vm, sizeof(t->vm), "%s", name);
 	snprintf(t->to, sizeof(t->to), "%s", to);
 	snprintf(t->status, sizeof(t->status), "refused");
@@ -989,7 +995,7 @@ int migrate_vm(const char *name, const char *to, const struct migrate_opts *o,
 	}
 	if ((r = host_get(to, &m.dst_host, reterr)) < 0)
 		goto refused;
-	if (!strcmp(to, m.src.host)) {
+	if (!strcmp(to, m.src.host) && !o->same_host) {
 		r = tgvm_error_set(reterr, EINVAL, "VM '%s' already runs on host '%s'", name, to);
 		goto refused;
 	}
@@ -1010,6 +1016,8 @@ int migrate_vm(const char *name, const char *to, const struct migrate_opts *o,
 		goto out;
 	}
 	snprintf(m.dst.host, sizeof(m.dst.host), "%s", to);
+	if (o->prepare_dst && (r = o->prepare_dst(&m.dst, o->prepare_opaque, reterr)) < 0)
+		goto out; /* nil-migration (shared.c): RAM backing of the destination */
 	snprintf(m.indir, sizeof(m.indir), "%s/in-%" PRIu64, m.vmdir, t->started_ns / 1000000);
 	snprintf(path, sizeof(path), "%s/" CANCEL_FILE, m.vmdir);
 	unlink(path);

@@ -32,7 +32,8 @@ void vm_config_release(struct vm_config *c)
 	free(c->initrd);
 	free(c->append);
 	free(c->disk);
-	c->cpu = c->kernel = c->initrd = c->append = c->disk = NULL;
+	free(c->mem_file);
+	c->cpu = c->kernel = c->initrd = c->append = c->disk = c->mem_file = NULL;
 }
 
 static int dup_opt(char **dst, const char *src)
@@ -47,10 +48,10 @@ static int dup_opt(char **dst, const char *src)
 int vm_config_copy(struct vm_config *dst, const struct vm_config *src)
 {
 	*dst = *src;
-	dst->cpu = dst->kernel = dst->initrd = dst->append = dst->disk = NULL;
+	dst->cpu = dst->kernel = dst->initrd = dst->append = dst->disk = dst->mem_file = NULL;
 	if (dup_opt(&dst->cpu, src->cpu) < 0 || dup_opt(&dst->kernel, src->kernel) < 0 ||
-	    dup_opt(&dst->initrd, src->initrd) < 0 || dup_opt(&dst->append, src->append) < 0 ||
-	    dup_opt(&dst->disk, src->disk) < 0) {
+	    dup_opt(&dst->mem_file, src->mem_file) < 0 || dup_opt(&dst->initrd, src->initrd) < 0 ||
+	    dup_opt(&dst->append, src->append) < 0 || dup_opt(&dst->disk, src->disk) < 0) {
 		vm_config_release(dst);
 		return -ENOMEM;
 	}
@@ -114,6 +115,8 @@ int vm_config_finish(struct vm_config *c, struct tgvm_error *reterr)
 				return tgvm_error_set(reterr, EINVAL,
 				                      "VM '%s': CPU model '%s' has a blank",
 				                      c->name, c->cpu);
+	if ((r = vm_config_check_memdev(c, reterr)) < 0)
+		return r;
 	if (c->ip[0] && !tgvm_net_addr_ok(c->ip))
 		return tgvm_error_set(reterr, EINVAL,
 		                      "VM '%s': address '%s' is not in 198.18.0.0/15", c->name,
@@ -147,6 +150,10 @@ json_t *vm_config_to_json(const struct vm_config *c)
 		json_object_set_new(j, "append", json_string(c->append));
 	if (c->disk)
 		json_object_set_new(j, "disk", json_string(c->disk));
+	if (c->memdev[0] && c->mem_file) {
+		json_object_set_new(j, "memdev", json_string(c->memdev));
+		json_object_set_new(j, "mem_file", json_string(c->mem_file));
+	}
 	return j;
 }
 
@@ -201,7 +208,11 @@ int vm_config_from_json(json_t *j, struct vm_config *ret, struct tgvm_error *ret
 	    (r = get_dup(j, "kernel", &c.kernel, reterr)) < 0 ||
 	    (r = get_dup(j, "initrd", &c.initrd, reterr)) < 0 ||
 	    (r = get_dup(j, "append", &c.append, reterr)) < 0 ||
-	    (r = get_dup(j, "disk", &c.disk, reterr)) < 0)
+	    (r = get_dup(j, "disk", &c.disk, reterr)) < 0 ||
+	    (r = get_str(j, "memdev", c.memdev, sizeof(c.memdev), false, reterr)) < 0 ||
+	    (r = get_dup(j, "mem_file", &c.mem_file, reterr)) < 0)
+		goto fail;
+	if ((r = vm_config_check_memdev(&c, reterr)) < 0)
 		goto fail;
 	if (!json_is_integer(mem) || json_integer_value(mem) <= 0 || !json_is_integer(cpus) ||
 	    json_integer_value(cpus) <= 0 || json_integer_value(cpus) > TGVM_VM_CPUS_MAX) {
@@ -247,7 +258,20 @@ int vm_qemu_argv(const struct vm_config *c, const struct vm_launch *l, struct tg
 	PUSH("-name");
 	PUSHF("%s,debug-threads=on", c->name);
 	PUSH("-machine");
-	PUSH(c->machine);
+	if (c->mem_file) {
+		/* Guest RAM on the memory device (vm/memdev.c); the id keeps the RAM
+		 * block's name "pc.ram", so private and shared QEMUs migrate to each other. */
+		PUSHF("%s,memory-backend=" VM_MEMDEV_RAM_ID, c->machine);
+		PUSH("-object");
+		PUSHF("memory-backend-file,id=" VM_MEMDEV_RAM_ID ",mem-path=%s,size=%" PRIu64
+		      "M,share=on",
+		      c->mem_file, c->mem_bytes >> 20);
+		/* Timestamps on QEMU's trace lines: where a handoff's blackout goes. */
+		PUSH("-msg");
+		PUSH("timestamp=on");
+	} else {
+		PUSH(c->machine);
+	}
 	PUSH("-accel");
 	PUSH(c->accel[0] ? c->accel : "tcg");
 	PUSH("-cpu");

@@ -283,13 +283,13 @@ static int one_host_up(const struct vm_host *h, struct tgvm_error *reterr)
 	char ns[64], veth[16], cidr[40], path[4400], brmac[18];
 	json_t *j = NULL;
 	char *text = NULL;
+	uint32_t hash = vm_fnv1a(h->name);
 	int r;
 
 	vm_host_netns(h->name, ns, sizeof(ns));
-	snprintf(veth, sizeof(veth), "fh%08x", vm_fnv1a(h->name));
-	uint32_t hh = vm_fnv1a(h->name);
-	snprintf(brmac, sizeof(brmac), "02:74:68:%02x:%02x:%02x", (hh >> 16) & 0xff,
-	         (hh >> 8) & 0xff, hh & 0xff);
+	snprintf(veth, sizeof(veth), "fh%08x", hash);
+	snprintf(brmac, sizeof(brmac), "02:74:68:%02x:%02x:%02x", (hash >> 16) & 0xff,
+	         (hash >> 8) & 0xff, hash & 0xff);
 	snprintf(cidr, sizeof(cidr), "%s/%d", h->address, TGVM_NET_PREFIX);
 	if ((r = vm_net_ip(NULL, reterr, "netns", "add", ns, NULL)) < 0 ||
 	    (r = vm_net_ip(ns, reterr, "link", "set", "lo", "up", NULL)) < 0 ||

@@ -42,4 +42,10 @@ uint32_t vm_fnv1a(const char *s);
 /* The QEMU binary: $TGVM_QEMU or "qemu-system-x86_64". */
 const char *vm_qemu_binary(void);
 
+/* nil-migration (vm/memdev.c): the id of the file-backed RAM object, named as
+ * QEMU names its default RAM block so private and shared QEMUs interoperate. */
+#define VM_MEMDEV_RAM_ID "pc.ram"
+/* 0 when @c's memdev and mem_file agree and the file path is usable by QEMU. */
+int vm_config_check_memdev(const struct vm_config *c, struct tgvm_error *reterr);
+
 #endif

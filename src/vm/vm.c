@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "tgvm/qmp.h"
+#include "tgvm/memdev.h"
 #include "tgvm/vm.h"
 #include "vm/vm-int.h"
 
@@ -409,6 +410,8 @@ int vm_stop(const char *name, struct tgvm_error *reterr)
 	r = vm_kill_dir(dir, c.host, c.tap, reterr);
 	if (r == 0)
 		rm_rf(dir);
+	if (r == 0 && c.mem_file) /* nil-migration: give its memory device space back */
+		vm_memdev_free(c.mem_file);
 	vm_config_release(&c);
 	return r;
 }

@@ -1,0 +1,658 @@
+// SPDX-License-Identifier: MIT
+/*
+ * nil-migration on top of the migration pipeline (migrate.c): decouple,
+ * handoff and recouple as configurations of migrate_vm() — the destination's
+ * RAM backing (prepare_dst), x-ignore-shared, same-host moves — plus the
+ * checks that belong to shared memory: the destination must map the VM's
+ * device and the VM's lease must name its current host. Also measures what
+ * a handoff moves and, on request, where its blackout goes (QEMU trace).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tgvm/memdev.h"
+#include "tgvm/nil.h"
+#include "tgvm/qmp.h"
+#include "util/util.h"
+
+#define QMP_MS    5000
+#define TRACE_MAX (16u << 20)
+
+static const char *const step_names[NIL_STEP__MAX] = {"decouple", "handoff", "recouple"};
+
+const char *nil_step_to_string(enum nil_step s)
+{
+	return s < NIL_STEP__MAX ? step_names[s] : "?";
+}
+
+/* QEMU trace events that mark the switch (QEMU 7.2 names). */
+static const char *const trace_events[] = {
+    "savevm_state_complete_precopy",
+    "savevm_section_end",
+    "qemu_loadvm_state_section_startfull",
+    "qemu_loadvm_state_post_main",
+    "vm_state_notify",
+    "qemu_announce_self_iter",
+    "virtio_net_announce_notify",
+    "qemu_loadvm_state_section_partend",
+    "vmstate_save",
+    "savevm_state_cleanup",
+};
+
+struct nil_ctx {
+	const struct migrate_opts *user;
+	enum nil_step step;
+	bool breakdown;
+	const char *memdev;   /* decouple: the device's name */
+	const char *mem_file; /* decouple: the VM's file on it */
+	char vmdir[4096];
+	struct qmp_conn *sq; /* the pipeline's, valid from before_migrate to after_start */
+	char src_trace[4300], dst_trace[4300];
+};
+
+/* ---- the destination's config ---- */
+
+static int prepare_dst(struct vm_config *dst, void *opaque, struct tgvm_error *reterr)
+{
+	struct nil_ctx *x = opaque;
+
+	if (x->step == NIL_HANDOFF)
+		return 0;
+	/* Same host: the new QEMU needs its own tap next to the old one. */
+	dst->tap[1] = dst->tap[1] == 'v' ? 'w' : 'v';
+	free(dst->mem_file);
+	dst->mem_file = NULL;
+	dst->memdev[0] = '\0';
+	if (x->step == NIL_DECOUPLE) {
+		dst->mem_file = strdup(x->mem_file);
+		if (!dst->mem_file)
+			return tgvm_error_set(reterr, ENOMEM, "out of memory");
+		snprintf(dst->memdev, sizeof(dst->memdev), "%s", x->memdev);
+	}
+	return 0;
+}
+
+/* ---- measurements ---- */
+
+static void trace_on(struct qmp_conn *q, const char *file)
+{
+	char cmd[4400];
+	json_t *args;
+
+	snprintf(cmd, sizeof(cmd), "logfile %s", file);
+	args = json_pack("{s:s}", "command-line", cmd);
+	qmp_conn_command(q, "human-monitor-command", args, QMP_MS, NULL, NULL);
+	json_decref(args);
+	for (size_t i = 0; i < ARRAY_SIZE(trace_events); i++) {
+		args = json_pack("{s:s, s:b}", "name", trace_events[i], "enable", true);
+		qmp_conn_command(q, "trace-event-set-state", args, QMP_MS, NULL, NULL);
+		json_decref(args);
+	}
+}
+
+static void h_before(struct qmp_conn *sq, struct qmp_conn *dq, const char *indir,
+                     struct migrate_timeline *t, void *opaque)
+{
+	struct nil_ctx *x = opaque;
+
+	x->sq = sq;
+	if (x->step == NIL_HANDOFF) /* the pipeline ran precopy's settings; users asked for this */
+		json_object_set_new(t->extra, "mode", json_string("shared"));
+	/* For tests (tgvm-migrate(1), FAULTS): freeze the destination QEMU just
+	 * before the source starts the handoff, as a host that hangs mid-switch. */
+	const char *fault = getenv("TGVM_TEST_FAULT");
+	if (fault && !strcmp(fault, "handoff-freeze-destination") && x->step == NIL_HANDOFF) {
+		int pid = vm_dir_pid(indir);
+
+		if (pid > 0 && kill(pid, SIGSTOP) == 0)
+			json_object_set_new(t->extra, "test_fault", json_string(fault));
+	}
+	if (x->breakdown) {
+		snprintf(x->src_trace, sizeof(x->src_trace), "%s/trace-handoff.log", x->vmdir);
+		snprintf(x->dst_trace, sizeof(x->dst_trace), "%s/trace-handoff.log", indir);
+		unlink(x->src_trace);
+		trace_on(sq, x->src_trace);
+		trace_on(dq, x->dst_trace);
+	}
+	if (x->user->hooks.before_migrate)
+		x->user->hooks.before_migrate(sq, dq, indir, t, x->user->hooks.opaque);
+}
+
+static void tgvm_file_copy_best_effort(const char *from, const char *to)
+{
+	char *data = NULL;
+	size_t len = 0;
+
+	if (tgvm_file_read(from, TRACE_MAX, &data, &len, NULL) == 0)
+		tgvm_file_write(to, data, len, NULL);
+	free(data);
+}
+
+/* One trace line: "PID@SEC.USEC:name args". */
+struct mark {
+	uint64_t first_us, last_us;
+	unsigned count;
+};
+
+static void scan_trace(const char *file, uint64_t from_us, const char *const *names, size_t n,
+                       struct mark *ret)
+{
+	char *data = NULL, *line, *next;
+
+	memset(ret, 0, n * sizeof(*ret));
+	if (tgvm_file_read(file, TRACE_MAX, &data, NULL, NULL) < 0)
+		return;
+	for (line = data; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		char *at = strchr(line, '@'), *colon, *end;
+		unsigned long long sec, usec;
+		uint64_t us;
+
+		if (!at)
+			continue;
+		sec = strtoull(at + 1, &end, 10);
+		if (*end != '.')
+			continue;
+		usec = strtoull(end + 1, &colon, 10);
+		if (*colon != ':')
+			continue;
+		us = (uint64_t)sec * 1000000ull + usec;
+		if (us < from_us)
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			size_t len = strlen(names[i]);
+
+			if (strncmp(colon + 1, names[i], len) ||
+			    (colon[1 + len] != ' ' && colon[1 + len]))
+				continue;
+			/* vm_state_notify: only the destination's start ("running 1"). */
+			if (!strcmp(names[i], "vm_state_notify") && !strstr(colon, "running 1"))
+				continue;
+			if (!ret[i].count++)
+				ret[i].first_us = us;
+			ret[i].last_us = us;
+		}
+	}
+	free(data);
+}
+
+static double seg_ms(uint64_t a, uint64_t b)
+{
+	return a && b && b >= a ? (double)(b - a) / 1000.0 : -1;
+}
+
+static void put_ms(json_t *o, const char *key, double v)
+{
+	json_object_set_new(o, key, v >= 0 ? json_real(v) : json_null());
+}
+
+/*
+ * The three slowest devices in a QEMU trace: the gap from each @event line to
+ * the next @event line (or @last), named by the event's first argument.
+ */
+static json_t *slowest(const char *file, uint64_t from_us, const char *event, const char *last)
+{
+	struct {
+		char name[64];
+		uint64_t us;
+	} top[3] = {{"", 0}};
+	char *data = NULL, *line, *next, prev[64] = "";
+	uint64_t prev_us = 0;
+	json_t *a = json_array();
+
+	if (tgvm_file_read(file, TRACE_MAX, &data, NULL, NULL) < 0)
+		return a;
+	for (line = data; line && *line; line = next) {
+		char *at = strchr(line, '@'), *end, *colon, *name;
+		unsigned long long sec, usec;
+		uint64_t us;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (!at)
+			continue;
+		sec = strtoull(at + 1, &end, 10);
+		if (*end != '.')
+			continue;
+		usec = strtoull(end + 1, &colon, 10);
+		us = (uint64_t)sec * 1000000ull + usec;
+		if (*colon != ':' || us < from_us)
+			continue;
+		name = colon + 1;
+		bool is_ev = !strncmp(name, event, strlen(event)) && name[strlen(event)] == ' ';
+		bool is_last = !strncmp(name, last, strlen(last));
+
+		if (!is_ev && !is_last)
+			continue;
+		if (prev[0] && us >= prev_us) {
+			uint64_t d = us - prev_us;
+
+			for (int i = 0; i < 3; i++)
+				if (d > top[i].us) {
+					memmove(&top[i + 1], &top[i],
+					        (size_t)(2 - i) * sizeof(top[0]));
+					snprintf(top[i].name, sizeof(top[i].name), "%s", prev);
+					top[i].us = d;
+					break;
+				}
+		}
+		prev[0] = '\0';
+		if (is_ev) {
+			/* "N(idstr) ..." (loads) or "idstr, vmsd" (saves) */
+			char *arg = name + strlen(event) + 1, *o = strchr(arg, '(');
+			size_t len = strcspn(arg, ", ");
+
+			if (o && o < arg + len) {
+				arg = o + 1;
+				len = strcspn(arg, ")");
+			}
+			snprintf(prev, sizeof(prev), "%.*s", (int)TGVM_MIN(len, sizeof(prev) - 1),
+			         arg);
+		}
+		prev_us = us;
+	}
+	free(data);
+	for (int i = 0; i < 3 && top[i].name[0]; i++)
+		json_array_append_new(a, json_pack("{s:s, s:f}", "section", top[i].name, "ms",
+		                                   (double)top[i].us / 1000.0));
+	return a;
+}
+
+/*
+ * "breakdown": segments that add up to the source's STOP -> the destination's
+ * RESUME (the vCPU blackout), then what follows RESUME. The destination loads
+ * while the source still sends, so transfer and load are one segment.
+ */
+static void add_breakdown(struct nil_ctx *x, struct migrate_timeline *t)
+{
+	static const char *const src_names[] = {"savevm_state_complete_precopy",
+	                                        "savevm_section_end"};
+	static const char *const dst_names[] = {"qemu_loadvm_state_section_startfull",
+	                                        "qemu_loadvm_state_post_main", "vm_state_notify",
+	                                        "qemu_announce_self_iter"};
+	struct mark s[2], d[4];
+	uint64_t stop = t->stop_event_us, resume = t->resume_event_us;
+	json_t *b = json_object();
+
+	/* The source saves right after STOP; its events come from a little before. */
+	scan_trace(x->src_trace, stop ? stop - 1000 : 0, src_names, 2, s);
+	scan_trace(x->dst_trace, stop ? stop : 0, dst_names, 4, d);
+	put_ms(b, "stop_to_save_ms", seg_ms(stop, s[0].first_us));
+	put_ms(b, "device_save_ms", seg_ms(s[0].first_us, s[1].last_us));
+	put_ms(b, "transfer_and_load_ms", seg_ms(s[1].last_us, d[1].first_us));
+	put_ms(b, "post_load_to_resume_ms", seg_ms(d[1].first_us, resume));
+	/* After the RESUME event QEMU runs its state notifiers, then the vCPUs. */
+	put_ms(b, "resume_to_vcpu_start_ms", seg_ms(resume, d[2].first_us));
+	if (d[3].count && resume)
+		json_object_set_new(b, "announce_after_resume_ms",
+		                    json_real(((double)d[3].first_us - (double)resume) / 1000.0));
+	put_ms(b, "load_ms", seg_ms(d[0].first_us, d[1].first_us));
+	json_object_set_new(b, "devices_saved", json_integer(s[1].count));
+	json_object_set_new(b, "sections_loaded", json_integer(d[0].count));
+	json_object_set_new(
+	    b, "slowest_saves",
+	    slowest(x->src_trace, stop ? stop - 1000 : 0, "vmstate_save", "savevm_state_cleanup"));
+	json_object_set_new(b, "slowest_loads",
+	                    slowest(x->dst_trace, stop, "qemu_loadvm_state_section_startfull",
+	                            "qemu_loadvm_state_post_main"));
+	json_object_set_new(t->extra, "breakdown", b);
+	if (getenv("TGVM_KEEP_TRACE")) { /* debugging: keep both QEMUs' trace lines */
+		char keep[4400];
+
+		snprintf(keep, sizeof(keep), "%s.dst", x->src_trace);
+		tgvm_file_copy_best_effort(x->dst_trace, keep);
+		return;
+	}
+	unlink(x->src_trace);
+}
+
+static void h_after(const struct vm_config *vm, const struct vm_host *src,
+                    const struct vm_host *dst, struct migrate_timeline *t, void *opaque)
+{
+	struct nil_ctx *x = opaque;
+	json_t *q = NULL;
+
+	/* QEMU's mbps at completion is the stream's bytes (RAM, device state,
+	 * headers) over total-time minus setup-time: undo that division. */
+	if (x->sq && qmp_conn_command(x->sq, "query-migrate", NULL, QMP_MS, &q, NULL) == 0) {
+		json_t *ram = json_object_get(q, "ram");
+		json_int_t total = json_integer_value(json_object_get(q, "total-time"));
+		json_int_t setup = json_integer_value(json_object_get(q, "setup-time"));
+		double mbps = json_number_value(json_object_get(ram, "mbps"));
+
+		if (total > setup && mbps > 0)
+			json_object_set_new(
+			    t->extra, "stream_bytes",
+			    json_integer(
+			        (json_int_t)(mbps * (double)(total - setup) * 125.0 + 0.5)));
+		json_object_set_new(
+		    t->extra, "ram_bytes",
+		    json_integer(json_integer_value(json_object_get(ram, "transferred"))));
+	}
+	json_decref(q);
+	json_object_set_new(t->extra, "stop_event_us", json_integer((json_int_t)t->stop_event_us));
+	json_object_set_new(t->extra, "resume_event_us",
+	                    json_integer((json_int_t)t->resume_event_us));
+	if (x->breakdown)
+		add_breakdown(x, t);
+	if (x->user->hooks.after_start)
+		x->user->hooks.after_start(vm, src, dst, t, x->user->hooks.opaque);
+}
+
+static void h_switchover(const struct vm_config *vm, const struct vm_host *src,
+                         const struct vm_host *dst, struct migrate_timeline *t, void *opaque)
+{
+	struct nil_ctx *x = opaque;
+
+	if (x->user->hooks.switchover)
+		x->user->hooks.switchover(vm, src, dst, t, x->user->hooks.opaque);
+}
+
+static void h_progress(const struct migrate_timeline *t, const char *status, void *opaque)
+{
+	struct nil_ctx *x = opaque;
+
+	if (x->user->hooks.progress)
+		x->user->hooks.progress(t, status, x->user->hooks.opaque);
+}
+
+/* The pipeline's options for one step: the user's, with our hooks chained in front. */
+static void step_opts(struct nil_ctx *x, struct migrate_opts *oo)
+{
+	*oo = *x->user;
+	oo->step = step_names[x->step];
+	oo->hooks.before_migrate = h_before;
+	oo->hooks.after_start = h_after;
+	oo->hooks.switchover = h_switchover;
+	oo->hooks.progress = h_progress;
+	oo->hooks.opaque = x;
+	oo->prepare_dst = prepare_dst;
+	oo->prepare_opaque = x;
+	oo->ignore_shared = x->step == NIL_HANDOFF;
+	oo->same_host = x->step != NIL_HANDOFF;
+	if (x->step != NIL_HANDOFF && oo->mode == MIGRATE_POSTCOPY)
+		oo->mode = MIGRATE_PRECOPY; /* a broken postcopy would strand the VM half-moved */
+}
+
+/* A refusal before the pipeline ran: a timeline that says so. */
+static int refuse(struct migrate_timeline *t, enum nil_step step, const char *vm, const char *from,
+                  const char *to, int r, struct tgvm_error *reterr)
+{
+	migrate_timeline_init(t);
+	t->started_ns = t->ended_ns = tgvm_wall_ns();
+	snprintf(t->vm, sizeof(t->vm), "%s", vm);
+	snprintf(t->from, sizeof(t->from), "%s", from ? from : "");
+	snprintf(t->to, sizeof(t->to), "%s", to ? to : "");
+	snprintf(t->status, sizeof(t->status), "refused");
+	if (reterr)
+		snprintf(t->error, sizeof(t->error), "%s", reterr->msg);
+	json_object_set_new(t->extra, "step", json_string(step_names[step]));
+	return r;
+}
+
+static void ctx_init(struct nil_ctx *x, const struct migrate_opts *o, enum nil_step step,
+                     const char *name)
+{
+	memset(x, 0, sizeof(*x));
+	x->user = o;
+	x->step = step;
+	vm_dir(name, x->vmdir, sizeof(x->vmdir));
+}
+
+int migrate_handoff(const char *name, const char *to, const struct migrate_opts *o,
+                    const struct nil_opts *n, struct migrate_timeline *ret,
+                    struct tgvm_error *reterr)
+{
+	struct vm_config c;
+	struct vm_memdev d;
+	struct vm_memdev_lease l = {.fd = -1};
+	struct migrate_opts oo;
+	struct nil_ctx x;
+	int r;
+
+	vm_config_init(&c);
+	if ((r = vm_load(name, &c, reterr)) < 0)
+		return refuse(ret, NIL_HANDOFF, name, NULL, to, r, reterr);
+	if (!c.memdev[0]) {
+		r = tgvm_error_set(reterr, EPERM,
+		                   "VM '%s' has its memory in host-private RAM on host '%s': "
+		                   "decouple it first (tgvm migrate %s --decouple DEVICE) or use "
+		                   "--mode nil",
+		                   name, c.host, name);
+		goto refused;
+	}
+	if (!strcmp(c.host, to)) {
+		r = tgvm_error_set(reterr, EINVAL,
+		                   "VM '%s' already runs on host '%s': a second handoff is refused",
+		                   name, to);
+		goto refused;
+	}
+	if ((r = tgvm_memdev_for_host(to, c.memdev, &d, reterr)) < 0) {
+		tgvm_error_prefix(reterr, "cannot hand VM '%s' over to host '%s'", name, to);
+		if (r == -ENOENT)
+			r = -EPERM;
+		goto refused;
+	}
+	if ((r = vm_memdev_lease_lock(c.mem_file, &l, reterr)) < 0) {
+		if (r == -EBUSY)
+			r = tgvm_error_set(reterr, EBUSY,
+			                   "a handoff of VM '%s' is already in progress", name);
+		goto refused;
+	}
+	if (strcmp(l.host, c.host)) {
+		r = tgvm_error_set(reterr, EPERM,
+		                   "VM '%s' was handed off to host '%s' (generation %" PRIu64
+		                   "); its copy on host '%s' may not run or move",
+		                   name, l.host, l.generation, c.host);
+		goto refused;
+	}
+	ctx_init(&x, o, NIL_HANDOFF, name);
+	x.breakdown = n && n->breakdown;
+	step_opts(&x, &oo);
+	r = migrate_vm(name, to, &oo, ret, reterr);
+	if (r < 0 && strcmp(ret->status, "completed")) {
+		struct vm_config now;
+		char vmdir[4096];
+
+		vm_dir(name, vmdir, sizeof(vmdir));
+		if (vm_load(name, &now, NULL) == 0) {
+			if (!strcmp(now.host, c.host) && vm_dir_pid(vmdir) > 0) {
+				tgvm_error_prefix(
+				    reterr,
+				    "handoff failed; VM '%s' runs on host '%s' from the "
+				    "same memory",
+				    name, c.host);
+				snprintf(ret->error, sizeof(ret->error), "%s",
+				         reterr ? reterr->msg : "");
+			}
+			vm_config_release(&now);
+		}
+	}
+	if (!strcmp(ret->status, "completed")) {
+		struct tgvm_error lerr = {0};
+
+		if (vm_memdev_lease_move(&l, to, &lerr) < 0 && r == 0)
+			r = tgvm_error_set(reterr, lerr.code, "VM '%s' runs on host '%s' but %s",
+			                   name, to, lerr.msg);
+		json_object_set_new(ret->extra, "lease_generation",
+		                    json_integer((json_int_t)l.generation));
+	}
+	vm_memdev_lease_unlock(&l);
+	vm_config_release(&c);
+	return r;
+refused:
+	vm_memdev_lease_unlock(&l);
+	refuse(ret, NIL_HANDOFF, name, c.host, to, r, reterr);
+	vm_config_release(&c);
+	return r;
+}
+
+int migrate_decouple(const char *name, const char *memdev, const struct migrate_opts *o,
+                     struct migrate_timeline *ret, struct tgvm_error *reterr)
+{
+	char file[TGVM_MEMDEV_PATH_MAX + 48];
+	struct vm_config c, now;
+	struct vm_memdev d;
+	struct migrate_opts oo;
+	struct nil_ctx x;
+	int r;
+
+	vm_config_init(&c);
+	if ((r = vm_load(name, &c, reterr)) < 0)
+		return refuse(ret, NIL_DECOUPLE, name, NULL, NULL, r, reterr);
+	if (c.memdev[0]) {
+		r = tgvm_error_set(reterr, EEXIST, "VM '%s' already has its memory on device '%s'",
+		                   name, c.memdev);
+		goto refused;
+	}
+	if ((r = tgvm_memdev_for_host(c.host, memdev, &d, reterr)) < 0 ||
+	    (r = vm_memdev_alloc(&d, name, c.host, c.mem_bytes, file, sizeof(file), reterr)) < 0) {
+		if (r == -ENOENT)
+			r = -EPERM;
+		goto refused;
+	}
+	ctx_init(&x, o, NIL_DECOUPLE, name);
+	x.memdev = d.name;
+	x.mem_file = file;
+	step_opts(&x, &oo);
+	r = migrate_vm(name, c.host, &oo, ret, reterr);
+	if (r < 0) {
+		/* Give the space back unless the VM ended up on it anyway. */
+		bool on_it = false;
+
+		if (vm_load(name, &now, NULL) == 0) {
+			on_it = now.mem_file && !strcmp(now.mem_file, file);
+			vm_config_release(&now);
+		}
+		if (!on_it)
+			vm_memdev_free(file);
+	}
+	vm_config_release(&c);
+	return r;
+refused:
+	refuse(ret, NIL_DECOUPLE, name, c.host, c.host, r, reterr);
+	vm_config_release(&c);
+	return r;
+}
+
+int migrate_recouple(const char *name, const struct migrate_opts *o, struct migrate_timeline *ret,
+                     struct tgvm_error *reterr)
+{
+	struct vm_config c;
+	struct vm_memdev_lease l = {.fd = -1};
+	struct migrate_opts oo;
+	struct nil_ctx x;
+	int r;
+
+	vm_config_init(&c);
+	if ((r = vm_load(name, &c, reterr)) < 0)
+		return refuse(ret, NIL_RECOUPLE, name, NULL, NULL, r, reterr);
+	if (!c.memdev[0]) {
+		r = tgvm_error_set(reterr, EINVAL, "VM '%s' already has its memory in private RAM",
+		                   name);
+		goto refused;
+	}
+	if ((r = vm_memdev_lease_lock(c.mem_file, &l, reterr)) < 0) {
+		if (r == -EBUSY)
+			r = tgvm_error_set(reterr, EBUSY, "a handoff of VM '%s' is in progress",
+			                   name);
+		goto refused;
+	}
+	ctx_init(&x, o, NIL_RECOUPLE, name);
+	step_opts(&x, &oo);
+	r = migrate_vm(name, c.host, &oo, ret, reterr);
+	if (!strcmp(ret->status, "completed"))
+		vm_memdev_free(c.mem_file);
+	vm_memdev_lease_unlock(&l);
+	vm_config_release(&c);
+	return r;
+refused:
+	refuse(ret, NIL_RECOUPLE, name, c.host, c.host, r, reterr);
+	vm_config_release(&c);
+	return r;
+}
+
+/* The first device of @from's inventory that both @from and @to map. */
+static int pick_memdev(const char *from, const char *to, char *ret, size_t size,
+                       struct tgvm_error *reterr)
+{
+	struct tgvm_memdevs m = {0};
+	struct vm_host h;
+	int r;
+
+	if ((r = host_get(from, &h, reterr)) < 0)
+		return r;
+	if (!h.inventory[0])
+		return tgvm_error_set(reterr, EPERM,
+		                      "host '%s' maps no memory device (it was not brought up from "
+		                      "an inventory)",
+		                      from);
+	if ((r = tgvm_memdevs_load(h.inventory, &m, reterr)) < 0)
+		return r;
+	r = tgvm_error_set(reterr, EPERM,
+	                   "hosts '%s' and '%s' share no memory device in '%s' (no migration "
+	                   "domain holds both)",
+	                   from, to, h.inventory);
+	for (size_t i = 0; i < m.n; i++)
+		if (tgvm_memdev_has_host(&m.v[i], from) && tgvm_memdev_has_host(&m.v[i], to)) {
+			snprintf(ret, size, "%s", m.v[i].name);
+			tgvm_error_clear(reterr);
+			r = 0;
+			break;
+		}
+	tgvm_memdevs_release(&m);
+	return r;
+}
+
+int migrate_nil(const char *name, const char *to, const char *memdev, const struct migrate_opts *o,
+                const struct nil_opts *n, struct migrate_timeline ret[NIL_STEP__MAX], size_t *ret_n,
+                struct tgvm_error *reterr)
+{
+	struct vm_config c;
+	char dev[TGVM_NAME_MAX];
+	int r;
+
+	*ret_n = 0;
+	vm_config_init(&c);
+	if ((r = vm_load(name, &c, reterr)) < 0) {
+		refuse(&ret[(*ret_n)++], NIL_DECOUPLE, name, NULL, to, r, reterr);
+		return r;
+	}
+	if (!c.memdev[0]) {
+		if (memdev)
+			snprintf(dev, sizeof(dev), "%s", memdev);
+		else if ((r = pick_memdev(c.host, to, dev, sizeof(dev), reterr)) < 0) {
+			refuse(&ret[(*ret_n)++], NIL_DECOUPLE, name, c.host, to, r, reterr);
+			goto out;
+		}
+		/* Refuse before moving anything when the destination cannot map it. */
+		struct vm_memdev d;
+
+		if ((r = tgvm_memdev_for_host(to, dev, &d, reterr)) < 0) {
+			tgvm_error_prefix(reterr, "cannot hand VM '%s' over to host '%s'", name,
+			                  to);
+			refuse(&ret[(*ret_n)++], NIL_HANDOFF, name, c.host, to,
+			       r == -ENOENT ? -EPERM : r, reterr);
+			r = r == -ENOENT ? -EPERM : r;
+			goto out;
+		}
+		r = migrate_decouple(name, dev, o, &ret[(*ret_n)++], reterr);
+		if (r < 0)
+			goto out;
+	}
+	r = migrate_handoff(name, to, o, n, &ret[(*ret_n)++], reterr);
+	if (r < 0)
+		goto out;
+	r = migrate_recouple(name, o, &ret[(*ret_n)++], reterr);
+out:
+	vm_config_release(&c);
+	return r;
+}
