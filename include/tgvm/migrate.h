@@ -58,6 +58,7 @@ struct migrate_timeline {
 	enum migrate_mode mode;
 	bool postcopy_used; /* postcopy was switched on (never silently: see reason) */
 	char postcopy_reason[128];
+	int downtime_limit_raised_ms;   /* precopy raised its downtime limit to this; 0 not */
 	int postcopy_recovery_attempts; /* resumes of the postcopy stream asked after a break */
 	uint64_t phase_start_ns[MIGRATE_PHASE__MAX]; /* wall clock; 0 when the phase did not run */
 	uint64_t phase_end_ns[MIGRATE_PHASE__MAX];
@@ -128,8 +129,9 @@ struct migrate_hooks {
 
 struct migrate_opts {
 	enum migrate_mode mode;
-	int downtime_limit_ms;  /* 0: QEMU's default (300 ms); migrate_opts_init sets 20 */
-	uint64_t max_bandwidth; /* bytes/s; 0: unlimited */
+	int downtime_limit_ms;   /* 0: QEMU's default (300 ms); migrate_opts_init sets 20 */
+	bool downtime_limit_set; /* the user chose it: never raised */
+	uint64_t max_bandwidth;  /* bytes/s; 0: unlimited */
 	int converge_timeout_ms; /* auto: switch to postcopy after this much precopy (default 10 s) */
 	int multifd_channels; /* precopy; 0: no multifd (36 s vs 2.4 s for 128 MiB under TCG here) */
 	int timeout_ms;       /* whole migration; 0: 10 minutes */

@@ -267,6 +267,7 @@ int cmd_migrate(int argc, char **argv)
 			o.mode = (enum migrate_mode)r;
 			break;
 		case 'd':
+			o.downtime_limit_set = true;
 			if (tgvm_parse_int(optarg, 1, 600000, &o.downtime_limit_ms) < 0)
 				return cli_fail(TGVM_EXIT_USAGE, "migrate",
 				                "--downtime-limit takes milliseconds, not '%s'",
