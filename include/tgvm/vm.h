@@ -230,11 +230,12 @@ int vm_qmp_open(const char *dir, int timeout_ms, struct qmp_conn **ret, struct t
 
 /*
  * Point the fabric bridge's forwarding entry for @mac at host @host's uplink,
- * so frames for the VM go there at once instead of after the VM announces
- * itself; frames that come before the VM runs wait in its tap's queue. Cost:
- * one `bridge` run (a few ms).
+ * and @host's bridge entry at the VM's @tap (NULL: leave it), so frames for
+ * the VM go there at once instead of after the VM announces itself; frames
+ * that come before the VM runs wait in its tap's queue. Cost: two `bridge`
+ * runs (a few ms).
  */
-int vm_net_switch(const char *mac, const char *host, struct tgvm_error *reterr);
+int vm_net_switch(const char *mac, const char *host, const char *tap, struct tgvm_error *reterr);
 
 /* Run `ip @args...` (NULL-terminated) in namespace @ns (NULL: here); stderr in @reterr. */
 int vm_net_ip(const char *ns, struct tgvm_error *reterr, ...) __attribute__((sentinel));

@@ -289,22 +289,27 @@ static uint64_t event_ns(const struct qmp_event *e)
 	return e->timestamp_us ? e->timestamp_us * 1000ull : e->received_ns;
 }
 
+static void src_event(struct mig *m, const struct qmp_event *e)
+{
+	const char *st = json_string_value(json_object_get(e->data, "status"));
+
+	if (!strcmp(e->name, "STOP") && !m->stop_seen) {
+		m->stop_seen = true;
+		m->stop_ns = event_ns(e);
+		m->t->stop_event_us = e->timestamp_us;
+	} else if (!strcmp(e->name, "MIGRATION") && st && !strcmp(st, "completed")) {
+		m->src_done = true;
+		m->src_done_ns = event_ns(e);
+	}
+}
+
 static int drain_events(struct mig *m, struct tgvm_error *reterr)
 {
 	struct qmp_event e;
 	int r;
 
 	while ((r = qmp_conn_next_event(m->sq, 0, &e, reterr)) > 0) {
-		const char *st = json_string_value(json_object_get(e.data, "status"));
-
-		if (!strcmp(e.name, "STOP") && !m->stop_seen) {
-			m->stop_seen = true;
-			m->stop_ns = event_ns(&e);
-			m->t->stop_event_us = e.timestamp_us;
-		} else if (!strcmp(e.name, "MIGRATION") && st && !strcmp(st, "completed")) {
-			m->src_done = true;
-			m->src_done_ns = event_ns(&e);
-		}
+		src_event(m, &e);
 		qmp_event_release(&e);
 	}
 	if (r < 0)
@@ -576,7 +581,7 @@ static void net_switch(struct mig *m)
 
 	if (m->o->no_net_switch || m->o->qemu_defaults || !m->src.mac[0])
 		return;
-	if (vm_net_switch(m->src.mac, m->dst_host.name, &err) == 0)
+	if (vm_net_switch(m->src.mac, m->dst_host.name, m->dst.tap, &err) == 0)
 		m->t->net_switched = true;
 	else
 		snprintf(m->t->probe_note, sizeof(m->t->probe_note), "%s", err.msg);
@@ -826,8 +831,13 @@ static int run(struct mig *m, struct tgvm_error *reterr)
 			m->last_progress_ns = tgvm_wall_ns();
 			write_active(m, status);
 		}
-		/* Sleep, but queue the source's events (STOP) as they come. */
-		qmp_conn_wait_event(m->sq, "\x01none", POLL_MS, NULL, NULL);
+		/* Sleep until the next sample, but wake at once for the source's
+		 * events: the network is switched the moment STOP comes. */
+		struct qmp_event ev;
+		if (qmp_conn_next_event(m->sq, POLL_MS, &ev, NULL) > 0) {
+			src_event(m, &ev);
+			qmp_event_release(&ev);
+		}
 	}
 	/* The source is done; the destination loads the device state and resumes. */
 	sample(m, status, sizeof(status), NULL);
@@ -920,7 +930,8 @@ static void roll_back(struct mig *m)
 {
 	json_t *st = NULL;
 
-	if (m->t->net_switched && vm_net_switch(m->src.mac, m->src_host.name, NULL) == 0)
+	if (m->t->net_switched &&
+	    vm_net_switch(m->src.mac, m->src_host.name, m->src.tap, NULL) == 0)
 		m->t->net_switched = false;
 
 	if (m->sq)
