@@ -522,16 +522,17 @@ int vm_net_switch(const char *mac, const char *host, const char *tap, struct tgv
 	snprintf(veth, sizeof(veth), "fh%08x", vm_fnv1a(host));
 	argv[7] = veth;
 	r = vm_run(NULL, argv, 5000, reterr);
-	/* The host's own bridge: it may have learned @mac behind its uplink while
-	 * the VM ran elsewhere, and would then drop frames coming in from there. */
-	if (r >= 0 && tap && *tap) {
-		vm_host_netns(host, ns, sizeof(ns));
-		argv[2] = ns;
-		argv[7] = (char *)tap;
-		r = vm_run(NULL, argv, 5000, reterr);
-	}
 	if (r < 0)
 		return tgvm_error_prefix(reterr, "cannot point the fabric at host '%s' for %s",
 		                         host, mac);
+	/* The host's own bridge: it may have learned @mac behind its uplink while
+	 * the VM ran elsewhere, and would then drop frames coming in from there.
+	 * Best effort: without it the VM's own announcement fixes it later. */
+	if (tap && *tap) {
+		vm_host_netns(host, ns, sizeof(ns));
+		argv[2] = ns;
+		argv[7] = (char *)tap;
+		vm_run(NULL, argv, 5000, NULL);
+	}
 	return 0;
 }
