@@ -113,7 +113,13 @@ static int add_cap(struct scan_file *sf, uint64_t start, uint64_t end, const cha
 
 #define NREG      16
 #define FLAGS_BIT 16
-#define NSLOT     8
+#define NSLOT     12
+/* Stack arguments followed into a callee: entry-relative offsets 8, 16, ... */
+#define NSTKARG 16
+/* How many callers deep a register or stack argument is followed. */
+#define ENTRY_DEPTH_MAX 12
+/* Callers analysed for entry states in one file, beyond which no more are. */
+#define ENTRY_WORK_MAX 200000
 
 /* T_WEAK: read from a large capability structure (glibc's cpu_features sits
  * in _rtld_global_ro beside page sizes and cache thresholds); it becomes a
@@ -134,15 +140,24 @@ struct tstate {
 	uint32_t bigptr;      /* pointers (in ptr) to such a structure */
 	uint32_t bitv;        /* capabilities reduced to one bit (flags kept by zstd, ...) */
 	uint32_t zero, konst; /* registers known to hold 0, or a nonzero constant */
+	uint32_t fp;          /* registers holding a code address taken with lea here */
 	uint32_t fmask[NREG]; /* weak values: the bits that carry the capability */
 	uint16_t org[NREG + 1];
+	/* Stack slots. rsp-based slots are keyed by their offset from the
+	 * stack pointer at function entry (sp below), so a push and a later
+	 * [rsp+N] meet; rbp-based ones by their displacement. */
 	struct {
 		int32_t disp;
 		uint8_t base; /* 4 rsp, 5 rbp; 0 unused */
 		uint8_t t;
+		uint8_t k; /* block-local: SLOT_ZERO or SLOT_KONST */
 		uint16_t org;
 	} slot[NSLOT];
+	int32_t sp;     /* rsp minus rsp at entry */
+	uint8_t sp_set; /* sp is known on some way in */
 };
+#define SLOT_ZERO  1
+#define SLOT_KONST 2
 
 struct ana {
 	struct scan_file *sf;
@@ -154,9 +169,10 @@ struct ana {
 	ZydisDecodedOperand (*ops)[ZYDIS_MAX_OPERAND_COUNT_VISIBLE];
 	uint8_t *ok;
 	bool nested; /* computing a caller's state: no entry state of its own */
+	int depth;   /* callers followed to get here (entry state of a caller) */
 };
 
-static uint32_t entry_taint(struct scan_file *sf, size_t fi);
+static uint32_t entry_taint(struct scan_file *sf, size_t fi, int depth, uint32_t *ret_stk);
 static bool func_guarded(struct scan_file *sf, size_t fi, int depth);
 
 static int reg_index(ZydisRegister r)
@@ -222,21 +238,35 @@ static int slot_find(const struct tstate *s, uint8_t base, int32_t disp)
 	return -1;
 }
 
-static void slot_set(struct tstate *s, uint8_t base, int32_t disp, uint8_t t, uint16_t org)
+static void slot_set(struct tstate *s, uint8_t base, int32_t disp, uint8_t t, uint16_t org,
+                     uint8_t k)
 {
 	int i = slot_find(s, base, disp);
 
-	if (i < 0 && !t)
+	if (i < 0 && !t && !k)
 		return;
 	if (i < 0)
 		for (i = 0; i < NSLOT && s->slot[i].base; i++)
 			;
-	if (i >= NSLOT)
-		i = NSLOT - 1;
-	s->slot[i].base = t ? base : 0;
+	if (i >= NSLOT) { /* full: a constant gives way to a capability */
+		if (!t)
+			return;
+		for (i = 0; i < NSLOT && s->slot[i].t; i++)
+			;
+		if (i >= NSLOT)
+			i = NSLOT - 1;
+	}
+	s->slot[i].base = t || k ? base : 0;
 	s->slot[i].disp = disp;
 	s->slot[i].t = t;
+	s->slot[i].k = k;
 	s->slot[i].org = org;
+}
+
+/* The key of a stack slot addressed as [@base + @disp] in state @s. */
+static int32_t slot_key(const struct tstate *s, int base, int64_t disp)
+{
+	return (int32_t)(base == 4 ? disp + s->sp : disp);
 }
 
 /* Capability kind read through memory operand @op at instruction @k. */
@@ -295,16 +325,147 @@ static uint8_t mem_taint(struct ana *a, const struct tstate *s, size_t k,
 					                  NULL);
 					return T_VAL;
 				}
-		if (b == 4 || b == 5) {
-			int i = slot_find(s, (uint8_t)b, (int32_t)op->mem.disp.value);
+		if ((b == 4 || b == 5) && op->mem.index == ZYDIS_REGISTER_NONE) {
+			int i = slot_find(s, (uint8_t)b, slot_key(s, b, op->mem.disp.value));
 
-			if (i >= 0) {
+			if (i >= 0 && s->slot[i].t) {
 				*org = s->slot[i].org;
 				return s->slot[i].t == (T_PTR | T_WEAK) ? T_PTR : s->slot[i].t;
 			}
 		}
 	}
 	return T_NONE;
+}
+
+/* The capability kind and constant-ness of register @r in @s. */
+static uint8_t reg_kind(const struct tstate *s, int r, uint8_t *k)
+{
+	uint32_t b = 1u << r;
+
+	*k = (s->zero & b) ? SLOT_ZERO : (s->konst & b) ? SLOT_KONST : 0;
+	if (s->val & b)
+		return T_VAL;
+	if (s->ptr & b)
+		return (s->bigptr & b) ? T_PTR | T_WEAK : T_PTR;
+	if (s->weak & b)
+		return T_WEAK;
+	return T_NONE;
+}
+
+/*
+ * Stack-pointer bookkeeping: push, pop and rsp arithmetic move sp; push
+ * stores its operand's kind in the slot it writes, pop loads it. Returns true
+ * when instruction @k was handled here.
+ */
+static bool stack_op(struct ana *a, struct tstate *s, size_t k)
+{
+	const ZydisDecodedInstruction *in = &a->ins[k];
+	const ZydisDecodedOperand *ops = a->ops[k];
+
+	switch (in->mnemonic) {
+	case ZYDIS_MNEMONIC_PUSH: {
+		uint8_t t = T_NONE, kk = 0;
+		uint16_t org = 0;
+		int32_t w = in->operand_width == 16 ? 2 : 8;
+
+		if (ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		    reg_index(ops[0].reg.value) >= 0) {
+			int r = reg_index(ops[0].reg.value);
+
+			t = reg_kind(s, r, &kk);
+			org = s->org[r];
+		} else if (ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+			kk = ops[0].imm.value.u ? SLOT_KONST : SLOT_ZERO;
+		} else if (ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY) {
+			uint32_t fm = 0;
+
+			t = mem_taint(a, s, k, &ops[0], &org, &fm);
+			if (t == T_PTR)
+				t = T_PTR | T_WEAK;
+		}
+		s->sp -= w;
+		slot_set(s, 4, s->sp, t, org, kk);
+		return true;
+	}
+	case ZYDIS_MNEMONIC_POP:
+		if (ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		    reg_index(ops[0].reg.value) >= 0) {
+			int r = reg_index(ops[0].reg.value), i = slot_find(s, 4, s->sp);
+			uint32_t b = 1u << r;
+			uint8_t t = i >= 0 ? s->slot[i].t : 0, kk = i >= 0 ? s->slot[i].k : 0;
+
+			s->val = t == T_VAL ? s->val | b : s->val & ~b;
+			s->ptr = t & T_PTR ? s->ptr | b : s->ptr & ~b;
+			s->bigptr = t == (T_PTR | T_WEAK) ? s->bigptr | b : s->bigptr & ~b;
+			s->weak = t == T_WEAK ? s->weak | b : s->weak & ~b;
+			s->fmask[r] = ~0u;
+			s->bitv &= ~b;
+			s->zero = kk == SLOT_ZERO ? s->zero | b : s->zero & ~b;
+			s->konst = kk == SLOT_KONST ? s->konst | b : s->konst & ~b;
+			if (t)
+				s->org[r] = s->slot[i].org;
+		}
+		s->sp += in->operand_width == 16 ? 2 : 8;
+		return true;
+	case ZYDIS_MNEMONIC_ADD:
+	case ZYDIS_MNEMONIC_SUB:
+		if (in->operand_count_visible >= 2 && ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		    ops[0].reg.value == ZYDIS_REGISTER_RSP &&
+		    ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+			int64_t v = (int64_t)ops[1].imm.value.s;
+
+			s->sp += (int32_t)(in->mnemonic == ZYDIS_MNEMONIC_ADD ? v : -v);
+			s->val &= ~(1u << FLAGS_BIT);
+			return true;
+		}
+		return false;
+	case ZYDIS_MNEMONIC_LEA:
+		if (ops[0].reg.value == ZYDIS_REGISTER_RSP &&
+		    ops[1].mem.base == ZYDIS_REGISTER_RSP &&
+		    ops[1].mem.index == ZYDIS_REGISTER_NONE) {
+			s->sp += (int32_t)ops[1].mem.disp.value;
+			return true;
+		}
+		return false;
+	default:
+		return false;
+	}
+}
+
+/* Follow code addresses taken with lea through register moves (see fp_call). */
+static void fp_update(struct ana *a, struct tstate *s, size_t k)
+{
+	const struct scan_insn *si = &a->sf->g.insns[k];
+	const ZydisDecodedInstruction *in = &a->ins[k];
+	const ZydisDecodedOperand *ops = a->ops[k];
+	size_t avail;
+	int d;
+
+	if (!a->ok[k]) {
+		s->fp = 0;
+		return;
+	}
+	if (si->kind == SCAN_I_CALL || si->kind == SCAN_I_CALL_IND) {
+		s->fp &= ~0x0fc7u;
+		return;
+	}
+	if (!in->operand_count_visible || ops[0].type != ZYDIS_OPERAND_TYPE_REGISTER ||
+	    !(ops[0].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) ||
+	    (d = reg_index(ops[0].reg.value)) < 0)
+		return;
+	if (si->is_lea && si->ripmem && scan_elf_code(&a->sf->elf, si->target, &avail)) {
+		s->fp |= 1u << d;
+		return;
+	}
+	if ((in->mnemonic == ZYDIS_MNEMONIC_MOV || in->meta.category == ZYDIS_CATEGORY_CMOV) &&
+	    in->operand_count_visible >= 2 && ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+	    reg_index(ops[1].reg.value) >= 0 && (s->fp & (1u << reg_index(ops[1].reg.value)))) {
+		s->fp |= 1u << d;
+		return;
+	}
+	if (in->meta.category == ZYDIS_CATEGORY_CMOV)
+		return; /* may keep what it held */
+	s->fp &= ~(1u << d);
 }
 
 /* Apply instruction @k to @s. Returns true when it is a conditional branch on a capability. */
@@ -320,8 +481,14 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 	int dst = -1;
 	bool dst_rw = false, dst_partial = false;
 
-	if (!a->ok[k]) { /* undecodable: forget everything */
+	fp_update(a, s, k);
+	if (!a->ok[k]) { /* undecodable: forget everything but the stack pointer */
+		int32_t sp = s->sp;
+		uint8_t sp_set = s->sp_set;
+
 		memset(s, 0, sizeof(*s));
+		s->sp = sp;
+		s->sp_set = sp_set;
 		return false;
 	}
 	if (si->cpuid) {
@@ -351,6 +518,8 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 		s->org[r] = new_origin(a, 7, si->addr, -1, NULL);
 		return false;
 	}
+	if (stack_op(a, s, k))
+		return false;
 	if (si->kind == SCAN_I_CALL || si->kind == SCAN_I_CALL_IND) {
 		uint8_t cr = 0;
 		const char *n = NULL;
@@ -495,8 +664,19 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 						                             : T_PTR;
 					else if (sr >= 0 && (s->weak & (1u << sr)))
 						t = T_WEAK;
-					slot_set(s, (uint8_t)b, (int32_t)op->mem.disp.value, t,
-					         sr >= 0 ? s->org[sr] : 0);
+					uint8_t kk = 0;
+
+					if (sr >= 0 && (s->zero & (1u << sr)))
+						kk = SLOT_ZERO;
+					else if (sr >= 0 && (s->konst & (1u << sr)))
+						kk = SLOT_KONST;
+					else if (sr < 0 && i == 0 &&
+					         in->mnemonic == ZYDIS_MNEMONIC_MOV &&
+					         in->operand_count_visible >= 2 &&
+					         ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
+						kk = ops[1].imm.value.u ? SLOT_KONST : SLOT_ZERO;
+					slot_set(s, (uint8_t)b, slot_key(s, b, op->mem.disp.value),
+					         t, sr >= 0 ? s->org[sr] : 0, kk);
 				}
 			}
 		}
@@ -601,12 +781,20 @@ static void merge(struct tstate *d, const struct tstate *s)
 	d->weak |= s->weak;
 	d->bigptr |= s->bigptr;
 	d->bitv |= s->bitv;
+	d->fp |= s->fp;
 	for (int r = 0; r < NREG; r++)
 		d->fmask[r] |= s->fmask[r];
 	/* constants are tracked inside a block only */
 	for (int i = 0; i < NSLOT; i++)
-		if (s->slot[i].base && slot_find(d, s->slot[i].base, s->slot[i].disp) < 0)
-			slot_set(d, s->slot[i].base, s->slot[i].disp, s->slot[i].t, s->slot[i].org);
+		if (s->slot[i].base && s->slot[i].t &&
+		    slot_find(d, s->slot[i].base, s->slot[i].disp) < 0)
+			slot_set(d, s->slot[i].base, s->slot[i].disp, s->slot[i].t, s->slot[i].org,
+			         0);
+	/* the first way in that knows the stack pointer names it */
+	if (!d->sp_set && s->sp_set) {
+		d->sp = s->sp;
+		d->sp_set = 1;
+	}
 }
 
 static void ana_release(struct ana *a)
@@ -728,28 +916,43 @@ static int ana_run(struct ana *a)
 		return -ENOMEM;
 	for (size_t k = 0; k < ni; k++)
 		a->ok[k] = scan_decode_one(a->sf, g->insns[k].addr, &a->ins[k], a->ops[k]) == 0;
-	if (!a->nested && ni) {
+	{
 		uint64_t start = a->sf->funcs[a->fi].start;
-		struct scan_graph saved = a->sf->g;
-		uint32_t ev;
 		long k;
 
-		/* registers every caller hands over holding a capability */
-		memset(&a->sf->g, 0, sizeof(a->sf->g));
-		ev = entry_taint(a->sf, a->fi);
-		free(a->sf->g.insns);
-		free(a->sf->g.blocks);
-		a->sf->g = saved;
-		g = &a->sf->g;
 		for (k = 0; k < (long)ni && g->insns[k].addr != start; k++)
 			;
-		if (ev && k < (long)ni) {
-			uint16_t o = new_origin(a, 5, start, -1, NULL);
+		if (k < (long)ni) {
+			a->in[g->insns[k].block].sp_set = 1;
+			a->in[g->insns[k].block].sp = 0;
+		}
+		if ((!a->nested || a->depth) && k < (long)ni &&
+		    (a->depth >= ENTRY_DEPTH_MAX || a->sf->entry_work > ENTRY_WORK_MAX))
+			a->sf->entry_cut++;
+		else if ((!a->nested || a->depth) && k < (long)ni) {
+			struct scan_graph saved = a->sf->g;
+			uint32_t ev, es = 0;
 
-			a->in[g->insns[k].block].val |= ev;
-			for (int r = 0; r < NREG; r++)
-				if (ev & (1u << r))
-					a->in[g->insns[k].block].org[r] = o;
+			/* registers and stack arguments every caller hands over
+			 * holding a capability */
+			memset(&a->sf->g, 0, sizeof(a->sf->g));
+			ev = entry_taint(a->sf, a->fi, a->depth, &es);
+			free(a->sf->g.insns);
+			free(a->sf->g.blocks);
+			a->sf->g = saved;
+			g = &a->sf->g;
+			if (ev || es) {
+				struct tstate *in = &a->in[g->insns[k].block];
+				uint16_t o = new_origin(a, 5, start, -1, NULL);
+
+				in->val |= ev;
+				for (int r = 0; r < NREG; r++)
+					if (ev & (1u << r))
+						in->org[r] = o;
+				for (int i = 0; i < NSTKARG; i++)
+					if (es & (1u << i))
+						slot_set(in, 4, 8 * (i + 1), T_VAL, o, 0);
+			}
 		}
 	}
 	for (size_t b = 0; b < nb; b++) {
@@ -846,27 +1049,250 @@ static void origin_text(const struct ana *a, int org, char *buf, size_t size,
 
 #define ARG_REGS 0x3c6u /* rcx rdx rsi rdi r8 r9 */
 
+/* Is function @fi unreachable (see mark_live)? */
+static bool func_dead(const struct scan_file *sf, size_t fi)
+{
+	return !(sf->funcs[fi].flags & SCAN_FN_LIVE);
+}
+
+static int cmp_ref_from(const void *x, const void *y)
+{
+	const struct scan_ref *a = *(const struct scan_ref *const *)x;
+	const struct scan_ref *b = *(const struct scan_ref *const *)y;
+
+	return a->from < b->from ? -1 : a->from > b->from;
+}
+
 /*
- * Registers that hold a capability value whenever function @fi is entered:
- * every direct call passes it in an argument register (zstd's "int bmi2"),
- * or every jump into it carries it in any register (OpenSSL's asm keeps
- * OPENSSL_ia32cap_P words in r10 across "jnz .Lchacha20_4xop"). Callers are
- * analysed without their own entry state (one level). Clobbers sf->g.
+ * Mark the functions that can run: those entered from outside (exported,
+ * entry point, constructors, resolvers), those whose address sits in data,
+ * and everything they reach by a call, jump or address taken. The rest is
+ * dead (gcc keeps unused static functions; zstd's 1.5 decoder has several),
+ * and a dead caller says nothing about what its callee receives. References
+ * come from every decoded instruction and every code address in data.
  */
-static uint32_t entry_taint(struct scan_file *sf, size_t fi)
+static int mark_live(struct scan_file *sf)
+{
+	const struct scan_ref **byfrom = malloc((sf->nrefs ? sf->nrefs : 1) * sizeof(*byfrom));
+	uint32_t *queue = malloc((sf->nfuncs ? sf->nfuncs : 1) * sizeof(*queue));
+	size_t qh = 0, qt = 0;
+
+	if (!byfrom || !queue) {
+		free(byfrom);
+		free(queue);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < sf->nrefs; i++)
+		byfrom[i] = &sf->refs[i];
+	scan_sort(byfrom, sf->nrefs, sizeof(*byfrom), cmp_ref_from);
+	for (size_t fi = 0; fi < sf->nfuncs; fi++) {
+		struct scan_func *fn = &sf->funcs[fi];
+
+		fn->flags &= ~SCAN_FN_LIVE;
+		if ((fn->flags & (SCAN_FN_ENTRY | SCAN_FN_DATAREF | SCAN_FN_RESOLVER)) ||
+		    scan_u64_sorted_has(sf->elf.entries, sf->elf.nentries, fn->start)) {
+			fn->flags |= SCAN_FN_LIVE;
+			queue[qt++] = (uint32_t)fi;
+		}
+	}
+	/* references from code outside any known function */
+	for (size_t i = 0; i < sf->nrefs; i++) {
+		int ti = scan_func_at(sf, sf->refs[i].to);
+
+		if (ti >= 0 && !(sf->funcs[ti].flags & SCAN_FN_LIVE) &&
+		    scan_func_index(sf, sf->refs[i].from) < 0) {
+			sf->funcs[ti].flags |= SCAN_FN_LIVE;
+			queue[qt++] = (uint32_t)ti;
+		}
+	}
+	while (qh < qt) {
+		uint64_t from = sf->funcs[queue[qh++]].start;
+		size_t lo = 0, hi = sf->nrefs;
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (byfrom[mid]->from < from)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (size_t i = lo; i < sf->nrefs && byfrom[i]->from == from; i++) {
+			int ti = scan_func_at(sf, byfrom[i]->to);
+
+			if (ti >= 0 && !(sf->funcs[ti].flags & SCAN_FN_LIVE)) {
+				sf->funcs[ti].flags |= SCAN_FN_LIVE;
+				queue[qt++] = (uint32_t)ti;
+			}
+		}
+	}
+	free(byfrom);
+	free(queue);
+	return 0;
+}
+
+/*
+ * What instruction @k (state @st before it) of caller @ci hands its callee:
+ * registers and stack arguments holding a capability or 0 (@ret_got), those
+ * holding a capability (@ret_nz); a nonzero constant counts as a capability
+ * only when @ci is itself guarded.
+ */
+static void site_taint(struct ana *a, const struct tstate *st, size_t k, size_t ci,
+                       uint32_t *ret_got, uint32_t *ret_nz, uint32_t *ret_sgot, uint32_t *ret_snz)
+{
+	struct scan_file *sf = a->sf;
+	const struct scan_insn *si = &sf->g.insns[k];
+	bool call = si->kind == SCAN_I_CALL || si->kind == SCAN_I_CALL_IND;
+	uint32_t got = st->val | st->zero, nz = st->val, sgot = 0, snz = 0;
+	uint32_t kon = st->konst & ~st->val & ~st->zero & 0xffffu;
+	/* the callee's [rsp+8] is the caller's [rsp] at a call, its [rsp+8] at a jump */
+	int32_t base = st->sp + (call ? -8 : 0);
+
+	for (int s = 0; s < NSTKARG; s++) {
+		int q = slot_find(st, 4, base + 8 * (s + 1));
+
+		if (q < 0)
+			continue;
+		if (st->slot[q].t == T_VAL)
+			sgot |= 1u << s, snz |= 1u << s;
+		else if (st->slot[q].k == SLOT_ZERO)
+			sgot |= 1u << s;
+		else if (st->slot[q].k == SLOT_KONST)
+			kon |= 1u << (16 + s);
+	}
+	if (kon) {
+		struct scan_graph saved = sf->g;
+
+		memset(&sf->g, 0, sizeof(sf->g));
+		if (func_guarded(sf, ci, 1)) {
+			got |= kon & 0xffffu;
+			nz |= kon & 0xffffu;
+			sgot |= kon >> 16;
+			snz |= kon >> 16;
+		}
+		free(sf->g.insns);
+		free(sf->g.blocks);
+		sf->g = saved;
+	}
+	got &= 0xffffu;
+	if (call)
+		got &= ARG_REGS;
+	*ret_got = got;
+	*ret_nz = nz & got;
+	*ret_sgot = sgot;
+	*ret_snz = snz & sgot;
+}
+
+/*
+ * Code pointers taken in a function with lea ("huf = single ? HUF_compress1X
+ * : HUF_compress4X; huf(..., flags)"): is instruction @k a call or jump
+ * through one? Sets *@escaped when one leaves the function's registers
+ * (stored, pushed, passed, returned, or used any other way), so that calls
+ * elsewhere could receive other arguments.
+ */
+static bool fp_call(struct ana *a, const struct tstate *st, size_t k, bool *escaped)
+{
+	const struct scan_insn *si = &a->sf->g.insns[k];
+	const ZydisDecodedInstruction *in = &a->ins[k];
+	const ZydisDecodedOperand *ops = a->ops[k];
+	int target = -1;
+
+	if (!st->fp)
+		return false;
+	if (!a->ok[k]) {
+		*escaped = true;
+		return false;
+	}
+	if (si->kind == SCAN_I_JMP && scan_func_index(a->sf, si->target) == (int)a->fi)
+		return false; /* a jump inside the function */
+	if ((si->kind == SCAN_I_CALL_IND || si->kind == SCAN_I_JMP_IND) &&
+	    ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER)
+		target = reg_index(ops[0].reg.value);
+	if (si->kind == SCAN_I_JMP_IND && a->sf->g.blocks[si->block].ind_succ &&
+	    (target < 0 || !(st->fp & (1u << target))))
+		return false; /* a jump table */
+	if (si->kind == SCAN_I_CALL || si->kind == SCAN_I_CALL_IND || si->kind == SCAN_I_JMP ||
+	    si->kind == SCAN_I_JMP_IND) {
+		uint32_t args = ARG_REGS | (si->kind == SCAN_I_JMP || si->kind == SCAN_I_JMP_IND
+		                                ? 1u /* rax too, in a tail call */
+		                                : 0);
+
+		if (target >= 0)
+			args &= ~(1u << target);
+		if (st->fp & args)
+			*escaped = true;
+		return target >= 0 && (st->fp & (1u << target)) && !*escaped;
+	}
+	if (si->kind == SCAN_I_RET) {
+		if (st->fp & 1u)
+			*escaped = true;
+		return false;
+	}
+	for (int i = 0; i < in->operand_count_visible; i++) {
+		const ZydisDecodedOperand *op = &ops[i];
+		int r;
+
+		if (op->type == ZYDIS_OPERAND_TYPE_MEMORY) {
+			if (((r = reg_index(op->mem.base)) >= 0 && (st->fp & (1u << r))) ||
+			    ((r = reg_index(op->mem.index)) >= 0 && (st->fp & (1u << r))))
+				*escaped = true;
+			continue;
+		}
+		if (op->type != ZYDIS_OPERAND_TYPE_REGISTER ||
+		    !(op->actions & ZYDIS_OPERAND_ACTION_MASK_READ) ||
+		    (r = reg_index(op->reg.value)) < 0 || !(st->fp & (1u << r)))
+			continue;
+		if (in->mnemonic == ZYDIS_MNEMONIC_TEST || in->mnemonic == ZYDIS_MNEMONIC_CMP)
+			continue;
+		if ((in->mnemonic == ZYDIS_MNEMONIC_MOV ||
+		     in->meta.category == ZYDIS_CATEGORY_CMOV) &&
+		    ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER && op->size == 64)
+			continue;
+		*escaped = true;
+	}
+	return false;
+}
+
+/*
+ * Registers (returned) and stack arguments (*@ret_stk, bit i: the word at
+ * entry rsp + 8 * (i + 1)) that hold a capability value whenever function
+ * @fi is entered: every direct call passes it in an argument register or on
+ * the stack (zstd's "int bmi2" and "int flags", handed down several calls
+ * and pushed as the seventh or eighth argument), or every jump into it
+ * carries it in any register (OpenSSL's asm keeps OPENSSL_ia32cap_P words in
+ * r10 across "jnz .Lchacha20_4xop"). A caller's own entry state counts, up
+ * to ENTRY_DEPTH_MAX callers up; a caller that passes a nonzero constant
+ * ("FSE_decompress_wksp_body(..., 1)" in the BMI2 twin) counts only when it
+ * is itself guarded, and one that passes 0 never takes the capability's
+ * side. Memoised; a cycle or the depth bound gives no capability (sound: it
+ * only loses guards). Clobbers sf->g.
+ */
+static uint32_t entry_taint(struct scan_file *sf, size_t fi, int depth, uint32_t *ret_stk)
 {
 	struct scan_func *fn = &sf->funcs[fi];
 	uint64_t start = fn->start;
-	uint32_t mask = 0xffffu;
+	uint32_t mask = 0xffffu, smask = (1u << NSTKARG) - 1;
 	size_t lo = 0, hi = sf->nrefs, n = 0;
-	uint32_t nonzero = 0;
+	uint32_t nonzero = 0, snonzero = 0;
 
-	if (fn->flags & SCAN_FN_ENTRYSET)
+	uint64_t cut0 = sf->entry_cut;
+
+	*ret_stk = 0;
+	if ((fn->flags & SCAN_FN_ENTRYSET) || ((fn->flags & SCAN_FN_ENTRYPROV) && depth > 0)) {
+		*ret_stk = fn->entry_stk;
 		return fn->entry_val;
-	fn->flags |= SCAN_FN_ENTRYSET;
-	fn->entry_val = 0;
-	if (fn->flags & (SCAN_FN_ENTRY | SCAN_FN_DATAREF))
+	}
+	if (fn->flags & SCAN_FN_ENTRYBUSY) { /* a cycle: nothing on this way */
+		sf->entry_cut++;
 		return 0;
+	}
+	if (fn->flags & (SCAN_FN_ENTRY | SCAN_FN_DATAREF)) {
+		fn->flags |= SCAN_FN_ENTRYSET;
+		fn->entry_val = 0;
+		fn->entry_stk = 0;
+		return 0;
+	}
+	fn->flags |= SCAN_FN_ENTRYBUSY;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
@@ -875,59 +1301,92 @@ static uint32_t entry_taint(struct scan_file *sf, size_t fi)
 		else
 			hi = mid;
 	}
-	for (size_t i = lo; i < sf->nrefs && sf->refs[i].to == start && mask; i++) {
+	for (size_t i = lo; i < sf->nrefs && sf->refs[i].to == start && (mask || smask); i++) {
 		const struct scan_ref *rf = &sf->refs[i];
 		int ci = scan_func_index(sf, rf->from);
-		struct ana a = {.sf = sf, .nested = true};
-		uint32_t got = 0, got_nz = 0;
+		struct ana a = {.sf = sf, .nested = true, .depth = depth + 1};
+		size_t nsites = 0;
+		bool escaped = false;
 
-		if (rf->lea || ci < 0 || (size_t)ci == fi || ++n > 64)
-			return 0;
+		if (ci >= 0 && (size_t)ci != fi && func_dead(sf, (size_t)ci))
+			continue; /* nothing reaches that caller */
+		if (ci < 0 || (size_t)ci == fi || ++n > 64) {
+			mask = smask = 0;
+			break;
+		}
 		a.fi = (size_t)ci;
+		sf->entry_work++;
 		if (scan_cfg_build(sf, (size_t)ci) == 0 && ana_run(&a) == 0) {
-			for (size_t k = 0; k < sf->g.ninsns; k++) {
-				const struct scan_insn *si = &sf->g.insns[k];
-				const struct scan_block *bl;
-				struct tstate st;
+			size_t b0 = 0, b1 = sf->g.nblocks;
+
+			if (!rf->lea) /* only the block holding the call */
+				for (size_t k = 0; k < sf->g.ninsns; k++)
+					if (sf->g.insns[k].addr == rf->site) {
+						b0 = sf->g.insns[k].block;
+						b1 = b0 + 1;
+						break;
+					}
+			for (size_t b = b0; b < b1 && !escaped; b++) {
+				const struct scan_block *bl = &sf->g.blocks[b];
+				struct tstate st = a.in[b];
 				uint16_t co;
 
-				if (si->addr != rf->site)
-					continue;
-				bl = &sf->g.blocks[si->block];
-				st = a.in[si->block];
-				for (uint32_t j = bl->first; j < k; j++)
-					transfer(&a, &st, j, &co);
-				/* a flag argument that is a capability, or a constant: 0
-				 * never takes the capability's side, another constant only
-				 * from a caller that is itself guarded */
-				got = st.val | st.zero;
-				got_nz = st.val;
-				if (st.konst & ~st.val & ~st.zero & 0xffffu) {
-					struct scan_graph saved = sf->g;
+				for (uint32_t k = bl->first; k < bl->first + bl->n && !escaped;
+				     k++) {
+					const struct scan_insn *si = &sf->g.insns[k];
+					bool site;
 
-					memset(&sf->g, 0, sizeof(sf->g));
-					if (func_guarded(sf, (size_t)ci, 1)) {
-						got |= st.konst;
-						got_nz |= st.konst;
+					if (rf->lea) { /* called through a pointer taken here */
+						site = fp_call(&a, &st, k, &escaped);
+						if (escaped && getenv("TGVM_TRACE"))
+							fprintf(
+							    stderr, "TRACE escape at %llx fp %x\n",
+							    (unsigned long long)si->addr, st.fp);
+					} else {
+						site = si->addr == rf->site;
 					}
-					free(sf->g.insns);
-					free(sf->g.blocks);
-					sf->g = saved;
+					if (site && !escaped) {
+						uint32_t g1, gnz1, sg1, sgnz1;
+
+						site_taint(&a, &st, k, (size_t)ci, &g1, &gnz1, &sg1,
+						           &sgnz1);
+						mask &= g1;
+						nonzero |= gnz1;
+						smask &= sg1;
+						snonzero |= sgnz1;
+						nsites++;
+					}
+					transfer(&a, &st, k, &co);
 				}
-				got &= 0xffffu;
-				if (si->kind == SCAN_I_CALL)
-					got &= ARG_REGS;
-				break;
 			}
 		}
 		ana_release(&a);
-		mask &= got;
-		nonzero |= got_nz;
+		if (getenv("TGVM_TRACE"))
+			fprintf(stderr,
+			        "TRACE entry %llx from %llx site %llx%s: %zu sites%s mask %x/%x\n",
+			        (unsigned long long)start, (unsigned long long)sf->funcs[ci].start,
+			        (unsigned long long)rf->site, rf->lea ? " lea" : "", nsites,
+			        escaped ? " escaped" : "", mask, smask);
+		if (escaped || !nsites) /* the pointer goes elsewhere, or no call seen */
+			mask = smask = 0;
 	}
 	fn = &sf->funcs[fi];
-	fn->entry_val = n ? mask : 0;
-	/* not a register that every caller merely zeroes */
-	fn->entry_val &= nonzero;
+	fn->flags &= ~SCAN_FN_ENTRYBUSY;
+	/* an answer cut short by a cycle or the depth bound is not kept: asked
+	 * from nearer the cycle's entry it may come out whole */
+	if (sf->entry_cut == cut0 || depth == 0)
+		fn->flags |= SCAN_FN_ENTRYSET;
+	else
+		fn->flags |= SCAN_FN_ENTRYPROV;
+	/* not a register or slot that every caller merely zeroes */
+	fn->entry_val = n ? mask & nonzero : 0;
+	fn->entry_stk = n ? smask & snonzero : 0;
+	if (getenv("TGVM_TRACE"))
+		fprintf(stderr,
+		        "TRACE entry %llx depth %d n=%zu val=%x stk=%x (mask %x/%x stk %x/%x)\n",
+		        (unsigned long long)fn->start, depth, n, fn->entry_val, fn->entry_stk, mask,
+		        nonzero, smask, snonzero);
+	*ret_stk = fn->entry_stk;
 	return fn->entry_val;
 }
 
@@ -1482,71 +1941,142 @@ static uint64_t data_guarded(struct scan_file *sf, size_t fi, int depth)
 	return via;
 }
 
-/* Is every way into function @fi guarded? Least fixpoint: cycles stay unguarded. */
+#define GUARD_SEARCH_MAX 4096 /* functions one search may visit */
+
+/*
+ * Is every way into function @fi guarded? Searches backwards from @fi over
+ * callers whose call is not itself guarded. Reaching a way in from outside
+ * (an exported or entry function, an address in data that no guarded code
+ * picks, code outside any function) answers no. Otherwise every function the
+ * search met can only be entered through guarded calls, so all of them are
+ * guarded: a group of functions calling each other (OpenSSL's asm pieces that
+ * jump back and forth) is guarded when its ways in are. Dead callers do not
+ * count. A search nested in another treats the other's functions as ways in
+ * from outside (no answer from an unfinished search is trusted).
+ */
 static bool func_guarded(struct scan_file *sf, size_t fi, int depth)
 {
 	struct scan_func *fn = &sf->funcs[fi];
-	size_t lo = 0, hi = sf->nrefs;
-	bool any = false, all = true;
-	uint64_t start = fn->start, via = 0;
+	uint32_t *queue = NULL;
+	uint64_t *via = NULL;
+	size_t qh = 0, qt = 0, cap = 0;
+	bool root = false, sure = true, any_guard = false;
+	uint32_t qid;
 
 	if (fn->flags & SCAN_FN_RESOLVED)
 		return fn->flags & SCAN_FN_GUARDED;
 	if ((fn->flags & (SCAN_FN_VISITING | SCAN_FN_ENTRY)) || depth > 32)
 		return false;
-	fn->flags |= SCAN_FN_VISITING;
-	if (fn->flags & SCAN_FN_DATAREF) {
-		via = data_guarded(sf, fi, depth);
-		fn = &sf->funcs[fi];
-		if (!via) {
-			fn->flags &= ~SCAN_FN_VISITING;
-			if (depth == 0)
-				fn->flags |= SCAN_FN_RESOLVED;
-			return false;
-		}
-		any = true;
-	}
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
+	qid = ++sf->guard_qid;
+#define ENQUEUE(f, v)                                                                              \
+	do {                                                                                       \
+		if (qt == cap) {                                                                   \
+			size_t nc = cap ? cap * 2 : 16;                                            \
+			uint32_t *nq = realloc(queue, nc * sizeof(*nq));                           \
+			uint64_t *nv = nq ? realloc(via, nc * sizeof(*nv)) : NULL;                 \
+			if (nq)                                                                    \
+				queue = nq;                                                        \
+			if (!nq || !nv) {                                                          \
+				root = true;                                                       \
+				sure = false;                                                      \
+				goto done;                                                         \
+			}                                                                          \
+			via = nv;                                                                  \
+			cap = nc;                                                                  \
+		}                                                                                  \
+		queue[qt] = (uint32_t)(f);                                                         \
+		via[qt++] = (v);                                                                   \
+		sf->funcs[f].flags |= SCAN_FN_VISITING;                                            \
+		sf->funcs[f].visit_q = qid;                                                        \
+	} while (0)
+	ENQUEUE(fi, 0);
+	while (qh < qt && !root) {
+		size_t cur = qh++, g = queue[cur];
+		uint64_t start = sf->funcs[g].start;
+		size_t lo = 0, hi = sf->nrefs;
 
-		if (sf->refs[mid].to < start)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (size_t i = lo; i < sf->nrefs && sf->refs[i].to == start && all; i++) {
-		int ci = scan_func_index(sf, sf->refs[i].from);
-		uint64_t chk;
+		if (sf->funcs[g].flags & SCAN_FN_ENTRY) {
+			root = true;
+			break;
+		}
+		if (sf->funcs[g].flags & SCAN_FN_DATAREF) {
+			uint64_t v = data_guarded(sf, g, depth);
 
-		any = true;
-		if (ci < 0) {
-			all = false;
-		} else if ((size_t)ci != fi &&
-		           site_guarded(sf, (size_t)ci, sf->refs[i].site, sf->refs[i].lea, &chk)) {
-			if (!via)
-				via = sf->refs[i].site;
-		} else if ((size_t)ci != fi && func_guarded(sf, (size_t)ci, depth + 1)) {
-			if (!via)
-				via = sf->refs[i].site;
-		} else if ((size_t)ci != fi) {
-			all = false;
+			if (!v) {
+				root = true;
+				break;
+			}
+			any_guard = true;
+			if (!via[cur])
+				via[cur] = v;
+		}
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (sf->refs[mid].to < start)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (size_t i = lo; i < sf->nrefs && sf->refs[i].to == start && !root; i++) {
+			int ci = scan_func_index(sf, sf->refs[i].from);
+			uint64_t chk;
+
+			if (ci < 0) {
+				root = true;
+			} else if ((size_t)ci == g || func_dead(sf, (size_t)ci)) {
+				continue;
+			} else if (site_guarded(sf, (size_t)ci, sf->refs[i].site, sf->refs[i].lea,
+			                        &chk)) {
+				any_guard = true;
+				if (!via[cur])
+					via[cur] = sf->refs[i].site;
+			} else if (sf->funcs[ci].flags & SCAN_FN_RESOLVED) {
+				if (!(sf->funcs[ci].flags & SCAN_FN_GUARDED))
+					root = true;
+				any_guard = true;
+				if (!via[cur])
+					via[cur] = sf->refs[i].site;
+			} else if (sf->funcs[ci].flags & SCAN_FN_VISITING) {
+				if (sf->funcs[ci].visit_q != qid)
+					root = true, sure = false; /* an unfinished outer search */
+				else if (!via[cur])
+					via[cur] = sf->refs[i].site;
+			} else if (qt >= GUARD_SEARCH_MAX) {
+				root = true;
+				sure = false;
+			} else {
+				if (!via[cur])
+					via[cur] = sf->refs[i].site;
+				ENQUEUE((size_t)ci, 0);
+			}
 		}
 	}
+done:
+	for (size_t i = 0; i < qt; i++)
+		sf->funcs[queue[i]].flags &= ~SCAN_FN_VISITING;
 	fn = &sf->funcs[fi];
-	fn->flags &= ~SCAN_FN_VISITING;
 	if (getenv("TGVM_TRACE"))
-		fprintf(stderr, "TRACE guarded? %llx any=%d all=%d via=%llx flags=%x\n",
-		        (unsigned long long)fn->start, any, all, (unsigned long long)via,
-		        fn->flags);
-	if (any && all && via) {
-		fn->flags |= SCAN_FN_GUARDED | SCAN_FN_RESOLVED;
-		fn->guard_kind = SCAN_G_CALLER;
-		fn->guard_addr = via;
+		fprintf(stderr, "TRACE guarded? %llx root=%d sure=%d searched=%zu guard=%d\n",
+		        (unsigned long long)fn->start, root, sure, qt, any_guard);
+	if (!root && any_guard) {
+		for (size_t i = 0; i < qt; i++) {
+			struct scan_func *m = &sf->funcs[queue[i]];
+
+			m->flags |= SCAN_FN_GUARDED | SCAN_FN_RESOLVED;
+			m->guard_kind = SCAN_G_CALLER;
+			m->guard_addr = via[i];
+		}
+		free(queue);
+		free(via);
 		return true;
 	}
-	if (depth == 0)
+	if (sure || depth == 0)
 		fn->flags |= SCAN_FN_RESOLVED;
+	free(queue);
+	free(via);
 	return false;
+#undef ENQUEUE
 }
 
 #define ROOT_NAMES_MAX 256
@@ -1761,6 +2291,10 @@ static int classify_func(struct scan_file *sf, size_t fi)
 						goto out;
 				}
 				tgvm_featureset_add(&reqf, f);
+				if (getenv("TGVM_TRACE"))
+					fprintf(stderr, "TRACE required %llx in func %llx\n",
+					        (unsigned long long)si->addr,
+					        (unsigned long long)fn->start);
 				if (always) {
 					snprintf(detail, sizeof(detail), "%s; reached %s", why,
 					         root_why);
@@ -1796,14 +2330,14 @@ int scan_guard_classify(struct scan_file *sf, struct tgvm_error *reterr)
 {
 	int r;
 
-	if ((r = find_cap_vars(sf)) < 0 || (r = propagate_caps(sf)) < 0)
+	if ((r = mark_live(sf)) < 0 || (r = find_cap_vars(sf)) < 0 || (r = propagate_caps(sf)) < 0)
 		goto out;
 	/* answers computed while capabilities were still being found are stale */
 	for (size_t fi = 0; fi < sf->nfuncs; fi++) {
 		struct scan_func *fn = &sf->funcs[fi];
 
-		fn->flags &=
-		    ~(SCAN_FN_RESOLVED | SCAN_FN_GUARDED | SCAN_FN_ENTRYSET | SCAN_FN_SUMMARY);
+		fn->flags &= ~(SCAN_FN_RESOLVED | SCAN_FN_GUARDED | SCAN_FN_ENTRYSET |
+		               SCAN_FN_ENTRYPROV | SCAN_FN_SUMMARY);
 		fn->guard_kind = SCAN_G_NONE;
 		fn->cap_return = 0;
 		free(fn->gblocks);

@@ -182,21 +182,26 @@ struct scan_func {
 					bit 0 set: the range only selects addresses (a lea
 					before the check) */
 	uint32_t ngblocks;
+	uint32_t visit_q;   /* the guard search that marked it VISITING */
 	uint32_t entry_val; /* registers holding a capability on every way in */
+	uint32_t entry_stk; /* stack arguments (bit i: entry rsp+8*(i+1)) likewise */
 };
 
-#define SCAN_FN_DECODED  (1u << 0)
-#define SCAN_FN_ENTRY    (1u << 1) /* reachable from outside: exported, entry, data ref */
-#define SCAN_FN_CPUID    (1u << 2) /* runs cpuid/xgetbv */
-#define SCAN_FN_DETECTOR (1u << 3) /* cpuid function or calls one */
-#define SCAN_FN_GUARDED  (1u << 4)
-#define SCAN_FN_VISITING (1u << 5)
-#define SCAN_FN_RESOLVED (1u << 6) /* guard question answered */
-#define SCAN_FN_SUMMARY  (1u << 7) /* cap_return computed */
-#define SCAN_FN_USES     (1u << 8) /* has uses needing classification */
-#define SCAN_FN_RESOLVER (1u << 9)
-#define SCAN_FN_DATAREF  (1u << 10) /* its address is stored in data */
-#define SCAN_FN_ENTRYSET (1u << 11) /* entry_val computed */
+#define SCAN_FN_DECODED   (1u << 0)
+#define SCAN_FN_ENTRY     (1u << 1) /* reachable from outside: exported, entry, data ref */
+#define SCAN_FN_CPUID     (1u << 2) /* runs cpuid/xgetbv */
+#define SCAN_FN_DETECTOR  (1u << 3) /* cpuid function or calls one */
+#define SCAN_FN_GUARDED   (1u << 4)
+#define SCAN_FN_VISITING  (1u << 5)
+#define SCAN_FN_RESOLVED  (1u << 6) /* guard question answered */
+#define SCAN_FN_SUMMARY   (1u << 7) /* cap_return computed */
+#define SCAN_FN_USES      (1u << 8) /* has uses needing classification */
+#define SCAN_FN_RESOLVER  (1u << 9)
+#define SCAN_FN_DATAREF   (1u << 10) /* its address is stored in data */
+#define SCAN_FN_ENTRYSET  (1u << 11) /* entry_val computed */
+#define SCAN_FN_ENTRYBUSY (1u << 12) /* entry_val being computed */
+#define SCAN_FN_LIVE      (1u << 13) /* reachable from outside (else dead code) */
+#define SCAN_FN_ENTRYPROV (1u << 14) /* entry_val computed, cut short somewhere */
 
 struct scan_graph { /* one function's instructions and blocks; reused buffers */
 	struct scan_insn *insns;
@@ -240,8 +245,11 @@ struct scan_file {
 	} capbits[16]; /* flag bits of a structure field set only under a check */
 	size_t ncapbits;
 	struct scan_graph g;
-	int hwcaps_level;  /* from the path: glibc-hwcaps/x86-64-vN */
-	uint64_t cur_func; /* start of the function being classified */
+	int hwcaps_level;    /* from the path: glibc-hwcaps/x86-64-vN */
+	uint64_t cur_func;   /* start of the function being classified */
+	uint64_t entry_cut;  /* entry states cut short by a cycle or a bound */
+	uint32_t guard_qid;  /* guard searches started */
+	uint64_t entry_work; /* callers analysed for entry states */
 	uint64_t code_bytes, insns;
 	struct scan_result *res;
 };
