@@ -807,6 +807,143 @@ static void ana_release(struct ana *a)
 	free(a->ok);
 }
 
+#define ONE_SIDED_CHECKS 32 /* checks of one function told apart */
+#define ONE_SIDED_SIGS   64 /* distinct sets of cut edges tried */
+
+/* Blocks reachable from @from without passing block @skip, as a bitset. */
+static void reach_from(const struct scan_graph *g, uint32_t from, uint32_t skip, uint64_t *set,
+                       uint32_t *queue)
+{
+	size_t nb = g->nblocks, qh = 0, qt = 0, nind = 0;
+
+	for (size_t b = 0; b < nb; b++)
+		nind += g->blocks[b].ind_succ;
+	if (from == UINT32_MAX || from == skip)
+		return;
+	set[from / 64] |= 1ull << (from % 64);
+	queue[qt++] = from;
+	while (qh < qt) {
+		uint32_t b = queue[qh++];
+
+		for (int k = 0; k < 2; k++) {
+			uint32_t t = g->blocks[b].succ[k];
+
+			if (t != UINT32_MAX && t != skip && !(set[t / 64] & (1ull << (t % 64)))) {
+				set[t / 64] |= 1ull << (t % 64);
+				queue[qt++] = t;
+			}
+		}
+		if (g->blocks[b].ind_succ)
+			for (uint32_t t = 0; t < nb; t++)
+				if (t != g->entry && g->blocks[t].npred == 0 && t != skip &&
+				    !(set[t / 64] & (1ull << (t % 64)))) {
+					set[t / 64] |= 1ull << (t % 64);
+					queue[qt++] = t;
+				}
+	}
+}
+
+/*
+ * Refine "behind a check": block b (not in @open, so every way to it passes
+ * a check) stays guarded only if it is unreachable from the entry once the
+ * check edges that lead to b on one side only are cut. Code that both sides
+ * of a check reach (the join after an if, the loop around it) is set open.
+ * Blocks with the same set of one-sided edges share one search.
+ */
+static int one_sided(const struct scan_graph *g, uint8_t *open)
+{
+	size_t nb = g->nblocks, words = (nb + 63) / 64, nc = 0, nsig = 0;
+	uint32_t checks[ONE_SIDED_CHECKS];
+	uint64_t *reach = NULL, sigs[ONE_SIDED_SIGS], *seen = NULL, *bsig = NULL;
+	uint32_t *queue = NULL;
+	int r = -ENOMEM;
+
+	for (uint32_t b = 0; b < nb && nc < ONE_SIDED_CHECKS; b++)
+		if (g->blocks[b].check)
+			checks[nc++] = b;
+	reach = calloc(2 * nc * words + 1, sizeof(*reach));
+	seen = calloc(words + 1, sizeof(*seen));
+	queue = malloc((nb ? nb : 1) * sizeof(*queue));
+	bsig = malloc((nb ? nb : 1) * sizeof(*bsig));
+	if (!reach || !seen || !queue || !bsig)
+		goto out;
+	for (size_t c = 0; c < nc; c++)
+		for (int k = 0; k < 2; k++)
+			reach_from(g, g->blocks[checks[c]].succ[k], checks[c],
+			           reach + (2 * c + (size_t)k) * words, queue);
+	for (uint32_t b = 0; b < nb; b++) {
+		uint64_t sig = 0;
+		size_t si;
+
+		if (open[b])
+			continue;
+		/* edge c->succ[k] is cut for b when the other side cannot reach b */
+		for (size_t c = 0; c < nc; c++)
+			for (int k = 0; k < 2; k++) {
+				const uint64_t *other = reach + (2 * c + (size_t)(1 - k)) * words;
+
+				if (!(other[b / 64] & (1ull << (b % 64))))
+					sig |= 1ull << (2 * c + (size_t)k);
+			}
+		bsig[b] = sig;
+		for (si = 0; si < nsig && sigs[si] != sig; si++)
+			;
+		if (si == nsig) {
+			if (nsig == ONE_SIDED_SIGS) { /* too many: keep it required */
+				open[b] = 1;
+				continue;
+			}
+			sigs[nsig++] = sig;
+		}
+	}
+	/* one search per signature: from the entry, cutting its edges (and every
+	 * edge of checks beyond ONE_SIDED_CHECKS is kept, which only opens more) */
+	for (size_t si = 0; si < nsig; si++) {
+		size_t qh = 0, qt = 0;
+
+		memset(seen, 0, words * sizeof(*seen));
+#define SEE(t)                                                                                     \
+	do {                                                                                       \
+		if ((t) != UINT32_MAX && !(seen[(t) / 64] & (1ull << ((t) % 64)))) {               \
+			seen[(t) / 64] |= 1ull << ((t) % 64);                                      \
+			queue[qt++] = (t);                                                         \
+		}                                                                                  \
+	} while (0)
+		SEE(g->entry);
+		for (uint32_t b = 0; b < nb; b++)
+			if (open[b] && (b == g->entry || g->blocks[b].npred == 0))
+				SEE(b);
+		while (qh < qt) {
+			uint32_t b = queue[qh++];
+			size_t c = nc;
+
+			if (g->blocks[b].check)
+				for (c = 0; c < nc && checks[c] != b; c++)
+					;
+			for (int k = 0; k < 2; k++) {
+				if (c < nc && (sigs[si] & (1ull << (2 * c + (size_t)k))))
+					continue;
+				SEE(g->blocks[b].succ[k]);
+			}
+			if (g->blocks[b].ind_succ)
+				for (uint32_t t = 0; t < nb; t++)
+					if (t != g->entry && g->blocks[t].npred == 0)
+						SEE(t);
+		}
+#undef SEE
+		for (uint32_t b = 0; b < nb; b++)
+			if (!open[b] && (seen[b / 64] & (1ull << (b % 64))) && bsig[b] == sigs[si])
+				open[b] = 1;
+	}
+	r = 0;
+out:
+	free(reach);
+	free(seen);
+	free(queue);
+	free(bsig);
+	return r;
+}
+
 /*
  * A block is guarded when every path into it from the function's entry goes
  * through a check block (a branch on a capability): it is not reachable once
@@ -855,6 +992,15 @@ static int mark_guarded(struct scan_graph *g)
 			for (uint32_t t = 0; t < nb; t++)
 				if (ORPHAN(t))
 					VISIT(t, -1);
+	}
+	/* 1b: a join after "if (cap) {...}" is reached from both sides of the
+	 * check and runs on every CPU: only what one side alone reaches is
+	 * guarded */
+	if (qt < nb && one_sided(g, open) < 0) {
+		free(queue);
+		free(from);
+		free(open);
+		return -ENOMEM;
 	}
 	/* 2: the rest is guarded; name the check */
 	for (size_t b = 0; b < nb; b++) {
@@ -1404,7 +1550,12 @@ static uint8_t func_cap_return(struct scan_file *sf, size_t fi)
 	if (sf->funcs[fi].end && sf->funcs[fi].end - sf->funcs[fi].start > 4096)
 		goto done;
 	memset(&sf->g, 0, sizeof(sf->g));
-	if (scan_cfg_build(sf, fi) == 0 && ana_run(&a) == 0)
+	if (scan_cfg_build(sf, fi) == 0 && ana_run(&a) == 0) {
+		/* "return AESNI_CAPABLE && probe()": no capability flows into
+		 * rax, but every return of something other than 0 sits behind
+		 * a check, so a nonzero result says the check passed */
+		bool behind = true, some = false;
+
 		for (size_t b = 0; b < sf->g.nblocks; b++) {
 			const struct scan_block *bl = &sf->g.blocks[b];
 			const struct scan_insn *last = &sf->g.insns[bl->first + bl->n - 1];
@@ -1415,7 +1566,14 @@ static uint8_t func_cap_return(struct scan_file *sf, size_t fi)
 				res = T_VAL;
 			else if (a.out[b].ptr & 1)
 				res = T_PTR;
+			else if (bl->guarded)
+				some = true;
+			else if (!(a.out[b].zero & 1))
+				behind = false;
 		}
+		if (!res && behind && some)
+			res = T_VAL;
+	}
 	ana_release(&a);
 	free(sf->g.insns);
 	free(sf->g.blocks);
@@ -1866,6 +2024,137 @@ static bool site_guarded(struct scan_file *sf, size_t fi, uint64_t site, bool le
 
 static bool func_guarded(struct scan_file *sf, size_t fi, int depth);
 
+static int cmp_ref_site(const void *x, const void *y)
+{
+	const struct scan_ref *a = x, *b = y;
+
+	return a->site < b->site ? -1 : a->site > b->site;
+}
+
+/* The code address stored at data slot @slot, or 0. */
+static uint64_t code_ptr_at(struct scan_file *sf, uint64_t slot)
+{
+	size_t lo = 0, hi;
+
+	if (!sf->dslot_by_site && sf->elf.ndslots) {
+		sf->dslot_by_site = malloc(sf->elf.ndslots * sizeof(*sf->dslot_by_site));
+		if (!sf->dslot_by_site)
+			return 0;
+		memcpy(sf->dslot_by_site, sf->elf.dslots,
+		       sf->elf.ndslots * sizeof(*sf->dslot_by_site));
+		scan_sort(sf->dslot_by_site, sf->elf.ndslots, sizeof(*sf->dslot_by_site),
+		          cmp_ref_site);
+	}
+	hi = sf->dslot_by_site ? sf->elf.ndslots : 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (sf->dslot_by_site[mid].site < slot)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < sf->elf.ndslots && sf->dslot_by_site && sf->dslot_by_site[lo].site == slot
+	           ? sf->dslot_by_site[lo].to
+	           : 0;
+}
+
+#define CAPABLE_REACH 32 /* bytes either side of a record's table pointer */
+
+/*
+ * OpenSSL's providers list each algorithm as a record { names, properties,
+ * dispatch table, description, capable() } and offer it only when capable()
+ * is true (ALGORITHM_CAPABLE in defltprov.c: AES-NI ciphers exist only when
+ * OPENSSL_ia32cap_P says so). A function pointer at data slot @slot is
+ * guarded that way when its array is used by no code directly, and every
+ * record pointing at the array holds beside that pointer a function that
+ * returns a capability. Returns the capable() function's address, or 0.
+ */
+static uint64_t capable_record(struct scan_file *sf, uint64_t slot)
+{
+	const struct scan_elf *e = &sf->elf;
+	size_t lo = 0, hi = e->ndptrs, a = 0, b = sf->ndrefs;
+	uint64_t arr, via = 0;
+	bool any = false;
+
+	/* the array: the nearest address at or below the slot that data points to */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (e->dptrs[mid].to <= slot)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0 || slot - e->dptrs[lo - 1].to >= 1024)
+		return 0;
+	arr = e->dptrs[lo - 1].to;
+	/* code that reads the array (or the slot) directly could call anything */
+	while (a < b) {
+		size_t mid = a + (b - a) / 2;
+
+		if (sf->drefs[mid].to < arr)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	if (a < sf->ndrefs && sf->drefs[a].to <= slot)
+		return 0;
+	for (lo = lo - 1; lo > 0 && e->dptrs[lo - 1].to == arr; lo--)
+		;
+	for (size_t i = lo; i < e->ndptrs && e->dptrs[i].to == arr; i++) {
+		uint64_t rec = e->dptrs[i].site, cap = 0;
+
+		any = true;
+		for (int d = -CAPABLE_REACH; d <= CAPABLE_REACH && !cap; d += 8) {
+			uint64_t c = d ? code_ptr_at(sf, rec + (uint64_t)(int64_t)d) : 0;
+			int ci = c ? scan_func_at(sf, c) : -1;
+
+			if (ci >= 0 && func_cap_return(sf, (size_t)ci) == T_VAL)
+				cap = c;
+		}
+		if (!cap)
+			return 0;
+		if (!via)
+			via = cap;
+	}
+	return any ? via : 0;
+}
+
+/* Are all loads of GOT slot @slot guarded (comparisons aside)? Returns a
+ * guarded load's site, the slot itself when none loads it, or 0. */
+static uint64_t got_guarded(struct scan_file *sf, uint64_t slot, int depth)
+{
+	size_t a = 0, b = sf->ndrefs;
+	uint64_t via = 0;
+
+	while (a < b) {
+		size_t mid = a + (b - a) / 2;
+
+		if (sf->drefs[mid].to < slot)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	for (size_t k = a; k < sf->ndrefs && sf->drefs[k].to == slot; k++) {
+		int ci = scan_func_index(sf, sf->drefs[k].from);
+		ZydisDecodedInstruction in;
+		uint64_t chk;
+
+		if (scan_decode_one(sf, sf->drefs[k].site, &in, NULL) == 0 &&
+		    in.mnemonic == ZYDIS_MNEMONIC_CMP)
+			continue;
+		if (ci >= 0 && func_dead(sf, (size_t)ci))
+			continue;
+		if (ci < 0 || (!site_guarded(sf, (size_t)ci, sf->drefs[k].site, true, &chk) &&
+		               !func_guarded(sf, (size_t)ci, depth + 1)))
+			return 0;
+		if (!via)
+			via = sf->drefs[k].site;
+	}
+	return via ? via : slot;
+}
+
 /*
  * A function whose address sits in data (a method table such as OpenSSL's
  * EVP_CIPHER or PROV_CIPHER_HW) is guarded when every table holding it is
@@ -1893,6 +2182,21 @@ static uint64_t data_guarded(struct scan_file *sf, size_t fi, int depth)
 		uint64_t slot = e->dslots[i].site, table = 0;
 		size_t a = 0, b = sf->ndrefs;
 		bool any = false;
+		const struct scan_sec *sec = scan_elf_section_at(e, slot);
+
+		/* a GOT slot holding a local function's address: code loads it
+		 * instead of taking the address with lea ("dat->stream.cbc =
+		 * ossl_bsaes_cbc_encrypt" under BSAES_CAPABLE). Every load that
+		 * can end in a call must be guarded; comparing with it cannot. */
+		if (sec && sec->name && !strcmp(sec->name, ".got")) {
+			uint64_t v = got_guarded(sf, slot, depth);
+
+			if (!v)
+				return 0;
+			if (!via)
+				via = v;
+			continue;
+		}
 
 		/* the last lea target at or below the slot, within 1 KiB */
 		while (a < b) {
@@ -1908,7 +2212,23 @@ static uint64_t data_guarded(struct scan_file *sf, size_t fi, int depth)
 				table = sf->drefs[k].to;
 				break;
 			}
-		if (!table || scan_u64_sorted_has(e->dataref, e->ndataref, table))
+		if (getenv("TGVM_TRACE"))
+			fprintf(stderr, "TRACE data %llx slot %llx table %llx%s\n",
+			        (unsigned long long)start, (unsigned long long)slot,
+			        (unsigned long long)table,
+			        table && scan_u64_sorted_has(e->dataref, e->ndataref, table)
+			            ? " (itself in data)"
+			            : "");
+		if (!table) {
+			uint64_t v = capable_record(sf, slot);
+
+			if (!v)
+				return 0;
+			if (!via)
+				via = v;
+			continue;
+		}
+		if (scan_u64_sorted_has(e->dataref, e->ndataref, table))
 			return 0;
 		/* every lea of the table must be guarded */
 		a = 0;
@@ -1930,8 +2250,14 @@ static uint64_t data_guarded(struct scan_file *sf, size_t fi, int depth)
 			any = true;
 			if (ci < 0 ||
 			    (!site_guarded(sf, (size_t)ci, sf->drefs[k].site, true, &chk) &&
-			     !func_guarded(sf, (size_t)ci, depth + 1)))
+			     !func_guarded(sf, (size_t)ci, depth + 1))) {
+				if (getenv("TGVM_TRACE"))
+					fprintf(stderr,
+					        "TRACE data table %llx lea at %llx unguarded\n",
+					        (unsigned long long)table,
+					        (unsigned long long)sf->drefs[k].site);
 				return 0;
+			}
 			if (!via)
 				via = sf->drefs[k].site;
 		}
@@ -2003,6 +2329,10 @@ static bool func_guarded(struct scan_file *sf, size_t fi, int depth)
 			uint64_t v = data_guarded(sf, g, depth);
 
 			if (!v) {
+				if (getenv("TGVM_TRACE"))
+					fprintf(stderr, "TRACE root-data %llx for %llx\n",
+					        (unsigned long long)start,
+					        (unsigned long long)fn->start);
 				root = true;
 				break;
 			}
@@ -2022,6 +2352,12 @@ static bool func_guarded(struct scan_file *sf, size_t fi, int depth)
 			int ci = scan_func_index(sf, sf->refs[i].from);
 			uint64_t chk;
 
+			if (getenv("TGVM_TRACE") && depth == 0)
+				fprintf(stderr, "TRACE edge %llx <- %llx site %llx%s\n",
+				        (unsigned long long)start,
+				        ci >= 0 ? (unsigned long long)sf->funcs[ci].start : 0ull,
+				        (unsigned long long)sf->refs[i].site,
+				        sf->refs[i].lea ? " lea" : "");
 			if (ci < 0) {
 				root = true;
 			} else if ((size_t)ci == g || func_dead(sf, (size_t)ci)) {
@@ -2292,9 +2628,10 @@ static int classify_func(struct scan_file *sf, size_t fi)
 				}
 				tgvm_featureset_add(&reqf, f);
 				if (getenv("TGVM_TRACE"))
-					fprintf(stderr, "TRACE required %llx in func %llx\n",
+					fprintf(stderr, "TRACE required %llx in func %llx %s %s\n",
 					        (unsigned long long)si->addr,
-					        (unsigned long long)fn->start);
+					        (unsigned long long)fn->start,
+					        always ? "always" : "api", root_why);
 				if (always) {
 					snprintf(detail, sizeof(detail), "%s; reached %s", why,
 					         root_why);

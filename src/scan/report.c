@@ -212,6 +212,7 @@ out:
 	free(sf.funcs);
 	free(sf.refs);
 	free(sf.drefs);
+	free(sf.dslot_by_site);
 	free(sf.caps);
 	free(sf.g.insns);
 	free(sf.g.blocks);

@@ -107,6 +107,8 @@ struct scan_elf {
 	size_t ndataref;
 	struct scan_ref *dslots; /* the same as (code address .to, data slot .site), sorted */
 	size_t ndslots;
+	struct scan_ref *dptrs; /* data addresses stored in data: (.to, slot .site), sorted */
+	size_t ndptrs;
 	struct scan_gotsym *gotsyms; /* sorted by slot */
 	size_t ngotsyms;
 	struct tgvm_strv needed;
@@ -245,11 +247,12 @@ struct scan_file {
 	} capbits[16]; /* flag bits of a structure field set only under a check */
 	size_t ncapbits;
 	struct scan_graph g;
-	int hwcaps_level;    /* from the path: glibc-hwcaps/x86-64-vN */
-	uint64_t cur_func;   /* start of the function being classified */
-	uint64_t entry_cut;  /* entry states cut short by a cycle or a bound */
-	uint32_t guard_qid;  /* guard searches started */
-	uint64_t entry_work; /* callers analysed for entry states */
+	int hwcaps_level;               /* from the path: glibc-hwcaps/x86-64-vN */
+	uint64_t cur_func;              /* start of the function being classified */
+	uint64_t entry_cut;             /* entry states cut short by a cycle or a bound */
+	uint32_t guard_qid;             /* guard searches started */
+	struct scan_ref *dslot_by_site; /* elf.dslots sorted by slot, built when needed */
+	uint64_t entry_work;            /* callers analysed for entry states */
 	uint64_t code_bytes, insns;
 	struct scan_result *res;
 };
