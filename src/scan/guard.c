@@ -419,6 +419,29 @@ static bool stack_op(struct ana *a, struct tstate *s, size_t k)
 			return true;
 		}
 		return false;
+	case ZYDIS_MNEMONIC_XCHG: /* clang keeps rbx around cpuid with xchg rbx, rdi */
+		if (in->operand_count_visible == 2 && ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		    ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER && ops[0].size >= 32 &&
+		    reg_index(ops[0].reg.value) >= 0 && reg_index(ops[1].reg.value) >= 0) {
+			int x = reg_index(ops[0].reg.value), y = reg_index(ops[1].reg.value);
+			uint32_t *sets[] = {&s->val,  &s->ptr,  &s->weak,  &s->bigptr,
+			                    &s->bitv, &s->zero, &s->konst, &s->fp};
+			uint32_t fm = s->fmask[x];
+			uint16_t o = s->org[x];
+
+			for (size_t i = 0; i < ARRAY_SIZE(sets); i++) {
+				uint32_t bx = (*sets[i] >> x) & 1, by = (*sets[i] >> y) & 1;
+
+				*sets[i] =
+				    (*sets[i] & ~((1u << x) | (1u << y))) | (by << x) | (bx << y);
+			}
+			s->fmask[x] = s->fmask[y];
+			s->fmask[y] = fm;
+			s->org[x] = s->org[y];
+			s->org[y] = o;
+			return true;
+		}
+		return false;
 	case ZYDIS_MNEMONIC_LEA:
 		if (ops[0].reg.value == ZYDIS_REGISTER_RSP &&
 		    ops[1].mem.base == ZYDIS_REGISTER_RSP &&
@@ -624,6 +647,15 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 					sptr = 1;
 					sbig |= (s->bigptr >> b) & 1;
 					sorg = s->org[b];
+				} else {
+					/* "lea r14d, [rcx+rdx*2]": flag words built
+					 * from a capability bit */
+					int x = reg_index(op->mem.index);
+
+					if (b >= 0 && (s->val & (1u << b)))
+						sval |= T_VAL, sorg = s->org[b];
+					else if (x >= 0 && (s->val & (1u << x)))
+						sval |= T_VAL, sorg = s->org[x];
 				}
 				continue;
 			}
@@ -1579,6 +1611,9 @@ static uint8_t func_cap_return(struct scan_file *sf, size_t fi)
 	free(sf->g.blocks);
 	sf->g = saved;
 done:
+	if (getenv("TGVM_TRACE"))
+		fprintf(stderr, "TRACE cap_return %llx = %d\n",
+		        (unsigned long long)sf->funcs[fi].start, res);
 	sf->funcs[fi].flags = (sf->funcs[fi].flags & ~SCAN_FN_VISITING) | SCAN_FN_SUMMARY;
 	sf->funcs[fi].cap_return = res;
 	return res;
