@@ -530,9 +530,36 @@ int scan_cfg_build(struct scan_file *sf, size_t fi)
 
 	g->ninsns = 0;
 	g->nblocks = 0;
-	r = fn->end ? decode_range(sf, fn) : decode_follow(sf, fn->start);
-	if (r < 0 && r != -E2BIG)
-		return r;
+	if (fn->icache) { /* decoded before, in this (guard) phase */
+		if (g->cap_insns < fn->nicache) {
+			struct scan_insn *nv = realloc(g->insns, fn->nicache * sizeof(*nv));
+
+			if (!nv)
+				return -ENOMEM;
+			g->insns = nv;
+			g->cap_insns = fn->nicache;
+		}
+		memcpy(g->insns, fn->icache, fn->nicache * sizeof(*g->insns));
+		g->ninsns = fn->nicache;
+		r = 0;
+	} else {
+		r = fn->end ? decode_range(sf, fn) : decode_follow(sf, fn->start);
+		if (r < 0 && r != -E2BIG)
+			return r;
+		/* once functions are all known, keep what was decoded: the guard
+		 * analysis builds most graphs several times */
+		if (sf->icache_on && g->ninsns &&
+		    sf->icache_bytes + g->ninsns * sizeof(*g->insns) <= SCAN_ICACHE_MAX) {
+			struct scan_func *w = &sf->funcs[fi];
+
+			w->icache = malloc(g->ninsns * sizeof(*g->insns));
+			if (w->icache) {
+				memcpy(w->icache, g->insns, g->ninsns * sizeof(*g->insns));
+				w->nicache = (uint32_t)g->ninsns;
+				sf->icache_bytes += g->ninsns * sizeof(*g->insns);
+			}
+		}
+	}
 	if (!g->ninsns)
 		return 0;
 	leader = calloc(g->ninsns, 1);
@@ -597,9 +624,24 @@ int scan_cfg_build(struct scan_file *sf, size_t fi)
 			bl->ind_succ = false;
 		}
 	}
-	r = dominators(g);
+	/* blocks own no dominators yet: scan_cfg_dominators() on demand */
+	for (size_t b = 0; b < g->nblocks; b++)
+		g->blocks[b].idom = UINT32_MAX;
+	g->doms = false;
+	r = 0;
 out:
 	free(leader);
+	return r;
+}
+
+int scan_cfg_dominators(struct scan_graph *g)
+{
+	int r;
+
+	if (g->doms)
+		return 0;
+	if ((r = dominators(g)) == 0)
+		g->doms = true;
 	return r;
 }
 

@@ -168,8 +168,9 @@ struct ana {
 	ZydisDecodedInstruction *ins; /* per instruction, with operands */
 	ZydisDecodedOperand (*ops)[ZYDIS_MAX_OPERAND_COUNT_VISIBLE];
 	uint8_t *ok;
-	bool nested; /* computing a caller's state: no entry state of its own */
-	int depth;   /* callers followed to get here (entry state of a caller) */
+	bool nested;   /* computing a caller's state: no entry state of its own */
+	int depth;     /* callers followed to get here (entry state of a caller) */
+	bool no_entry; /* cheap first pass: no state from callers */
 };
 
 static uint32_t entry_taint(struct scan_file *sf, size_t fi, int depth, uint32_t *ret_stk);
@@ -1035,6 +1036,16 @@ static int mark_guarded(struct scan_graph *g)
 		return -ENOMEM;
 	}
 	/* 2: the rest is guarded; name the check */
+	for (size_t b = 0; b < nb && qt < nb; b++)
+		if (!open[b]) {
+			if (scan_cfg_dominators(g) < 0) {
+				free(queue);
+				free(from);
+				free(open);
+				return -ENOMEM;
+			}
+			break;
+		}
 	for (size_t b = 0; b < nb; b++) {
 		uint32_t d = g->blocks[b].idom;
 		size_t steps = 0;
@@ -1104,8 +1115,10 @@ static int ana_run(struct ana *a)
 			a->in[g->insns[k].block].sp_set = 1;
 			a->in[g->insns[k].block].sp = 0;
 		}
-		if ((!a->nested || a->depth) && k < (long)ni &&
-		    (a->depth >= ENTRY_DEPTH_MAX || a->sf->entry_work > ENTRY_WORK_MAX))
+		if (a->no_entry) {
+			/* asked for the state without what callers hand over */
+		} else if ((!a->nested || a->depth) && k < (long)ni &&
+		           (a->depth >= ENTRY_DEPTH_MAX || a->sf->entry_work > ENTRY_WORK_MAX))
 			a->sf->entry_cut++;
 		else if ((!a->nested || a->depth) && k < (long)ni) {
 			struct scan_graph saved = a->sf->g;
@@ -1432,6 +1445,53 @@ static bool fp_call(struct ana *a, const struct tstate *st, size_t k, bool *esca
 }
 
 /*
+ * Walk caller @a (analysed in sf->g) for the ways it enters the callee of
+ * reference @rf: the call site itself, or for an address taken with lea every
+ * call through it (*@escaped when it may go elsewhere). Folds what each site
+ * hands over into the masks, counts the sites in *@nsites.
+ */
+static void entry_sites(struct ana *a, const struct scan_ref *rf, uint32_t *mask, uint32_t *nonzero,
+                        uint32_t *smask, uint32_t *snonzero, size_t *nsites, bool *escaped)
+{
+	struct scan_file *sf = a->sf;
+	size_t b0 = 0, b1 = sf->g.nblocks;
+
+	if (!rf->lea) /* only the block holding the call */
+		for (size_t k = 0; k < sf->g.ninsns; k++)
+			if (sf->g.insns[k].addr == rf->site) {
+				b0 = sf->g.insns[k].block;
+				b1 = b0 + 1;
+				break;
+			}
+	for (size_t b = b0; b < b1 && !*escaped; b++) {
+		const struct scan_block *bl = &sf->g.blocks[b];
+		struct tstate st = a->in[b];
+		uint16_t co;
+
+		for (uint32_t k = bl->first; k < bl->first + bl->n && !*escaped; k++) {
+			const struct scan_insn *si = &sf->g.insns[k];
+			bool site;
+
+			if (rf->lea) /* called through a pointer taken here */
+				site = fp_call(a, &st, k, escaped);
+			else
+				site = si->addr == rf->site;
+			if (site && !*escaped) {
+				uint32_t g1, gnz1, sg1, sgnz1;
+
+				site_taint(a, &st, k, a->fi, &g1, &gnz1, &sg1, &sgnz1);
+				*mask &= g1;
+				*nonzero |= gnz1;
+				*smask &= sg1;
+				*snonzero |= sgnz1;
+				(*nsites)++;
+			}
+			transfer(a, &st, k, &co);
+		}
+	}
+}
+
+/*
  * Registers (returned) and stack arguments (*@ret_stk, bit i: the word at
  * entry rsp + 8 * (i + 1)) that hold a capability value whenever function
  * @fi is entered: every direct call passes it in an argument register or on
@@ -1492,50 +1552,27 @@ static uint32_t entry_taint(struct scan_file *sf, size_t fi, int depth, uint32_t
 			mask = smask = 0;
 			break;
 		}
-		a.fi = (size_t)ci;
-		sf->entry_work++;
-		if (scan_cfg_build(sf, (size_t)ci) == 0 && ana_run(&a) == 0) {
-			size_t b0 = 0, b1 = sf->g.nblocks;
+		/* the caller's own entry state only when it could matter: a first
+		 * pass without it is kept when the call site already hands over
+		 * all that is still wanted */
+		for (int pass = rf->lea ? 1 : 0; pass < 2; pass++) {
+			uint32_t m2 = mask, nz2 = nonzero, sm2 = smask, snz2 = snonzero;
 
-			if (!rf->lea) /* only the block holding the call */
-				for (size_t k = 0; k < sf->g.ninsns; k++)
-					if (sf->g.insns[k].addr == rf->site) {
-						b0 = sf->g.insns[k].block;
-						b1 = b0 + 1;
-						break;
-					}
-			for (size_t b = b0; b < b1 && !escaped; b++) {
-				const struct scan_block *bl = &sf->g.blocks[b];
-				struct tstate st = a.in[b];
-				uint16_t co;
-
-				for (uint32_t k = bl->first; k < bl->first + bl->n && !escaped;
-				     k++) {
-					const struct scan_insn *si = &sf->g.insns[k];
-					bool site;
-
-					if (rf->lea) { /* called through a pointer taken here */
-						site = fp_call(&a, &st, k, &escaped);
-						if (escaped && getenv("TGVM_TRACE"))
-							fprintf(
-							    stderr, "TRACE escape at %llx fp %x\n",
-							    (unsigned long long)si->addr, st.fp);
-					} else {
-						site = si->addr == rf->site;
-					}
-					if (site && !escaped) {
-						uint32_t g1, gnz1, sg1, sgnz1;
-
-						site_taint(&a, &st, k, (size_t)ci, &g1, &gnz1, &sg1,
-						           &sgnz1);
-						mask &= g1;
-						nonzero |= gnz1;
-						smask &= sg1;
-						snonzero |= sgnz1;
-						nsites++;
-					}
-					transfer(&a, &st, k, &co);
-				}
+			ana_release(&a);
+			a = (struct ana){.sf = sf,
+			                 .fi = (size_t)ci,
+			                 .nested = true,
+			                 .depth = depth + 1,
+			                 .no_entry = pass == 0};
+			nsites = 0;
+			escaped = false;
+			sf->entry_work++;
+			if (scan_cfg_build(sf, (size_t)ci) < 0 || ana_run(&a) < 0)
+				break;
+			entry_sites(&a, rf, &m2, &nz2, &sm2, &snz2, &nsites, &escaped);
+			if (pass == 1 || (m2 == mask && sm2 == smask)) {
+				mask = m2, nonzero = nz2, smask = sm2, snonzero = snz2;
+				break;
 			}
 		}
 		ana_release(&a);
@@ -1974,16 +2011,21 @@ static bool probe_insn(struct scan_file *sf, size_t k)
 	       pops[1].reg.value == pops[0].reg.value;
 }
 
-/* Compute, once, which address ranges of function @fi are guarded inside it. */
-static int func_guard_ranges(struct scan_file *sf, size_t fi)
+/*
+ * Compute which address ranges of function @fi are guarded inside it; first
+ * (@full false) without what callers hand over, which is cheap and often
+ * enough, then on demand with it. Memoised per pass.
+ */
+static int func_guard_ranges(struct scan_file *sf, size_t fi, bool full)
 {
 	struct scan_func *fn = &sf->funcs[fi];
-	struct ana a = {.sf = sf, .fi = fi};
+	struct ana a = {.sf = sf, .fi = fi, .no_entry = !full};
 	size_t n = 0;
 	int r;
 
-	if (fn->gblocks)
+	if (fn->gblocks && (!full || !(fn->flags & SCAN_FN_GPARTIAL)))
 		return 0;
+	fn->flags = full ? fn->flags & ~SCAN_FN_GPARTIAL : fn->flags | SCAN_FN_GPARTIAL;
 	if ((r = scan_cfg_build(sf, fi)) < 0)
 		return r;
 	if ((r = ana_run(&a)) < 0)
@@ -2045,15 +2087,17 @@ static bool site_guarded(struct scan_file *sf, size_t fi, uint64_t site, bool le
 {
 	const struct scan_func *fn = &sf->funcs[fi];
 
-	if (!fn->gblocks && func_guard_ranges(sf, fi) < 0)
-		return false;
-	fn = &sf->funcs[fi];
-	for (uint32_t i = 0; i < fn->ngblocks; i++)
-		if (site >= fn->gblocks[i].start && site < fn->gblocks[i].end &&
-		    (lea || !(fn->gchecks[i] & 1))) {
-			*ret_check = fn->gchecks[i] >> 1;
-			return true;
-		}
+	for (int pass = 0; pass < 2; pass++) {
+		if (func_guard_ranges(sf, fi, pass == 1) < 0)
+			return false;
+		fn = &sf->funcs[fi];
+		for (uint32_t i = 0; i < fn->ngblocks; i++)
+			if (site >= fn->gblocks[i].start && site < fn->gblocks[i].end &&
+			    (lea || !(fn->gchecks[i] & 1))) {
+				*ret_check = fn->gchecks[i] >> 1;
+				return true;
+			}
+	}
 	return false;
 }
 
@@ -2560,6 +2604,21 @@ out:
 	return r;
 }
 
+/* After ana_run on sf->g: is some feature use left outside guarded blocks? */
+static bool uses_left(struct scan_file *sf)
+{
+	for (size_t k = 0; k < sf->g.ninsns; k++) {
+		const struct scan_insn *si = &sf->g.insns[k];
+
+		if (sf->g.blocks[si->block].guarded)
+			continue;
+		for (int j = 0; j < si->nfeat; j++)
+			if (!scan_feature_trivial(si->feat[j]))
+				return true;
+	}
+	return false;
+}
+
 static int classify_func(struct scan_file *sf, size_t fi)
 {
 	struct tgvm_featureset reqf;
@@ -2595,8 +2654,19 @@ static int classify_func(struct scan_file *sf, size_t fi)
 	sf->cur_func = sf->funcs[fi].start;
 	if ((r = scan_cfg_build(sf, fi)) < 0)
 		return r;
-	if (!whole && (r = ana_run(&a)) < 0)
-		goto out;
+	if (!whole) {
+		/* a first pass without what callers hand over settles most
+		 * functions; the full one follows only when a use is left */
+		a.no_entry = true;
+		if ((r = ana_run(&a)) < 0)
+			goto out;
+		if (uses_left(sf)) {
+			ana_release(&a);
+			a = (struct ana){.sf = sf, .fi = fi};
+			if ((r = ana_run(&a)) < 0)
+				goto out;
+		}
+	}
 	fn = &sf->funcs[fi];
 	for (size_t k = 0; k < sf->g.ninsns; k++) {
 		const struct scan_insn *si = &sf->g.insns[k];
@@ -2702,6 +2772,7 @@ int scan_guard_classify(struct scan_file *sf, struct tgvm_error *reterr)
 {
 	int r;
 
+	sf->icache_on = true;
 	if ((r = mark_live(sf)) < 0 || (r = find_cap_vars(sf)) < 0 || (r = propagate_caps(sf)) < 0)
 		goto out;
 	/* answers computed while capabilities were still being found are stale */

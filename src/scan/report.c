@@ -208,6 +208,7 @@ out:
 	for (size_t i = 0; i < sf.nfuncs; i++) {
 		free(sf.funcs[i].gblocks);
 		free(sf.funcs[i].gchecks);
+		free(sf.funcs[i].icache);
 	}
 	free(sf.funcs);
 	free(sf.refs);

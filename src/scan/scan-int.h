@@ -26,7 +26,8 @@
 #define SCAN_ELF_RELOCS_MAX   (16u << 20)
 #define SCAN_ELF_FDES_MAX     (4u << 20)
 #define SCAN_ELF_NEEDED_MAX   1024
-#define SCAN_FUNC_INSNS_MAX   (1u << 20) /* instructions kept for one function's graph */
+#define SCAN_FUNC_INSNS_MAX   (1u << 20)         /* instructions kept for one function's graph */
+#define SCAN_ICACHE_MAX       ((size_t)64 << 20) /* decoded instructions kept per file */
 #define SCAN_EVIDENCE_PER_FILE                                                                     \
 	6 /* findings kept per feature and class in a file,
 					one per function */
@@ -184,7 +185,9 @@ struct scan_func {
 					bit 0 set: the range only selects addresses (a lea
 					before the check) */
 	uint32_t ngblocks;
-	uint32_t visit_q;   /* the guard search that marked it VISITING */
+	uint32_t visit_q;         /* the guard search that marked it VISITING */
+	struct scan_insn *icache; /* its decoded instructions, kept in the guard phase */
+	uint32_t nicache;
 	uint32_t entry_val; /* registers holding a capability on every way in */
 	uint32_t entry_stk; /* stack arguments (bit i: entry rsp+8*(i+1)) likewise */
 };
@@ -204,6 +207,7 @@ struct scan_func {
 #define SCAN_FN_ENTRYBUSY (1u << 12) /* entry_val being computed */
 #define SCAN_FN_LIVE      (1u << 13) /* reachable from outside (else dead code) */
 #define SCAN_FN_ENTRYPROV (1u << 14) /* entry_val computed, cut short somewhere */
+#define SCAN_FN_GPARTIAL  (1u << 15) /* gblocks computed without callers' state */
 
 struct scan_graph { /* one function's instructions and blocks; reused buffers */
 	struct scan_insn *insns;
@@ -211,6 +215,7 @@ struct scan_graph { /* one function's instructions and blocks; reused buffers */
 	struct scan_block *blocks;
 	size_t nblocks, cap_blocks;
 	uint32_t entry; /* block holding the function's first instruction */
+	bool doms;      /* blocks' idom computed (scan_cfg_dominators) */
 };
 
 enum scan_guard_kind {
@@ -252,6 +257,8 @@ struct scan_file {
 	uint64_t entry_cut;             /* entry states cut short by a cycle or a bound */
 	uint32_t guard_qid;             /* guard searches started */
 	struct scan_ref *dslot_by_site; /* elf.dslots sorted by slot, built when needed */
+	bool icache_on;                 /* functions are final: keep decoded instructions */
+	size_t icache_bytes;            /* memory they take, at most SCAN_ICACHE_MAX */
 	uint64_t entry_work;            /* callers analysed for entry states */
 	uint64_t code_bytes, insns;
 	struct scan_result *res;
@@ -260,8 +267,10 @@ struct scan_file {
 int scan_cfg_discover(struct scan_file *sf, struct tgvm_error *reterr);
 /* Features every x86-64 Linux guest has: recorded as required, never classified. */
 bool scan_feature_trivial(enum tgvm_feature f);
-/* Decode function @fi into sf->g with blocks and dominators. */
+/* Decode function @fi into sf->g with blocks (dominators on demand). */
 int scan_cfg_build(struct scan_file *sf, size_t fi);
+/* Fill the blocks' idom of @g, once per build. -ENOMEM. */
+int scan_cfg_dominators(struct scan_graph *g);
 int scan_func_index(const struct scan_file *sf, uint64_t addr); /* containing function or -1 */
 int scan_func_at(const struct scan_file *sf, uint64_t addr);    /* starting exactly there or -1 */
 int scan_decode_one(const struct scan_file *sf, uint64_t addr, ZydisDecodedInstruction *insn,
