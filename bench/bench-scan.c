@@ -68,7 +68,8 @@ static void walk(const char *dir)
 		if (S_ISDIR(st.st_mode)) {
 			walk(path);
 		} else if (S_ISREG(st.st_mode) && st.st_size >= 64) {
-			char **nv = nfiles % 1024 ? files : realloc(files, (nfiles + 1024) * sizeof(*nv));
+			char **nv =
+			    nfiles % 1024 ? files : realloc(files, (nfiles + 1024) * sizeof(*nv));
 
 			if (!nv)
 				break;
@@ -105,8 +106,7 @@ static void sweep_file(const char *path, ZydisDecoder *dec, struct sweep *out)
 	close(fd);
 	if (map == MAP_FAILED)
 		return;
-	if (memcmp(map, ELFMAG, SELFMAG) ||
-	    !(elf = elf_memory((char *)map, (size_t)st.st_size))) {
+	if (memcmp(map, ELFMAG, SELFMAG) || !(elf = elf_memory((char *)map, (size_t)st.st_size))) {
 		munmap(map, (size_t)st.st_size);
 		return;
 	}

@@ -134,6 +134,11 @@ static void set_kind(struct scan_insn *si, const ZydisDecodedInstruction *in)
 	default:
 		break;
 	}
+	if (in->attributes & ZYDIS_ATTRIB_HAS_SEGMENT_FS)
+		si->fsmem = 1;
+	if ((in->attributes & ZYDIS_ATTRIB_HAS_MODRM) && in->raw.modrm.mod != 3 &&
+	    !(in->raw.modrm.mod == 0 && in->raw.modrm.rm == 5))
+		si->disp = (int32_t)in->raw.disp.value;
 	if (rel && (si->kind == SCAN_I_JCC || si->kind == SCAN_I_JMP || si->kind == SCAN_I_CALL))
 		si->target = si->addr + in->length + (uint64_t)in->raw.imm[0].value.s;
 	else if ((in->attributes & ZYDIS_ATTRIB_HAS_MODRM) && in->raw.modrm.mod == 0 &&
@@ -195,7 +200,7 @@ static int cmp_insn(const void *a, const void *b)
 	return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
-static long insn_find(const struct scan_graph *g, uint64_t addr)
+long scan_cfg_insn_find(const struct scan_graph *g, uint64_t addr)
 {
 	size_t lo = 0, hi = g->ninsns;
 
@@ -570,7 +575,7 @@ int scan_cfg_build(struct scan_file *sf, size_t fi)
 		const struct scan_insn *si = &g->insns[i];
 
 		if ((si->kind == SCAN_I_JCC || si->kind == SCAN_I_JMP)) {
-			long t = insn_find(g, si->target);
+			long t = scan_cfg_insn_find(g, si->target);
 
 			if (t >= 0)
 				leader[t] = 1;
@@ -591,7 +596,7 @@ int scan_cfg_build(struct scan_file *sf, size_t fi)
 		int k = 0;
 
 		if ((last->kind == SCAN_I_JCC || last->kind == SCAN_I_JMP)) {
-			long t = insn_find(g, last->target);
+			long t = scan_cfg_insn_find(g, last->target);
 
 			if (t >= 0)
 				bl->succ[k++] = g->insns[t].block;
@@ -723,6 +728,13 @@ static int discover_one(struct scan_file *sf, size_t *pi)
 		sf->code_bytes += si->len;
 		if (si->cpuid)
 			sf->funcs[*pi].flags |= SCAN_FN_CPUID;
+		if (si->cpuid || si->fsmem)
+			sf->funcs[*pi].flags |= SCAN_FN_CAPBASE;
+		if (si->disp)
+			sf->funcs[*pi].disps |= scan_disp_bit(si->disp);
+		for (int j = 0; j < si->nfeat; j++)
+			if (si->feat[j] == TGVM_F_CET_SS)
+				sf->funcs[*pi].flags |= SCAN_FN_CAPBASE;
 		for (int j = 0; j < si->nfeat; j++) {
 			if (scan_feature_trivial(si->feat[j])) {
 				if ((r = scan_result_use(sf, si->feat[j], SCAN_C_REQUIRED, si->addr,

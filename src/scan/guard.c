@@ -174,6 +174,7 @@ struct ana {
 };
 
 static uint32_t entry_taint(struct scan_file *sf, size_t fi, int depth, uint32_t *ret_stk);
+static int may_cap(struct scan_file *sf);
 static bool func_guarded(struct scan_file *sf, size_t fi, int depth);
 
 static int reg_index(ZydisRegister r)
@@ -1268,7 +1269,13 @@ static int mark_live(struct scan_file *sf)
 	uint32_t *queue = malloc((sf->nfuncs ? sf->nfuncs : 1) * sizeof(*queue));
 	size_t qh = 0, qt = 0;
 
-	if (!byfrom || !queue) {
+	free(sf->refs_byfrom);
+	free(sf->sinfo);
+	free(sf->sinfo_have);
+	sf->refs_byfrom = malloc((sf->nrefs ? sf->nrefs : 1) * sizeof(*sf->refs_byfrom));
+	sf->sinfo = malloc((sf->nrefs ? sf->nrefs : 1) * sizeof(*sf->sinfo));
+	sf->sinfo_have = calloc(sf->nrefs ? sf->nrefs : 1, 1);
+	if (!byfrom || !queue || !sf->refs_byfrom || !sf->sinfo || !sf->sinfo_have) {
 		free(byfrom);
 		free(queue);
 		return -ENOMEM;
@@ -1317,6 +1324,8 @@ static int mark_live(struct scan_file *sf)
 			}
 		}
 	}
+	for (size_t i = 0; i < sf->nrefs; i++)
+		sf->refs_byfrom[i] = (uint32_t)(byfrom[i] - sf->refs);
 	free(byfrom);
 	free(queue);
 	return 0;
@@ -1328,8 +1337,9 @@ static int mark_live(struct scan_file *sf)
  * holding a capability (@ret_nz); a nonzero constant counts as a capability
  * only when @ci is itself guarded.
  */
-static void site_taint(struct ana *a, const struct tstate *st, size_t k, size_t ci,
-                       uint32_t *ret_got, uint32_t *ret_nz, uint32_t *ret_sgot, uint32_t *ret_snz)
+static void site_taint(struct ana *a, const struct tstate *st, size_t k, size_t ci, uint32_t want,
+                       uint32_t swant, uint32_t *ret_got, uint32_t *ret_nz, uint32_t *ret_sgot,
+                       uint32_t *ret_snz)
 {
 	struct scan_file *sf = a->sf;
 	const struct scan_insn *si = &sf->g.insns[k];
@@ -1351,6 +1361,8 @@ static void site_taint(struct ana *a, const struct tstate *st, size_t k, size_t 
 		else if (st->slot[q].k == SLOT_KONST)
 			kon |= 1u << (16 + s);
 	}
+	/* only constants still wanted are worth asking whether the caller is guarded */
+	kon &= (want & (call ? ARG_REGS : 0xffffu)) | (swant << 16);
 	if (kon) {
 		struct scan_graph saved = sf->g;
 
@@ -1444,6 +1456,67 @@ static bool fp_call(struct ana *a, const struct tstate *st, size_t k, bool *esca
 	return false;
 }
 
+/* What instruction @k (state @st before it) hands its callee, before any
+ * question about constants (see site_taint). */
+static void site_raw(const struct ana *a, const struct tstate *st, size_t k,
+                     struct scan_siteinfo *ret)
+{
+	const struct scan_insn *si = &a->sf->g.insns[k];
+	bool call = si->kind == SCAN_I_CALL || si->kind == SCAN_I_CALL_IND;
+	int32_t base = st->sp + (call ? -8 : 0);
+
+	ret->got = (st->val | st->zero) & 0xffffu & (call ? ARG_REGS : 0xffffu);
+	ret->nz = st->val & ret->got;
+	ret->sgot = ret->snz = 0;
+	ret->kon = st->konst & ~st->val & ~st->zero & 0xffffu;
+	for (int s = 0; s < NSTKARG; s++) {
+		int q = slot_find(st, 4, base + 8 * (s + 1));
+
+		if (q < 0)
+			continue;
+		if (st->slot[q].t == T_VAL)
+			ret->sgot |= 1u << s, ret->snz |= 1u << s;
+		else if (st->slot[q].k == SLOT_ZERO)
+			ret->sgot |= 1u << s;
+		else if (st->slot[q].k == SLOT_KONST)
+			ret->kon |= 1u << (16 + s);
+	}
+}
+
+/* Record, for every direct call or jump out of caller @a (analysed in
+ * sf->g, @pass 0 without its entry state, 1 with), what it hands over. */
+static void fill_sites(struct ana *a, int pass)
+{
+	struct scan_file *sf = a->sf;
+	uint64_t from = sf->funcs[a->fi].start;
+	size_t lo = 0, hi = sf->nrefs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (sf->refs[sf->refs_byfrom[mid]].from < from)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t j = lo; j < sf->nrefs && sf->refs[sf->refs_byfrom[j]].from == from; j++) {
+		size_t ri = sf->refs_byfrom[j];
+		long k = sf->refs[ri].lea ? -1 : scan_cfg_insn_find(&sf->g, sf->refs[ri].site);
+		const struct scan_block *bl;
+		struct tstate st;
+		uint16_t co;
+
+		if (k < 0)
+			continue;
+		bl = &sf->g.blocks[sf->g.insns[k].block];
+		st = a->in[sf->g.insns[k].block];
+		for (uint32_t i = bl->first; i < (uint32_t)k; i++)
+			transfer(a, &st, i, &co);
+		site_raw(a, &st, (size_t)k, &sf->sinfo[ri][pass]);
+		sf->sinfo_have[ri] |= (uint8_t)(1u << pass);
+	}
+}
+
 /*
  * Walk caller @a (analysed in sf->g) for the ways it enters the callee of
  * reference @rf: the call site itself, or for an address taken with lea every
@@ -1479,7 +1552,8 @@ static void entry_sites(struct ana *a, const struct scan_ref *rf, uint32_t *mask
 			if (site && !*escaped) {
 				uint32_t g1, gnz1, sg1, sgnz1;
 
-				site_taint(a, &st, k, a->fi, &g1, &gnz1, &sg1, &sgnz1);
+				site_taint(a, &st, k, a->fi, *mask, *smask, &g1, &gnz1, &sg1,
+				           &sgnz1);
 				*mask &= g1;
 				*nonzero |= gnz1;
 				*smask &= sg1;
@@ -1558,6 +1632,54 @@ static uint32_t entry_taint(struct scan_file *sf, size_t fi, int depth, uint32_t
 		for (int pass = rf->lea ? 1 : 0; pass < 2; pass++) {
 			uint32_t m2 = mask, nz2 = nonzero, sm2 = smask, snz2 = snonzero;
 
+			if (!rf->lea && !(sf->sinfo_have[i] & (1u << pass))) {
+				/* analyse the caller once for all its call sites */
+				ana_release(&a);
+				a = (struct ana){.sf = sf,
+				                 .fi = (size_t)ci,
+				                 .nested = true,
+				                 .depth = depth + 1,
+				                 .no_entry = pass == 0};
+				sf->entry_work++;
+				if (scan_cfg_build(sf, (size_t)ci) < 0 || ana_run(&a) < 0)
+					break;
+				fill_sites(&a, pass);
+			}
+			if (!rf->lea) {
+				struct scan_siteinfo in = sf->sinfo[i][pass];
+				uint32_t kon;
+
+				if (!(sf->sinfo_have[i] & (1u << pass)))
+					break; /* the site was not found in the caller */
+				nsites = 1;
+				escaped = false;
+				/* only constants still wanted are worth asking whether
+				 * the caller is guarded */
+				kon = in.kon & ((mask & 0xffffu) | (smask << 16));
+				if (kon) {
+					struct scan_graph saved = sf->g;
+
+					memset(&sf->g, 0, sizeof(sf->g));
+					if (func_guarded(sf, (size_t)ci, 1)) {
+						in.got |= kon & 0xffffu;
+						in.nz |= kon & 0xffffu;
+						in.sgot |= kon >> 16;
+						in.snz |= kon >> 16;
+					}
+					free(sf->g.insns);
+					free(sf->g.blocks);
+					sf->g = saved;
+				}
+				m2 &= in.got;
+				nz2 |= in.nz;
+				sm2 &= in.sgot;
+				snz2 |= in.snz;
+				if (pass == 1 || (m2 == mask && sm2 == smask)) {
+					mask = m2, nonzero = nz2, smask = sm2, snonzero = snz2;
+					break;
+				}
+				continue;
+			}
 			ana_release(&a);
 			a = (struct ana){.sf = sf,
 			                 .fi = (size_t)ci,
@@ -1614,6 +1736,11 @@ static uint8_t func_cap_return(struct scan_file *sf, size_t fi)
 
 	if (sf->funcs[fi].flags & (SCAN_FN_SUMMARY | SCAN_FN_VISITING))
 		return sf->funcs[fi].cap_return;
+	if (sf->maycap_ready && !(sf->funcs[fi].flags & SCAN_FN_MAYCAP)) {
+		sf->funcs[fi].flags |= SCAN_FN_SUMMARY;
+		sf->funcs[fi].cap_return = 0;
+		return 0;
+	}
 	sf->funcs[fi].flags |= SCAN_FN_VISITING;
 	/* only small functions: capability getters are short */
 	if (sf->funcs[fi].end && sf->funcs[fi].end - sf->funcs[fi].start > 4096)
@@ -1807,6 +1934,11 @@ static int propagate_caps(struct scan_file *sf)
 			}
 		}
 		upto = before;
+		/* capabilities found in the last round widen the filter */
+		for (size_t f = 0; round && f < sf->nfuncs; f++)
+			sf->funcs[f].flags &= ~(SCAN_FN_SUMMARY | SCAN_FN_MAYCAP);
+		if (round && (r = may_cap(sf)) < 0)
+			goto out;
 		if (getenv("TGVM_TRACE"))
 			for (size_t k = 0; k < nc; k++)
 				fprintf(stderr, "TRACE round %d cand %llx\n", round,
@@ -2362,9 +2494,15 @@ static uint64_t data_guarded(struct scan_file *sf, size_t fi, int depth)
 static bool func_guarded(struct scan_file *sf, size_t fi, int depth)
 {
 	struct scan_func *fn = &sf->funcs[fi];
-	uint32_t *queue = NULL;
-	uint64_t *via = NULL;
-	size_t qh = 0, qt = 0, cap = 0;
+	struct gnode {
+		uint32_t f;
+		uint32_t next; /* next reference to look at, from refs_lo */
+		size_t refs_lo;
+		uint64_t via;
+		bool data_done;
+	} *st = NULL;
+	uint32_t *all = NULL; /* every function met, to mark at the end */
+	size_t nst = 0, capst = 0, nall = 0, capall = 0;
 	bool root = false, sure = true, any_guard = false;
 	uint32_t qid;
 
@@ -2373,125 +2511,140 @@ static bool func_guarded(struct scan_file *sf, size_t fi, int depth)
 	if ((fn->flags & (SCAN_FN_VISITING | SCAN_FN_ENTRY)) || depth > 32)
 		return false;
 	qid = ++sf->guard_qid;
-#define ENQUEUE(f, v)                                                                              \
+	/* depth first over callers, so that a way in from outside, when there
+	 * is one, is met after few graphs rather than after all of them */
+#define PUSH(fidx)                                                                                 \
 	do {                                                                                       \
-		if (qt == cap) {                                                                   \
-			size_t nc = cap ? cap * 2 : 16;                                            \
-			uint32_t *nq = realloc(queue, nc * sizeof(*nq));                           \
-			uint64_t *nv = nq ? realloc(via, nc * sizeof(*nv)) : NULL;                 \
-			if (nq)                                                                    \
-				queue = nq;                                                        \
-			if (!nq || !nv) {                                                          \
+		size_t lo_ = 0, hi_ = sf->nrefs;                                                   \
+                                                                                                   \
+		if (nst == capst || nall == capall) {                                              \
+			size_t nc_ = capst > capall ? capst * 2 + 16 : capall * 2 + 16;            \
+			struct gnode *ns_ = realloc(st, nc_ * sizeof(*ns_));                       \
+			uint32_t *na_ = ns_ ? realloc(all, nc_ * sizeof(*na_)) : NULL;             \
+                                                                                                   \
+			if (ns_)                                                                   \
+				st = ns_;                                                          \
+			if (!ns_ || !na_) {                                                        \
 				root = true;                                                       \
 				sure = false;                                                      \
 				goto done;                                                         \
 			}                                                                          \
-			via = nv;                                                                  \
-			cap = nc;                                                                  \
+			all = na_;                                                                 \
+			capst = capall = nc_;                                                      \
 		}                                                                                  \
-		queue[qt] = (uint32_t)(f);                                                         \
-		via[qt++] = (v);                                                                   \
-		sf->funcs[f].flags |= SCAN_FN_VISITING;                                            \
-		sf->funcs[f].visit_q = qid;                                                        \
+		while (lo_ < hi_) {                                                                \
+			size_t mid_ = lo_ + (hi_ - lo_) / 2;                                       \
+                                                                                                   \
+			if (sf->refs[mid_].to < sf->funcs[fidx].start)                             \
+				lo_ = mid_ + 1;                                                    \
+			else                                                                       \
+				hi_ = mid_;                                                        \
+		}                                                                                  \
+		st[nst++] = (struct gnode){(uint32_t)(fidx), 0, lo_, 0, false};                    \
+		all[nall++] = (uint32_t)(fidx);                                                    \
+		sf->funcs[fidx].flags |= SCAN_FN_VISITING;                                         \
+		sf->funcs[fidx].visit_q = qid;                                                     \
 	} while (0)
-	ENQUEUE(fi, 0);
-	while (qh < qt && !root) {
-		size_t cur = qh++, g = queue[cur];
-		uint64_t start = sf->funcs[g].start;
-		size_t lo = 0, hi = sf->nrefs;
+	PUSH(fi);
+	while (nst && !root) {
+		struct gnode *cur = &st[nst - 1];
+		size_t g = cur->f, i = cur->refs_lo + cur->next;
+		uint64_t start = sf->funcs[g].start, chk;
+		int ci;
 
-		if (sf->funcs[g].flags & SCAN_FN_ENTRY) {
-			root = true;
-			break;
-		}
-		if (sf->funcs[g].flags & SCAN_FN_DATAREF) {
-			uint64_t v = data_guarded(sf, g, depth);
-
-			if (!v) {
-				if (getenv("TGVM_TRACE"))
-					fprintf(stderr, "TRACE root-data %llx for %llx\n",
-					        (unsigned long long)start,
-					        (unsigned long long)fn->start);
+		if (!cur->data_done) {
+			cur->data_done = true;
+			if (sf->funcs[g].flags & SCAN_FN_ENTRY) {
 				root = true;
 				break;
 			}
-			any_guard = true;
-			if (!via[cur])
-				via[cur] = v;
-		}
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
+			if (sf->funcs[g].flags & SCAN_FN_DATAREF) {
+				uint64_t v = data_guarded(sf, g, depth);
 
-			if (sf->refs[mid].to < start)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		for (size_t i = lo; i < sf->nrefs && sf->refs[i].to == start && !root; i++) {
-			int ci = scan_func_index(sf, sf->refs[i].from);
-			uint64_t chk;
-
-			if (getenv("TGVM_TRACE") && depth == 0)
-				fprintf(stderr, "TRACE edge %llx <- %llx site %llx%s\n",
-				        (unsigned long long)start,
-				        ci >= 0 ? (unsigned long long)sf->funcs[ci].start : 0ull,
-				        (unsigned long long)sf->refs[i].site,
-				        sf->refs[i].lea ? " lea" : "");
-			if (ci < 0) {
-				root = true;
-			} else if ((size_t)ci == g || func_dead(sf, (size_t)ci)) {
-				continue;
-			} else if (site_guarded(sf, (size_t)ci, sf->refs[i].site, sf->refs[i].lea,
-			                        &chk)) {
-				any_guard = true;
-				if (!via[cur])
-					via[cur] = sf->refs[i].site;
-			} else if (sf->funcs[ci].flags & SCAN_FN_RESOLVED) {
-				if (!(sf->funcs[ci].flags & SCAN_FN_GUARDED))
+				cur = &st[nst - 1];
+				if (!v) {
+					if (getenv("TGVM_TRACE"))
+						fprintf(stderr, "TRACE root-data %llx for %llx\n",
+						        (unsigned long long)start,
+						        (unsigned long long)fn->start);
 					root = true;
+					break;
+				}
 				any_guard = true;
-				if (!via[cur])
-					via[cur] = sf->refs[i].site;
-			} else if (sf->funcs[ci].flags & SCAN_FN_VISITING) {
-				if (sf->funcs[ci].visit_q != qid)
-					root = true, sure = false; /* an unfinished outer search */
-				else if (!via[cur])
-					via[cur] = sf->refs[i].site;
-			} else if (qt >= GUARD_SEARCH_MAX) {
-				root = true;
-				sure = false;
-			} else {
-				if (!via[cur])
-					via[cur] = sf->refs[i].site;
-				ENQUEUE((size_t)ci, 0);
+				if (!cur->via)
+					cur->via = v;
 			}
+		}
+		if (i >= sf->nrefs || sf->refs[i].to != start) {
+			/* every way into it looked at: keep its via for marking */
+			sf->funcs[g].guard_addr = cur->via;
+			nst--;
+			continue;
+		}
+		cur->next++;
+		ci = scan_func_index(sf, sf->refs[i].from);
+		if (getenv("TGVM_TRACE") && depth == 0)
+			fprintf(stderr, "TRACE edge %llx <- %llx site %llx%s\n",
+			        (unsigned long long)start,
+			        ci >= 0 ? (unsigned long long)sf->funcs[ci].start : 0ull,
+			        (unsigned long long)sf->refs[i].site,
+			        sf->refs[i].lea ? " lea" : "");
+		if (ci < 0) {
+			root = true;
+		} else if ((size_t)ci == g || func_dead(sf, (size_t)ci)) {
+			continue;
+		} else if (site_guarded(sf, (size_t)ci, sf->refs[i].site, sf->refs[i].lea, &chk)) {
+			any_guard = true;
+			cur = &st[nst - 1];
+			if (!cur->via)
+				cur->via = sf->refs[i].site;
+		} else if (sf->funcs[ci].flags & SCAN_FN_RESOLVED) {
+			if (!(sf->funcs[ci].flags & SCAN_FN_GUARDED))
+				root = true;
+			any_guard = true;
+			cur = &st[nst - 1];
+			if (!cur->via)
+				cur->via = sf->refs[i].site;
+		} else if (sf->funcs[ci].flags & SCAN_FN_VISITING) {
+			if (sf->funcs[ci].visit_q != qid)
+				root = true, sure = false; /* an unfinished outer search */
+			else if (!st[nst - 1].via)
+				st[nst - 1].via = sf->refs[i].site;
+		} else if (nall >= GUARD_SEARCH_MAX) {
+			root = true;
+			sure = false;
+		} else {
+			if (!st[nst - 1].via)
+				st[nst - 1].via = sf->refs[i].site;
+			PUSH((size_t)ci);
 		}
 	}
 done:
-	for (size_t i = 0; i < qt; i++)
-		sf->funcs[queue[i]].flags &= ~SCAN_FN_VISITING;
+	for (size_t i = 0; i < nall; i++)
+		sf->funcs[all[i]].flags &= ~SCAN_FN_VISITING;
 	fn = &sf->funcs[fi];
 	if (getenv("TGVM_TRACE"))
 		fprintf(stderr, "TRACE guarded? %llx root=%d sure=%d searched=%zu guard=%d\n",
-		        (unsigned long long)fn->start, root, sure, qt, any_guard);
+		        (unsigned long long)fn->start, root, sure, nall, any_guard);
 	if (!root && any_guard) {
-		for (size_t i = 0; i < qt; i++) {
-			struct scan_func *m = &sf->funcs[queue[i]];
+		for (size_t i = 0; i < nall; i++) {
+			struct scan_func *m = &sf->funcs[all[i]];
 
 			m->flags |= SCAN_FN_GUARDED | SCAN_FN_RESOLVED;
 			m->guard_kind = SCAN_G_CALLER;
-			m->guard_addr = via[i];
 		}
-		free(queue);
-		free(via);
+		free(st);
+		free(all);
 		return true;
 	}
+	for (size_t i = 0; i < nall; i++) /* guard_addr is only meaningful when guarded */
+		sf->funcs[all[i]].guard_addr = 0;
 	if (sure || depth == 0)
 		fn->flags |= SCAN_FN_RESOLVED;
-	free(queue);
-	free(via);
+	free(st);
+	free(all);
 	return false;
-#undef ENQUEUE
+#undef PUSH
 }
 
 #define ROOT_NAMES_MAX 256
@@ -2768,14 +2921,101 @@ out:
 	return r;
 }
 
+/*
+ * Which functions may return a capability (a filter before func_cap_return's
+ * data-flow, which is then asked only of them)? Those that run cpuid, xgetbv
+ * or rdssp or read %fs, read a capability variable or a GOT slot naming one,
+ * touch a displacement of a capability field, or call a function from the
+ * lists or one that may. A least fixpoint over the call graph. -ENOMEM.
+ */
+static int may_cap(struct scan_file *sf)
+{
+	uint64_t fieldbits = 0;
+	uint32_t *queue = malloc((sf->nfuncs ? sf->nfuncs : 1) * sizeof(*queue));
+	size_t qh = 0, qt = 0;
+
+	if (!queue)
+		return -ENOMEM;
+	for (size_t f = 0; f < sf->ncapfields; f++)
+		fieldbits |= scan_disp_bit(sf->capfields[f]);
+	for (size_t f = 0; f < sf->ncapbits; f++)
+		fieldbits |= scan_disp_bit(sf->capbits[f].disp);
+#define MARK(f)                                                                                    \
+	do {                                                                                       \
+		if (!(sf->funcs[f].flags & SCAN_FN_MAYCAP)) {                                      \
+			sf->funcs[f].flags |= SCAN_FN_MAYCAP;                                      \
+			queue[qt++] = (uint32_t)(f);                                               \
+		}                                                                                  \
+	} while (0)
+	for (size_t f = 0; f < sf->nfuncs; f++) {
+		sf->funcs[f].flags &= ~SCAN_FN_MAYCAP;
+		if ((sf->funcs[f].flags & SCAN_FN_CAPBASE) || (sf->funcs[f].disps & fieldbits))
+			MARK(f);
+	}
+	/* reads of capability variables and of GOT slots naming one or a getter */
+	for (size_t i = 0; i < sf->ndrefs; i++) {
+		const char *gs = scan_elf_gotsym(&sf->elf, sf->drefs[i].to);
+		int f;
+
+		if (!scan_is_cap_addr(sf, sf->drefs[i].to, NULL) &&
+		    !(gs && (name_in(gs, cap_var_names, ARRAY_SIZE(cap_var_names)) ||
+		             name_in(gs, cap_ptr_funcs, ARRAY_SIZE(cap_ptr_funcs)) ||
+		             name_in(gs, cap_val_funcs, ARRAY_SIZE(cap_val_funcs)))))
+			continue;
+		if ((f = scan_func_index(sf, sf->drefs[i].from)) >= 0)
+			MARK(f);
+	}
+	/* direct calls to getters by name (PLT stubs, local symbols) */
+	for (size_t i = 0; i < sf->nrefs; i++) {
+		const char *n;
+		int f;
+
+		if (sf->refs[i].lea || (i && sf->refs[i - 1].to == sf->refs[i].to))
+			continue;
+		n = call_target_name(sf, sf->refs[i].to);
+		if (!name_in(n, cap_ptr_funcs, ARRAY_SIZE(cap_ptr_funcs)) &&
+		    !name_in(n, cap_val_funcs, ARRAY_SIZE(cap_val_funcs)))
+			continue;
+		for (size_t j = i; j < sf->nrefs && sf->refs[j].to == sf->refs[i].to; j++)
+			if (!sf->refs[j].lea && (f = scan_func_index(sf, sf->refs[j].from)) >= 0)
+				MARK(f);
+	}
+	/* and whoever calls or jumps to one that may */
+	while (qh < qt) {
+		uint64_t start = sf->funcs[queue[qh++]].start;
+		size_t lo = 0, hi = sf->nrefs;
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (sf->refs[mid].to < start)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (size_t j = lo; j < sf->nrefs && sf->refs[j].to == start; j++) {
+			int f = scan_func_index(sf, sf->refs[j].from);
+
+			if (f >= 0 && !sf->refs[j].lea)
+				MARK(f);
+		}
+	}
+#undef MARK
+	free(queue);
+	sf->maycap_ready = true;
+	return 0;
+}
+
 int scan_guard_classify(struct scan_file *sf, struct tgvm_error *reterr)
 {
 	int r;
 
 	sf->icache_on = true;
-	if ((r = mark_live(sf)) < 0 || (r = find_cap_vars(sf)) < 0 || (r = propagate_caps(sf)) < 0)
+	if ((r = mark_live(sf)) < 0 || (r = find_cap_vars(sf)) < 0 || (r = may_cap(sf)) < 0 ||
+	    (r = propagate_caps(sf)) < 0)
 		goto out;
 	/* answers computed while capabilities were still being found are stale */
+	memset(sf->sinfo_have, 0, sf->nrefs ? sf->nrefs : 1);
 	for (size_t fi = 0; fi < sf->nfuncs; fi++) {
 		struct scan_func *fn = &sf->funcs[fi];
 
@@ -2789,7 +3029,7 @@ int scan_guard_classify(struct scan_file *sf, struct tgvm_error *reterr)
 		fn->gchecks = NULL;
 		fn->ngblocks = 0;
 	}
-	if ((r = mark_ifunc_targets(sf)) < 0)
+	if ((r = mark_ifunc_targets(sf)) < 0 || (r = may_cap(sf)) < 0)
 		goto out;
 	if (getenv("TGVM_TRACE"))
 		for (size_t i = 0; i < sf->ncaps; i++)

@@ -214,6 +214,9 @@ out:
 	free(sf.refs);
 	free(sf.drefs);
 	free(sf.dslot_by_site);
+	free(sf.sinfo);
+	free(sf.sinfo_have);
+	free(sf.refs_byfrom);
 	free(sf.caps);
 	free(sf.g.insns);
 	free(sf.g.blocks);

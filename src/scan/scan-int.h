@@ -154,9 +154,11 @@ struct scan_insn {
 	uint8_t ripmem : 1; /* target is a rip-relative memory operand (or lea) */
 	uint8_t is_lea : 1;
 	uint8_t cpuid : 1;
-	uint8_t nop : 1; /* padding: nop of any length */
+	uint8_t nop : 1;   /* padding: nop of any length */
+	uint8_t fsmem : 1; /* a memory operand with an fs segment */
 	uint16_t feat[SCAN_INSN_FEATURES_MAX];
 	uint32_t block;
+	int32_t disp; /* displacement of a memory operand that is not rip-relative */
 };
 
 struct scan_block {
@@ -185,7 +187,8 @@ struct scan_func {
 					bit 0 set: the range only selects addresses (a lea
 					before the check) */
 	uint32_t ngblocks;
-	uint32_t visit_q;         /* the guard search that marked it VISITING */
+	uint32_t visit_q; /* the guard search that marked it VISITING */
+	uint64_t disps;   /* 64-bit filter of its memory displacements (see scan_disp_bit) */
 	struct scan_insn *icache; /* its decoded instructions, kept in the guard phase */
 	uint32_t nicache;
 	uint32_t entry_val; /* registers holding a capability on every way in */
@@ -208,6 +211,14 @@ struct scan_func {
 #define SCAN_FN_LIVE      (1u << 13) /* reachable from outside (else dead code) */
 #define SCAN_FN_ENTRYPROV (1u << 14) /* entry_val computed, cut short somewhere */
 #define SCAN_FN_GPARTIAL  (1u << 15) /* gblocks computed without callers' state */
+#define SCAN_FN_MAYCAP    (1u << 16) /* may return a capability (see may_cap) */
+#define SCAN_FN_CAPBASE   (1u << 17) /* runs cpuid or rdssp, or reads fs */
+
+/* The bit of a function's displacement filter that @disp sets. */
+static inline uint64_t scan_disp_bit(int64_t disp)
+{
+	return 1ull << (((uint64_t)disp * 0x9E3779B97F4A7C15ull) >> 58);
+}
 
 struct scan_graph { /* one function's instructions and blocks; reused buffers */
 	struct scan_insn *insns;
@@ -257,9 +268,17 @@ struct scan_file {
 	uint64_t entry_cut;             /* entry states cut short by a cycle or a bound */
 	uint32_t guard_qid;             /* guard searches started */
 	struct scan_ref *dslot_by_site; /* elf.dslots sorted by slot, built when needed */
-	bool icache_on;                 /* functions are final: keep decoded instructions */
-	size_t icache_bytes;            /* memory they take, at most SCAN_ICACHE_MAX */
-	uint64_t entry_work;            /* callers analysed for entry states */
+	/* What each call site (parallel to refs) hands its callee, computed once
+	 * per caller: [0] without the caller's own entry state, [1] with it. */
+	struct scan_siteinfo {
+		uint32_t got, nz, sgot, snz, kon;
+	} (*sinfo)[2];
+	uint8_t *sinfo_have;   /* bit 0, bit 1: sinfo[i][0], [1] filled */
+	uint32_t *refs_byfrom; /* indices into refs, sorted by .from */
+	bool maycap_ready;     /* SCAN_FN_MAYCAP computed */
+	bool icache_on;        /* functions are final: keep decoded instructions */
+	size_t icache_bytes;   /* memory they take, at most SCAN_ICACHE_MAX */
+	uint64_t entry_work;   /* callers analysed for entry states */
 	uint64_t code_bytes, insns;
 	struct scan_result *res;
 };
@@ -271,6 +290,8 @@ bool scan_feature_trivial(enum tgvm_feature f);
 int scan_cfg_build(struct scan_file *sf, size_t fi);
 /* Fill the blocks' idom of @g, once per build. -ENOMEM. */
 int scan_cfg_dominators(struct scan_graph *g);
+/* Index of the instruction at @addr in @g (sorted by address), or -1. */
+long scan_cfg_insn_find(const struct scan_graph *g, uint64_t addr);
 int scan_func_index(const struct scan_file *sf, uint64_t addr); /* containing function or -1 */
 int scan_func_at(const struct scan_file *sf, uint64_t addr);    /* starting exactly there or -1 */
 int scan_decode_one(const struct scan_file *sf, uint64_t addr, ZydisDecodedInstruction *insn,
