@@ -69,4 +69,19 @@ v1_and_guarded /usr/bin/sqlite3 avx2
 runs_v1 /usr/bin/sqlite3 :memory: 'select 6 * 7;'
 expect_out '^42$'
 
+# The bundled guest's initramfs (when built): busybox and the project's
+# helpers need nothing beyond x86-64-v1, while cpuwork executes POPCNT and
+# BMI2's PDEP unconditionally (guest/README.md) and must say so.
+initrd=${TGVM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tgvm}/guest/initramfs.img
+if [ -s "$initrd" ]; then
+  run "$TGVM" scan --json "$initrd"
+  expect_rc 0 "scan $initrd"
+  [ "$(json_get "sorted(p['path'] for p in d['programs'] if p['psabi_required'] != 'x86-64-v1')")" = "['/bin/cpuwork']" ] ||
+    fail "initramfs: programs beyond v1: $(json_get "[(p['path'], p['required']) for p in d['programs']]")"
+  [ "$(json_get "[p for p in d['programs'] if p['path'] == '/bin/cpuwork'][0]['required']")" != "" ] &&
+    [ "$(json_get "all(f in [p for p in d['programs'] if p['path'] == '/bin/cpuwork'][0]['required'] for f in ('popcnt', 'bmi2'))")" = True ] ||
+    fail "initramfs: cpuwork must require popcnt and bmi2"
+  ok
+fi
+
 done_ok
