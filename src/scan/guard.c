@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <gelf.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,19 @@ static const char *const cap_val_funcs[] = {
     "OPENSSL_ia32_cpuid",
     "__builtin_cpu_supports",
 };
+
+/* TGVM_TRACE=1 prints the analysis' steps on stderr (for developers). */
+static bool trace_on(void)
+{
+	static atomic_int on = -1;
+	int v = atomic_load_explicit(&on, memory_order_relaxed);
+
+	if (v < 0) {
+		v = getenv("TGVM_TRACE") != NULL;
+		atomic_store_explicit(&on, v, memory_order_relaxed);
+	}
+	return v;
+}
 
 static bool name_in(const char *n, const char *const *list, size_t len)
 {
@@ -1698,7 +1712,7 @@ static uint32_t entry_taint(struct scan_file *sf, size_t fi, int depth, uint32_t
 			}
 		}
 		ana_release(&a);
-		if (getenv("TGVM_TRACE"))
+		if (trace_on())
 			fprintf(stderr,
 			        "TRACE entry %llx from %llx site %llx%s: %zu sites%s mask %x/%x\n",
 			        (unsigned long long)start, (unsigned long long)sf->funcs[ci].start,
@@ -1718,7 +1732,7 @@ static uint32_t entry_taint(struct scan_file *sf, size_t fi, int depth, uint32_t
 	/* not a register or slot that every caller merely zeroes */
 	fn->entry_val = n ? mask & nonzero : 0;
 	fn->entry_stk = n ? smask & snonzero : 0;
-	if (getenv("TGVM_TRACE"))
+	if (trace_on())
 		fprintf(stderr,
 		        "TRACE entry %llx depth %d n=%zu val=%x stk=%x (mask %x/%x stk %x/%x)\n",
 		        (unsigned long long)fn->start, depth, n, fn->entry_val, fn->entry_stk, mask,
@@ -1775,7 +1789,7 @@ static uint8_t func_cap_return(struct scan_file *sf, size_t fi)
 	free(sf->g.blocks);
 	sf->g = saved;
 done:
-	if (getenv("TGVM_TRACE"))
+	if (trace_on())
 		fprintf(stderr, "TRACE cap_return %llx = %d\n",
 		        (unsigned long long)sf->funcs[fi].start, res);
 	sf->funcs[fi].flags = (sf->funcs[fi].flags & ~SCAN_FN_VISITING) | SCAN_FN_SUMMARY;
@@ -1939,7 +1953,7 @@ static int propagate_caps(struct scan_file *sf)
 			sf->funcs[f].flags &= ~(SCAN_FN_SUMMARY | SCAN_FN_MAYCAP);
 		if (round && (r = may_cap(sf)) < 0)
 			goto out;
-		if (getenv("TGVM_TRACE"))
+		if (trace_on())
 			for (size_t k = 0; k < nc; k++)
 				fprintf(stderr, "TRACE round %d cand %llx\n", round,
 				        (unsigned long long)sf->funcs[cand[k]].start);
@@ -1953,7 +1967,7 @@ static int propagate_caps(struct scan_file *sf)
 				ana_release(&a);
 				goto out;
 			}
-			if (getenv("TGVM_TRACE") && sf->funcs[cand[k]].start == 0x8c370)
+			if (trace_on() && sf->funcs[cand[k]].start == 0x8c370)
 				for (size_t b = 0; b < sf->g.nblocks; b++)
 					fprintf(
 					    stderr,
@@ -2423,7 +2437,7 @@ static uint64_t data_guarded(struct scan_file *sf, size_t fi, int depth)
 				table = sf->drefs[k].to;
 				break;
 			}
-		if (getenv("TGVM_TRACE"))
+		if (trace_on())
 			fprintf(stderr, "TRACE data %llx slot %llx table %llx%s\n",
 			        (unsigned long long)start, (unsigned long long)slot,
 			        (unsigned long long)table,
@@ -2462,7 +2476,7 @@ static uint64_t data_guarded(struct scan_file *sf, size_t fi, int depth)
 			if (ci < 0 ||
 			    (!site_guarded(sf, (size_t)ci, sf->drefs[k].site, true, &chk) &&
 			     !func_guarded(sf, (size_t)ci, depth + 1))) {
-				if (getenv("TGVM_TRACE"))
+				if (trace_on())
 					fprintf(stderr,
 					        "TRACE data table %llx lea at %llx unguarded\n",
 					        (unsigned long long)table,
@@ -2563,7 +2577,7 @@ static bool func_guarded(struct scan_file *sf, size_t fi, int depth)
 
 				cur = &st[nst - 1];
 				if (!v) {
-					if (getenv("TGVM_TRACE"))
+					if (trace_on())
 						fprintf(stderr, "TRACE root-data %llx for %llx\n",
 						        (unsigned long long)start,
 						        (unsigned long long)fn->start);
@@ -2583,7 +2597,7 @@ static bool func_guarded(struct scan_file *sf, size_t fi, int depth)
 		}
 		cur->next++;
 		ci = scan_func_index(sf, sf->refs[i].from);
-		if (getenv("TGVM_TRACE") && depth == 0)
+		if (trace_on() && depth == 0)
 			fprintf(stderr, "TRACE edge %llx <- %llx site %llx%s\n",
 			        (unsigned long long)start,
 			        ci >= 0 ? (unsigned long long)sf->funcs[ci].start : 0ull,
@@ -2623,7 +2637,7 @@ done:
 	for (size_t i = 0; i < nall; i++)
 		sf->funcs[all[i]].flags &= ~SCAN_FN_VISITING;
 	fn = &sf->funcs[fi];
-	if (getenv("TGVM_TRACE"))
+	if (trace_on())
 		fprintf(stderr, "TRACE guarded? %llx root=%d sure=%d searched=%zu guard=%d\n",
 		        (unsigned long long)fn->start, root, sure, nall, any_guard);
 	if (!root && any_guard) {
@@ -2722,7 +2736,7 @@ static int func_roots(struct scan_file *sf, size_t fi, bool *ret_always, struct 
 		for (size_t i = lo; i < sf->nrefs && sf->refs[i].to == fn->start; i++) {
 			int ci = scan_func_index(sf, sf->refs[i].from);
 
-			if (getenv("TGVM_TRACE"))
+			if (trace_on())
 				fprintf(stderr, "TRACE root %llx <- %llx (site %llx%s)\n",
 				        (unsigned long long)fn->start,
 				        (unsigned long long)sf->refs[i].from,
@@ -2885,7 +2899,7 @@ static int classify_func(struct scan_file *sf, size_t fi)
 						goto out;
 				}
 				tgvm_featureset_add(&reqf, f);
-				if (getenv("TGVM_TRACE"))
+				if (trace_on())
 					fprintf(stderr, "TRACE required %llx in func %llx %s %s\n",
 					        (unsigned long long)si->addr,
 					        (unsigned long long)fn->start,
@@ -3031,15 +3045,15 @@ int scan_guard_classify(struct scan_file *sf, struct tgvm_error *reterr)
 	}
 	if ((r = mark_ifunc_targets(sf)) < 0 || (r = may_cap(sf)) < 0)
 		goto out;
-	if (getenv("TGVM_TRACE"))
+	if (trace_on())
 		for (size_t i = 0; i < sf->ncaps; i++)
 			fprintf(stderr, "TRACE cap %llx-%llx %s\n",
 			        (unsigned long long)sf->caps[i].start,
 			        (unsigned long long)sf->caps[i].end, sf->cap_names.v[i]);
-	if (getenv("TGVM_TRACE"))
+	if (trace_on())
 		for (size_t i = 0; i < sf->ncapfields; i++)
 			fprintf(stderr, "TRACE field %llx\n", (unsigned long long)sf->capfields[i]);
-	if (getenv("TGVM_TRACE"))
+	if (trace_on())
 		for (size_t i = 0; i < sf->ncapbits; i++)
 			fprintf(stderr, "TRACE bits %llx %x\n",
 			        (unsigned long long)sf->capbits[i].disp, sf->capbits[i].mask);
