@@ -7,9 +7,12 @@
  * only from guarded code. Inside a function, a small forward data-flow over
  * its graph follows values derived from cpuid/xgetbv (directly, through
  * registers and stack slots, through capability variables such as
- * __cpu_model or OPENSSL_ia32cap_P and functions returning them) into branch
- * conditions; code strictly dominated by such a branch is guarded. Anything
- * not proven guarded is required, with the reason.
+ * __cpu_model or OPENSSL_ia32cap_P and functions returning them, and into
+ * callees as register or stack arguments, several calls deep) into branch
+ * conditions; a block that every path reaches through such a branch, on one
+ * side of it only, is guarded. Whole-function guards are a search over
+ * callers (a group calling each other is guarded when its ways in are).
+ * Anything not proven guarded is required, with the reason.
  */
 #include <errno.h>
 #include <gelf.h>
