@@ -136,7 +136,7 @@ static int add_cap(struct scan_file *sf, uint64_t start, uint64_t end, const cha
 /* How many callers deep a register or stack argument is followed. */
 #define ENTRY_DEPTH_MAX 12
 /* Callers analysed for entry states in one file, beyond which no more are. */
-#define ENTRY_WORK_MAX 200000
+#define ENTRY_WORK_MAX 20000
 
 /* T_WEAK: read from a large capability structure (glibc's cpu_features sits
  * in _rtld_global_ro beside page sizes and cache thresholds); it becomes a
@@ -2495,7 +2495,7 @@ static uint64_t data_guarded(struct scan_file *sf, size_t fi, int depth)
 	return via;
 }
 
-#define GUARD_SEARCH_MAX 4096 /* functions one search may visit */
+#define GUARD_SEARCH_MAX 1024 /* functions one search may visit */
 
 /*
  * Is every way into function @fi guarded? Searches backwards from @fi over
