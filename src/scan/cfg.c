@@ -134,6 +134,11 @@ static void set_kind(struct scan_insn *si, const ZydisDecodedInstruction *in)
 	default:
 		break;
 	}
+	if (in->attributes & ZYDIS_ATTRIB_HAS_SEGMENT_FS)
+		si->fsmem = 1;
+	if ((in->attributes & ZYDIS_ATTRIB_HAS_MODRM) && in->raw.modrm.mod != 3 &&
+	    !(in->raw.modrm.mod == 0 && in->raw.modrm.rm == 5))
+		si->disp = (int32_t)in->raw.disp.value;
 	if (rel && (si->kind == SCAN_I_JCC || si->kind == SCAN_I_JMP || si->kind == SCAN_I_CALL))
 		si->target = si->addr + in->length + (uint64_t)in->raw.imm[0].value.s;
 	else if ((in->attributes & ZYDIS_ATTRIB_HAS_MODRM) && in->raw.modrm.mod == 0 &&
@@ -195,7 +200,7 @@ static int cmp_insn(const void *a, const void *b)
 	return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
-static long insn_find(const struct scan_graph *g, uint64_t addr)
+long scan_cfg_insn_find(const struct scan_graph *g, uint64_t addr)
 {
 	size_t lo = 0, hi = g->ninsns;
 
@@ -530,9 +535,36 @@ int scan_cfg_build(struct scan_file *sf, size_t fi)
 
 	g->ninsns = 0;
 	g->nblocks = 0;
-	r = fn->end ? decode_range(sf, fn) : decode_follow(sf, fn->start);
-	if (r < 0 && r != -E2BIG)
-		return r;
+	if (fn->icache) { /* decoded before, in this (guard) phase */
+		if (g->cap_insns < fn->nicache) {
+			struct scan_insn *nv = realloc(g->insns, fn->nicache * sizeof(*nv));
+
+			if (!nv)
+				return -ENOMEM;
+			g->insns = nv;
+			g->cap_insns = fn->nicache;
+		}
+		memcpy(g->insns, fn->icache, fn->nicache * sizeof(*g->insns));
+		g->ninsns = fn->nicache;
+		r = 0;
+	} else {
+		r = fn->end ? decode_range(sf, fn) : decode_follow(sf, fn->start);
+		if (r < 0 && r != -E2BIG)
+			return r;
+		/* once functions are all known, keep what was decoded: the guard
+		 * analysis builds most graphs several times */
+		if (sf->icache_on && g->ninsns &&
+		    sf->icache_bytes + g->ninsns * sizeof(*g->insns) <= SCAN_ICACHE_MAX) {
+			struct scan_func *w = &sf->funcs[fi];
+
+			w->icache = malloc(g->ninsns * sizeof(*g->insns));
+			if (w->icache) {
+				memcpy(w->icache, g->insns, g->ninsns * sizeof(*g->insns));
+				w->nicache = (uint32_t)g->ninsns;
+				sf->icache_bytes += g->ninsns * sizeof(*g->insns);
+			}
+		}
+	}
 	if (!g->ninsns)
 		return 0;
 	leader = calloc(g->ninsns, 1);
@@ -543,7 +575,7 @@ int scan_cfg_build(struct scan_file *sf, size_t fi)
 		const struct scan_insn *si = &g->insns[i];
 
 		if ((si->kind == SCAN_I_JCC || si->kind == SCAN_I_JMP)) {
-			long t = insn_find(g, si->target);
+			long t = scan_cfg_insn_find(g, si->target);
 
 			if (t >= 0)
 				leader[t] = 1;
@@ -564,7 +596,7 @@ int scan_cfg_build(struct scan_file *sf, size_t fi)
 		int k = 0;
 
 		if ((last->kind == SCAN_I_JCC || last->kind == SCAN_I_JMP)) {
-			long t = insn_find(g, last->target);
+			long t = scan_cfg_insn_find(g, last->target);
 
 			if (t >= 0)
 				bl->succ[k++] = g->insns[t].block;
@@ -597,9 +629,24 @@ int scan_cfg_build(struct scan_file *sf, size_t fi)
 			bl->ind_succ = false;
 		}
 	}
-	r = dominators(g);
+	/* blocks own no dominators yet: scan_cfg_dominators() on demand */
+	for (size_t b = 0; b < g->nblocks; b++)
+		g->blocks[b].idom = UINT32_MAX;
+	g->doms = false;
+	r = 0;
 out:
 	free(leader);
+	return r;
+}
+
+int scan_cfg_dominators(struct scan_graph *g)
+{
+	int r;
+
+	if (g->doms)
+		return 0;
+	if ((r = dominators(g)) == 0)
+		g->doms = true;
 	return r;
 }
 
@@ -681,6 +728,13 @@ static int discover_one(struct scan_file *sf, size_t *pi)
 		sf->code_bytes += si->len;
 		if (si->cpuid)
 			sf->funcs[*pi].flags |= SCAN_FN_CPUID;
+		if (si->cpuid || si->fsmem)
+			sf->funcs[*pi].flags |= SCAN_FN_CAPBASE;
+		if (si->disp)
+			sf->funcs[*pi].disps |= scan_disp_bit(si->disp);
+		for (int j = 0; j < si->nfeat; j++)
+			if (si->feat[j] == TGVM_F_CET_SS)
+				sf->funcs[*pi].flags |= SCAN_FN_CAPBASE;
 		for (int j = 0; j < si->nfeat; j++) {
 			if (scan_feature_trivial(si->feat[j])) {
 				if ((r = scan_result_use(sf, si->feat[j], SCAN_C_REQUIRED, si->addr,

@@ -518,7 +518,7 @@ int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret, struct
 	GElf_Ehdr eh;
 	size_t shnum = 0, shstrndx = 0, nsyms_cap = 0, fdes_cap = 0, gcap = 0;
 	struct u64v irel = {0}, dref = {0}, ents = {0};
-	struct refv slots = {0};
+	struct refv slots = {0}, dptrs = {0};
 	int r;
 
 	pthread_once(&elf_once, elf_init);
@@ -691,6 +691,10 @@ int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret, struct
 					     (r = refv_push(&slots, (uint64_t)ra.r_addend,
 					                    ra.r_offset)) < 0))
 						goto fail;
+					if (!is_code(&e, (uint64_t)ra.r_addend) &&
+					    (r = refv_push(&dptrs, (uint64_t)ra.r_addend,
+					                   ra.r_offset)) < 0)
+						goto fail;
 				} else if ((type == R_X86_64_GLOB_DAT ||
 				            type == R_X86_64_JUMP_SLOT || type == R_X86_64_64) &&
 				           si && sd && si < nsym) {
@@ -790,12 +794,16 @@ int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret, struct
 	scan_sort(slots.v, slots.n, sizeof(*slots.v), cmp_ref_to);
 	e.dslots = slots.v;
 	e.ndslots = slots.n;
+	scan_sort(dptrs.v, dptrs.n, sizeof(*dptrs.v), cmp_ref_to);
+	e.dptrs = dptrs.v;
+	e.ndptrs = dptrs.n;
 	e.nentries = sort_uniq(ents.v, ents.n);
 	e.entries = ents.v;
 	*ret = e;
 	return 0;
 fail:
 	free(slots.v);
+	free(dptrs.v);
 	free(irel.v);
 	free(dref.v);
 	free(ents.v);
@@ -815,6 +823,7 @@ void scan_elf_release(struct scan_elf *e)
 	free(e->entries);
 	free(e->dataref);
 	free(e->dslots);
+	free(e->dptrs);
 	free(e->gotsyms);
 	tgvm_strv_release(&e->needed);
 	tgvm_strv_release(&e->imports);

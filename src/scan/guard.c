@@ -7,12 +7,16 @@
  * only from guarded code. Inside a function, a small forward data-flow over
  * its graph follows values derived from cpuid/xgetbv (directly, through
  * registers and stack slots, through capability variables such as
- * __cpu_model or OPENSSL_ia32cap_P and functions returning them) into branch
- * conditions; code strictly dominated by such a branch is guarded. Anything
- * not proven guarded is required, with the reason.
+ * __cpu_model or OPENSSL_ia32cap_P and functions returning them, and into
+ * callees as register or stack arguments, several calls deep) into branch
+ * conditions; a block that every path reaches through such a branch, on one
+ * side of it only, is guarded. Whole-function guards are a search over
+ * callers (a group calling each other is guarded when its ways in are).
+ * Anything not proven guarded is required, with the reason.
  */
 #include <errno.h>
 #include <gelf.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +56,19 @@ static const char *const cap_val_funcs[] = {
     "OPENSSL_ia32_cpuid",
     "__builtin_cpu_supports",
 };
+
+/* TGVM_TRACE=1 prints the analysis' steps on stderr (for developers). */
+static bool trace_on(void)
+{
+	static atomic_int on = -1;
+	int v = atomic_load_explicit(&on, memory_order_relaxed);
+
+	if (v < 0) {
+		v = getenv("TGVM_TRACE") != NULL;
+		atomic_store_explicit(&on, v, memory_order_relaxed);
+	}
+	return v;
+}
 
 static bool name_in(const char *n, const char *const *list, size_t len)
 {
@@ -113,7 +130,13 @@ static int add_cap(struct scan_file *sf, uint64_t start, uint64_t end, const cha
 
 #define NREG      16
 #define FLAGS_BIT 16
-#define NSLOT     8
+#define NSLOT     12
+/* Stack arguments followed into a callee: entry-relative offsets 8, 16, ... */
+#define NSTKARG 16
+/* How many callers deep a register or stack argument is followed. */
+#define ENTRY_DEPTH_MAX 12
+/* Callers analysed for entry states in one file, beyond which no more are. */
+#define ENTRY_WORK_MAX 20000
 
 /* T_WEAK: read from a large capability structure (glibc's cpu_features sits
  * in _rtld_global_ro beside page sizes and cache thresholds); it becomes a
@@ -134,15 +157,24 @@ struct tstate {
 	uint32_t bigptr;      /* pointers (in ptr) to such a structure */
 	uint32_t bitv;        /* capabilities reduced to one bit (flags kept by zstd, ...) */
 	uint32_t zero, konst; /* registers known to hold 0, or a nonzero constant */
+	uint32_t fp;          /* registers holding a code address taken with lea here */
 	uint32_t fmask[NREG]; /* weak values: the bits that carry the capability */
 	uint16_t org[NREG + 1];
+	/* Stack slots. rsp-based slots are keyed by their offset from the
+	 * stack pointer at function entry (sp below), so a push and a later
+	 * [rsp+N] meet; rbp-based ones by their displacement. */
 	struct {
 		int32_t disp;
 		uint8_t base; /* 4 rsp, 5 rbp; 0 unused */
 		uint8_t t;
+		uint8_t k; /* block-local: SLOT_ZERO or SLOT_KONST */
 		uint16_t org;
 	} slot[NSLOT];
+	int32_t sp;     /* rsp minus rsp at entry */
+	uint8_t sp_set; /* sp is known on some way in */
 };
+#define SLOT_ZERO  1
+#define SLOT_KONST 2
 
 struct ana {
 	struct scan_file *sf;
@@ -153,10 +185,13 @@ struct ana {
 	ZydisDecodedInstruction *ins; /* per instruction, with operands */
 	ZydisDecodedOperand (*ops)[ZYDIS_MAX_OPERAND_COUNT_VISIBLE];
 	uint8_t *ok;
-	bool nested; /* computing a caller's state: no entry state of its own */
+	bool nested;   /* computing a caller's state: no entry state of its own */
+	int depth;     /* callers followed to get here (entry state of a caller) */
+	bool no_entry; /* cheap first pass: no state from callers */
 };
 
-static uint32_t entry_taint(struct scan_file *sf, size_t fi);
+static uint32_t entry_taint(struct scan_file *sf, size_t fi, int depth, uint32_t *ret_stk);
+static int may_cap(struct scan_file *sf);
 static bool func_guarded(struct scan_file *sf, size_t fi, int depth);
 
 static int reg_index(ZydisRegister r)
@@ -222,21 +257,35 @@ static int slot_find(const struct tstate *s, uint8_t base, int32_t disp)
 	return -1;
 }
 
-static void slot_set(struct tstate *s, uint8_t base, int32_t disp, uint8_t t, uint16_t org)
+static void slot_set(struct tstate *s, uint8_t base, int32_t disp, uint8_t t, uint16_t org,
+                     uint8_t k)
 {
 	int i = slot_find(s, base, disp);
 
-	if (i < 0 && !t)
+	if (i < 0 && !t && !k)
 		return;
 	if (i < 0)
 		for (i = 0; i < NSLOT && s->slot[i].base; i++)
 			;
-	if (i >= NSLOT)
-		i = NSLOT - 1;
-	s->slot[i].base = t ? base : 0;
+	if (i >= NSLOT) { /* full: a constant gives way to a capability */
+		if (!t)
+			return;
+		for (i = 0; i < NSLOT && s->slot[i].t; i++)
+			;
+		if (i >= NSLOT)
+			i = NSLOT - 1;
+	}
+	s->slot[i].base = t || k ? base : 0;
 	s->slot[i].disp = disp;
 	s->slot[i].t = t;
+	s->slot[i].k = k;
 	s->slot[i].org = org;
+}
+
+/* The key of a stack slot addressed as [@base + @disp] in state @s. */
+static int32_t slot_key(const struct tstate *s, int base, int64_t disp)
+{
+	return (int32_t)(base == 4 ? disp + s->sp : disp);
 }
 
 /* Capability kind read through memory operand @op at instruction @k. */
@@ -295,16 +344,170 @@ static uint8_t mem_taint(struct ana *a, const struct tstate *s, size_t k,
 					                  NULL);
 					return T_VAL;
 				}
-		if (b == 4 || b == 5) {
-			int i = slot_find(s, (uint8_t)b, (int32_t)op->mem.disp.value);
+		if ((b == 4 || b == 5) && op->mem.index == ZYDIS_REGISTER_NONE) {
+			int i = slot_find(s, (uint8_t)b, slot_key(s, b, op->mem.disp.value));
 
-			if (i >= 0) {
+			if (i >= 0 && s->slot[i].t) {
 				*org = s->slot[i].org;
 				return s->slot[i].t == (T_PTR | T_WEAK) ? T_PTR : s->slot[i].t;
 			}
 		}
 	}
 	return T_NONE;
+}
+
+/* The capability kind and constant-ness of register @r in @s. */
+static uint8_t reg_kind(const struct tstate *s, int r, uint8_t *k)
+{
+	uint32_t b = 1u << r;
+
+	*k = (s->zero & b) ? SLOT_ZERO : (s->konst & b) ? SLOT_KONST : 0;
+	if (s->val & b)
+		return T_VAL;
+	if (s->ptr & b)
+		return (s->bigptr & b) ? T_PTR | T_WEAK : T_PTR;
+	if (s->weak & b)
+		return T_WEAK;
+	return T_NONE;
+}
+
+/*
+ * Stack-pointer bookkeeping: push, pop and rsp arithmetic move sp; push
+ * stores its operand's kind in the slot it writes, pop loads it. Returns true
+ * when instruction @k was handled here.
+ */
+static bool stack_op(struct ana *a, struct tstate *s, size_t k)
+{
+	const ZydisDecodedInstruction *in = &a->ins[k];
+	const ZydisDecodedOperand *ops = a->ops[k];
+
+	switch (in->mnemonic) {
+	case ZYDIS_MNEMONIC_PUSH: {
+		uint8_t t = T_NONE, kk = 0;
+		uint16_t org = 0;
+		int32_t w = in->operand_width == 16 ? 2 : 8;
+
+		if (ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		    reg_index(ops[0].reg.value) >= 0) {
+			int r = reg_index(ops[0].reg.value);
+
+			t = reg_kind(s, r, &kk);
+			org = s->org[r];
+		} else if (ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+			kk = ops[0].imm.value.u ? SLOT_KONST : SLOT_ZERO;
+		} else if (ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY) {
+			uint32_t fm = 0;
+
+			t = mem_taint(a, s, k, &ops[0], &org, &fm);
+			if (t == T_PTR)
+				t = T_PTR | T_WEAK;
+		}
+		s->sp -= w;
+		slot_set(s, 4, s->sp, t, org, kk);
+		return true;
+	}
+	case ZYDIS_MNEMONIC_POP:
+		if (ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		    reg_index(ops[0].reg.value) >= 0) {
+			int r = reg_index(ops[0].reg.value), i = slot_find(s, 4, s->sp);
+			uint32_t b = 1u << r;
+			uint8_t t = i >= 0 ? s->slot[i].t : 0, kk = i >= 0 ? s->slot[i].k : 0;
+
+			s->val = t == T_VAL ? s->val | b : s->val & ~b;
+			s->ptr = t & T_PTR ? s->ptr | b : s->ptr & ~b;
+			s->bigptr = t == (T_PTR | T_WEAK) ? s->bigptr | b : s->bigptr & ~b;
+			s->weak = t == T_WEAK ? s->weak | b : s->weak & ~b;
+			s->fmask[r] = ~0u;
+			s->bitv &= ~b;
+			s->zero = kk == SLOT_ZERO ? s->zero | b : s->zero & ~b;
+			s->konst = kk == SLOT_KONST ? s->konst | b : s->konst & ~b;
+			if (t)
+				s->org[r] = s->slot[i].org;
+		}
+		s->sp += in->operand_width == 16 ? 2 : 8;
+		return true;
+	case ZYDIS_MNEMONIC_ADD:
+	case ZYDIS_MNEMONIC_SUB:
+		if (in->operand_count_visible >= 2 && ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		    ops[0].reg.value == ZYDIS_REGISTER_RSP &&
+		    ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+			int64_t v = (int64_t)ops[1].imm.value.s;
+
+			s->sp += (int32_t)(in->mnemonic == ZYDIS_MNEMONIC_ADD ? v : -v);
+			s->val &= ~(1u << FLAGS_BIT);
+			return true;
+		}
+		return false;
+	case ZYDIS_MNEMONIC_XCHG: /* clang keeps rbx around cpuid with xchg rbx, rdi */
+		if (in->operand_count_visible == 2 && ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		    ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER && ops[0].size >= 32 &&
+		    reg_index(ops[0].reg.value) >= 0 && reg_index(ops[1].reg.value) >= 0) {
+			int x = reg_index(ops[0].reg.value), y = reg_index(ops[1].reg.value);
+			uint32_t *sets[] = {&s->val,  &s->ptr,  &s->weak,  &s->bigptr,
+			                    &s->bitv, &s->zero, &s->konst, &s->fp};
+			uint32_t fm = s->fmask[x];
+			uint16_t o = s->org[x];
+
+			for (size_t i = 0; i < ARRAY_SIZE(sets); i++) {
+				uint32_t bx = (*sets[i] >> x) & 1, by = (*sets[i] >> y) & 1;
+
+				*sets[i] =
+				    (*sets[i] & ~((1u << x) | (1u << y))) | (by << x) | (bx << y);
+			}
+			s->fmask[x] = s->fmask[y];
+			s->fmask[y] = fm;
+			s->org[x] = s->org[y];
+			s->org[y] = o;
+			return true;
+		}
+		return false;
+	case ZYDIS_MNEMONIC_LEA:
+		if (ops[0].reg.value == ZYDIS_REGISTER_RSP &&
+		    ops[1].mem.base == ZYDIS_REGISTER_RSP &&
+		    ops[1].mem.index == ZYDIS_REGISTER_NONE) {
+			s->sp += (int32_t)ops[1].mem.disp.value;
+			return true;
+		}
+		return false;
+	default:
+		return false;
+	}
+}
+
+/* Follow code addresses taken with lea through register moves (see fp_call). */
+static void fp_update(struct ana *a, struct tstate *s, size_t k)
+{
+	const struct scan_insn *si = &a->sf->g.insns[k];
+	const ZydisDecodedInstruction *in = &a->ins[k];
+	const ZydisDecodedOperand *ops = a->ops[k];
+	size_t avail;
+	int d;
+
+	if (!a->ok[k]) {
+		s->fp = 0;
+		return;
+	}
+	if (si->kind == SCAN_I_CALL || si->kind == SCAN_I_CALL_IND) {
+		s->fp &= ~0x0fc7u;
+		return;
+	}
+	if (!in->operand_count_visible || ops[0].type != ZYDIS_OPERAND_TYPE_REGISTER ||
+	    !(ops[0].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) ||
+	    (d = reg_index(ops[0].reg.value)) < 0)
+		return;
+	if (si->is_lea && si->ripmem && scan_elf_code(&a->sf->elf, si->target, &avail)) {
+		s->fp |= 1u << d;
+		return;
+	}
+	if ((in->mnemonic == ZYDIS_MNEMONIC_MOV || in->meta.category == ZYDIS_CATEGORY_CMOV) &&
+	    in->operand_count_visible >= 2 && ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+	    reg_index(ops[1].reg.value) >= 0 && (s->fp & (1u << reg_index(ops[1].reg.value)))) {
+		s->fp |= 1u << d;
+		return;
+	}
+	if (in->meta.category == ZYDIS_CATEGORY_CMOV)
+		return; /* may keep what it held */
+	s->fp &= ~(1u << d);
 }
 
 /* Apply instruction @k to @s. Returns true when it is a conditional branch on a capability. */
@@ -320,8 +523,14 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 	int dst = -1;
 	bool dst_rw = false, dst_partial = false;
 
-	if (!a->ok[k]) { /* undecodable: forget everything */
+	fp_update(a, s, k);
+	if (!a->ok[k]) { /* undecodable: forget everything but the stack pointer */
+		int32_t sp = s->sp;
+		uint8_t sp_set = s->sp_set;
+
 		memset(s, 0, sizeof(*s));
+		s->sp = sp;
+		s->sp_set = sp_set;
 		return false;
 	}
 	if (si->cpuid) {
@@ -351,6 +560,8 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 		s->org[r] = new_origin(a, 7, si->addr, -1, NULL);
 		return false;
 	}
+	if (stack_op(a, s, k))
+		return false;
 	if (si->kind == SCAN_I_CALL || si->kind == SCAN_I_CALL_IND) {
 		uint8_t cr = 0;
 		const char *n = NULL;
@@ -455,6 +666,15 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 					sptr = 1;
 					sbig |= (s->bigptr >> b) & 1;
 					sorg = s->org[b];
+				} else {
+					/* "lea r14d, [rcx+rdx*2]": flag words built
+					 * from a capability bit */
+					int x = reg_index(op->mem.index);
+
+					if (b >= 0 && (s->val & (1u << b)))
+						sval |= T_VAL, sorg = s->org[b];
+					else if (x >= 0 && (s->val & (1u << x)))
+						sval |= T_VAL, sorg = s->org[x];
 				}
 				continue;
 			}
@@ -495,8 +715,19 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 						                             : T_PTR;
 					else if (sr >= 0 && (s->weak & (1u << sr)))
 						t = T_WEAK;
-					slot_set(s, (uint8_t)b, (int32_t)op->mem.disp.value, t,
-					         sr >= 0 ? s->org[sr] : 0);
+					uint8_t kk = 0;
+
+					if (sr >= 0 && (s->zero & (1u << sr)))
+						kk = SLOT_ZERO;
+					else if (sr >= 0 && (s->konst & (1u << sr)))
+						kk = SLOT_KONST;
+					else if (sr < 0 && i == 0 &&
+					         in->mnemonic == ZYDIS_MNEMONIC_MOV &&
+					         in->operand_count_visible >= 2 &&
+					         ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
+						kk = ops[1].imm.value.u ? SLOT_KONST : SLOT_ZERO;
+					slot_set(s, (uint8_t)b, slot_key(s, b, op->mem.disp.value),
+					         t, sr >= 0 ? s->org[sr] : 0, kk);
 				}
 			}
 		}
@@ -601,12 +832,20 @@ static void merge(struct tstate *d, const struct tstate *s)
 	d->weak |= s->weak;
 	d->bigptr |= s->bigptr;
 	d->bitv |= s->bitv;
+	d->fp |= s->fp;
 	for (int r = 0; r < NREG; r++)
 		d->fmask[r] |= s->fmask[r];
 	/* constants are tracked inside a block only */
 	for (int i = 0; i < NSLOT; i++)
-		if (s->slot[i].base && slot_find(d, s->slot[i].base, s->slot[i].disp) < 0)
-			slot_set(d, s->slot[i].base, s->slot[i].disp, s->slot[i].t, s->slot[i].org);
+		if (s->slot[i].base && s->slot[i].t &&
+		    slot_find(d, s->slot[i].base, s->slot[i].disp) < 0)
+			slot_set(d, s->slot[i].base, s->slot[i].disp, s->slot[i].t, s->slot[i].org,
+			         0);
+	/* the first way in that knows the stack pointer names it */
+	if (!d->sp_set && s->sp_set) {
+		d->sp = s->sp;
+		d->sp_set = 1;
+	}
 }
 
 static void ana_release(struct ana *a)
@@ -617,6 +856,143 @@ static void ana_release(struct ana *a)
 	free(a->ins);
 	free(a->ops);
 	free(a->ok);
+}
+
+#define ONE_SIDED_CHECKS 32 /* checks of one function told apart */
+#define ONE_SIDED_SIGS   64 /* distinct sets of cut edges tried */
+
+/* Blocks reachable from @from without passing block @skip, as a bitset. */
+static void reach_from(const struct scan_graph *g, uint32_t from, uint32_t skip, uint64_t *set,
+                       uint32_t *queue)
+{
+	size_t nb = g->nblocks, qh = 0, qt = 0, nind = 0;
+
+	for (size_t b = 0; b < nb; b++)
+		nind += g->blocks[b].ind_succ;
+	if (from == UINT32_MAX || from == skip)
+		return;
+	set[from / 64] |= 1ull << (from % 64);
+	queue[qt++] = from;
+	while (qh < qt) {
+		uint32_t b = queue[qh++];
+
+		for (int k = 0; k < 2; k++) {
+			uint32_t t = g->blocks[b].succ[k];
+
+			if (t != UINT32_MAX && t != skip && !(set[t / 64] & (1ull << (t % 64)))) {
+				set[t / 64] |= 1ull << (t % 64);
+				queue[qt++] = t;
+			}
+		}
+		if (g->blocks[b].ind_succ)
+			for (uint32_t t = 0; t < nb; t++)
+				if (t != g->entry && g->blocks[t].npred == 0 && t != skip &&
+				    !(set[t / 64] & (1ull << (t % 64)))) {
+					set[t / 64] |= 1ull << (t % 64);
+					queue[qt++] = t;
+				}
+	}
+}
+
+/*
+ * Refine "behind a check": block b (not in @open, so every way to it passes
+ * a check) stays guarded only if it is unreachable from the entry once the
+ * check edges that lead to b on one side only are cut. Code that both sides
+ * of a check reach (the join after an if, the loop around it) is set open.
+ * Blocks with the same set of one-sided edges share one search.
+ */
+static int one_sided(const struct scan_graph *g, uint8_t *open)
+{
+	size_t nb = g->nblocks, words = (nb + 63) / 64, nc = 0, nsig = 0;
+	uint32_t checks[ONE_SIDED_CHECKS];
+	uint64_t *reach = NULL, sigs[ONE_SIDED_SIGS], *seen = NULL, *bsig = NULL;
+	uint32_t *queue = NULL;
+	int r = -ENOMEM;
+
+	for (uint32_t b = 0; b < nb && nc < ONE_SIDED_CHECKS; b++)
+		if (g->blocks[b].check)
+			checks[nc++] = b;
+	reach = calloc(2 * nc * words + 1, sizeof(*reach));
+	seen = calloc(words + 1, sizeof(*seen));
+	queue = malloc((nb ? nb : 1) * sizeof(*queue));
+	bsig = malloc((nb ? nb : 1) * sizeof(*bsig));
+	if (!reach || !seen || !queue || !bsig)
+		goto out;
+	for (size_t c = 0; c < nc; c++)
+		for (int k = 0; k < 2; k++)
+			reach_from(g, g->blocks[checks[c]].succ[k], checks[c],
+			           reach + (2 * c + (size_t)k) * words, queue);
+	for (uint32_t b = 0; b < nb; b++) {
+		uint64_t sig = 0;
+		size_t si;
+
+		if (open[b])
+			continue;
+		/* edge c->succ[k] is cut for b when the other side cannot reach b */
+		for (size_t c = 0; c < nc; c++)
+			for (int k = 0; k < 2; k++) {
+				const uint64_t *other = reach + (2 * c + (size_t)(1 - k)) * words;
+
+				if (!(other[b / 64] & (1ull << (b % 64))))
+					sig |= 1ull << (2 * c + (size_t)k);
+			}
+		bsig[b] = sig;
+		for (si = 0; si < nsig && sigs[si] != sig; si++)
+			;
+		if (si == nsig) {
+			if (nsig == ONE_SIDED_SIGS) { /* too many: keep it required */
+				open[b] = 1;
+				continue;
+			}
+			sigs[nsig++] = sig;
+		}
+	}
+	/* one search per signature: from the entry, cutting its edges (and every
+	 * edge of checks beyond ONE_SIDED_CHECKS is kept, which only opens more) */
+	for (size_t si = 0; si < nsig; si++) {
+		size_t qh = 0, qt = 0;
+
+		memset(seen, 0, words * sizeof(*seen));
+#define SEE(t)                                                                                     \
+	do {                                                                                       \
+		if ((t) != UINT32_MAX && !(seen[(t) / 64] & (1ull << ((t) % 64)))) {               \
+			seen[(t) / 64] |= 1ull << ((t) % 64);                                      \
+			queue[qt++] = (t);                                                         \
+		}                                                                                  \
+	} while (0)
+		SEE(g->entry);
+		for (uint32_t b = 0; b < nb; b++)
+			if (open[b] && (b == g->entry || g->blocks[b].npred == 0))
+				SEE(b);
+		while (qh < qt) {
+			uint32_t b = queue[qh++];
+			size_t c = nc;
+
+			if (g->blocks[b].check)
+				for (c = 0; c < nc && checks[c] != b; c++)
+					;
+			for (int k = 0; k < 2; k++) {
+				if (c < nc && (sigs[si] & (1ull << (2 * c + (size_t)k))))
+					continue;
+				SEE(g->blocks[b].succ[k]);
+			}
+			if (g->blocks[b].ind_succ)
+				for (uint32_t t = 0; t < nb; t++)
+					if (t != g->entry && g->blocks[t].npred == 0)
+						SEE(t);
+		}
+#undef SEE
+		for (uint32_t b = 0; b < nb; b++)
+			if (!open[b] && (seen[b / 64] & (1ull << (b % 64))) && bsig[b] == sigs[si])
+				open[b] = 1;
+	}
+	r = 0;
+out:
+	free(reach);
+	free(seen);
+	free(queue);
+	free(bsig);
+	return r;
 }
 
 /*
@@ -668,7 +1044,26 @@ static int mark_guarded(struct scan_graph *g)
 				if (ORPHAN(t))
 					VISIT(t, -1);
 	}
+	/* 1b: a join after "if (cap) {...}" is reached from both sides of the
+	 * check and runs on every CPU: only what one side alone reaches is
+	 * guarded */
+	if (qt < nb && one_sided(g, open) < 0) {
+		free(queue);
+		free(from);
+		free(open);
+		return -ENOMEM;
+	}
 	/* 2: the rest is guarded; name the check */
+	for (size_t b = 0; b < nb && qt < nb; b++)
+		if (!open[b]) {
+			if (scan_cfg_dominators(g) < 0) {
+				free(queue);
+				free(from);
+				free(open);
+				return -ENOMEM;
+			}
+			break;
+		}
 	for (size_t b = 0; b < nb; b++) {
 		uint32_t d = g->blocks[b].idom;
 		size_t steps = 0;
@@ -728,28 +1123,45 @@ static int ana_run(struct ana *a)
 		return -ENOMEM;
 	for (size_t k = 0; k < ni; k++)
 		a->ok[k] = scan_decode_one(a->sf, g->insns[k].addr, &a->ins[k], a->ops[k]) == 0;
-	if (!a->nested && ni) {
+	{
 		uint64_t start = a->sf->funcs[a->fi].start;
-		struct scan_graph saved = a->sf->g;
-		uint32_t ev;
 		long k;
 
-		/* registers every caller hands over holding a capability */
-		memset(&a->sf->g, 0, sizeof(a->sf->g));
-		ev = entry_taint(a->sf, a->fi);
-		free(a->sf->g.insns);
-		free(a->sf->g.blocks);
-		a->sf->g = saved;
-		g = &a->sf->g;
 		for (k = 0; k < (long)ni && g->insns[k].addr != start; k++)
 			;
-		if (ev && k < (long)ni) {
-			uint16_t o = new_origin(a, 5, start, -1, NULL);
+		if (k < (long)ni) {
+			a->in[g->insns[k].block].sp_set = 1;
+			a->in[g->insns[k].block].sp = 0;
+		}
+		if (a->no_entry) {
+			/* asked for the state without what callers hand over */
+		} else if ((!a->nested || a->depth) && k < (long)ni &&
+		           (a->depth >= ENTRY_DEPTH_MAX || a->sf->entry_work > ENTRY_WORK_MAX))
+			a->sf->entry_cut++;
+		else if ((!a->nested || a->depth) && k < (long)ni) {
+			struct scan_graph saved = a->sf->g;
+			uint32_t ev, es = 0;
 
-			a->in[g->insns[k].block].val |= ev;
-			for (int r = 0; r < NREG; r++)
-				if (ev & (1u << r))
-					a->in[g->insns[k].block].org[r] = o;
+			/* registers and stack arguments every caller hands over
+			 * holding a capability */
+			memset(&a->sf->g, 0, sizeof(a->sf->g));
+			ev = entry_taint(a->sf, a->fi, a->depth, &es);
+			free(a->sf->g.insns);
+			free(a->sf->g.blocks);
+			a->sf->g = saved;
+			g = &a->sf->g;
+			if (ev || es) {
+				struct tstate *in = &a->in[g->insns[k].block];
+				uint16_t o = new_origin(a, 5, start, -1, NULL);
+
+				in->val |= ev;
+				for (int r = 0; r < NREG; r++)
+					if (ev & (1u << r))
+						in->org[r] = o;
+				for (int i = 0; i < NSTKARG; i++)
+					if (es & (1u << i))
+						slot_set(in, 4, 8 * (i + 1), T_VAL, o, 0);
+			}
 		}
 	}
 	for (size_t b = 0; b < nb; b++) {
@@ -846,27 +1258,370 @@ static void origin_text(const struct ana *a, int org, char *buf, size_t size,
 
 #define ARG_REGS 0x3c6u /* rcx rdx rsi rdi r8 r9 */
 
+/* Is function @fi unreachable (see mark_live)? */
+static bool func_dead(const struct scan_file *sf, size_t fi)
+{
+	return !(sf->funcs[fi].flags & SCAN_FN_LIVE);
+}
+
+static int cmp_ref_from(const void *x, const void *y)
+{
+	const struct scan_ref *a = *(const struct scan_ref *const *)x;
+	const struct scan_ref *b = *(const struct scan_ref *const *)y;
+
+	return a->from < b->from ? -1 : a->from > b->from;
+}
+
 /*
- * Registers that hold a capability value whenever function @fi is entered:
- * every direct call passes it in an argument register (zstd's "int bmi2"),
- * or every jump into it carries it in any register (OpenSSL's asm keeps
- * OPENSSL_ia32cap_P words in r10 across "jnz .Lchacha20_4xop"). Callers are
- * analysed without their own entry state (one level). Clobbers sf->g.
+ * Mark the functions that can run: those entered from outside (exported,
+ * entry point, constructors, resolvers), those whose address sits in data,
+ * and everything they reach by a call, jump or address taken. The rest is
+ * dead (gcc keeps unused static functions; zstd's 1.5 decoder has several),
+ * and a dead caller says nothing about what its callee receives. References
+ * come from every decoded instruction and every code address in data.
  */
-static uint32_t entry_taint(struct scan_file *sf, size_t fi)
+static int mark_live(struct scan_file *sf)
+{
+	const struct scan_ref **byfrom = malloc((sf->nrefs ? sf->nrefs : 1) * sizeof(*byfrom));
+	uint32_t *queue = malloc((sf->nfuncs ? sf->nfuncs : 1) * sizeof(*queue));
+	size_t qh = 0, qt = 0;
+
+	free(sf->refs_byfrom);
+	free(sf->sinfo);
+	free(sf->sinfo_have);
+	sf->refs_byfrom = malloc((sf->nrefs ? sf->nrefs : 1) * sizeof(*sf->refs_byfrom));
+	sf->sinfo = malloc((sf->nrefs ? sf->nrefs : 1) * sizeof(*sf->sinfo));
+	sf->sinfo_have = calloc(sf->nrefs ? sf->nrefs : 1, 1);
+	if (!byfrom || !queue || !sf->refs_byfrom || !sf->sinfo || !sf->sinfo_have) {
+		free(byfrom);
+		free(queue);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < sf->nrefs; i++)
+		byfrom[i] = &sf->refs[i];
+	scan_sort(byfrom, sf->nrefs, sizeof(*byfrom), cmp_ref_from);
+	for (size_t fi = 0; fi < sf->nfuncs; fi++) {
+		struct scan_func *fn = &sf->funcs[fi];
+
+		fn->flags &= ~SCAN_FN_LIVE;
+		if ((fn->flags & (SCAN_FN_ENTRY | SCAN_FN_DATAREF | SCAN_FN_RESOLVER)) ||
+		    scan_u64_sorted_has(sf->elf.entries, sf->elf.nentries, fn->start)) {
+			fn->flags |= SCAN_FN_LIVE;
+			queue[qt++] = (uint32_t)fi;
+		}
+	}
+	/* references from code outside any known function */
+	for (size_t i = 0; i < sf->nrefs; i++) {
+		int ti = scan_func_at(sf, sf->refs[i].to);
+
+		if (ti >= 0 && !(sf->funcs[ti].flags & SCAN_FN_LIVE) &&
+		    scan_func_index(sf, sf->refs[i].from) < 0) {
+			sf->funcs[ti].flags |= SCAN_FN_LIVE;
+			queue[qt++] = (uint32_t)ti;
+		}
+	}
+	while (qh < qt) {
+		uint64_t from = sf->funcs[queue[qh++]].start;
+		size_t lo = 0, hi = sf->nrefs;
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (byfrom[mid]->from < from)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (size_t i = lo; i < sf->nrefs && byfrom[i]->from == from; i++) {
+			int ti = scan_func_at(sf, byfrom[i]->to);
+
+			if (ti >= 0 && !(sf->funcs[ti].flags & SCAN_FN_LIVE)) {
+				sf->funcs[ti].flags |= SCAN_FN_LIVE;
+				queue[qt++] = (uint32_t)ti;
+			}
+		}
+	}
+	for (size_t i = 0; i < sf->nrefs; i++)
+		sf->refs_byfrom[i] = (uint32_t)(byfrom[i] - sf->refs);
+	free(byfrom);
+	free(queue);
+	return 0;
+}
+
+/*
+ * What instruction @k (state @st before it) of caller @ci hands its callee:
+ * registers and stack arguments holding a capability or 0 (@ret_got), those
+ * holding a capability (@ret_nz); a nonzero constant counts as a capability
+ * only when @ci is itself guarded.
+ */
+static void site_taint(struct ana *a, const struct tstate *st, size_t k, size_t ci, uint32_t want,
+                       uint32_t swant, uint32_t *ret_got, uint32_t *ret_nz, uint32_t *ret_sgot,
+                       uint32_t *ret_snz)
+{
+	struct scan_file *sf = a->sf;
+	const struct scan_insn *si = &sf->g.insns[k];
+	bool call = si->kind == SCAN_I_CALL || si->kind == SCAN_I_CALL_IND;
+	uint32_t got = st->val | st->zero, nz = st->val, sgot = 0, snz = 0;
+	uint32_t kon = st->konst & ~st->val & ~st->zero & 0xffffu;
+	/* the callee's [rsp+8] is the caller's [rsp] at a call, its [rsp+8] at a jump */
+	int32_t base = st->sp + (call ? -8 : 0);
+
+	for (int s = 0; s < NSTKARG; s++) {
+		int q = slot_find(st, 4, base + 8 * (s + 1));
+
+		if (q < 0)
+			continue;
+		if (st->slot[q].t == T_VAL)
+			sgot |= 1u << s, snz |= 1u << s;
+		else if (st->slot[q].k == SLOT_ZERO)
+			sgot |= 1u << s;
+		else if (st->slot[q].k == SLOT_KONST)
+			kon |= 1u << (16 + s);
+	}
+	/* only constants still wanted are worth asking whether the caller is guarded */
+	kon &= (want & (call ? ARG_REGS : 0xffffu)) | (swant << 16);
+	if (kon) {
+		struct scan_graph saved = sf->g;
+
+		memset(&sf->g, 0, sizeof(sf->g));
+		if (func_guarded(sf, ci, 1)) {
+			got |= kon & 0xffffu;
+			nz |= kon & 0xffffu;
+			sgot |= kon >> 16;
+			snz |= kon >> 16;
+		}
+		free(sf->g.insns);
+		free(sf->g.blocks);
+		sf->g = saved;
+	}
+	got &= 0xffffu;
+	if (call)
+		got &= ARG_REGS;
+	*ret_got = got;
+	*ret_nz = nz & got;
+	*ret_sgot = sgot;
+	*ret_snz = snz & sgot;
+}
+
+/*
+ * Code pointers taken in a function with lea ("huf = single ? HUF_compress1X
+ * : HUF_compress4X; huf(..., flags)"): is instruction @k a call or jump
+ * through one? Sets *@escaped when one leaves the function's registers
+ * (stored, pushed, passed, returned, or used any other way), so that calls
+ * elsewhere could receive other arguments.
+ */
+static bool fp_call(struct ana *a, const struct tstate *st, size_t k, bool *escaped)
+{
+	const struct scan_insn *si = &a->sf->g.insns[k];
+	const ZydisDecodedInstruction *in = &a->ins[k];
+	const ZydisDecodedOperand *ops = a->ops[k];
+	int target = -1;
+
+	if (!st->fp)
+		return false;
+	if (!a->ok[k]) {
+		*escaped = true;
+		return false;
+	}
+	if (si->kind == SCAN_I_JMP && scan_func_index(a->sf, si->target) == (int)a->fi)
+		return false; /* a jump inside the function */
+	if ((si->kind == SCAN_I_CALL_IND || si->kind == SCAN_I_JMP_IND) &&
+	    ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER)
+		target = reg_index(ops[0].reg.value);
+	if (si->kind == SCAN_I_JMP_IND && a->sf->g.blocks[si->block].ind_succ &&
+	    (target < 0 || !(st->fp & (1u << target))))
+		return false; /* a jump table */
+	if (si->kind == SCAN_I_CALL || si->kind == SCAN_I_CALL_IND || si->kind == SCAN_I_JMP ||
+	    si->kind == SCAN_I_JMP_IND) {
+		uint32_t args = ARG_REGS | (si->kind == SCAN_I_JMP || si->kind == SCAN_I_JMP_IND
+		                                ? 1u /* rax too, in a tail call */
+		                                : 0);
+
+		if (target >= 0)
+			args &= ~(1u << target);
+		if (st->fp & args)
+			*escaped = true;
+		return target >= 0 && (st->fp & (1u << target)) && !*escaped;
+	}
+	if (si->kind == SCAN_I_RET) {
+		if (st->fp & 1u)
+			*escaped = true;
+		return false;
+	}
+	for (int i = 0; i < in->operand_count_visible; i++) {
+		const ZydisDecodedOperand *op = &ops[i];
+		int r;
+
+		if (op->type == ZYDIS_OPERAND_TYPE_MEMORY) {
+			if (((r = reg_index(op->mem.base)) >= 0 && (st->fp & (1u << r))) ||
+			    ((r = reg_index(op->mem.index)) >= 0 && (st->fp & (1u << r))))
+				*escaped = true;
+			continue;
+		}
+		if (op->type != ZYDIS_OPERAND_TYPE_REGISTER ||
+		    !(op->actions & ZYDIS_OPERAND_ACTION_MASK_READ) ||
+		    (r = reg_index(op->reg.value)) < 0 || !(st->fp & (1u << r)))
+			continue;
+		if (in->mnemonic == ZYDIS_MNEMONIC_TEST || in->mnemonic == ZYDIS_MNEMONIC_CMP)
+			continue;
+		if ((in->mnemonic == ZYDIS_MNEMONIC_MOV ||
+		     in->meta.category == ZYDIS_CATEGORY_CMOV) &&
+		    ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER && op->size == 64)
+			continue;
+		*escaped = true;
+	}
+	return false;
+}
+
+/* What instruction @k (state @st before it) hands its callee, before any
+ * question about constants (see site_taint). */
+static void site_raw(const struct ana *a, const struct tstate *st, size_t k,
+                     struct scan_siteinfo *ret)
+{
+	const struct scan_insn *si = &a->sf->g.insns[k];
+	bool call = si->kind == SCAN_I_CALL || si->kind == SCAN_I_CALL_IND;
+	int32_t base = st->sp + (call ? -8 : 0);
+
+	ret->got = (st->val | st->zero) & 0xffffu & (call ? ARG_REGS : 0xffffu);
+	ret->nz = st->val & ret->got;
+	ret->sgot = ret->snz = 0;
+	ret->kon = st->konst & ~st->val & ~st->zero & 0xffffu;
+	for (int s = 0; s < NSTKARG; s++) {
+		int q = slot_find(st, 4, base + 8 * (s + 1));
+
+		if (q < 0)
+			continue;
+		if (st->slot[q].t == T_VAL)
+			ret->sgot |= 1u << s, ret->snz |= 1u << s;
+		else if (st->slot[q].k == SLOT_ZERO)
+			ret->sgot |= 1u << s;
+		else if (st->slot[q].k == SLOT_KONST)
+			ret->kon |= 1u << (16 + s);
+	}
+}
+
+/* Record, for every direct call or jump out of caller @a (analysed in
+ * sf->g, @pass 0 without its entry state, 1 with), what it hands over. */
+static void fill_sites(struct ana *a, int pass)
+{
+	struct scan_file *sf = a->sf;
+	uint64_t from = sf->funcs[a->fi].start;
+	size_t lo = 0, hi = sf->nrefs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (sf->refs[sf->refs_byfrom[mid]].from < from)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t j = lo; j < sf->nrefs && sf->refs[sf->refs_byfrom[j]].from == from; j++) {
+		size_t ri = sf->refs_byfrom[j];
+		long k = sf->refs[ri].lea ? -1 : scan_cfg_insn_find(&sf->g, sf->refs[ri].site);
+		const struct scan_block *bl;
+		struct tstate st;
+		uint16_t co;
+
+		if (k < 0)
+			continue;
+		bl = &sf->g.blocks[sf->g.insns[k].block];
+		st = a->in[sf->g.insns[k].block];
+		for (uint32_t i = bl->first; i < (uint32_t)k; i++)
+			transfer(a, &st, i, &co);
+		site_raw(a, &st, (size_t)k, &sf->sinfo[ri][pass]);
+		sf->sinfo_have[ri] |= (uint8_t)(1u << pass);
+	}
+}
+
+/*
+ * Walk caller @a (analysed in sf->g) for the ways it enters the callee of
+ * reference @rf: the call site itself, or for an address taken with lea every
+ * call through it (*@escaped when it may go elsewhere). Folds what each site
+ * hands over into the masks, counts the sites in *@nsites.
+ */
+static void entry_sites(struct ana *a, const struct scan_ref *rf, uint32_t *mask, uint32_t *nonzero,
+                        uint32_t *smask, uint32_t *snonzero, size_t *nsites, bool *escaped)
+{
+	struct scan_file *sf = a->sf;
+	size_t b0 = 0, b1 = sf->g.nblocks;
+
+	if (!rf->lea) /* only the block holding the call */
+		for (size_t k = 0; k < sf->g.ninsns; k++)
+			if (sf->g.insns[k].addr == rf->site) {
+				b0 = sf->g.insns[k].block;
+				b1 = b0 + 1;
+				break;
+			}
+	for (size_t b = b0; b < b1 && !*escaped; b++) {
+		const struct scan_block *bl = &sf->g.blocks[b];
+		struct tstate st = a->in[b];
+		uint16_t co;
+
+		for (uint32_t k = bl->first; k < bl->first + bl->n && !*escaped; k++) {
+			const struct scan_insn *si = &sf->g.insns[k];
+			bool site;
+
+			if (rf->lea) /* called through a pointer taken here */
+				site = fp_call(a, &st, k, escaped);
+			else
+				site = si->addr == rf->site;
+			if (site && !*escaped) {
+				uint32_t g1, gnz1, sg1, sgnz1;
+
+				site_taint(a, &st, k, a->fi, *mask, *smask, &g1, &gnz1, &sg1,
+				           &sgnz1);
+				*mask &= g1;
+				*nonzero |= gnz1;
+				*smask &= sg1;
+				*snonzero |= sgnz1;
+				(*nsites)++;
+			}
+			transfer(a, &st, k, &co);
+		}
+	}
+}
+
+/*
+ * Registers (returned) and stack arguments (*@ret_stk, bit i: the word at
+ * entry rsp + 8 * (i + 1)) that hold a capability value whenever function
+ * @fi is entered: every direct call passes it in an argument register or on
+ * the stack (zstd's "int bmi2" and "int flags", handed down several calls
+ * and pushed as the seventh or eighth argument), or every jump into it
+ * carries it in any register (OpenSSL's asm keeps OPENSSL_ia32cap_P words in
+ * r10 across "jnz .Lchacha20_4xop"). A caller's own entry state counts, up
+ * to ENTRY_DEPTH_MAX callers up; a caller that passes a nonzero constant
+ * ("FSE_decompress_wksp_body(..., 1)" in the BMI2 twin) counts only when it
+ * is itself guarded, and one that passes 0 never takes the capability's
+ * side. Memoised; a cycle or the depth bound gives no capability (sound: it
+ * only loses guards). Clobbers sf->g.
+ */
+static uint32_t entry_taint(struct scan_file *sf, size_t fi, int depth, uint32_t *ret_stk)
 {
 	struct scan_func *fn = &sf->funcs[fi];
 	uint64_t start = fn->start;
-	uint32_t mask = 0xffffu;
+	uint32_t mask = 0xffffu, smask = (1u << NSTKARG) - 1;
 	size_t lo = 0, hi = sf->nrefs, n = 0;
-	uint32_t nonzero = 0;
+	uint32_t nonzero = 0, snonzero = 0;
 
-	if (fn->flags & SCAN_FN_ENTRYSET)
+	uint64_t cut0 = sf->entry_cut;
+
+	*ret_stk = 0;
+	if ((fn->flags & SCAN_FN_ENTRYSET) || ((fn->flags & SCAN_FN_ENTRYPROV) && depth > 0)) {
+		*ret_stk = fn->entry_stk;
 		return fn->entry_val;
-	fn->flags |= SCAN_FN_ENTRYSET;
-	fn->entry_val = 0;
-	if (fn->flags & (SCAN_FN_ENTRY | SCAN_FN_DATAREF))
+	}
+	if (fn->flags & SCAN_FN_ENTRYBUSY) { /* a cycle: nothing on this way */
+		sf->entry_cut++;
 		return 0;
+	}
+	if (fn->flags & (SCAN_FN_ENTRY | SCAN_FN_DATAREF)) {
+		fn->flags |= SCAN_FN_ENTRYSET;
+		fn->entry_val = 0;
+		fn->entry_stk = 0;
+		return 0;
+	}
+	fn->flags |= SCAN_FN_ENTRYBUSY;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
@@ -875,59 +1630,117 @@ static uint32_t entry_taint(struct scan_file *sf, size_t fi)
 		else
 			hi = mid;
 	}
-	for (size_t i = lo; i < sf->nrefs && sf->refs[i].to == start && mask; i++) {
+	for (size_t i = lo; i < sf->nrefs && sf->refs[i].to == start && (mask || smask); i++) {
 		const struct scan_ref *rf = &sf->refs[i];
 		int ci = scan_func_index(sf, rf->from);
-		struct ana a = {.sf = sf, .nested = true};
-		uint32_t got = 0, got_nz = 0;
+		struct ana a = {.sf = sf, .nested = true, .depth = depth + 1};
+		size_t nsites = 0;
+		bool escaped = false;
 
-		if (rf->lea || ci < 0 || (size_t)ci == fi || ++n > 64)
-			return 0;
-		a.fi = (size_t)ci;
-		if (scan_cfg_build(sf, (size_t)ci) == 0 && ana_run(&a) == 0) {
-			for (size_t k = 0; k < sf->g.ninsns; k++) {
-				const struct scan_insn *si = &sf->g.insns[k];
-				const struct scan_block *bl;
-				struct tstate st;
-				uint16_t co;
+		if (ci >= 0 && (size_t)ci != fi && func_dead(sf, (size_t)ci))
+			continue; /* nothing reaches that caller */
+		if (ci < 0 || (size_t)ci == fi || ++n > 64) {
+			mask = smask = 0;
+			break;
+		}
+		/* the caller's own entry state only when it could matter: a first
+		 * pass without it is kept when the call site already hands over
+		 * all that is still wanted */
+		for (int pass = rf->lea ? 1 : 0; pass < 2; pass++) {
+			uint32_t m2 = mask, nz2 = nonzero, sm2 = smask, snz2 = snonzero;
 
-				if (si->addr != rf->site)
-					continue;
-				bl = &sf->g.blocks[si->block];
-				st = a.in[si->block];
-				for (uint32_t j = bl->first; j < k; j++)
-					transfer(&a, &st, j, &co);
-				/* a flag argument that is a capability, or a constant: 0
-				 * never takes the capability's side, another constant only
-				 * from a caller that is itself guarded */
-				got = st.val | st.zero;
-				got_nz = st.val;
-				if (st.konst & ~st.val & ~st.zero & 0xffffu) {
+			if (!rf->lea && !(sf->sinfo_have[i] & (1u << pass))) {
+				/* analyse the caller once for all its call sites */
+				ana_release(&a);
+				a = (struct ana){.sf = sf,
+				                 .fi = (size_t)ci,
+				                 .nested = true,
+				                 .depth = depth + 1,
+				                 .no_entry = pass == 0};
+				sf->entry_work++;
+				if (scan_cfg_build(sf, (size_t)ci) < 0 || ana_run(&a) < 0)
+					break;
+				fill_sites(&a, pass);
+			}
+			if (!rf->lea) {
+				struct scan_siteinfo in = sf->sinfo[i][pass];
+				uint32_t kon;
+
+				if (!(sf->sinfo_have[i] & (1u << pass)))
+					break; /* the site was not found in the caller */
+				nsites = 1;
+				escaped = false;
+				/* only constants still wanted are worth asking whether
+				 * the caller is guarded */
+				kon = in.kon & ((mask & 0xffffu) | (smask << 16));
+				if (kon) {
 					struct scan_graph saved = sf->g;
 
 					memset(&sf->g, 0, sizeof(sf->g));
 					if (func_guarded(sf, (size_t)ci, 1)) {
-						got |= st.konst;
-						got_nz |= st.konst;
+						in.got |= kon & 0xffffu;
+						in.nz |= kon & 0xffffu;
+						in.sgot |= kon >> 16;
+						in.snz |= kon >> 16;
 					}
 					free(sf->g.insns);
 					free(sf->g.blocks);
 					sf->g = saved;
 				}
-				got &= 0xffffu;
-				if (si->kind == SCAN_I_CALL)
-					got &= ARG_REGS;
+				m2 &= in.got;
+				nz2 |= in.nz;
+				sm2 &= in.sgot;
+				snz2 |= in.snz;
+				if (pass == 1 || (m2 == mask && sm2 == smask)) {
+					mask = m2, nonzero = nz2, smask = sm2, snonzero = snz2;
+					break;
+				}
+				continue;
+			}
+			ana_release(&a);
+			a = (struct ana){.sf = sf,
+			                 .fi = (size_t)ci,
+			                 .nested = true,
+			                 .depth = depth + 1,
+			                 .no_entry = pass == 0};
+			nsites = 0;
+			escaped = false;
+			sf->entry_work++;
+			if (scan_cfg_build(sf, (size_t)ci) < 0 || ana_run(&a) < 0)
+				break;
+			entry_sites(&a, rf, &m2, &nz2, &sm2, &snz2, &nsites, &escaped);
+			if (pass == 1 || (m2 == mask && sm2 == smask)) {
+				mask = m2, nonzero = nz2, smask = sm2, snonzero = snz2;
 				break;
 			}
 		}
 		ana_release(&a);
-		mask &= got;
-		nonzero |= got_nz;
+		if (trace_on())
+			fprintf(stderr,
+			        "TRACE entry %llx from %llx site %llx%s: %zu sites%s mask %x/%x\n",
+			        (unsigned long long)start, (unsigned long long)sf->funcs[ci].start,
+			        (unsigned long long)rf->site, rf->lea ? " lea" : "", nsites,
+			        escaped ? " escaped" : "", mask, smask);
+		if (escaped || !nsites) /* the pointer goes elsewhere, or no call seen */
+			mask = smask = 0;
 	}
 	fn = &sf->funcs[fi];
-	fn->entry_val = n ? mask : 0;
-	/* not a register that every caller merely zeroes */
-	fn->entry_val &= nonzero;
+	fn->flags &= ~SCAN_FN_ENTRYBUSY;
+	/* an answer cut short by a cycle or the depth bound is not kept: asked
+	 * from nearer the cycle's entry it may come out whole */
+	if (sf->entry_cut == cut0 || depth == 0)
+		fn->flags |= SCAN_FN_ENTRYSET;
+	else
+		fn->flags |= SCAN_FN_ENTRYPROV;
+	/* not a register or slot that every caller merely zeroes */
+	fn->entry_val = n ? mask & nonzero : 0;
+	fn->entry_stk = n ? smask & snonzero : 0;
+	if (trace_on())
+		fprintf(stderr,
+		        "TRACE entry %llx depth %d n=%zu val=%x stk=%x (mask %x/%x stk %x/%x)\n",
+		        (unsigned long long)fn->start, depth, n, fn->entry_val, fn->entry_stk, mask,
+		        nonzero, smask, snonzero);
+	*ret_stk = fn->entry_stk;
 	return fn->entry_val;
 }
 
@@ -940,12 +1753,22 @@ static uint8_t func_cap_return(struct scan_file *sf, size_t fi)
 
 	if (sf->funcs[fi].flags & (SCAN_FN_SUMMARY | SCAN_FN_VISITING))
 		return sf->funcs[fi].cap_return;
+	if (sf->maycap_ready && !(sf->funcs[fi].flags & SCAN_FN_MAYCAP)) {
+		sf->funcs[fi].flags |= SCAN_FN_SUMMARY;
+		sf->funcs[fi].cap_return = 0;
+		return 0;
+	}
 	sf->funcs[fi].flags |= SCAN_FN_VISITING;
 	/* only small functions: capability getters are short */
 	if (sf->funcs[fi].end && sf->funcs[fi].end - sf->funcs[fi].start > 4096)
 		goto done;
 	memset(&sf->g, 0, sizeof(sf->g));
-	if (scan_cfg_build(sf, fi) == 0 && ana_run(&a) == 0)
+	if (scan_cfg_build(sf, fi) == 0 && ana_run(&a) == 0) {
+		/* "return AESNI_CAPABLE && probe()": no capability flows into
+		 * rax, but every return of something other than 0 sits behind
+		 * a check, so a nonzero result says the check passed */
+		bool behind = true, some = false;
+
 		for (size_t b = 0; b < sf->g.nblocks; b++) {
 			const struct scan_block *bl = &sf->g.blocks[b];
 			const struct scan_insn *last = &sf->g.insns[bl->first + bl->n - 1];
@@ -956,12 +1779,22 @@ static uint8_t func_cap_return(struct scan_file *sf, size_t fi)
 				res = T_VAL;
 			else if (a.out[b].ptr & 1)
 				res = T_PTR;
+			else if (bl->guarded)
+				some = true;
+			else if (!(a.out[b].zero & 1))
+				behind = false;
 		}
+		if (!res && behind && some)
+			res = T_VAL;
+	}
 	ana_release(&a);
 	free(sf->g.insns);
 	free(sf->g.blocks);
 	sf->g = saved;
 done:
+	if (trace_on())
+		fprintf(stderr, "TRACE cap_return %llx = %d\n",
+		        (unsigned long long)sf->funcs[fi].start, res);
 	sf->funcs[fi].flags = (sf->funcs[fi].flags & ~SCAN_FN_VISITING) | SCAN_FN_SUMMARY;
 	sf->funcs[fi].cap_return = res;
 	return res;
@@ -1118,7 +1951,12 @@ static int propagate_caps(struct scan_file *sf)
 			}
 		}
 		upto = before;
-		if (getenv("TGVM_TRACE"))
+		/* capabilities found in the last round widen the filter */
+		for (size_t f = 0; round && f < sf->nfuncs; f++)
+			sf->funcs[f].flags &= ~(SCAN_FN_SUMMARY | SCAN_FN_MAYCAP);
+		if (round && (r = may_cap(sf)) < 0)
+			goto out;
+		if (trace_on())
 			for (size_t k = 0; k < nc; k++)
 				fprintf(stderr, "TRACE round %d cand %llx\n", round,
 				        (unsigned long long)sf->funcs[cand[k]].start);
@@ -1132,7 +1970,7 @@ static int propagate_caps(struct scan_file *sf)
 				ana_release(&a);
 				goto out;
 			}
-			if (getenv("TGVM_TRACE") && sf->funcs[cand[k]].start == 0x8c370)
+			if (trace_on() && sf->funcs[cand[k]].start == 0x8c370)
 				for (size_t b = 0; b < sf->g.nblocks; b++)
 					fprintf(
 					    stderr,
@@ -1322,16 +2160,21 @@ static bool probe_insn(struct scan_file *sf, size_t k)
 	       pops[1].reg.value == pops[0].reg.value;
 }
 
-/* Compute, once, which address ranges of function @fi are guarded inside it. */
-static int func_guard_ranges(struct scan_file *sf, size_t fi)
+/*
+ * Compute which address ranges of function @fi are guarded inside it; first
+ * (@full false) without what callers hand over, which is cheap and often
+ * enough, then on demand with it. Memoised per pass.
+ */
+static int func_guard_ranges(struct scan_file *sf, size_t fi, bool full)
 {
 	struct scan_func *fn = &sf->funcs[fi];
-	struct ana a = {.sf = sf, .fi = fi};
+	struct ana a = {.sf = sf, .fi = fi, .no_entry = !full};
 	size_t n = 0;
 	int r;
 
-	if (fn->gblocks)
+	if (fn->gblocks && (!full || !(fn->flags & SCAN_FN_GPARTIAL)))
 		return 0;
+	fn->flags = full ? fn->flags & ~SCAN_FN_GPARTIAL : fn->flags | SCAN_FN_GPARTIAL;
 	if ((r = scan_cfg_build(sf, fi)) < 0)
 		return r;
 	if ((r = ana_run(&a)) < 0)
@@ -1393,19 +2236,152 @@ static bool site_guarded(struct scan_file *sf, size_t fi, uint64_t site, bool le
 {
 	const struct scan_func *fn = &sf->funcs[fi];
 
-	if (!fn->gblocks && func_guard_ranges(sf, fi) < 0)
-		return false;
-	fn = &sf->funcs[fi];
-	for (uint32_t i = 0; i < fn->ngblocks; i++)
-		if (site >= fn->gblocks[i].start && site < fn->gblocks[i].end &&
-		    (lea || !(fn->gchecks[i] & 1))) {
-			*ret_check = fn->gchecks[i] >> 1;
-			return true;
-		}
+	for (int pass = 0; pass < 2; pass++) {
+		if (func_guard_ranges(sf, fi, pass == 1) < 0)
+			return false;
+		fn = &sf->funcs[fi];
+		for (uint32_t i = 0; i < fn->ngblocks; i++)
+			if (site >= fn->gblocks[i].start && site < fn->gblocks[i].end &&
+			    (lea || !(fn->gchecks[i] & 1))) {
+				*ret_check = fn->gchecks[i] >> 1;
+				return true;
+			}
+	}
 	return false;
 }
 
 static bool func_guarded(struct scan_file *sf, size_t fi, int depth);
+
+static int cmp_ref_site(const void *x, const void *y)
+{
+	const struct scan_ref *a = x, *b = y;
+
+	return a->site < b->site ? -1 : a->site > b->site;
+}
+
+/* The code address stored at data slot @slot, or 0. */
+static uint64_t code_ptr_at(struct scan_file *sf, uint64_t slot)
+{
+	size_t lo = 0, hi;
+
+	if (!sf->dslot_by_site && sf->elf.ndslots) {
+		sf->dslot_by_site = malloc(sf->elf.ndslots * sizeof(*sf->dslot_by_site));
+		if (!sf->dslot_by_site)
+			return 0;
+		memcpy(sf->dslot_by_site, sf->elf.dslots,
+		       sf->elf.ndslots * sizeof(*sf->dslot_by_site));
+		scan_sort(sf->dslot_by_site, sf->elf.ndslots, sizeof(*sf->dslot_by_site),
+		          cmp_ref_site);
+	}
+	hi = sf->dslot_by_site ? sf->elf.ndslots : 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (sf->dslot_by_site[mid].site < slot)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < sf->elf.ndslots && sf->dslot_by_site && sf->dslot_by_site[lo].site == slot
+	           ? sf->dslot_by_site[lo].to
+	           : 0;
+}
+
+#define CAPABLE_REACH 32 /* bytes either side of a record's table pointer */
+
+/*
+ * OpenSSL's providers list each algorithm as a record { names, properties,
+ * dispatch table, description, capable() } and offer it only when capable()
+ * is true (ALGORITHM_CAPABLE in defltprov.c: AES-NI ciphers exist only when
+ * OPENSSL_ia32cap_P says so). A function pointer at data slot @slot is
+ * guarded that way when its array is used by no code directly, and every
+ * record pointing at the array holds beside that pointer a function that
+ * returns a capability. Returns the capable() function's address, or 0.
+ */
+static uint64_t capable_record(struct scan_file *sf, uint64_t slot)
+{
+	const struct scan_elf *e = &sf->elf;
+	size_t lo = 0, hi = e->ndptrs, a = 0, b = sf->ndrefs;
+	uint64_t arr, via = 0;
+	bool any = false;
+
+	/* the array: the nearest address at or below the slot that data points to */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (e->dptrs[mid].to <= slot)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0 || slot - e->dptrs[lo - 1].to >= 1024)
+		return 0;
+	arr = e->dptrs[lo - 1].to;
+	/* code that reads the array (or the slot) directly could call anything */
+	while (a < b) {
+		size_t mid = a + (b - a) / 2;
+
+		if (sf->drefs[mid].to < arr)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	if (a < sf->ndrefs && sf->drefs[a].to <= slot)
+		return 0;
+	for (lo = lo - 1; lo > 0 && e->dptrs[lo - 1].to == arr; lo--)
+		;
+	for (size_t i = lo; i < e->ndptrs && e->dptrs[i].to == arr; i++) {
+		uint64_t rec = e->dptrs[i].site, cap = 0;
+
+		any = true;
+		for (int d = -CAPABLE_REACH; d <= CAPABLE_REACH && !cap; d += 8) {
+			uint64_t c = d ? code_ptr_at(sf, rec + (uint64_t)(int64_t)d) : 0;
+			int ci = c ? scan_func_at(sf, c) : -1;
+
+			if (ci >= 0 && func_cap_return(sf, (size_t)ci) == T_VAL)
+				cap = c;
+		}
+		if (!cap)
+			return 0;
+		if (!via)
+			via = cap;
+	}
+	return any ? via : 0;
+}
+
+/* Are all loads of GOT slot @slot guarded (comparisons aside)? Returns a
+ * guarded load's site, the slot itself when none loads it, or 0. */
+static uint64_t got_guarded(struct scan_file *sf, uint64_t slot, int depth)
+{
+	size_t a = 0, b = sf->ndrefs;
+	uint64_t via = 0;
+
+	while (a < b) {
+		size_t mid = a + (b - a) / 2;
+
+		if (sf->drefs[mid].to < slot)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	for (size_t k = a; k < sf->ndrefs && sf->drefs[k].to == slot; k++) {
+		int ci = scan_func_index(sf, sf->drefs[k].from);
+		ZydisDecodedInstruction in;
+		uint64_t chk;
+
+		if (scan_decode_one(sf, sf->drefs[k].site, &in, NULL) == 0 &&
+		    in.mnemonic == ZYDIS_MNEMONIC_CMP)
+			continue;
+		if (ci >= 0 && func_dead(sf, (size_t)ci))
+			continue;
+		if (ci < 0 || (!site_guarded(sf, (size_t)ci, sf->drefs[k].site, true, &chk) &&
+		               !func_guarded(sf, (size_t)ci, depth + 1)))
+			return 0;
+		if (!via)
+			via = sf->drefs[k].site;
+	}
+	return via ? via : slot;
+}
 
 /*
  * A function whose address sits in data (a method table such as OpenSSL's
@@ -1434,6 +2410,21 @@ static uint64_t data_guarded(struct scan_file *sf, size_t fi, int depth)
 		uint64_t slot = e->dslots[i].site, table = 0;
 		size_t a = 0, b = sf->ndrefs;
 		bool any = false;
+		const struct scan_sec *sec = scan_elf_section_at(e, slot);
+
+		/* a GOT slot holding a local function's address: code loads it
+		 * instead of taking the address with lea ("dat->stream.cbc =
+		 * ossl_bsaes_cbc_encrypt" under BSAES_CAPABLE). Every load that
+		 * can end in a call must be guarded; comparing with it cannot. */
+		if (sec && sec->name && !strcmp(sec->name, ".got")) {
+			uint64_t v = got_guarded(sf, slot, depth);
+
+			if (!v)
+				return 0;
+			if (!via)
+				via = v;
+			continue;
+		}
 
 		/* the last lea target at or below the slot, within 1 KiB */
 		while (a < b) {
@@ -1449,7 +2440,23 @@ static uint64_t data_guarded(struct scan_file *sf, size_t fi, int depth)
 				table = sf->drefs[k].to;
 				break;
 			}
-		if (!table || scan_u64_sorted_has(e->dataref, e->ndataref, table))
+		if (trace_on())
+			fprintf(stderr, "TRACE data %llx slot %llx table %llx%s\n",
+			        (unsigned long long)start, (unsigned long long)slot,
+			        (unsigned long long)table,
+			        table && scan_u64_sorted_has(e->dataref, e->ndataref, table)
+			            ? " (itself in data)"
+			            : "");
+		if (!table) {
+			uint64_t v = capable_record(sf, slot);
+
+			if (!v)
+				return 0;
+			if (!via)
+				via = v;
+			continue;
+		}
+		if (scan_u64_sorted_has(e->dataref, e->ndataref, table))
 			return 0;
 		/* every lea of the table must be guarded */
 		a = 0;
@@ -1471,8 +2478,14 @@ static uint64_t data_guarded(struct scan_file *sf, size_t fi, int depth)
 			any = true;
 			if (ci < 0 ||
 			    (!site_guarded(sf, (size_t)ci, sf->drefs[k].site, true, &chk) &&
-			     !func_guarded(sf, (size_t)ci, depth + 1)))
+			     !func_guarded(sf, (size_t)ci, depth + 1))) {
+				if (trace_on())
+					fprintf(stderr,
+					        "TRACE data table %llx lea at %llx unguarded\n",
+					        (unsigned long long)table,
+					        (unsigned long long)sf->drefs[k].site);
 				return 0;
+			}
 			if (!via)
 				via = sf->drefs[k].site;
 		}
@@ -1482,71 +2495,173 @@ static uint64_t data_guarded(struct scan_file *sf, size_t fi, int depth)
 	return via;
 }
 
-/* Is every way into function @fi guarded? Least fixpoint: cycles stay unguarded. */
+#define GUARD_SEARCH_MAX 1024 /* functions one search may visit */
+
+/*
+ * Is every way into function @fi guarded? Searches backwards from @fi over
+ * callers whose call is not itself guarded. Reaching a way in from outside
+ * (an exported or entry function, an address in data that no guarded code
+ * picks, code outside any function) answers no. Otherwise every function the
+ * search met can only be entered through guarded calls, so all of them are
+ * guarded: a group of functions calling each other (OpenSSL's asm pieces that
+ * jump back and forth) is guarded when its ways in are. Dead callers do not
+ * count. A search nested in another treats the other's functions as ways in
+ * from outside (no answer from an unfinished search is trusted).
+ */
 static bool func_guarded(struct scan_file *sf, size_t fi, int depth)
 {
 	struct scan_func *fn = &sf->funcs[fi];
-	size_t lo = 0, hi = sf->nrefs;
-	bool any = false, all = true;
-	uint64_t start = fn->start, via = 0;
+	struct gnode {
+		uint32_t f;
+		uint32_t next; /* next reference to look at, from refs_lo */
+		size_t refs_lo;
+		uint64_t via;
+		bool data_done;
+	} *st = NULL;
+	uint32_t *all = NULL; /* every function met, to mark at the end */
+	size_t nst = 0, capst = 0, nall = 0, capall = 0;
+	bool root = false, sure = true, any_guard = false;
+	uint32_t qid;
 
 	if (fn->flags & SCAN_FN_RESOLVED)
 		return fn->flags & SCAN_FN_GUARDED;
 	if ((fn->flags & (SCAN_FN_VISITING | SCAN_FN_ENTRY)) || depth > 32)
 		return false;
-	fn->flags |= SCAN_FN_VISITING;
-	if (fn->flags & SCAN_FN_DATAREF) {
-		via = data_guarded(sf, fi, depth);
-		fn = &sf->funcs[fi];
-		if (!via) {
-			fn->flags &= ~SCAN_FN_VISITING;
-			if (depth == 0)
-				fn->flags |= SCAN_FN_RESOLVED;
-			return false;
+	qid = ++sf->guard_qid;
+	/* depth first over callers, so that a way in from outside, when there
+	 * is one, is met after few graphs rather than after all of them */
+#define PUSH(fidx)                                                                                 \
+	do {                                                                                       \
+		size_t lo_ = 0, hi_ = sf->nrefs;                                                   \
+                                                                                                   \
+		if (nst == capst || nall == capall) {                                              \
+			size_t nc_ = capst > capall ? capst * 2 + 16 : capall * 2 + 16;            \
+			struct gnode *ns_ = realloc(st, nc_ * sizeof(*ns_));                       \
+			uint32_t *na_ = ns_ ? realloc(all, nc_ * sizeof(*na_)) : NULL;             \
+                                                                                                   \
+			if (ns_)                                                                   \
+				st = ns_;                                                          \
+			if (!ns_ || !na_) {                                                        \
+				root = true;                                                       \
+				sure = false;                                                      \
+				goto done;                                                         \
+			}                                                                          \
+			all = na_;                                                                 \
+			capst = capall = nc_;                                                      \
+		}                                                                                  \
+		while (lo_ < hi_) {                                                                \
+			size_t mid_ = lo_ + (hi_ - lo_) / 2;                                       \
+                                                                                                   \
+			if (sf->refs[mid_].to < sf->funcs[fidx].start)                             \
+				lo_ = mid_ + 1;                                                    \
+			else                                                                       \
+				hi_ = mid_;                                                        \
+		}                                                                                  \
+		st[nst++] = (struct gnode){(uint32_t)(fidx), 0, lo_, 0, false};                    \
+		all[nall++] = (uint32_t)(fidx);                                                    \
+		sf->funcs[fidx].flags |= SCAN_FN_VISITING;                                         \
+		sf->funcs[fidx].visit_q = qid;                                                     \
+	} while (0)
+	PUSH(fi);
+	while (nst && !root) {
+		struct gnode *cur = &st[nst - 1];
+		size_t g = cur->f, i = cur->refs_lo + cur->next;
+		uint64_t start = sf->funcs[g].start, chk;
+		int ci;
+
+		if (!cur->data_done) {
+			cur->data_done = true;
+			if (sf->funcs[g].flags & SCAN_FN_ENTRY) {
+				root = true;
+				break;
+			}
+			if (sf->funcs[g].flags & SCAN_FN_DATAREF) {
+				uint64_t v = data_guarded(sf, g, depth);
+
+				cur = &st[nst - 1];
+				if (!v) {
+					if (trace_on())
+						fprintf(stderr, "TRACE root-data %llx for %llx\n",
+						        (unsigned long long)start,
+						        (unsigned long long)fn->start);
+					root = true;
+					break;
+				}
+				any_guard = true;
+				if (!cur->via)
+					cur->via = v;
+			}
 		}
-		any = true;
-	}
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (sf->refs[mid].to < start)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (size_t i = lo; i < sf->nrefs && sf->refs[i].to == start && all; i++) {
-		int ci = scan_func_index(sf, sf->refs[i].from);
-		uint64_t chk;
-
-		any = true;
+		if (i >= sf->nrefs || sf->refs[i].to != start) {
+			/* every way into it looked at: keep its via for marking */
+			sf->funcs[g].guard_addr = cur->via;
+			nst--;
+			continue;
+		}
+		cur->next++;
+		ci = scan_func_index(sf, sf->refs[i].from);
+		if (trace_on() && depth == 0)
+			fprintf(stderr, "TRACE edge %llx <- %llx site %llx%s\n",
+			        (unsigned long long)start,
+			        ci >= 0 ? (unsigned long long)sf->funcs[ci].start : 0ull,
+			        (unsigned long long)sf->refs[i].site,
+			        sf->refs[i].lea ? " lea" : "");
 		if (ci < 0) {
-			all = false;
-		} else if ((size_t)ci != fi &&
-		           site_guarded(sf, (size_t)ci, sf->refs[i].site, sf->refs[i].lea, &chk)) {
-			if (!via)
-				via = sf->refs[i].site;
-		} else if ((size_t)ci != fi && func_guarded(sf, (size_t)ci, depth + 1)) {
-			if (!via)
-				via = sf->refs[i].site;
-		} else if ((size_t)ci != fi) {
-			all = false;
+			root = true;
+		} else if ((size_t)ci == g || func_dead(sf, (size_t)ci)) {
+			continue;
+		} else if (site_guarded(sf, (size_t)ci, sf->refs[i].site, sf->refs[i].lea, &chk)) {
+			any_guard = true;
+			cur = &st[nst - 1];
+			if (!cur->via)
+				cur->via = sf->refs[i].site;
+		} else if (sf->funcs[ci].flags & SCAN_FN_RESOLVED) {
+			if (!(sf->funcs[ci].flags & SCAN_FN_GUARDED))
+				root = true;
+			any_guard = true;
+			cur = &st[nst - 1];
+			if (!cur->via)
+				cur->via = sf->refs[i].site;
+		} else if (sf->funcs[ci].flags & SCAN_FN_VISITING) {
+			if (sf->funcs[ci].visit_q != qid)
+				root = true, sure = false; /* an unfinished outer search */
+			else if (!st[nst - 1].via)
+				st[nst - 1].via = sf->refs[i].site;
+		} else if (nall >= GUARD_SEARCH_MAX) {
+			root = true;
+			sure = false;
+		} else {
+			if (!st[nst - 1].via)
+				st[nst - 1].via = sf->refs[i].site;
+			PUSH((size_t)ci);
 		}
 	}
+done:
+	for (size_t i = 0; i < nall; i++)
+		sf->funcs[all[i]].flags &= ~SCAN_FN_VISITING;
 	fn = &sf->funcs[fi];
-	fn->flags &= ~SCAN_FN_VISITING;
-	if (getenv("TGVM_TRACE"))
-		fprintf(stderr, "TRACE guarded? %llx any=%d all=%d via=%llx flags=%x\n",
-		        (unsigned long long)fn->start, any, all, (unsigned long long)via,
-		        fn->flags);
-	if (any && all && via) {
-		fn->flags |= SCAN_FN_GUARDED | SCAN_FN_RESOLVED;
-		fn->guard_kind = SCAN_G_CALLER;
-		fn->guard_addr = via;
+	if (trace_on())
+		fprintf(stderr, "TRACE guarded? %llx root=%d sure=%d searched=%zu guard=%d\n",
+		        (unsigned long long)fn->start, root, sure, nall, any_guard);
+	if (!root && any_guard) {
+		for (size_t i = 0; i < nall; i++) {
+			struct scan_func *m = &sf->funcs[all[i]];
+
+			m->flags |= SCAN_FN_GUARDED | SCAN_FN_RESOLVED;
+			m->guard_kind = SCAN_G_CALLER;
+		}
+		free(st);
+		free(all);
 		return true;
 	}
-	if (depth == 0)
+	for (size_t i = 0; i < nall; i++) /* guard_addr is only meaningful when guarded */
+		sf->funcs[all[i]].guard_addr = 0;
+	if (sure || depth == 0)
 		fn->flags |= SCAN_FN_RESOLVED;
+	free(st);
+	free(all);
 	return false;
+#undef PUSH
 }
 
 #define ROOT_NAMES_MAX 256
@@ -1624,7 +2739,7 @@ static int func_roots(struct scan_file *sf, size_t fi, bool *ret_always, struct 
 		for (size_t i = lo; i < sf->nrefs && sf->refs[i].to == fn->start; i++) {
 			int ci = scan_func_index(sf, sf->refs[i].from);
 
-			if (getenv("TGVM_TRACE"))
+			if (trace_on())
 				fprintf(stderr, "TRACE root %llx <- %llx (site %llx%s)\n",
 				        (unsigned long long)fn->start,
 				        (unsigned long long)sf->refs[i].from,
@@ -1657,6 +2772,21 @@ out:
 	free(queue);
 	free(seen);
 	return r;
+}
+
+/* After ana_run on sf->g: is some feature use left outside guarded blocks? */
+static bool uses_left(struct scan_file *sf)
+{
+	for (size_t k = 0; k < sf->g.ninsns; k++) {
+		const struct scan_insn *si = &sf->g.insns[k];
+
+		if (sf->g.blocks[si->block].guarded)
+			continue;
+		for (int j = 0; j < si->nfeat; j++)
+			if (!scan_feature_trivial(si->feat[j]))
+				return true;
+	}
+	return false;
 }
 
 static int classify_func(struct scan_file *sf, size_t fi)
@@ -1694,8 +2824,19 @@ static int classify_func(struct scan_file *sf, size_t fi)
 	sf->cur_func = sf->funcs[fi].start;
 	if ((r = scan_cfg_build(sf, fi)) < 0)
 		return r;
-	if (!whole && (r = ana_run(&a)) < 0)
-		goto out;
+	if (!whole) {
+		/* a first pass without what callers hand over settles most
+		 * functions; the full one follows only when a use is left */
+		a.no_entry = true;
+		if ((r = ana_run(&a)) < 0)
+			goto out;
+		if (uses_left(sf)) {
+			ana_release(&a);
+			a = (struct ana){.sf = sf, .fi = fi};
+			if ((r = ana_run(&a)) < 0)
+				goto out;
+		}
+	}
 	fn = &sf->funcs[fi];
 	for (size_t k = 0; k < sf->g.ninsns; k++) {
 		const struct scan_insn *si = &sf->g.insns[k];
@@ -1761,6 +2902,11 @@ static int classify_func(struct scan_file *sf, size_t fi)
 						goto out;
 				}
 				tgvm_featureset_add(&reqf, f);
+				if (trace_on())
+					fprintf(stderr, "TRACE required %llx in func %llx %s %s\n",
+					        (unsigned long long)si->addr,
+					        (unsigned long long)fn->start,
+					        always ? "always" : "api", root_why);
 				if (always) {
 					snprintf(detail, sizeof(detail), "%s; reached %s", why,
 					         root_why);
@@ -1792,18 +2938,106 @@ out:
 	return r;
 }
 
+/*
+ * Which functions may return a capability (a filter before func_cap_return's
+ * data-flow, which is then asked only of them)? Those that run cpuid, xgetbv
+ * or rdssp or read %fs, read a capability variable or a GOT slot naming one,
+ * touch a displacement of a capability field, or call a function from the
+ * lists or one that may. A least fixpoint over the call graph. -ENOMEM.
+ */
+static int may_cap(struct scan_file *sf)
+{
+	uint64_t fieldbits = 0;
+	uint32_t *queue = malloc((sf->nfuncs ? sf->nfuncs : 1) * sizeof(*queue));
+	size_t qh = 0, qt = 0;
+
+	if (!queue)
+		return -ENOMEM;
+	for (size_t f = 0; f < sf->ncapfields; f++)
+		fieldbits |= scan_disp_bit(sf->capfields[f]);
+	for (size_t f = 0; f < sf->ncapbits; f++)
+		fieldbits |= scan_disp_bit(sf->capbits[f].disp);
+#define MARK(f)                                                                                    \
+	do {                                                                                       \
+		if (!(sf->funcs[f].flags & SCAN_FN_MAYCAP)) {                                      \
+			sf->funcs[f].flags |= SCAN_FN_MAYCAP;                                      \
+			queue[qt++] = (uint32_t)(f);                                               \
+		}                                                                                  \
+	} while (0)
+	for (size_t f = 0; f < sf->nfuncs; f++) {
+		sf->funcs[f].flags &= ~SCAN_FN_MAYCAP;
+		if ((sf->funcs[f].flags & SCAN_FN_CAPBASE) || (sf->funcs[f].disps & fieldbits))
+			MARK(f);
+	}
+	/* reads of capability variables and of GOT slots naming one or a getter */
+	for (size_t i = 0; i < sf->ndrefs; i++) {
+		const char *gs = scan_elf_gotsym(&sf->elf, sf->drefs[i].to);
+		int f;
+
+		if (!scan_is_cap_addr(sf, sf->drefs[i].to, NULL) &&
+		    !(gs && (name_in(gs, cap_var_names, ARRAY_SIZE(cap_var_names)) ||
+		             name_in(gs, cap_ptr_funcs, ARRAY_SIZE(cap_ptr_funcs)) ||
+		             name_in(gs, cap_val_funcs, ARRAY_SIZE(cap_val_funcs)))))
+			continue;
+		if ((f = scan_func_index(sf, sf->drefs[i].from)) >= 0)
+			MARK(f);
+	}
+	/* direct calls to getters by name (PLT stubs, local symbols) */
+	for (size_t i = 0; i < sf->nrefs; i++) {
+		const char *n;
+		int f;
+
+		if (sf->refs[i].lea || (i && sf->refs[i - 1].to == sf->refs[i].to))
+			continue;
+		n = call_target_name(sf, sf->refs[i].to);
+		if (!name_in(n, cap_ptr_funcs, ARRAY_SIZE(cap_ptr_funcs)) &&
+		    !name_in(n, cap_val_funcs, ARRAY_SIZE(cap_val_funcs)))
+			continue;
+		for (size_t j = i; j < sf->nrefs && sf->refs[j].to == sf->refs[i].to; j++)
+			if (!sf->refs[j].lea && (f = scan_func_index(sf, sf->refs[j].from)) >= 0)
+				MARK(f);
+	}
+	/* and whoever calls or jumps to one that may */
+	while (qh < qt) {
+		uint64_t start = sf->funcs[queue[qh++]].start;
+		size_t lo = 0, hi = sf->nrefs;
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (sf->refs[mid].to < start)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (size_t j = lo; j < sf->nrefs && sf->refs[j].to == start; j++) {
+			int f = scan_func_index(sf, sf->refs[j].from);
+
+			if (f >= 0 && !sf->refs[j].lea)
+				MARK(f);
+		}
+	}
+#undef MARK
+	free(queue);
+	sf->maycap_ready = true;
+	return 0;
+}
+
 int scan_guard_classify(struct scan_file *sf, struct tgvm_error *reterr)
 {
 	int r;
 
-	if ((r = find_cap_vars(sf)) < 0 || (r = propagate_caps(sf)) < 0)
+	sf->icache_on = true;
+	if ((r = mark_live(sf)) < 0 || (r = find_cap_vars(sf)) < 0 || (r = may_cap(sf)) < 0 ||
+	    (r = propagate_caps(sf)) < 0)
 		goto out;
 	/* answers computed while capabilities were still being found are stale */
+	memset(sf->sinfo_have, 0, sf->nrefs ? sf->nrefs : 1);
 	for (size_t fi = 0; fi < sf->nfuncs; fi++) {
 		struct scan_func *fn = &sf->funcs[fi];
 
-		fn->flags &=
-		    ~(SCAN_FN_RESOLVED | SCAN_FN_GUARDED | SCAN_FN_ENTRYSET | SCAN_FN_SUMMARY);
+		fn->flags &= ~(SCAN_FN_RESOLVED | SCAN_FN_GUARDED | SCAN_FN_ENTRYSET |
+		               SCAN_FN_ENTRYPROV | SCAN_FN_SUMMARY);
 		fn->guard_kind = SCAN_G_NONE;
 		fn->cap_return = 0;
 		free(fn->gblocks);
@@ -1812,17 +3046,17 @@ int scan_guard_classify(struct scan_file *sf, struct tgvm_error *reterr)
 		fn->gchecks = NULL;
 		fn->ngblocks = 0;
 	}
-	if ((r = mark_ifunc_targets(sf)) < 0)
+	if ((r = mark_ifunc_targets(sf)) < 0 || (r = may_cap(sf)) < 0)
 		goto out;
-	if (getenv("TGVM_TRACE"))
+	if (trace_on())
 		for (size_t i = 0; i < sf->ncaps; i++)
 			fprintf(stderr, "TRACE cap %llx-%llx %s\n",
 			        (unsigned long long)sf->caps[i].start,
 			        (unsigned long long)sf->caps[i].end, sf->cap_names.v[i]);
-	if (getenv("TGVM_TRACE"))
+	if (trace_on())
 		for (size_t i = 0; i < sf->ncapfields; i++)
 			fprintf(stderr, "TRACE field %llx\n", (unsigned long long)sf->capfields[i]);
-	if (getenv("TGVM_TRACE"))
+	if (trace_on())
 		for (size_t i = 0; i < sf->ncapbits; i++)
 			fprintf(stderr, "TRACE bits %llx %x\n",
 			        (unsigned long long)sf->capbits[i].disp, sf->capbits[i].mask);

@@ -208,10 +208,15 @@ out:
 	for (size_t i = 0; i < sf.nfuncs; i++) {
 		free(sf.funcs[i].gblocks);
 		free(sf.funcs[i].gchecks);
+		free(sf.funcs[i].icache);
 	}
 	free(sf.funcs);
 	free(sf.refs);
 	free(sf.drefs);
+	free(sf.dslot_by_site);
+	free(sf.sinfo);
+	free(sf.sinfo_have);
+	free(sf.refs_byfrom);
 	free(sf.caps);
 	free(sf.g.insns);
 	free(sf.g.blocks);

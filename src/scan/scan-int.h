@@ -26,7 +26,8 @@
 #define SCAN_ELF_RELOCS_MAX   (16u << 20)
 #define SCAN_ELF_FDES_MAX     (4u << 20)
 #define SCAN_ELF_NEEDED_MAX   1024
-#define SCAN_FUNC_INSNS_MAX   (1u << 20) /* instructions kept for one function's graph */
+#define SCAN_FUNC_INSNS_MAX   (1u << 20)         /* instructions kept for one function's graph */
+#define SCAN_ICACHE_MAX       ((size_t)64 << 20) /* decoded instructions kept per file */
 #define SCAN_EVIDENCE_PER_FILE                                                                     \
 	6 /* findings kept per feature and class in a file,
 					one per function */
@@ -107,6 +108,8 @@ struct scan_elf {
 	size_t ndataref;
 	struct scan_ref *dslots; /* the same as (code address .to, data slot .site), sorted */
 	size_t ndslots;
+	struct scan_ref *dptrs; /* data addresses stored in data: (.to, slot .site), sorted */
+	size_t ndptrs;
 	struct scan_gotsym *gotsyms; /* sorted by slot */
 	size_t ngotsyms;
 	struct tgvm_strv needed;
@@ -151,9 +154,11 @@ struct scan_insn {
 	uint8_t ripmem : 1; /* target is a rip-relative memory operand (or lea) */
 	uint8_t is_lea : 1;
 	uint8_t cpuid : 1;
-	uint8_t nop : 1; /* padding: nop of any length */
+	uint8_t nop : 1;   /* padding: nop of any length */
+	uint8_t fsmem : 1; /* a memory operand with an fs segment */
 	uint16_t feat[SCAN_INSN_FEATURES_MAX];
 	uint32_t block;
+	int32_t disp; /* displacement of a memory operand that is not rip-relative */
 };
 
 struct scan_block {
@@ -182,21 +187,38 @@ struct scan_func {
 					bit 0 set: the range only selects addresses (a lea
 					before the check) */
 	uint32_t ngblocks;
+	uint32_t visit_q; /* the guard search that marked it VISITING */
+	uint64_t disps;   /* 64-bit filter of its memory displacements (see scan_disp_bit) */
+	struct scan_insn *icache; /* its decoded instructions, kept in the guard phase */
+	uint32_t nicache;
 	uint32_t entry_val; /* registers holding a capability on every way in */
+	uint32_t entry_stk; /* stack arguments (bit i: entry rsp+8*(i+1)) likewise */
 };
 
-#define SCAN_FN_DECODED  (1u << 0)
-#define SCAN_FN_ENTRY    (1u << 1) /* reachable from outside: exported, entry, data ref */
-#define SCAN_FN_CPUID    (1u << 2) /* runs cpuid/xgetbv */
-#define SCAN_FN_DETECTOR (1u << 3) /* cpuid function or calls one */
-#define SCAN_FN_GUARDED  (1u << 4)
-#define SCAN_FN_VISITING (1u << 5)
-#define SCAN_FN_RESOLVED (1u << 6) /* guard question answered */
-#define SCAN_FN_SUMMARY  (1u << 7) /* cap_return computed */
-#define SCAN_FN_USES     (1u << 8) /* has uses needing classification */
-#define SCAN_FN_RESOLVER (1u << 9)
-#define SCAN_FN_DATAREF  (1u << 10) /* its address is stored in data */
-#define SCAN_FN_ENTRYSET (1u << 11) /* entry_val computed */
+#define SCAN_FN_DECODED   (1u << 0)
+#define SCAN_FN_ENTRY     (1u << 1) /* reachable from outside: exported, entry, data ref */
+#define SCAN_FN_CPUID     (1u << 2) /* runs cpuid/xgetbv */
+#define SCAN_FN_DETECTOR  (1u << 3) /* cpuid function or calls one */
+#define SCAN_FN_GUARDED   (1u << 4)
+#define SCAN_FN_VISITING  (1u << 5)
+#define SCAN_FN_RESOLVED  (1u << 6) /* guard question answered */
+#define SCAN_FN_SUMMARY   (1u << 7) /* cap_return computed */
+#define SCAN_FN_USES      (1u << 8) /* has uses needing classification */
+#define SCAN_FN_RESOLVER  (1u << 9)
+#define SCAN_FN_DATAREF   (1u << 10) /* its address is stored in data */
+#define SCAN_FN_ENTRYSET  (1u << 11) /* entry_val computed */
+#define SCAN_FN_ENTRYBUSY (1u << 12) /* entry_val being computed */
+#define SCAN_FN_LIVE      (1u << 13) /* reachable from outside (else dead code) */
+#define SCAN_FN_ENTRYPROV (1u << 14) /* entry_val computed, cut short somewhere */
+#define SCAN_FN_GPARTIAL  (1u << 15) /* gblocks computed without callers' state */
+#define SCAN_FN_MAYCAP    (1u << 16) /* may return a capability (see may_cap) */
+#define SCAN_FN_CAPBASE   (1u << 17) /* runs cpuid or rdssp, or reads fs */
+
+/* The bit of a function's displacement filter that @disp sets. */
+static inline uint64_t scan_disp_bit(int64_t disp)
+{
+	return 1ull << (((uint64_t)disp * 0x9E3779B97F4A7C15ull) >> 58);
+}
 
 struct scan_graph { /* one function's instructions and blocks; reused buffers */
 	struct scan_insn *insns;
@@ -204,6 +226,7 @@ struct scan_graph { /* one function's instructions and blocks; reused buffers */
 	struct scan_block *blocks;
 	size_t nblocks, cap_blocks;
 	uint32_t entry; /* block holding the function's first instruction */
+	bool doms;      /* blocks' idom computed (scan_cfg_dominators) */
 };
 
 enum scan_guard_kind {
@@ -240,8 +263,22 @@ struct scan_file {
 	} capbits[16]; /* flag bits of a structure field set only under a check */
 	size_t ncapbits;
 	struct scan_graph g;
-	int hwcaps_level;  /* from the path: glibc-hwcaps/x86-64-vN */
-	uint64_t cur_func; /* start of the function being classified */
+	int hwcaps_level;               /* from the path: glibc-hwcaps/x86-64-vN */
+	uint64_t cur_func;              /* start of the function being classified */
+	uint64_t entry_cut;             /* entry states cut short by a cycle or a bound */
+	uint32_t guard_qid;             /* guard searches started */
+	struct scan_ref *dslot_by_site; /* elf.dslots sorted by slot, built when needed */
+	/* What each call site (parallel to refs) hands its callee, computed once
+	 * per caller: [0] without the caller's own entry state, [1] with it. */
+	struct scan_siteinfo {
+		uint32_t got, nz, sgot, snz, kon;
+	} (*sinfo)[2];
+	uint8_t *sinfo_have;   /* bit 0, bit 1: sinfo[i][0], [1] filled */
+	uint32_t *refs_byfrom; /* indices into refs, sorted by .from */
+	bool maycap_ready;     /* SCAN_FN_MAYCAP computed */
+	bool icache_on;        /* functions are final: keep decoded instructions */
+	size_t icache_bytes;   /* memory they take, at most SCAN_ICACHE_MAX */
+	uint64_t entry_work;   /* callers analysed for entry states */
 	uint64_t code_bytes, insns;
 	struct scan_result *res;
 };
@@ -249,8 +286,12 @@ struct scan_file {
 int scan_cfg_discover(struct scan_file *sf, struct tgvm_error *reterr);
 /* Features every x86-64 Linux guest has: recorded as required, never classified. */
 bool scan_feature_trivial(enum tgvm_feature f);
-/* Decode function @fi into sf->g with blocks and dominators. */
+/* Decode function @fi into sf->g with blocks (dominators on demand). */
 int scan_cfg_build(struct scan_file *sf, size_t fi);
+/* Fill the blocks' idom of @g, once per build. -ENOMEM. */
+int scan_cfg_dominators(struct scan_graph *g);
+/* Index of the instruction at @addr in @g (sorted by address), or -1. */
+long scan_cfg_insn_find(const struct scan_graph *g, uint64_t addr);
 int scan_func_index(const struct scan_file *sf, uint64_t addr); /* containing function or -1 */
 int scan_func_at(const struct scan_file *sf, uint64_t addr);    /* starting exactly there or -1 */
 int scan_decode_one(const struct scan_file *sf, uint64_t addr, ZydisDecodedInstruction *insn,
