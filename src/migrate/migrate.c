@@ -27,7 +27,7 @@
 #define RESUME_WAIT_MS     15000
 #define RAISE_AFTER_PASSES 3
 #define RAISED_LIMIT_MS    300
-#define ANSWER_WAIT_MS     10000 /* the guest must answer from the destination within */
+#define ANSWER_WAIT_MS     20000 /* the guest must answer from the destination within */
 #define PROGRESS_EVERY     (250ull * 1000000ull)
 #define CANCEL_FILE        "cancel-request"
 #define ACTIVE_FILE        "migration-active.json"
@@ -77,7 +77,7 @@ void migrate_opts_init(struct migrate_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->mode = MIGRATE_PRECOPY;
 	o->converge_timeout_ms = 10000;
-	o->downtime_limit_ms = 20;
+	o->downtime_limit_ms = 300; /* QEMU's own: see RAISED_LIMIT_MS */
 	o->check = migrate_check_cpu;
 }
 
@@ -786,8 +786,8 @@ static int run(struct mig *m, struct tgvm_error *reterr)
 		 * (QEMU 7.2, TCG: rebooted or corrupt after 2 of 6 moves at a 20 ms
 		 * limit, none at 300 ms). After RAISE_AFTER_PASSES passes, accept
 		 * QEMU's own 300 ms so precopy ends in few passes. */
-		if (!limit_raised && !o->qemu_defaults && !o->downtime_limit_set &&
-		    !strcmp(status, "active") && t->n_iter &&
+		if (!limit_raised && !o->qemu_defaults && o->downtime_limit_ms < RAISED_LIMIT_MS &&
+		    !o->downtime_limit_set && !strcmp(status, "active") && t->n_iter &&
 		    t->iter[t->n_iter - 1].dirty_sync_count >= RAISE_AFTER_PASSES) {
 			limit_raised = true;
 			if (simple_cmd(m->sq, "migrate-set-parameters",
