@@ -130,7 +130,7 @@ struct migrate_hooks {
 struct migrate_opts {
 	enum migrate_mode mode;
 	int downtime_limit_ms;   /* 0: QEMU's default (300 ms); migrate_opts_init sets 20 */
-	bool downtime_limit_set; /* the user chose it: never raised */
+	bool downtime_limit_set; /* the user chose it (informational) */
 	uint64_t max_bandwidth;  /* bytes/s; 0: unlimited */
 	int converge_timeout_ms; /* auto: switch to postcopy after this much precopy (default 10 s) */
 	int multifd_channels; /* precopy; 0: no multifd (36 s vs 2.4 s for 128 MiB under TCG here) */

@@ -787,7 +787,7 @@ static int run(struct mig *m, struct tgvm_error *reterr)
 		 * limit, none at 300 ms). After RAISE_AFTER_PASSES passes, accept
 		 * QEMU's own 300 ms so precopy ends in few passes. */
 		if (!limit_raised && !o->qemu_defaults && o->downtime_limit_ms < RAISED_LIMIT_MS &&
-		    !o->downtime_limit_set && !strcmp(status, "active") && t->n_iter &&
+		    !strcmp(status, "active") && t->n_iter &&
 		    t->iter[t->n_iter - 1].dirty_sync_count >= RAISE_AFTER_PASSES) {
 			limit_raised = true;
 			if (simple_cmd(m->sq, "migrate-set-parameters",
