@@ -61,6 +61,7 @@ import json,sys
 j=json.load(sys.stdin); d=j.get('downtime',{})
 print(json.dumps({'case':'$1','size':'$2','status':j.get('status'),
   'vcpu_ms':d.get('vcpu_blackout_ms'),'qemu_ms':d.get('qemu_ms'),
+  'net_ms':d.get('network_blackout_ms'),'floor_ms':d.get('probe_floor_ms'),
   'bytes':j.get('stream_bytes', j.get('transferred_bytes')),'breakdown':j.get('breakdown')}))" >>"$out"
 }
 
@@ -217,7 +218,8 @@ for r in rows:
     if r["size"] not in sizes: sizes.append(r["size"])
 names = {"handoff": "tgvm handoff (shared)", "plain": "plain QEMU x-ignore-shared",
          "precopy": "tgvm precopy"}
-print("%-6s %-28s %5s %8s %8s %8s %10s %12s" % ("SIZE", "CASE", "RUNS", "vCPU med", "p95", "max", "QEMU med", "MOVED med"))
+print("%-6s %-28s %5s %8s %8s %8s %8s %8s %8s %7s %10s %12s" % ("SIZE", "CASE", "RUNS", "vCPU med", "p95", "max",
+      "net med", "p95", "max", "floor", "QEMU med", "MOVED med"))
 for s in sizes:
     for c in ("handoff", "plain", "precopy"):
         rs = [r for r in rows if r["size"] == s and r["case"] == c and r["status"] == "completed" and r["vcpu_ms"] is not None]
@@ -226,12 +228,17 @@ for s in sizes:
         v = [r["vcpu_ms"] for r in rs]; q = [r["qemu_ms"] for r in rs if r["qemu_ms"] is not None]
         b = [r["bytes"] for r in rs if r["bytes"] is not None]
         moved = statistics.median(b) / 1048576 if b else float("nan")
-        print("%-6s %-28s %5d %8.2f %8.2f %8.2f %10s %10.2f MiB%s" % (s, names[c], len(rs), statistics.median(v),
-              pct(v, 95), max(v), "%.0f ms" % statistics.median(q) if q else "-", moved,
+        n = [r["net_ms"] for r in rs if r.get("net_ms") is not None]
+        fl = [r["floor_ms"] for r in rs if r.get("floor_ms") is not None]
+        net = ("%8.1f %8.1f %8.1f" % (statistics.median(n), pct(n, 95), max(n))) if n else "%8s %8s %8s" % ("-", "-", "-")
+        print("%-6s %-28s %5d %8.2f %8.2f %8.2f %s %7s %10s %10.2f MiB%s" % (s, names[c], len(rs), statistics.median(v),
+              pct(v, 95), max(v), net, "%.1f" % statistics.median(fl) if fl else "-",
+              "%.0f ms" % statistics.median(q) if q else "-", moved,
               "  (%d failed)" % fails if fails else ""))
-print("\nvCPU blackout in ms (QMP STOP on the source -> RESUME on the destination); MOVED: the whole")
-print("migration stream (RAM, device state, headers) from QEMU's own rate x time. Network blackout")
-print("is not measured here (the UDP probe lives in the migration benchmark).")
+print("\nvCPU blackout in ms (QMP STOP on the source -> RESUME on the destination); net: the longest")
+print("silence the UDP probe (a third namespace, every 0.2 ms) saw from the guest's responder, with")
+print("its no-migration floor; plain QEMU runs without tgvm's probe and network switch (net: -).")
+print("MOVED: the whole migration stream (RAM, device state, headers) from QEMU's own rate x time.")
 keys = ["stop_to_save_ms", "device_save_ms", "transfer_and_load_ms", "post_load_to_resume_ms",
         "resume_to_vcpu_start_ms", "announce_after_resume_ms", "load_ms"]
 print("\nWhere a handoff's vCPU blackout goes (medians over the --breakdown runs, ms; the first four add up to it):")

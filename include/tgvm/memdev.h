@@ -70,6 +70,13 @@ int vm_memdev_usage(const struct vm_memdev *d, uint64_t *ret_used, size_t *ret_v
 int vm_memdev_alloc(const struct vm_memdev *d, const char *vm, const char *host, uint64_t bytes,
                     char *ret_file, size_t size, struct tgvm_error *reterr);
 
+/*
+ * Remove the default directories (/dev/shm/<netns prefix>memdev-*) that hold
+ * no VM any more: what `tgvm host down` leaves behind otherwise. Directories
+ * given by path in an inventory are the user's and are left alone.
+ */
+void vm_memdev_remove_unused(void);
+
 /* Remove a VM's RAM file @mem_file and its lease. 0 or -errno. */
 int vm_memdev_free(const char *mem_file);
 

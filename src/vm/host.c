@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "tgvm/vm.h"
+#include "tgvm/memdev.h"
 #include "vm/vm-int.h"
 
 #define HOSTS_MAX 256
@@ -470,6 +471,7 @@ int host_down(const char *const *names, size_t n, struct tgvm_error *reterr)
 			if (r2 < 0 && r == 0)
 				r = r2;
 		}
+		vm_memdev_remove_unused();
 		return r;
 	}
 	host_list(&all, &nall, NULL);
@@ -507,6 +509,7 @@ int host_down(const char *const *names, size_t n, struct tgvm_error *reterr)
 		if (r2 < 0 && r == 0)
 			r = r2;
 	}
+	vm_memdev_remove_unused();
 	return r;
 }
 

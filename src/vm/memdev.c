@@ -321,6 +321,32 @@ out:
 	return r;
 }
 
+void vm_memdev_remove_unused(void)
+{
+	char prefix[80], lock[TGVM_MEMDEV_PATH_MAX + 16];
+	DIR *dir = opendir("/dev/shm");
+	struct dirent *de;
+	size_t plen;
+
+	if (!dir)
+		return;
+	snprintf(prefix, sizeof(prefix), "%smemdev-", tgvm_netns_prefix());
+	plen = strlen(prefix);
+	while ((de = readdir(dir))) {
+		struct vm_memdev d;
+		size_t vms = 1;
+
+		if (strncmp(de->d_name, prefix, plen) != 0 ||
+		    vm_memdev_peek(de->d_name + plen, NULL, TGVM_VM_MEM_MIN, &d, NULL) < 0 ||
+		    vm_memdev_usage(&d, NULL, &vms, NULL) < 0 || vms > 0)
+			continue;
+		snprintf(lock, sizeof(lock), "%s/.lock", d.dir);
+		unlink(lock);
+		rmdir(d.dir); /* fails, and keeps it, if anything else is inside */
+	}
+	closedir(dir);
+}
+
 int vm_memdev_free(const char *mem_file)
 {
 	char lease[TGVM_MEMDEV_PATH_MAX + 48];

@@ -178,4 +178,5 @@ check "--mode nil: nothing left on the device" "[ -z \"\$(ls /dev/shm/${P}memdev
 "$T" vm stop $VM
 "$T" host down $A $B $C
 check "nothing left" "[ \"\$(qemus)\" = 0 ] && ! ip netns list | grep -q '^$P$A\\|^$P$B'"
+check "host down removes the emptied device directory" "! ls -d /dev/shm/${P}memdev-* 2>/dev/null"
 exit $fail
