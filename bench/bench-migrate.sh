@@ -3,7 +3,8 @@
 # Live migration, plain QEMU (its defaults, `tgvm migrate --qemu-defaults`)
 # against tgvm's precopy and auto modes, in one run, between two simulated
 # hosts, for an idle guest and one dirtying memory fast, at several sizes.
-# Every case runs RUNS times (alternating direction); the table gives median,
+# Every case runs RUNS times (alternating direction; the modes take turns run
+# by run); the table gives median,
 # p95 and max of the network blackout (UDP probe), the vCPU blackout (STOP ->
 # RESUME) and QEMU's downtime, the median total time and bytes moved, and the
 # probe's floor (its longest silence with no migration, measured before each
@@ -57,10 +58,15 @@ for size in $SIZES; do
     wait_answer || { echo "bench-migrate: guest of $size did not answer"; exit 1; }
     sleep 3 # let the writer fill its region
     here_host=$A
+    # Modes take turns run by run, so that a busy spell on this shared machine
+    # falls on every mode alike and the ratios stay fair.
     for mode in $MODES; do
-      f="$OUT/$size-$load-$mode.jsonl"
-      : >"$f"
-      for i in $(seq 1 "$RUNS"); do
+      : >"$OUT/$size-$load-$mode.jsonl"
+      rows+=("$size $load $mode $OUT/$size-$load-$mode.jsonl")
+    done
+    for i in $(seq 1 "$RUNS"); do
+      for mode in $MODES; do
+        f="$OUT/$size-$load-$mode.jsonl"
         to=$([ "$here_host" = $A ] && echo $B || echo $A)
         args=(--to "$to" --json --timeout "$TIMEOUT_MS")
         case $mode in
@@ -76,7 +82,6 @@ for size in $SIZES; do
         python3 -c 'import json,sys; print(json.dumps(json.loads(sys.stdin.read())))' \
           <<<"$j" >>"$f" 2>/dev/null || echo '{"status": "no output"}' >>"$f"
       done
-      rows+=("$size $load $mode $f")
     done
   done
 done
