@@ -65,9 +65,14 @@ struct tgvm_probe_options {
 	const char *qemu_user; /* NULL: $TGVM_QEMU_USER or "qemu-x86_64" */
 	/* VM mode. */
 	const char *kernel, *initrd; /* NULL: the bundled guest */
-	const char *run;             /* command run in the guest (required) */
-	unsigned mem_mib;            /* 0: 128 */
-	const char *qemu_system;     /* NULL: $TGVM_QEMU or "qemu-system-x86_64" */
+	/* A raw disk image with an ext2/3/4 file system (whole disk or an
+	 * MBR/GPT partition): attached as virtio-blk with snapshot=on (never
+	 * written), mounted by the guest's init, @run runs chrooted in it.
+	 * NULL: none. */
+	const char *disk;
+	const char *run;         /* command run in the guest (required) */
+	unsigned mem_mib;        /* 0: 128 */
+	const char *qemu_system; /* NULL: $TGVM_QEMU or "qemu-system-x86_64" */
 	/* Called after each run, from a worker thread with the probe's lock held
 	 * (calls never overlap); may be NULL. */
 	void (*progress)(const struct tgvm_probe_progress *p, void *ud);
@@ -82,7 +87,9 @@ struct tgvm_probe_run_info {
 	int status;                      /* program: exit status or 128+signal; VM: guest rc */
 	int sigill_feature;              /* decoded from the faulting instruction, -1 none */
 	uint64_t sigill_addr;
+	bool hinted; /* a failure whose SIGILL named a feature taken away: the search jumped */
 	char detail[256];
+	char fault[160]; /* VM: the SIGILL the guest kernel reported, decoded ("" none) */
 	uint64_t ns;
 };
 
@@ -90,6 +97,7 @@ struct tgvm_probe_result {
 	enum tgvm_probe_mode mode;
 	char cpu_base[64];
 	char workload[512];                /* the command, or the guest command */
+	char disk[4096];                   /* VM: the disk image given, "" none */
 	struct tgvm_featureset reference;  /* what the reference run had */
 	struct tgvm_featureset fixed;      /* present in every run, never tested */
 	struct tgvm_featureset candidates; /* tested */
@@ -105,7 +113,7 @@ struct tgvm_probe_result {
 	struct tgvm_featureset scan_untestable; /* scan: required; TCG cannot tell */
 	unsigned runs;                          /* every run, reference and verification included */
 	unsigned search_runs;                   /* the group tests alone */
-	unsigned hinted;                        /* failures whose SIGILL named the feature */
+	unsigned hinted; /* failures whose SIGILL named the feature (runs with hinted set) */
 	uint64_t wall_ns;
 	size_t nruns;
 	struct tgvm_probe_run_info *run; /* in the order they finished */

@@ -89,6 +89,7 @@ struct probe_obs {
 	int sigill_feature; /* feature the faulting instruction needs and lacked, or -1 */
 	uint64_t sigill_addr;
 	char detail[256]; /* the reason in words */
+	char fault[160];  /* VM: the decoded SIGILL the kernel reported ("" none) */
 };
 
 void probe_obs_release(struct probe_obs *o);
@@ -97,9 +98,26 @@ void probe_obs_release(struct probe_obs *o);
 int probe_run_user(const struct probe_ctx *ctx, const char *cpu,
                    const struct tgvm_featureset *present, struct probe_obs *ret,
                    struct tgvm_error *reterr);
-/* Boot the guest under qemu-system-x86_64 -accel tcg -cpu @cpu and run the command. */
-int probe_run_vm(const struct probe_ctx *ctx, const char *cpu, struct probe_obs *ret,
+/*
+ * Boot the guest under qemu-system-x86_64 -accel tcg -cpu @cpu (@present the
+ * set it has) and run the command. Errors: QEMU cannot run, -EINVAL when the
+ * guest's init says it cannot run the command (TGVM-ERROR: a disk image it
+ * cannot mount), -ENOMEM.
+ */
+int probe_run_vm(const struct probe_ctx *ctx, const char *cpu,
+                 const struct tgvm_featureset *present, struct probe_obs *ret,
                  struct tgvm_error *reterr);
+/*
+ * The first SIGILL the guest kernel reported in the serial log @log (@len
+ * bytes): init's TGVM-FAULT lines after the result (print-fatal-signals=1:
+ * "fatal signal 4.", "RIP: 0033:0x...", "Code: ... <0f> ..."), or an oops for
+ * an invalid opcode in the kernel printed on the console. Decodes the bytes
+ * from the marked one and sets @o's sigill_feature (the first feature of the
+ * instruction that @present lacks, or -1), sigill_addr and fault (words).
+ * Returns 1 when a Code: line was found, else 0 (@o untouched).
+ */
+int probe_vm_fault(const char *log, size_t len, const struct tgvm_featureset *present,
+                   struct probe_obs *o);
 
 /*
  * Decode the instruction at @bytes (@len of them, at @addr) and name the
@@ -124,6 +142,7 @@ struct probe_ctx {
 	/* VM mode: kernel, initrd and the -append line. */
 	const char *kernel, *initrd;
 	char *append;
+	const char *disk, *disk_format; /* a user's image attached with snapshot=on, or NULL */
 	unsigned timeout_ms;
 	unsigned seq; /* socket names; only touched with the driver's lock held */
 };
