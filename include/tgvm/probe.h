@@ -89,7 +89,7 @@ struct tgvm_probe_run_info {
 	uint64_t sigill_addr;
 	bool hinted; /* a failure whose SIGILL named a feature taken away: the search jumped */
 	char detail[256];
-	char fault[160]; /* VM: the SIGILL the guest kernel reported, decoded ("" none) */
+	char fault[256]; /* VM: the SIGILL the guest kernel reported, decoded ("" none) */
 	uint64_t ns;
 };
 

@@ -61,7 +61,7 @@ static void print_text(const struct tgvm_probe_result *r, bool all_runs)
 
 		for (size_t i = 0; t && i < r->nruns; i++) {
 			const struct tgvm_probe_run_info *ri = &r->run[i];
-			char idx[24], ms[32], det[420],
+			char idx[24], ms[32], det[600],
 			    *rm = tgvm_featureset_to_string(&ri->removed, ",");
 			const char *cells[7];
 

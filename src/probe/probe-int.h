@@ -89,7 +89,7 @@ struct probe_obs {
 	int sigill_feature; /* feature the faulting instruction needs and lacked, or -1 */
 	uint64_t sigill_addr;
 	char detail[256]; /* the reason in words */
-	char fault[160];  /* VM: the decoded SIGILL the kernel reported ("" none) */
+	char fault[256];  /* VM: the decoded SIGILL the kernel reported ("" none) */
 };
 
 void probe_obs_release(struct probe_obs *o);

@@ -92,15 +92,14 @@ int probe_vm_fault(const char *log, size_t len, const struct tgvm_featureset *pr
 	const char *p = log, *end = log + len;
 	bool in_block = false, user = false;
 	uint64_t rip = 0;
+	char where[64] = "";
 
 	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p)), *le = nl ? nl : end, *t;
-		size_t ll = (size_t)(le - p);
+		const char *nl = memchr(p, '\n', (size_t)(end - p)), *le = nl ? nl : end, *t = p;
 
 		/* Init's copy of the kernel log (TGVM-FAULT lines), or the
 		 * console itself: an oops is printed there whatever the log level. */
-		t = p;
-		if (ll > sizeof(tag) - 1 && !memcmp(p, tag, sizeof(tag) - 1))
+		if ((size_t)(le - p) > sizeof(tag) - 1 && !memcmp(p, tag, sizeof(tag) - 1))
 			t += sizeof(tag) - 1;
 		if (t < le && *t == '[') {
 			const char *c = memchr(t, ']', (size_t)(le - t));
@@ -109,47 +108,47 @@ int probe_vm_fault(const char *log, size_t len, const struct tgvm_featureset *pr
 		}
 		while (le > t && (le[-1] == '\r' || le[-1] == ' '))
 			le--;
-		{
-			if (memmem(t, (size_t)(le - t), "fatal signal 4.", 15)) {
-				in_block = true; /* a user process killed by SIGILL */
-				user = true;
-				rip = 0;
-			} else if (memmem(t, (size_t)(le - t), "invalid opcode: ", 16)) {
-				in_block = true; /* the kernel's own invalid opcode (an oops) */
-				user = false;
-				rip = 0;
-			} else if (in_block && !strncmp(t, "RIP: ", 5)) {
-				const char *x = memchr(t, ':', (size_t)(le - t));
+		if (memmem(t, (size_t)(le - t), "fatal signal 4.", 15)) {
+			in_block = true; /* a user process killed by SIGILL */
+			user = true;
+			rip = 0;
+			where[0] = 0;
+		} else if (memmem(t, (size_t)(le - t), "invalid opcode: ", 16)) {
+			in_block = true; /* the kernel's own invalid opcode (an oops) */
+			user = false;
+			rip = 0;
+			where[0] = 0;
+		} else if (in_block && le - t > 5 && !memcmp(t, "RIP: ", 5)) {
+			/* user: "RIP: 0033:0x4015b6"; kernel: "RIP: 0010:func+0x1/0x2" */
+			const char *x = memchr(t + 5, ':', (size_t)(le - t - 5));
 
-				x = x ? memchr(x + 1, ':', (size_t)(le - x - 1)) : NULL;
-				/* user: "RIP: 0033:0x4015b6"; kernel: "RIP: 0010:func+0x1/0x2" */
-				if (x && le - x > 3 && x[1] == '0' && x[2] == 'x')
-					rip = strtoull(x + 3, NULL, 16);
-			} else if (in_block && !strncmp(t, "Code: ", 6)) {
-				uint8_t bytes[64];
-				size_t nb = code_bytes(t + 6, le, bytes, sizeof(bytes));
-				char text[96];
-
-				if (nb > 0) {
-					o->sigill_addr = rip;
-					o->sigill_feature = probe_decode_fault(
-					    bytes, nb, rip, present, text, sizeof(text));
-					if (o->sigill_feature >= 0)
-						snprintf(o->fault, sizeof(o->fault),
-						         "SIGILL %s 0x%llx: %s needs %s",
-						         user ? "at" : "in the kernel at",
-						         (unsigned long long)rip, text,
-						         tgvm_feature_name(o->sigill_feature));
-					else
-						snprintf(o->fault, sizeof(o->fault),
-						         "SIGILL %s 0x%llx: %s",
-						         user ? "at" : "in the kernel at",
-						         (unsigned long long)rip, text);
-					return 1;
-				}
-				in_block = false;
+			if (x) {
+				snprintf(where, sizeof(where), "%.*s", (int)(le - x - 1), x + 1);
+				if (!strncmp(where, "0x", 2))
+					rip = strtoull(where + 2, NULL, 16);
 			}
+		} else if (in_block && le - t > 6 && !memcmp(t, "Code: ", 6)) {
+			uint8_t bytes[64];
+			size_t nb = code_bytes(t + 6, le, bytes, sizeof(bytes));
+			char text[96];
+
+			in_block = false;
+			if (nb == 0)
+				goto next;
+			o->sigill_addr = rip;
+			o->sigill_feature =
+			    probe_decode_fault(bytes, nb, rip, present, text, sizeof(text));
+			if (o->sigill_feature >= 0)
+				snprintf(o->fault, sizeof(o->fault), "SIGILL %s%s: %s needs %s",
+				         user ? "at " : "in the kernel at ", where[0] ? where : "?",
+				         text, tgvm_feature_name(o->sigill_feature));
+			else
+				snprintf(o->fault, sizeof(o->fault), "SIGILL %s%s: %s",
+				         user ? "at " : "in the kernel at ", where[0] ? where : "?",
+				         text);
+			return 1;
 		}
+	next:
 		p = nl ? nl + 1 : end;
 	}
 	return 0;
@@ -245,7 +244,7 @@ int probe_run_vm(const struct probe_ctx *ctx, const char *cpu,
 		o.status = rc;
 		if (rc == 128 + SIGILL) {
 			o.outcome = TGVM_PROBE_SIGILL;
-			snprintf(o.detail, sizeof(o.detail), "rc=%d: %s", rc,
+			snprintf(o.detail, sizeof(o.detail), "rc=%d: %.240s", rc,
 			         o.fault[0] ? o.fault : "SIGILL in the guest");
 		} else {
 			o.outcome = TGVM_PROBE_PASS;

@@ -218,6 +218,82 @@ static void test_decode_fault(void **state)
 	    -1);
 }
 
+/*
+ * The guest kernel's report of a fatal SIGILL, as init copies it to the
+ * console (recorded on the bundled guest: cpuwork under qemu64,+popcnt dies
+ * on BMI2's pdep; levels-v2 without sse4.1 on pmuldq), found in a serial log
+ * and decoded. Other fatal signals are not SIGILLs.
+ */
+static void test_vm_fault(void **state)
+{
+	static const char log[] =
+	    "TGVM-RUN-BEGIN\r\n"
+	    "Illegal instruction\r\n"
+	    "TGVM-RESULT rc=132\r\n"
+	    "TGVM-FAULT potentially unexpected fatal signal 11.\r\n"
+	    "TGVM-FAULT RIP: 0033:0x401000\r\n"
+	    "TGVM-FAULT Code: 90 90 <f3> 0f b8 c7 90\r\n"
+	    "TGVM-FAULT traps: cpuwork[108] trap invalid opcode ip:4015b6 sp:7ffdd8e01480 "
+	    "error:0 in cpuwork[401000+78000]\r\n"
+	    "TGVM-FAULT potentially unexpected fatal signal 4.\r\n"
+	    "TGVM-FAULT RIP: 0033:0x4015b6\r\n"
+	    "TGVM-FAULT Code: c2 48 c1 ea 07 48 31 c2 48 89 d0 48 c1 e0 11 48 31 d0 48 89 f2 48 "
+	    "c1 e2 05 48 29 f2 f3 48 0f b8 f0 48 01 d6 48 89 f2 48 31 fa <c4> e2 fb f5 d2 48 31 "
+	    "d6 83 e9 01 75 bd 48 8d 3d d6 7a 07 00 31 c0\r\n";
+	static const char log2[] =
+	    "TGVM-FAULT potentially unexpected fatal signal 4.\n"
+	    "TGVM-FAULT RIP: 0033:0x560ffd6200a8\n"
+	    "TGVM-FAULT Code: 00 20 00 00 66 0f 6f e3 66 0f 62 e3 66 0f 6a db 66 90 66 0f 6f c2 "
+	    "48 83 c0 20 66 0f fe d5 48 83 c2 10 66 0f 6f c8 66 0f 62 c8 <66> 0f 38 28 cc 0f 29 "
+	    "48 e0 66 0f 6f c8 66 0f 6a c8 0f 5b c0 66 0f\n";
+	/* An oops on the console (the kernel's own ud2 needs no feature). */
+	static const char oops[] =
+	    "[   12.000000] invalid opcode: 0000 [#1] PREEMPT SMP NOPTI\r\n"
+	    "[   12.000001] CPU: 0 PID: 1 Comm: init Not tainted 6.1.0-57-cloud-amd64 #1\r\n"
+	    "[   12.000002] RIP: 0010:some_func+0x12/0x40\r\n"
+	    "[   12.000003] Code: 48 89 e5 <0f> 0b 5d c3\r\n";
+	struct tgvm_featureset all, present;
+	struct probe_obs o = {.sigill_feature = -1};
+
+	(void)state;
+	tgvm_featureset_clear(&all);
+	for (int f = 0; f < TGVM_F__MAX; f++)
+		tgvm_featureset_add(&all, f);
+	present = all;
+	tgvm_featureset_del(&present, TGVM_F_BMI2);
+	assert_int_equal(probe_vm_fault(log, strlen(log), &present, &o), 1);
+	assert_int_equal(o.sigill_feature, TGVM_F_BMI2);
+	assert_int_equal(o.sigill_addr, 0x4015b6);
+	assert_non_null(strstr(o.fault, "SIGILL at 0x4015b6: pdep"));
+	assert_non_null(strstr(o.fault, "needs bmi2"));
+
+	present = all;
+	tgvm_featureset_del(&present, TGVM_F_SSE4_1);
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(probe_vm_fault(log2, strlen(log2), &present, &o), 1);
+	assert_int_equal(o.sigill_feature, TGVM_F_SSE4_1);
+	assert_non_null(strstr(o.fault, "pmuldq"));
+
+	/* Everything present: found, but no feature to blame. */
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(probe_vm_fault(log, strlen(log), &all, &o), 1);
+	assert_int_equal(o.sigill_feature, -1);
+
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(probe_vm_fault(oops, strlen(oops), &all, &o), 1);
+	assert_int_equal(o.sigill_feature, -1);
+	assert_non_null(strstr(o.fault, "in the kernel at some_func+0x12/0x40: ud2"));
+
+	/* No SIGILL: the signal 11 block alone, or a log cut before the Code: line. */
+	memset(&o, 0, sizeof(o));
+	o.sigill_feature = -1;
+	assert_int_equal(probe_vm_fault(log, 200, &present, &o), 0);
+	assert_int_equal(
+	    probe_vm_fault(log, strstr(log, "TGVM-FAULT Code: c2") - log, &present, &o), 0);
+	assert_int_equal(o.sigill_feature, -1);
+	assert_int_equal(probe_vm_fault("", 0, &present, &o), 0);
+}
+
 /* Nothing to search: done at once, no test. */
 static void test_search_empty(void **state)
 {
@@ -238,7 +314,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_decode_fault),      cmocka_unit_test(test_search_empty),
 	    cmocka_unit_test(test_search_sequential), cmocka_unit_test(test_search_hints),
-	    cmocka_unit_test(test_search_parallel),
+	    cmocka_unit_test(test_search_parallel),   cmocka_unit_test(test_vm_fault),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
