@@ -123,9 +123,12 @@ struct tgvm_probe_result {
  * Probe the workload of @opt. Fills *ret (free with tgvm_probe_result_free)
  * when the search ran to its end, even when the reference run failed (then
  * reference_ok is false and nothing was searched: see run[0]). Errors:
- * -ENOENT (QEMU, the program or the guest missing), -EINVAL (bad options,
- * unreadable scan report), -ENOMEM. Cost: runs ≈ k·log2(n/k) + 2k for k needed
- * among n candidates, @jobs at a time.
+ * -ENOENT (QEMU, the program, the guest or the command in the disk image
+ * missing), -EINVAL (bad options, unreadable scan report, a disk image
+ * without an ext2/3/4 file system or one the guest cannot mount), the
+ * disk image's open error (-EACCES, -ENOTSUP for qcow2), -ENOMEM. Cost: search runs ≈ k·log2(n/k) + 2k for k
+ * needed among n candidates (at most log2(n+1) + 2 more without SIGILL hints,
+ * one at a time, as measured; see tgvm-probe(1)), @jobs at a time.
  */
 int tgvm_probe_run(const struct tgvm_probe_options *opt, struct tgvm_probe_result **ret,
                    struct tgvm_error *reterr);

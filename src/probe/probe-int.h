@@ -27,8 +27,11 @@
  * certified by a failing test that took away no other needed item.
  *
  * Groups are sized like Hwang's generalised binary splitting, with the
- * number of needed items still hidden estimated from the density seen so far
- * (nothing found yet: the whole rest is one group). A failing group is split
+ * number of needed items still hidden estimated from the groups tested whole
+ * so far (maximum likelihood; nothing found yet: the whole rest is one
+ * group). Without hints and one test at a time it takes at most
+ * k*log2(n/k) + 2k + log2(n+1) + 2 tests for k needed among n, as measured
+ * (tests/unit/test-probe.c; no search not told k keeps k*log2(n/k) + 2k). A failing group is split
  * in halves until one needed item is isolated; a hint (the item a SIGILL
  * named) jumps straight to it: the group minus the hint is tried next.
  * Groups of different lanes are disjoint, so their tests are independent and

@@ -4,7 +4,10 @@
  * needed set among n candidates, tests answered as a monotone conjunction,
  * with and without SIGILL-like hints, one test at a time and many in
  * parallel (answered out of order). The found set must be exactly the
- * needed one and the number of tests within about k*log2(n/k) + 2k.
+ * needed one and the number of tests within k*log2(n/k) + 2k plus what not
+ * knowing k costs (and why no search avoids that cost: a minimax search over
+ * all strategies for small n). Also the parsing of the guest kernel's SIGILL
+ * report, and instruction decoding.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -121,11 +124,12 @@ static void check_many(bool hints, unsigned jobs, double *ret_worst_excess, doub
 			}
 		}
 		tests = run_one(&sm, k, jobs);
-		/* Allowed: the bound plus about log2(n) for not knowing k in
-		 * advance (Hwang's algorithm, told k, stays within the bound
-		 * itself); more when tests run at once on stale estimates and
-		 * a free slot tests the other half of a group early. */
-		double slack = jobs > 2   ? 4.0 * log2((double)n + 1)
+		/* Allowed: the bound plus log2(n+1) + 2 for not knowing k in
+		 * advance (no search can keep the bound itself then:
+		 * test_bound_unknown_k); more when tests run at once on stale
+		 * estimates and a free slot tests the other half of a group
+		 * early. */
+		double slack = jobs > 2   ? 4.0 * log2((double)n + 1) + 1
 		               : jobs > 1 ? 3.0 * log2((double)n + 1)
 		                          : log2((double)n + 1) + 2;
 		double ex = tests - bound(n, k) - slack;
@@ -142,6 +146,96 @@ static void check_many(bool hints, unsigned jobs, double *ret_worst_excess, doub
 	              within, trials, strict);
 	*ret_worst_excess = worst;
 	*ret_mean = sum / trials;
+}
+
+/*
+ * Can any adaptive search that is not told k find every needed set D of n
+ * items within budget[|D|] tests? Exhaustive minimax over the sets still
+ * consistent with the answers (a bit mask over the 2^n subsets), n <= 4.
+ */
+static bool strategy_exists(unsigned n, uint32_t consistent, unsigned used, const unsigned *budget)
+{
+	unsigned nd = 0;
+	bool spent = false;
+
+	for (uint32_t d = 0; d < (1u << n); d++)
+		if (consistent >> d & 1) {
+			nd++;
+			spent = spent || used >= budget[__builtin_popcount(d)];
+		}
+	if (nd == 1)
+		return true; /* found, and proven */
+	if (spent)
+		return false;
+	for (uint32_t t = 1; t < (1u << n); t++) {
+		uint32_t fail = 0, pass = 0;
+
+		for (uint32_t d = 0; d < (1u << n); d++)
+			if (consistent >> d & 1) {
+				if (d & t)
+					fail |= 1u << d;
+				else
+					pass |= 1u << d;
+			}
+		if (fail && pass && strategy_exists(n, fail, used + 1, budget) &&
+		    strategy_exists(n, pass, used + 1, budget))
+			return true;
+	}
+	return false;
+}
+
+static bool keeps(unsigned n, double extra, unsigned none)
+{
+	unsigned budget[8];
+
+	budget[0] = none;
+	for (unsigned k = 1; k <= n; k++)
+		budget[k] = (unsigned)floor(bound(n, k) + extra + 1e-9);
+	return strategy_exists(n, (uint32_t)((1ull << (1u << n)) - 1), 0, budget);
+}
+
+/*
+ * Why the search does not promise k*log2(n/k) + 2k: when k is not known, no
+ * search keeps it. With one test when nothing is needed (the whole set at
+ * once, as here), n = 3 and n = 4 already break it (k = 1 is the case); one
+ * test more is enough there.
+ */
+static void test_bound_unknown_k(void **state)
+{
+	(void)state;
+	assert_true(keeps(2, 0, 1));
+	assert_false(keeps(3, 0, 1));
+	assert_false(keeps(4, 0, 1));
+	assert_true(keeps(3, 1, 1));
+	assert_true(keeps(4, 1, 1));
+}
+
+/* Every needed set of n <= 12 items: within k*log2(n/k) + 2k + log2(n+1). */
+static void test_search_exhaustive(void **state)
+{
+	struct sim sm = {.rng = 1};
+	double worst = -1e9;
+
+	(void)state;
+	for (size_t n = 1; n <= 12; n++) {
+		sm.n = n;
+		sm.needed = calloc(n, 1);
+		assert_non_null(sm.needed);
+		for (uint32_t m = 0; m < (1u << n); m++) {
+			size_t k = 0;
+
+			for (size_t i = 0; i < n; i++)
+				k += sm.needed[i] = m >> i & 1;
+			double ex = run_one(&sm, k, 1) - bound(n, k) - log2((double)n + 1);
+
+			if (ex > worst)
+				worst = ex;
+		}
+		free(sm.needed);
+	}
+	print_message("all needed sets, n <= 12: worst %+.2f over k*log2(n/k)+2k+log2(n+1)\n",
+	              worst);
+	assert_true(worst <= 0);
 }
 
 static void test_search_sequential(void **state)
@@ -315,6 +409,7 @@ int main(void)
 	    cmocka_unit_test(test_decode_fault),      cmocka_unit_test(test_search_empty),
 	    cmocka_unit_test(test_search_sequential), cmocka_unit_test(test_search_hints),
 	    cmocka_unit_test(test_search_parallel),   cmocka_unit_test(test_vm_fault),
+	    cmocka_unit_test(test_bound_unknown_k),   cmocka_unit_test(test_search_exhaustive),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
