@@ -154,13 +154,16 @@ int probe_vm_fault(const char *log, size_t len, const struct tgvm_featureset *pr
 	return 0;
 }
 
-/* "TGVM-ERROR what": init could not set up the run (a disk it cannot mount). */
+/*
+ * "TGVM-ERROR what": init could not set up the run (a disk it cannot mount).
+ * It comes instead of TGVM-RUN-BEGIN, so the command's output never counts.
+ */
 static int guest_error(const char *log, struct tgvm_error *reterr)
 {
 	const char *e = strstr(log, "TGVM-ERROR ");
 	size_t n;
 
-	if (!e)
+	if (!e || strstr(log, "TGVM-RUN-BEGIN"))
 		return 0;
 	e += 11;
 	n = strcspn(e, "\r\n");
@@ -238,7 +241,14 @@ int probe_run_vm(const struct probe_ctx *ctx, const char *cpu,
 		return r;
 	}
 	run_output(log, &o);
-	probe_vm_fault(log, strlen(log), present, &o);
+	{
+		/* The report follows the result (the command's own output
+		 * cannot fake it); without a result, an oops anywhere. */
+		const char *from = strstr(log, "TGVM-RESULT rc=");
+
+		from = from ? from : log;
+		probe_vm_fault(from, strlen(from), present, &o);
+	}
 	if (tgvm_guest_parse_result(log, strlen(log), &rc) == 1) {
 		o.exited = true;
 		o.status = rc;
