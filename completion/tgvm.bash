@@ -38,7 +38,7 @@ _tgvm() {
       fi ;;
     probe)
       if [[ "$cur" == -* ]]; then
-        COMPREPLY=($(compgen -W "--cpu-base --candidates --scan --timeout --jobs -j --check --json --runs --vm --kernel --initrd --run --mem --help --" -- "$cur"))
+        COMPREPLY=($(compgen -W "--cpu-base --candidates --scan --timeout --jobs -j --check --json --runs --vm --kernel --initrd --disk --run --mem --help --" -- "$cur"))
       else
         COMPREPLY=($(compgen -c -- "$cur") $(compgen -f -- "$cur"))
       fi ;;

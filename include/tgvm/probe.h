@@ -65,9 +65,14 @@ struct tgvm_probe_options {
 	const char *qemu_user; /* NULL: $TGVM_QEMU_USER or "qemu-x86_64" */
 	/* VM mode. */
 	const char *kernel, *initrd; /* NULL: the bundled guest */
-	const char *run;             /* command run in the guest (required) */
-	unsigned mem_mib;            /* 0: 128 */
-	const char *qemu_system;     /* NULL: $TGVM_QEMU or "qemu-system-x86_64" */
+	/* A raw disk image with an ext2/3/4 file system (whole disk or an
+	 * MBR/GPT partition): attached as virtio-blk with snapshot=on (never
+	 * written), mounted by the guest's init, @run runs chrooted in it.
+	 * NULL: none. */
+	const char *disk;
+	const char *run;         /* command run in the guest (required) */
+	unsigned mem_mib;        /* 0: 128 */
+	const char *qemu_system; /* NULL: $TGVM_QEMU or "qemu-system-x86_64" */
 	/* Called after each run, from a worker thread with the probe's lock held
 	 * (calls never overlap); may be NULL. */
 	void (*progress)(const struct tgvm_probe_progress *p, void *ud);
@@ -82,7 +87,9 @@ struct tgvm_probe_run_info {
 	int status;                      /* program: exit status or 128+signal; VM: guest rc */
 	int sigill_feature;              /* decoded from the faulting instruction, -1 none */
 	uint64_t sigill_addr;
+	bool hinted; /* a failure whose SIGILL named a feature taken away: the search jumped */
 	char detail[256];
+	char fault[256]; /* VM: the SIGILL the guest kernel reported, decoded ("" none) */
 	uint64_t ns;
 };
 
@@ -90,6 +97,7 @@ struct tgvm_probe_result {
 	enum tgvm_probe_mode mode;
 	char cpu_base[64];
 	char workload[512];                /* the command, or the guest command */
+	char disk[4096];                   /* VM: the disk image given, "" none */
 	struct tgvm_featureset reference;  /* what the reference run had */
 	struct tgvm_featureset fixed;      /* present in every run, never tested */
 	struct tgvm_featureset candidates; /* tested */
@@ -105,7 +113,7 @@ struct tgvm_probe_result {
 	struct tgvm_featureset scan_untestable; /* scan: required; TCG cannot tell */
 	unsigned runs;                          /* every run, reference and verification included */
 	unsigned search_runs;                   /* the group tests alone */
-	unsigned hinted;                        /* failures whose SIGILL named the feature */
+	unsigned hinted; /* failures whose SIGILL named the feature (runs with hinted set) */
 	uint64_t wall_ns;
 	size_t nruns;
 	struct tgvm_probe_run_info *run; /* in the order they finished */
@@ -115,9 +123,12 @@ struct tgvm_probe_result {
  * Probe the workload of @opt. Fills *ret (free with tgvm_probe_result_free)
  * when the search ran to its end, even when the reference run failed (then
  * reference_ok is false and nothing was searched: see run[0]). Errors:
- * -ENOENT (QEMU, the program or the guest missing), -EINVAL (bad options,
- * unreadable scan report), -ENOMEM. Cost: runs ≈ k·log2(n/k) + 2k for k needed
- * among n candidates, @jobs at a time.
+ * -ENOENT (QEMU, the program, the guest or the command in the disk image
+ * missing), -EINVAL (bad options, unreadable scan report, a disk image
+ * without an ext2/3/4 file system or one the guest cannot mount), the
+ * disk image's open error (-EACCES, -ENOTSUP for qcow2), -ENOMEM. Cost: search runs ≈ k·log2(n/k) + 2k for k
+ * needed among n candidates (at most log2(n+1) + 2 more without SIGILL hints,
+ * one at a time, as measured; see tgvm-probe(1)), @jobs at a time.
  */
 int tgvm_probe_run(const struct tgvm_probe_options *opt, struct tgvm_probe_result **ret,
                    struct tgvm_error *reterr);

@@ -31,6 +31,8 @@ static void print_text(const struct tgvm_probe_result *r, bool all_runs)
 	printf("workload    %s (%s, -cpu %s)\n", r->workload,
 	       r->mode == TGVM_PROBE_VM ? "guest under qemu-system-x86_64" : "qemu-x86_64",
 	       r->cpu_base);
+	if (r->disk[0])
+		printf("disk        %s (snapshot: never written)\n", r->disk);
 	if (!r->reference_ok) {
 		printf("reference   FAILED: %s\n", r->nruns ? r->run[0].detail : "?");
 		print_set("untestable", &r->untestable, "(none)");
@@ -53,14 +55,15 @@ static void print_text(const struct tgvm_probe_result *r, bool all_runs)
 		print_set("scan: untestable", &r->scan_untestable, "(none)");
 	}
 	if (all_runs) {
-		static const char *const hdr[] = {"#",       "phase",  "outcome",
-		                                  "removed", "detail", "ms"};
-		struct cli_table *t = cli_table_new(6, hdr);
+		static const char *const hdr[] = {"#",    "phase",  "outcome", "removed",
+		                                  "hint", "detail", "ms"};
+		struct cli_table *t = cli_table_new(7, hdr);
 
 		for (size_t i = 0; t && i < r->nruns; i++) {
 			const struct tgvm_probe_run_info *ri = &r->run[i];
-			char idx[24], ms[32], *rm = tgvm_featureset_to_string(&ri->removed, ",");
-			const char *cells[6];
+			char idx[24], ms[32], det[600],
+			    *rm = tgvm_featureset_to_string(&ri->removed, ",");
+			const char *cells[7];
 
 			snprintf(idx, sizeof(idx), "%zu", i + 1);
 			snprintf(ms, sizeof(ms), "%.0f", (double)ri->ns / 1e6);
@@ -69,15 +72,21 @@ static void print_text(const struct tgvm_probe_result *r, bool all_runs)
 			cells[0] = idx;
 			cells[1] = ri->phase;
 			cells[2] = tgvm_probe_outcome_to_string(ri->outcome);
+			/* VM: the decoded SIGILL, unless the detail says it already. */
+			if (ri->fault[0] && !strstr(ri->detail, ri->fault))
+				snprintf(det, sizeof(det), "%s; %s", ri->detail, ri->fault);
+			else
+				snprintf(det, sizeof(det), "%s", ri->detail);
 			cells[3] = rm && *rm ? rm : "-";
-			cells[4] = ri->detail;
-			cells[5] = ms;
+			cells[4] = ri->hinted ? tgvm_feature_name(ri->sigill_feature) : "-";
+			cells[5] = det;
+			cells[6] = ms;
 			cli_table_add(t, cells);
 			free(rm);
 		}
 		if (t) {
 			cli_table_align_right(t, 0);
-			cli_table_align_right(t, 5);
+			cli_table_align_right(t, 6);
 			printf("\n");
 			cli_table_print(t, stdout);
 		}
@@ -100,6 +109,7 @@ int cmd_probe(int argc, char **argv)
 	    {"vm", no_argument, NULL, 'v'},
 	    {"kernel", required_argument, NULL, 'K'},
 	    {"initrd", required_argument, NULL, 'I'},
+	    {"disk", required_argument, NULL, 'D'},
 	    {"run", required_argument, NULL, 'r'},
 	    {"mem", required_argument, NULL, 'm'},
 	    {"help", no_argument, NULL, 'h'},
@@ -113,7 +123,7 @@ int cmd_probe(int argc, char **argv)
 
 	memset(&o, 0, sizeof(o));
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+b:c:s:t:j:k:JRvK:I:r:m:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+b:c:s:t:j:k:JRvK:I:D:r:m:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			o.cpu_base = optarg;
@@ -158,6 +168,9 @@ int cmd_probe(int argc, char **argv)
 		case 'I':
 			o.initrd = optarg;
 			break;
+		case 'D':
+			o.disk = optarg;
+			break;
 		case 'r':
 			o.run = optarg;
 			break;
@@ -186,9 +199,9 @@ int cmd_probe(int argc, char **argv)
 			return cli_fail(TGVM_EXIT_USAGE, "probe",
 			                "--kernel and --initrd go together");
 	} else {
-		if (o.run || o.kernel || o.initrd)
+		if (o.run || o.kernel || o.initrd || o.disk)
 			return cli_fail(TGVM_EXIT_USAGE, "probe",
-			                "--run, --kernel and --initrd need --vm");
+			                "--run, --kernel, --initrd and --disk need --vm");
 		if (optind >= argc)
 			return cli_fail(TGVM_EXIT_USAGE, "probe",
 			                "say what to run: tgvm probe [OPTIONS] -- CMD ARGS...");

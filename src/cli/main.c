@@ -26,7 +26,8 @@ static const struct tgvm_cmd commands[] = {
     {"probe", cmd_probe, "run a workload with CPU features taken away; the minimal set it needs",
      "tgvm probe [--cpu-base MODEL] [--candidates LIST | --scan REPORT] [--timeout S] [-j N]\n"
      "           [--check CMD] [--json] [--runs] -- CMD ARGS...\n"
-     "tgvm probe --vm [--kernel FILE --initrd FILE] --run CMD [--mem MIB] [OPTIONS]"},
+     "tgvm probe --vm [--kernel FILE --initrd FILE] [--disk IMAGE] --run CMD [--mem MIB] "
+     "[OPTIONS]"},
     {"vm", cmd_vm, "run VMs on hosts", "tgvm vm start|list|stop|console ..."},
     {"migrate", cmd_migrate, "live-migrate a VM to another host",
      "tgvm migrate VM --to HOST [--mode precopy|postcopy|auto] | status VM | cancel VM"},

@@ -27,8 +27,11 @@
  * certified by a failing test that took away no other needed item.
  *
  * Groups are sized like Hwang's generalised binary splitting, with the
- * number of needed items still hidden estimated from the density seen so far
- * (nothing found yet: the whole rest is one group). A failing group is split
+ * number of needed items still hidden estimated from the groups tested whole
+ * so far (maximum likelihood; nothing found yet: the whole rest is one
+ * group). Without hints and one test at a time it takes at most
+ * k*log2(n/k) + 2k + log2(n+1) + 2 tests for k needed among n, as measured
+ * (tests/unit/test-probe.c; no search not told k keeps k*log2(n/k) + 2k). A failing group is split
  * in halves until one needed item is isolated; a hint (the item a SIGILL
  * named) jumps straight to it: the group minus the hint is tried next.
  * Groups of different lanes are disjoint, so their tests are independent and
@@ -89,6 +92,7 @@ struct probe_obs {
 	int sigill_feature; /* feature the faulting instruction needs and lacked, or -1 */
 	uint64_t sigill_addr;
 	char detail[256]; /* the reason in words */
+	char fault[256];  /* VM: the decoded SIGILL the kernel reported ("" none) */
 };
 
 void probe_obs_release(struct probe_obs *o);
@@ -97,9 +101,26 @@ void probe_obs_release(struct probe_obs *o);
 int probe_run_user(const struct probe_ctx *ctx, const char *cpu,
                    const struct tgvm_featureset *present, struct probe_obs *ret,
                    struct tgvm_error *reterr);
-/* Boot the guest under qemu-system-x86_64 -accel tcg -cpu @cpu and run the command. */
-int probe_run_vm(const struct probe_ctx *ctx, const char *cpu, struct probe_obs *ret,
+/*
+ * Boot the guest under qemu-system-x86_64 -accel tcg -cpu @cpu (@present the
+ * set it has) and run the command. Errors: QEMU cannot run, -EINVAL when the
+ * guest's init says it cannot run the command (TGVM-ERROR: a disk image it
+ * cannot mount), -ENOMEM.
+ */
+int probe_run_vm(const struct probe_ctx *ctx, const char *cpu,
+                 const struct tgvm_featureset *present, struct probe_obs *ret,
                  struct tgvm_error *reterr);
+/*
+ * The first SIGILL the guest kernel reported in the serial log @log (@len
+ * bytes): init's TGVM-FAULT lines after the result (print-fatal-signals=1:
+ * "fatal signal 4.", "RIP: 0033:0x...", "Code: ... <0f> ..."), or an oops for
+ * an invalid opcode in the kernel printed on the console. Decodes the bytes
+ * from the marked one and sets @o's sigill_feature (the first feature of the
+ * instruction that @present lacks, or -1), sigill_addr and fault (words).
+ * Returns 1 when a Code: line was found, else 0 (@o untouched).
+ */
+int probe_vm_fault(const char *log, size_t len, const struct tgvm_featureset *present,
+                   struct probe_obs *o);
 
 /*
  * Decode the instruction at @bytes (@len of them, at @addr) and name the
@@ -124,6 +145,7 @@ struct probe_ctx {
 	/* VM mode: kernel, initrd and the -append line. */
 	const char *kernel, *initrd;
 	char *append;
+	const char *disk, *disk_format; /* a user's image attached with snapshot=on, or NULL */
 	unsigned timeout_ms;
 	unsigned seq; /* socket names; only touched with the driver's lock held */
 };

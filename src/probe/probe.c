@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "probe/probe-int.h"
+#include "scan/source.h"
 #include "tgvm/model.h"
 #include "tgvm/scan.h"
 #include "tgvm/vm.h"
@@ -194,7 +195,7 @@ static int run_once(struct driver *d, const struct tgvm_featureset *present, str
 	if (!cpu)
 		return -ENOMEM;
 	if (d->opt->mode == TGVM_PROBE_VM)
-		r = probe_run_vm(&d->ctx, cpu, ret, reterr);
+		r = probe_run_vm(&d->ctx, cpu, present, ret, reterr);
 	else
 		r = probe_run_user(&d->ctx, cpu, present, ret, reterr);
 	free(cpu);
@@ -203,7 +204,7 @@ static int run_once(struct driver *d, const struct tgvm_featureset *present, str
 
 /* Record a finished run (lock held). */
 static int record(struct driver *d, const char *phase, const struct tgvm_featureset *removed,
-                  const struct probe_obs *o, uint64_t ns)
+                  const struct probe_obs *o, bool hinted, uint64_t ns)
 {
 	struct tgvm_probe_result *res = d->res;
 	struct tgvm_probe_run_info *ri;
@@ -225,7 +226,9 @@ static int record(struct driver *d, const char *phase, const struct tgvm_feature
 	ri->status = exit_code(d, o);
 	ri->sigill_feature = o->sigill_feature;
 	ri->sigill_addr = o->sigill_addr;
+	ri->hinted = hinted;
 	snprintf(ri->detail, sizeof(ri->detail), "%s", o->detail);
+	snprintf(ri->fault, sizeof(ri->fault), "%s", o->fault);
 	ri->ns = ns;
 	res->runs++;
 	if (d->opt->progress) {
@@ -343,14 +346,16 @@ static void *worker(void *arg)
 			pthread_cond_broadcast(&d->cond);
 			break;
 		}
-		hint = o.outcome == TGVM_PROBE_SIGILL
-		           ? hint_item(d, items, nitems, o.sigill_feature)
-		           : -1;
+		/* A failing run that hit SIGILL on a feature taken away (in VM
+		 * mode the command's rc need not say SIGILL: a script may go on). */
+		hint = o.outcome != TGVM_PROBE_PASS ? hint_item(d, items, nitems, o.sigill_feature)
+		                                    : -1;
 		if (hint >= 0)
 			d->res->hinted++;
 		probe_search_result(d->search, t.id, o.outcome == TGVM_PROBE_PASS, hint);
 		declare_deps(d);
-		if (record(d, "search", &removed, &o, tgvm_now_ns() - t0) < 0 && !d->error)
+		if (record(d, "search", &removed, &o, hint >= 0, tgvm_now_ns() - t0) < 0 &&
+		    !d->error)
 			d->error = -ENOMEM;
 		probe_obs_release(&o);
 		free(items);
@@ -464,11 +469,101 @@ static void cross_check(struct tgvm_probe_result *res)
 	tgvm_featureset_intersect(&res->scan_untestable, &res->untestable);
 }
 
+/* Is @w a word sh knows without a file (a builtin or a keyword)? */
+static bool sh_builtin(const char *w, size_t n)
+{
+	static const char *const names[] = {
+	    ".",        ":",     "[",      "alias", "break",  "case",   "cd",    "command",
+	    "continue", "echo",  "eval",   "exec",  "exit",   "export", "false", "for",
+	    "if",       "kill",  "printf", "pwd",   "read",   "return", "set",   "shift",
+	    "test",     "trap",  "true",   "type",  "ulimit", "umask",  "unset", "until",
+	    "wait",     "while", "{",      "!",     "(",
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strlen(names[i]) == n && !memcmp(names[i], w, n))
+			return true;
+	return false;
+}
+
+/*
+ * A user's disk image, checked before any guest boots: readable, a raw image
+ * (not qcow2) with an ext2/3/4 file system (whole disk or an MBR/GPT partition; read
+ * without mounting, by the scan module's reader), and the command's program
+ * in it. @run's first word is looked up when it names a program: an absolute
+ * or relative path, else in PATH; with a /bin/sh in the image, words the
+ * shell knows itself and shell syntax are left to the guest.
+ */
+static int disk_check(const char *image, const char *run, struct tgvm_error *reterr)
+{
+	static const char *const dirs[] = {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
+	                                   "/usr/bin",        "/sbin",          "/bin"};
+	struct scan_fs *fs = NULL;
+	struct tgvm_error err = {0};
+	char path[4200];
+	const char *w = run;
+	size_t n;
+	bool has_sh, found = false;
+	int r;
+
+	/* Opening says what is wrong: missing, unreadable, qcow2, no ext. */
+	r = scan_fs_open(image, &fs, &err);
+	if (r < 0) {
+		if (reterr)
+			*reterr = err; /* names the file */
+		return r;
+	}
+	if (scan_fs_kind(fs) == SCAN_FS_DIR) {
+		scan_fs_free(fs);
+		return tgvm_error_set(reterr, EISDIR, "disk image '%s' is a directory", image);
+	}
+	if (scan_fs_kind(fs) != SCAN_FS_EXT4) {
+		scan_fs_free(fs);
+		return tgvm_error_set(reterr, EINVAL,
+		                      "disk image '%s' holds no ext2/3/4 file system (on the "
+		                      "whole disk or in an MBR/GPT partition)",
+		                      image);
+	}
+	has_sh = scan_fs_exists(fs, "/bin/sh", NULL, 0);
+	while (*w == ' ' || *w == '\t')
+		w++;
+	n = strcspn(w, " \t\n");
+	if (n == 0 || n >= 4096 ||
+	    (has_sh &&
+	     (sh_builtin(w, n) || memchr(w, '=', n) || strcspn(w, "$`'\"\\;&|<>(){}*?~") < n))) {
+		scan_fs_free(fs);
+		return 0;
+	}
+	if (memchr(w, '/', n)) {
+		snprintf(path, sizeof(path), "%s%.*s", *w == '/' ? "" : "/", (int)n, w);
+		found = scan_fs_exists(fs, path, NULL, 0);
+	} else {
+		for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]) && !found; i++) {
+			snprintf(path, sizeof(path), "%s/%.*s", dirs[i], (int)n, w);
+			found = scan_fs_exists(fs, path, NULL, 0);
+		}
+	}
+	scan_fs_free(fs);
+	if (!found)
+		return tgvm_error_set(reterr, ENOENT,
+		                      "'%.*s' is not in disk image '%s' (the command runs "
+		                      "chrooted there; PATH /usr/local/sbin:/usr/local/bin:"
+		                      "/usr/sbin:/usr/bin:/sbin:/bin)",
+		                      (int)n, w, image);
+	return 0;
+}
+
 static int setup_vm(struct driver *d, struct tgvm_error *reterr)
 {
 	const struct tgvm_probe_options *opt = d->opt;
 	static struct tgvm_guest g; /* paths only; read-only after locate */
-	struct tgvm_guest_args ga = {.run = opt->run, .poweroff = true};
+	/* The kernel's report of a fatal signal holds the faulting instruction's
+	 * bytes; init copies it to the console after the result. */
+	struct tgvm_guest_args ga = {
+	    .run = opt->run,
+	    .poweroff = true,
+	    .extra = opt->disk ? "print-fatal-signals=1 tgvm.faults=1 tgvm.disk=vda"
+	                       : "print-fatal-signals=1 tgvm.faults=1"};
 	int r;
 
 	if (!opt->kernel || !opt->initrd) {
@@ -484,6 +579,13 @@ static int setup_vm(struct driver *d, struct tgvm_error *reterr)
 	if (access(d->ctx.initrd, R_OK) < 0)
 		return tgvm_error_set(reterr, errno, "cannot read initrd '%s': %s", d->ctx.initrd,
 		                      strerror(errno));
+	if (opt->disk) {
+		r = disk_check(opt->disk, opt->run, reterr);
+		if (r < 0)
+			return r;
+		d->ctx.disk = opt->disk;
+		d->ctx.disk_format = "raw";
+	}
 	return tgvm_guest_cmdline(&ga, &d->ctx.append, reterr);
 }
 
@@ -583,6 +685,12 @@ int tgvm_probe_run(const struct tgvm_probe_options *opt, struct tgvm_probe_resul
 	snprintf(res->cpu_base, sizeof(res->cpu_base), "%s", d.base);
 	if (opt->mode == TGVM_PROBE_VM) {
 		snprintf(res->workload, sizeof(res->workload), "%s", opt->run);
+		if (opt->disk && strlen(opt->disk) >= sizeof(res->disk)) {
+			r = tgvm_error_set(reterr, ENAMETOOLONG, "disk image path '%s' is too long",
+			                   opt->disk);
+			goto out;
+		}
+		snprintf(res->disk, sizeof(res->disk), "%s", opt->disk ? opt->disk : "");
 	} else {
 		size_t off = 0;
 
@@ -680,7 +788,7 @@ int tgvm_probe_run(const struct tgvm_probe_options *opt, struct tgvm_probe_resul
 	}
 	pthread_mutex_lock(&d.lock);
 	if (r == 0)
-		r = record(&d, "reference", &none, &d.ref, tgvm_now_ns() - rt0);
+		r = record(&d, "reference", &none, &d.ref, false, tgvm_now_ns() - rt0);
 	d.ref_pending = false;
 	d.ref_failed = r < 0 || d.ref.outcome != TGVM_PROBE_PASS;
 	pthread_cond_broadcast(&d.cond);
@@ -727,7 +835,7 @@ int tgvm_probe_run(const struct tgvm_probe_options *opt, struct tgvm_probe_resul
 			goto out;
 		judge(&d, &o);
 		res->verified = o.outcome == TGVM_PROBE_PASS;
-		r = record(&d, "verify", &removed, &o, tgvm_now_ns() - rt0);
+		r = record(&d, "verify", &removed, &o, false, tgvm_now_ns() - rt0);
 		probe_obs_release(&o);
 		if (r < 0)
 			goto out;
@@ -786,6 +894,8 @@ int tgvm_probe_result_json(const struct tgvm_probe_result *r, char **ret_json,
 	json_object_set_new(root, "mode", json_string(r->mode == TGVM_PROBE_VM ? "vm" : "program"));
 	json_object_set_new(root, "cpu_base", json_string(r->cpu_base));
 	json_object_set_new(root, "workload", json_string(r->workload));
+	if (r->mode == TGVM_PROBE_VM)
+		json_object_set_new(root, "disk", r->disk[0] ? json_string(r->disk) : json_null());
 	json_object_set_new(root, "reference_ok", json_boolean(r->reference_ok));
 	json_object_set_new(root, "verified", json_boolean(r->verified));
 	json_object_set_new(root, "required", set_json(&r->required));
@@ -822,6 +932,9 @@ int tgvm_probe_result_json(const struct tgvm_probe_result *r, char **ret_json,
 		if (ri->sigill_feature >= 0)
 			json_object_set_new(o, "sigill_feature",
 			                    json_string(tgvm_feature_name(ri->sigill_feature)));
+		if (ri->fault[0])
+			json_object_set_new(o, "fault", json_string(ri->fault));
+		json_object_set_new(o, "hint", json_boolean(ri->hinted));
 		json_object_set_new(o, "ms", json_real((double)ri->ns / 1e6));
 		json_array_append_new(runs, o);
 	}

@@ -33,7 +33,12 @@ struct probe_search {
 	uint8_t *state;
 	uint8_t *suspect;
 	uint8_t *biased; /* tried alone as a suspect, or declared: not a sample of the density */
-	size_t nbiased_found, nbiased_cleared;
+	size_t nbiased_found;
+	/* Whole-group tests on unbiased items, by group size: the sample the
+	 * density is estimated from. */
+	uint32_t *npass, *nfail; /* indexed by size, 1..n */
+	uint32_t *sizes;         /* the distinct sizes seen */
+	size_t nsizes;
 	uint32_t *u; /* unknown items, front first */
 	size_t nu;
 	uint32_t *cleared;
@@ -56,13 +61,16 @@ struct probe_search *probe_search_new(size_t n)
 	s->state = calloc(n + 1, 1);
 	s->suspect = calloc(n + 1, 1);
 	s->biased = calloc(n + 1, 1);
+	s->npass = calloc(n + 1, sizeof(uint32_t));
+	s->nfail = calloc(n + 1, sizeof(uint32_t));
+	s->sizes = calloc(n + 1, sizeof(uint32_t));
 	s->u = calloc(n + 1, sizeof(uint32_t));
 	s->cleared = calloc(n + 1, sizeof(uint32_t));
 	s->found = calloc(n + 1, sizeof(uint32_t));
 	/* Lanes hold disjoint non-empty groups: never more than n. */
 	s->lanes = calloc(n + 1, sizeof(struct lane));
 	if (!s->state || !s->suspect || !s->biased || !s->u || !s->cleared || !s->found ||
-	    !s->lanes) {
+	    !s->lanes || !s->npass || !s->nfail || !s->sizes) {
 		probe_search_free(s);
 		return NULL;
 	}
@@ -99,6 +107,9 @@ void probe_search_free(struct probe_search *s)
 	free(s->state);
 	free(s->suspect);
 	free(s->biased);
+	free(s->npass);
+	free(s->nfail);
+	free(s->sizes);
 	free(s->u);
 	free(s->cleared);
 	free(s->found);
@@ -155,7 +166,6 @@ static void clear_items(struct probe_search *s, const uint32_t *items, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		s->state[items[i]] = IT_CLEARED;
 		s->cleared[s->ncleared++] = items[i];
-		s->nbiased_cleared += s->biased[items[i]];
 	}
 }
 
@@ -168,23 +178,48 @@ static void lane_drop(struct probe_search *s, size_t li)
 }
 
 /*
+ * Log-likelihood of q, the chance that an item is not needed, given the
+ * whole-group tests seen (a group of m passes with chance q^m) and a prior
+ * worth one passing single item, so that failures alone do not make every
+ * item look needed.
+ */
+static double density_loglik(const struct probe_search *s, double q)
+{
+	double l = log(q);
+
+	for (size_t i = 0; i < s->nsizes; i++) {
+		uint32_t m = s->sizes[i];
+
+		l += (double)s->npass[m] * (double)m * log(q) +
+		     (double)s->nfail[m] * log1p(-pow(q, (double)m));
+	}
+	return l;
+}
+
+/*
  * How many unknown items to test as one group: Hwang's 2^a with
  * a = floor(log2((r - d + 1) / d)) for d needed items among r, d estimated
- * from the density seen so far. Nothing found yet: everything left at once.
+ * as r times the maximum-likelihood density of the whole-group tests so far
+ * (failing groups count for "at least one", not for their halving, which
+ * would overstate the density). Nothing found yet: everything left at once.
  */
 static size_t group_size(const struct probe_search *s)
 {
-	double r = (double)s->nu, d, a;
-	size_t found = s->nfound - s->nbiased_found;
-	size_t ex = s->ncleared - s->nbiased_cleared + found, size;
+	double r = (double)s->nu, d, a, lo = 1e-6, hi = 1 - 1e-9;
+	size_t size;
 
-	if (found == 0 || ex == 0)
+	if (s->nfound - s->nbiased_found == 0)
 		return s->nu;
-	d = r * (double)found / (double)ex;
-	/* One early find in a small sample must not turn every later test into
-	 * a single: at most 3 more per one found. */
-	if (d > 3.0 * (double)found + 1)
-		d = 3.0 * (double)found + 1;
+	/* The log-likelihood is concave in q: ternary search. */
+	for (int it = 0; it < 40; it++) {
+		double m1 = lo + (hi - lo) / 3, m2 = hi - (hi - lo) / 3;
+
+		if (density_loglik(s, m1) < density_loglik(s, m2))
+			lo = m1;
+		else
+			hi = m2;
+	}
+	d = r * (1 - (lo + hi) / 2);
 	if (r <= 2 * d - 2)
 		return 1;
 	a = floor(log2((r - d + 1) / d));
@@ -378,6 +413,20 @@ void probe_search_result(struct probe_search *s, uint32_t id, bool pass, int hin
 	l->busy = false;
 	if (hint >= 0 && !in_list(l->t, l->nt, hint))
 		hint = -1;
+	if (l->kind == T_WHOLE) {
+		bool sample = true;
+
+		for (size_t i = 0; i < l->ng && sample; i++)
+			sample = !s->biased[l->g[i]];
+		if (sample) {
+			if (s->npass[l->ng] == 0 && s->nfail[l->ng] == 0)
+				s->sizes[s->nsizes++] = (uint32_t)l->ng;
+			if (pass)
+				s->npass[l->ng]++;
+			else
+				s->nfail[l->ng]++;
+		}
+	}
 	switch (l->kind) {
 	case T_WHOLE:
 		if (pass) {

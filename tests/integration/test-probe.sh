@@ -137,7 +137,21 @@ rc=0
 [ $rc = 0 ] || { cat "$TEST_TMP/vm.err" >&2; fail "probe --vm exited $rc"; }
 got=$(json_get "$TEST_TMP/vm.json" '",".join(sorted(d["required"]))')
 assert_eq "$got" "bmi2,popcnt" "VM mode: cpuwork needs"
-echo "ok vm cpuwork: {$got} in $(json_get "$TEST_TMP/vm.json" 'd["runs"]') runs, $(json_get "$TEST_TMP/vm.json" 'round(d["wall_ms"])') ms"
+# Each failing run's SIGILL, reported by the guest kernel, was decoded to the
+# feature taken away (a hint), and the search stays within the issue's bound.
+json_get "$TEST_TMP/vm.json" '"\n".join("%s %s %s" % (r["outcome"], r["hint"], r.get("fault", "-"))
+	for r in d["run_log"] if r["phase"] == "search" and r["outcome"] != "pass")' >"$TEST_TMP/vm.fails"
+[ -s "$TEST_TMP/vm.fails" ] || fail "VM mode: no failing search run"
+assert_no_grep "$TEST_TMP/vm.fails" '^[a-z-]+ False' "VM mode: a failing run without a decoded hint"
+assert_grep "$TEST_TMP/vm.fails" 'pdep .* needs bmi2$' "VM mode: cpuwork's pdep decoded"
+read -r search n k bound < <(json_get "$TEST_TMP/vm.json" \
+	'"%d %d %d %.2f" % (d["search_runs"], len(d["candidates"]), len(d["required"]),
+	 __import__("math").log2(len(d["candidates"]) / len(d["required"])) * len(d["required"]) + 2 * len(d["required"]))')
+python3 -c "import sys; sys.exit(0 if $search <= $bound else 1)" ||
+	fail "VM mode: $search search runs for k=$k among n=$n, over the bound $bound"
+echo "ok vm cpuwork: {$got} in $(json_get "$TEST_TMP/vm.json" 'd["runs"]') runs ($search search," \
+	"bound $bound for k=$k n=$n, $(json_get "$TEST_TMP/vm.json" 'd["hinted"]') hinted)," \
+	"$(json_get "$TEST_TMP/vm.json" 'round(d["wall_ms"])') ms"
 
 # The minimal model from the probe report boots and runs cpuwork; without
 # bmi2 it does not.
