@@ -676,8 +676,7 @@ static void postcopy_recover(struct mig *m)
 	         49152u + name_hash(m->src.name) % 8000u + 1u +
 	             (unsigned)(m->recover_listens % 16));
 	if (paused) {
-		if (qmp_conn_command(m->dq, "migrate-recover", json_pack("{s:s}", "uri", uri),
-		                     QMP_MS, NULL, NULL) < 0)
+		if (simple_cmd(m->dq, "migrate-recover", json_pack("{s:s}", "uri", uri), NULL) < 0)
 			return;
 		m->recover_listens++;
 	}
@@ -686,8 +685,8 @@ static void postcopy_recover(struct mig *m)
 	snprintf(uri, sizeof(uri), "tcp:%s:%u", m->dst_host.address,
 	         49152u + name_hash(m->src.name) % 8000u + (unsigned)(m->recover_listens - 1) % 16 +
 	             1u);
-	if (qmp_conn_command(m->sq, "migrate", json_pack("{s:s, s:b}", "uri", uri, "resume", 1),
-	                     QMP_MS, NULL, NULL) == 0)
+	if (simple_cmd(m->sq, "migrate", json_pack("{s:s, s:b}", "uri", uri, "resume", 1), NULL) ==
+	    0)
 		m->t->postcopy_recovery_attempts++;
 }
 
