@@ -229,11 +229,24 @@ static bool ana_rbp_frame(struct ana *a)
 }
 
 /* Large displacements (not @skip) used with base register @b in @a's
- * function, into @ret (distinct, at most @max); returns their number. */
+ * function, or a register copied to or from it ("mov r8, rax"), into @ret
+ * (distinct, at most @max); returns their number. */
 static uint32_t base_disps(const struct ana *a, int b, int64_t skip, int64_t *ret, uint32_t max)
 {
-	uint32_t n = 0;
+	uint32_t n = 0, regs = 1u << b;
 
+	for (size_t k = 0; k < a->sf->g.ninsns; k++) {
+		const ZydisDecodedOperand *op = a->ops[k];
+		int x, y;
+
+		if (a->ok[k] && a->ins[k].mnemonic == ZYDIS_MNEMONIC_MOV &&
+		    a->ins[k].operand_count_visible == 2 &&
+		    op[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		    op[1].type == ZYDIS_OPERAND_TYPE_REGISTER && op[0].size == 64 &&
+		    (x = reg_index(op[0].reg.value)) >= 0 &&
+		    (y = reg_index(op[1].reg.value)) >= 0 && x != 4 && y != 4 && (x == b || y == b))
+			regs |= 1u << x | 1u << y;
+	}
 	for (size_t k = 0; k < a->sf->g.ninsns && n < max; k++) {
 		if (!a->ok[k])
 			continue;
@@ -242,8 +255,9 @@ static uint32_t base_disps(const struct ana *a, int b, int64_t skip, int64_t *re
 			int64_t d = op->mem.disp.value;
 			uint32_t j;
 
-			if (op->type != ZYDIS_OPERAND_TYPE_MEMORY || reg_index(op->mem.base) != b ||
-			    d == skip || (d < SHAPE_MIN_DISP && d > -SHAPE_MIN_DISP))
+			if (op->type != ZYDIS_OPERAND_TYPE_MEMORY || reg_index(op->mem.base) < 0 ||
+			    !(regs & (1u << reg_index(op->mem.base))) || d == skip ||
+			    (d < SHAPE_MIN_DISP && d > -SHAPE_MIN_DISP))
 				continue;
 			for (j = 0; j < n && ret[j] != d; j++)
 				;
