@@ -1330,35 +1330,55 @@ static int ana_run(struct ana *a)
 		g->blocks[b].guarded = false;
 		g->blocks[b].guard_block = -1;
 	}
-	/* forward may-analysis to a fixpoint; bounded */
-	for (int iter = 0; iter < 64; iter++) {
-		bool changed = false;
+	/* forward may-analysis to a fixpoint over a worklist (blocks whose way
+	 * in changed, in address order first); bounded by 64 visits a block on
+	 * average, which only loses capabilities when hit */
+	{
+		uint32_t *wl = malloc((nb ? nb : 1) * sizeof(*wl));
+		uint8_t *inq = malloc(nb ? nb : 1);
+		size_t head = 0, cnt = nb, budget = 64 * nb;
 
+		if (!wl || !inq) {
+			free(wl);
+			free(inq);
+			return -ENOMEM;
+		}
 		for (size_t b = 0; b < nb; b++) {
+			wl[b] = (uint32_t)b;
+			inq[b] = 1;
+		}
+		while (cnt && budget--) {
+			uint32_t b = wl[head];
 			struct scan_block *bl = &g->blocks[b];
 			struct tstate st = a->in[b];
 			uint16_t co = 0;
 
+			head = head + 1 == nb ? 0 : head + 1;
+			cnt--;
+			inq[b] = 0;
 			for (uint32_t k = bl->first; k < bl->first + bl->n; k++)
 				if (transfer(a, &st, k, &co)) {
 					bl->check = true;
 					bl->check_origin = co;
 				}
-			if (memcmp(&st, &a->out[b], sizeof(st))) {
-				a->out[b] = st;
-				changed = true;
-			}
-			for (int s = 0; s < 2; s++)
-				if (bl->succ[s] != UINT32_MAX) {
-					struct tstate old = a->in[bl->succ[s]];
+			a->out[b] = st;
+			for (int s = 0; s < 2; s++) {
+				uint32_t t = bl->succ[s];
+				struct tstate old;
 
-					merge(&a->in[bl->succ[s]], &st);
-					if (memcmp(&old, &a->in[bl->succ[s]], sizeof(old)))
-						changed = true;
+				if (t == UINT32_MAX)
+					continue;
+				old = a->in[t];
+				merge(&a->in[t], &st);
+				if (!inq[t] && memcmp(&old, &a->in[t], sizeof(old))) {
+					wl[(head + cnt) % nb] = t;
+					cnt++;
+					inq[t] = 1;
 				}
+			}
 		}
-		if (!changed)
-			break;
+		free(wl);
+		free(inq);
 	}
 	for (size_t b = 0; b < nb; b++) {
 		struct scan_block *bl = &g->blocks[b];
@@ -1481,10 +1501,13 @@ static int mark_live(struct scan_file *sf)
 	free(sf->refs_byfrom);
 	free(sf->sinfo);
 	free(sf->sinfo_have);
+	free(sf->leainfo);
+	sf->leainfo = calloc(sf->nfuncs ? sf->nfuncs : 1, sizeof(*sf->leainfo));
 	sf->refs_byfrom = malloc((sf->nrefs ? sf->nrefs : 1) * sizeof(*sf->refs_byfrom));
 	sf->sinfo = malloc((sf->nrefs ? sf->nrefs : 1) * sizeof(*sf->sinfo));
 	sf->sinfo_have = calloc(sf->nrefs ? sf->nrefs : 1, 1);
-	if (!byfrom || !queue || !sf->refs_byfrom || !sf->sinfo || !sf->sinfo_have) {
+	if (!byfrom || !queue || !sf->refs_byfrom || !sf->sinfo || !sf->sinfo_have ||
+	    !sf->leainfo) {
 		free(byfrom);
 		free(queue);
 		return -ENOMEM;
@@ -1893,6 +1916,21 @@ static uint32_t entry_taint(struct scan_file *sf, size_t fi, int depth, uint32_t
 				}
 				continue;
 			}
+			/* what calls through pointers taken in the caller hand over
+			 * does not depend on which pointer: once per caller (a
+			 * dispatch-table setup takes hundreds of addresses) */
+			if (sf->leainfo[ci].have) {
+				const struct scan_leainfo *li = &sf->leainfo[ci];
+
+				m2 &= li->got;
+				nz2 |= li->nz;
+				sm2 &= li->sgot;
+				snz2 |= li->snz;
+				nsites = li->nsites;
+				escaped = li->escaped;
+				mask = m2, nonzero = nz2, smask = sm2, snonzero = snz2;
+				break;
+			}
 			ana_release(&a);
 			a = (struct ana){.sf = sf,
 			                 .fi = (size_t)ci,
@@ -1904,7 +1942,24 @@ static uint32_t entry_taint(struct scan_file *sf, size_t fi, int depth, uint32_t
 			sf->entry_work++;
 			if (scan_cfg_build(sf, (size_t)ci) < 0 || ana_run(&a) < 0)
 				break;
-			entry_sites(&a, rf, &m2, &nz2, &sm2, &snz2, &nsites, &escaped);
+			{
+				struct scan_leainfo *li = &sf->leainfo[ci];
+
+				li->got = 0xffffu;
+				li->sgot = (1u << NSTKARG) - 1;
+				li->nz = li->snz = 0;
+				li->nsites = 0;
+				li->escaped = false;
+				entry_sites(&a, rf, &li->got, &li->nz, &li->sgot, &li->snz,
+				            &li->nsites, &li->escaped);
+				li->have = true;
+				m2 &= li->got;
+				nz2 |= li->nz;
+				sm2 &= li->sgot;
+				snz2 |= li->snz;
+				nsites = li->nsites;
+				escaped = li->escaped;
+			}
 			if (pass == 1 || (m2 == mask && sm2 == smask)) {
 				mask = m2, nonzero = nz2, smask = sm2, snonzero = snz2;
 				break;
@@ -3292,6 +3347,7 @@ int scan_guard_classify(struct scan_file *sf, struct tgvm_error *reterr)
 		goto out;
 	/* answers computed while capabilities were still being found are stale */
 	memset(sf->sinfo_have, 0, sf->nrefs ? sf->nrefs : 1);
+	memset(sf->leainfo, 0, (sf->nfuncs ? sf->nfuncs : 1) * sizeof(*sf->leainfo));
 	for (size_t fi = 0; fi < sf->nfuncs; fi++) {
 		struct scan_func *fn = &sf->funcs[fi];
 

@@ -289,7 +289,14 @@ struct scan_file {
 	struct scan_siteinfo {
 		uint32_t got, nz, sgot, snz, kon;
 	} (*sinfo)[2];
-	uint8_t *sinfo_have;   /* bit 0, bit 1: sinfo[i][0], [1] filled */
+	uint8_t *sinfo_have; /* bit 0, bit 1: sinfo[i][0], [1] filled */
+	/* What calls through code pointers a function takes with lea hand their
+	 * targets (per caller, with its own entry state), once computed. */
+	struct scan_leainfo {
+		uint32_t got, nz, sgot, snz;
+		size_t nsites;
+		bool escaped, have;
+	} * leainfo;
 	uint32_t *refs_byfrom; /* indices into refs, sorted by .from */
 	bool maycap_ready;     /* SCAN_FN_MAYCAP computed */
 	bool icache_on;        /* functions are final: keep decoded instructions */
