@@ -18,8 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&res, 0, sizeof(res));
 	/* a hwcaps path exercises that branch as well */
-	scan_analyse(size & 1 ? "/usr/lib/glibc-hwcaps/x86-64-v3/libfuzz.so" : "/fuzz", data,
-	             size, &res);
+	scan_analyse(size & 1 ? "/usr/lib/glibc-hwcaps/x86-64-v3/libfuzz.so" : "/fuzz", data, size,
+	             &res);
 	/* Findings must carry terminated strings. */
 	for (size_t i = 0; i < res.nfindings; i++) {
 		const struct scan_finding *f = &res.findings[i];
