@@ -176,6 +176,7 @@ struct tstate {
 };
 #define SLOT_ZERO  1
 #define SLOT_KONST 2
+#define SLOT_ZARG  3 /* an argument every caller passes as 0 (entry state only) */
 
 struct ana {
 	struct scan_file *sf;
@@ -924,7 +925,7 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 		           ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
 			if (ops[1].imm.value.u)
 				s->konst |= bit;
-			else
+			else if (!dst_partial) /* "mov dl, 0" leaves the rest of rdx */
 				s->zero |= bit;
 		} else if (!v && !p && !w &&
 		           (in->mnemonic == ZYDIS_MNEMONIC_MOV ||
@@ -940,7 +941,7 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 			int b = reg_index(ops[1].mem.base);
 			int q = slot_find(s, (uint8_t)b, slot_key(s, b, ops[1].mem.disp.value));
 
-			if (q >= 0 && s->slot[q].k == SLOT_ZERO && !s->slot[q].t)
+			if (q >= 0 && s->slot[q].k == SLOT_ZARG && !s->slot[q].t)
 				s->zero |= bit;
 		}
 		{
@@ -1319,7 +1320,7 @@ static int ana_run(struct ana *a)
 				for (int i = 0; i < NSTKARG; i++)
 					if ((ez >> 16) & (1u << i) &&
 					    slot_find(in, 4, 8 * (i + 1)) < 0)
-						slot_set(in, 4, 8 * (i + 1), T_NONE, 0, SLOT_ZERO);
+						slot_set(in, 4, 8 * (i + 1), T_NONE, 0, SLOT_ZARG);
 			}
 		}
 	}
