@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 secs=${FUZZ_SECONDS:-600}
 out=${FUZZ_BUILD:-build-fuzz}
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(cpio ext4 elf-dynamic)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(cpio ext4 elf-dynamic elf)
 
 command -v clang >/dev/null || { echo "fuzz: clang is missing (run scripts/setup.sh)"; exit 1; }
 mkdir -p "$out"
@@ -17,11 +17,16 @@ cflags=(-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
   -fno-sanitize-recover=undefined -D_GNU_SOURCE -Iinclude -Isrc -Itests/fuzz)
 srcs=(src/scan/source.c src/scan/source-dir.c src/scan/source-cpio.c src/scan/source-ext4.c
   src/scan/ldpath.c src/util/util.c src/util/error.c)
-read -r -a libs <<<"$(pkg-config --libs libelf ext2fs com_err zlib liblzma libzstd) -lpthread"
+# the ELF analysis (fuzz-elf): reader, graphs, guards, the per-file result
+ana=(src/scan/elf.c src/scan/cfg.c src/scan/guard.c src/scan/isa-map.c src/scan/report.c src/scan/scan.c
+  src/cpu/feature.c src/cpu/featureset.c)
+read -r -a libs <<<"$(pkg-config --libs libelf ext2fs com_err zlib liblzma libzstd jansson) -lZydis -lZycore -lpthread -lm"
 
 for h in "${harnesses[@]}"; do
   echo "fuzz: building fuzz-$h"
-  clang "${cflags[@]}" "${srcs[@]}" "tests/fuzz/fuzz-$h.c" -o "$out/fuzz-$h" "${libs[@]}"
+  extra=()
+  [ "$h" = elf ] && extra=("${ana[@]}")
+  clang "${cflags[@]}" "${srcs[@]}" "${extra[@]}" "tests/fuzz/fuzz-$h.c" -o "$out/fuzz-$h" "${libs[@]}"
 done
 rc=0
 for h in "${harnesses[@]}"; do

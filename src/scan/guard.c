@@ -172,9 +172,11 @@ struct tstate {
 	} slot[NSLOT];
 	int32_t sp;     /* rsp minus rsp at entry */
 	uint8_t sp_set; /* sp is known on some way in */
+	uint8_t zflags; /* the flags come from testing a value known to be 0 (block-local) */
 };
 #define SLOT_ZERO  1
 #define SLOT_KONST 2
+#define SLOT_ZARG  3 /* an argument every caller passes as 0 (entry state only) */
 
 struct ana {
 	struct scan_file *sf;
@@ -185,12 +187,107 @@ struct ana {
 	ZydisDecodedInstruction *ins; /* per instruction, with operands */
 	ZydisDecodedOperand (*ops)[ZYDIS_MAX_OPERAND_COUNT_VISIBLE];
 	uint8_t *ok;
-	bool nested;   /* computing a caller's state: no entry state of its own */
-	int depth;     /* callers followed to get here (entry state of a caller) */
-	bool no_entry; /* cheap first pass: no state from callers */
+	bool nested;                 /* computing a caller's state: no entry state of its own */
+	int depth;                   /* callers followed to get here (entry state of a caller) */
+	bool no_entry;               /* cheap first pass: no state from callers */
+	int8_t rbp_frame;            /* 0 unknown, 1 rbp is a frame pointer, 2 not */
+	uint8_t shape_memo[4][NREG]; /* shape_match: 0 unknown, 1 no, 2 yes */
 };
 
-static uint32_t entry_taint(struct scan_file *sf, size_t fi, int depth, uint32_t *ret_stk);
+/*
+ * Capability fields at small offsets (struct scan_capshape). A one-bit value
+ * derived from cpuid stored to [reg+OFF] with OFF below CAPFIELD_MIN_DISP
+ * says nothing about other structures' fields at OFF (every struct has a
+ * field at 8). The storing function's other large displacements through the
+ * same register (>= SHAPE_MIN_DISP) stand in for the structure's type: a load
+ * of [reg'+OFF] elsewhere is the capability only when that function also uses
+ * reg' with at least SHAPE_MATCH of them. Without that evidence the load is
+ * an ordinary value, and what it guards stays required.
+ */
+#define SHAPE_MIN_DISP 0x100
+#define SHAPE_MATCH    2
+
+static int reg_index(ZydisRegister r);
+
+/* Does the function in @a use rbp as a frame pointer (mov rbp, rsp)? */
+static bool ana_rbp_frame(struct ana *a)
+{
+	if (!a->rbp_frame) {
+		a->rbp_frame = 2;
+		for (size_t k = 0; k < a->sf->g.ninsns; k++)
+			if (a->ok[k] && a->ins[k].operand_count_visible >= 2 &&
+			    a->ops[k][0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+			    a->ops[k][0].reg.value == ZYDIS_REGISTER_RBP &&
+			    ((a->ops[k][1].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+			      a->ops[k][1].reg.value == ZYDIS_REGISTER_RSP) ||
+			     (a->ops[k][1].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+			      a->ops[k][1].mem.base == ZYDIS_REGISTER_RSP))) {
+				a->rbp_frame = 1;
+				break;
+			}
+	}
+	return a->rbp_frame == 1;
+}
+
+/* Large displacements (not @skip) used with base register @b in @a's
+ * function, or a register copied to or from it ("mov r8, rax"), into @ret
+ * (distinct, at most @max); returns their number. */
+static uint32_t base_disps(const struct ana *a, int b, int64_t skip, int64_t *ret, uint32_t max)
+{
+	uint32_t n = 0, regs = 1u << b;
+
+	for (size_t k = 0; k < a->sf->g.ninsns; k++) {
+		const ZydisDecodedOperand *op = a->ops[k];
+		int x, y;
+
+		if (a->ok[k] && a->ins[k].mnemonic == ZYDIS_MNEMONIC_MOV &&
+		    a->ins[k].operand_count_visible == 2 &&
+		    op[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		    op[1].type == ZYDIS_OPERAND_TYPE_REGISTER && op[0].size == 64 &&
+		    (x = reg_index(op[0].reg.value)) >= 0 &&
+		    (y = reg_index(op[1].reg.value)) >= 0 && x != 4 && y != 4 && (x == b || y == b))
+			regs |= 1u << x | 1u << y;
+	}
+	for (size_t k = 0; k < a->sf->g.ninsns && n < max; k++) {
+		if (!a->ok[k])
+			continue;
+		for (int i = 0; i < a->ins[k].operand_count_visible && n < max; i++) {
+			const ZydisDecodedOperand *op = &a->ops[k][i];
+			int64_t d = op->mem.disp.value;
+			uint32_t j;
+
+			if (op->type != ZYDIS_OPERAND_TYPE_MEMORY || reg_index(op->mem.base) < 0 ||
+			    !(regs & (1u << reg_index(op->mem.base))) || d == skip ||
+			    (d < SHAPE_MIN_DISP && d > -SHAPE_MIN_DISP))
+				continue;
+			for (j = 0; j < n && ret[j] != d; j++)
+				;
+			if (j == n)
+				ret[n++] = d;
+		}
+	}
+	return n;
+}
+
+/* Is base register @b in @a's function the structure of capshape @ci? */
+static bool shape_match(struct ana *a, int b, size_t ci)
+{
+	const struct scan_capshape *cs = &a->sf->capshapes[ci];
+
+	if (!a->shape_memo[ci][b]) {
+		int64_t d[64];
+		uint32_t n = base_disps(a, b, cs->disp, d, ARRAY_SIZE(d)), hit = 0;
+
+		for (uint32_t i = 0; i < n; i++)
+			for (uint32_t j = 0; j < cs->n; j++)
+				hit += d[i] == cs->other[j];
+		a->shape_memo[ci][b] = hit >= SHAPE_MATCH ? 2 : 1;
+	}
+	return a->shape_memo[ci][b] == 2;
+}
+
+static uint32_t entry_taint(struct scan_file *sf, size_t fi, int depth, uint32_t *ret_stk,
+                            uint32_t *ret_zero);
 static int may_cap(struct scan_file *sf);
 static bool func_guarded(struct scan_file *sf, size_t fi, int depth);
 
@@ -341,6 +438,14 @@ static uint8_t mem_taint(struct ana *a, const struct tstate *s, size_t k,
 			for (size_t f = 0; f < a->sf->ncapfields; f++)
 				if (a->sf->capfields[f] == op->mem.disp.value) {
 					*org = new_origin(a, 4, (uint64_t)op->mem.disp.value, -1,
+					                  NULL);
+					return T_VAL;
+				}
+		if (b != 4 && (b != 5 || !ana_rbp_frame(a)) && op->mem.index == ZYDIS_REGISTER_NONE)
+			for (size_t f = 0; f < a->sf->ncapshapes; f++)
+				if (a->sf->capshapes[f].disp == op->mem.disp.value &&
+				    shape_match(a, b, f)) {
+					*org = new_origin(a, 9, a->sf->capshapes[f].store, (int)f,
 					                  NULL);
 					return T_VAL;
 				}
@@ -532,6 +637,28 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 		s->sp = sp;
 		s->sp_set = sp_set;
 		return false;
+	}
+	/* a jcc on flags from testing a known 0 goes one way only */
+	if (si->kind == SCAN_I_JCC && s->zflags &&
+	    (in->mnemonic == ZYDIS_MNEMONIC_JNZ || in->mnemonic == ZYDIS_MNEMONIC_JZ))
+		a->sf->g.blocks[si->block].never = in->mnemonic == ZYDIS_MNEMONIC_JNZ ? 1 : 2;
+	if (si->kind == SCAN_I_CALL || si->kind == SCAN_I_CALL_IND) {
+		s->zflags = 0;
+	} else if (in->cpu_flags && in->cpu_flags->modified) {
+		int r0 =
+		    in->operand_count_visible >= 2 && ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER
+		        ? reg_index(ops[0].reg.value)
+		        : -1;
+
+		/* "test r, r", "and r, r", "or r, r", "cmp r, 0" of a 0 */
+		s->zflags =
+		    r0 >= 0 && (s->zero & (1u << r0)) &&
+		    (((in->mnemonic == ZYDIS_MNEMONIC_TEST || in->mnemonic == ZYDIS_MNEMONIC_AND ||
+		       in->mnemonic == ZYDIS_MNEMONIC_OR) &&
+		      ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		      ops[1].reg.value == ops[0].reg.value) ||
+		     (in->mnemonic == ZYDIS_MNEMONIC_CMP &&
+		      ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && ops[1].imm.value.u == 0));
 	}
 	if (si->cpuid) {
 		uint16_t o =
@@ -798,7 +925,23 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 		           ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
 			if (ops[1].imm.value.u)
 				s->konst |= bit;
-			else
+			else if (!dst_partial) /* "mov dl, 0" leaves the rest of rdx */
+				s->zero |= bit;
+		} else if (!v && !p && !w &&
+		           (in->mnemonic == ZYDIS_MNEMONIC_MOV ||
+		            in->mnemonic == ZYDIS_MNEMONIC_MOVZX) &&
+		           in->operand_count_visible >= 2 &&
+		           ops[1].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+		           ops[1].mem.index == ZYDIS_REGISTER_NONE &&
+		           ops[1].mem.segment != ZYDIS_REGISTER_FS &&
+		           ops[1].mem.segment != ZYDIS_REGISTER_GS &&
+		           (ops[1].mem.base == ZYDIS_REGISTER_RSP ||
+		            ops[1].mem.base == ZYDIS_REGISTER_RBP)) {
+			/* a stack word known to be 0 (an argument every caller zeroes) */
+			int b = reg_index(ops[1].mem.base);
+			int q = slot_find(s, (uint8_t)b, slot_key(s, b, ops[1].mem.disp.value));
+
+			if (q >= 0 && s->slot[q].k == SLOT_ZARG && !s->slot[q].t)
 				s->zero |= bit;
 		}
 		{
@@ -859,7 +1002,12 @@ static void ana_release(struct ana *a)
 }
 
 #define ONE_SIDED_CHECKS 32 /* checks of one function told apart */
-#define ONE_SIDED_SIGS   64 /* distinct sets of cut edges tried */
+
+/* Block @b ends in a branch that decides: on a capability (either edge may be
+ * what guards), or on a 0 (only the edge never taken, never_edge, does). */
+#define IS_CHECK(g, b)  ((g)->blocks[b].check || (g)->blocks[b].never_edge)
+#define CUT_OK(g, b, k) ((g)->blocks[b].check || (g)->blocks[b].never_edge == (k) + 1)
+#define ONE_SIDED_SIGS  64 /* distinct sets of cut edges tried */
 
 /* Blocks reachable from @from without passing block @skip, as a bitset. */
 static void reach_from(const struct scan_graph *g, uint32_t from, uint32_t skip, uint64_t *set,
@@ -910,7 +1058,7 @@ static int one_sided(const struct scan_graph *g, uint8_t *open)
 	int r = -ENOMEM;
 
 	for (uint32_t b = 0; b < nb && nc < ONE_SIDED_CHECKS; b++)
-		if (g->blocks[b].check)
+		if (IS_CHECK(g, b))
 			checks[nc++] = b;
 	reach = calloc(2 * nc * words + 1, sizeof(*reach));
 	seen = calloc(words + 1, sizeof(*seen));
@@ -933,7 +1081,8 @@ static int one_sided(const struct scan_graph *g, uint8_t *open)
 			for (int k = 0; k < 2; k++) {
 				const uint64_t *other = reach + (2 * c + (size_t)(1 - k)) * words;
 
-				if (!(other[b / 64] & (1ull << (b % 64))))
+				if (CUT_OK(g, checks[c], k) &&
+				    !(other[b / 64] & (1ull << (b % 64))))
 					sig |= 1ull << (2 * c + (size_t)k);
 			}
 		bsig[b] = sig;
@@ -968,7 +1117,7 @@ static int one_sided(const struct scan_graph *g, uint8_t *open)
 			uint32_t b = queue[qh++];
 			size_t c = nc;
 
-			if (g->blocks[b].check)
+			if (IS_CHECK(g, b))
 				for (c = 0; c < nc && checks[c] != b; c++)
 					;
 			for (int k = 0; k < 2; k++) {
@@ -1037,7 +1186,7 @@ static int mark_guarded(struct scan_graph *g)
 		if (g->blocks[b].check)
 			continue;
 		for (int k = 0; k < 2; k++)
-			if (g->blocks[b].succ[k] != UINT32_MAX)
+			if (g->blocks[b].succ[k] != UINT32_MAX && g->blocks[b].never_edge != k + 1)
 				VISIT(g->blocks[b].succ[k], -1);
 		if (g->blocks[b].ind_succ)
 			for (uint32_t t = 0; t < nb; t++)
@@ -1072,7 +1221,7 @@ static int mark_guarded(struct scan_graph *g)
 			continue;
 		g->blocks[b].guarded = true;
 		while (d != UINT32_MAX && steps++ < nb) {
-			if (g->blocks[d].check) {
+			if (IS_CHECK(g, d)) {
 				g->blocks[b].guard_block = (int32_t)d;
 				break;
 			}
@@ -1082,9 +1231,9 @@ static int mark_guarded(struct scan_graph *g)
 	memset(open, 0, nb);
 	qh = qt = 0;
 	for (uint32_t b = 0; b < nb; b++)
-		if (g->blocks[b].check)
+		if (IS_CHECK(g, b))
 			for (int k = 0; k < 2; k++)
-				if (g->blocks[b].succ[k] != UINT32_MAX &&
+				if (g->blocks[b].succ[k] != UINT32_MAX && CUT_OK(g, b, k) &&
 				    g->blocks[g->blocks[b].succ[k]].guarded)
 					VISIT(g->blocks[b].succ[k], (int32_t)b);
 	while (qh < qt) {
@@ -1140,12 +1289,12 @@ static int ana_run(struct ana *a)
 			a->sf->entry_cut++;
 		else if ((!a->nested || a->depth) && k < (long)ni) {
 			struct scan_graph saved = a->sf->g;
-			uint32_t ev, es = 0;
+			uint32_t ev, es = 0, ez = 0;
 
 			/* registers and stack arguments every caller hands over
 			 * holding a capability */
 			memset(&a->sf->g, 0, sizeof(a->sf->g));
-			ev = entry_taint(a->sf, a->fi, a->depth, &es);
+			ev = entry_taint(a->sf, a->fi, a->depth, &es, &ez);
 			free(a->sf->g.insns);
 			free(a->sf->g.blocks);
 			a->sf->g = saved;
@@ -1162,43 +1311,93 @@ static int ana_run(struct ana *a)
 					if (es & (1u << i))
 						slot_set(in, 4, 8 * (i + 1), T_VAL, o, 0);
 			}
+			/* zeros are block-local: only for an entry block nothing
+			 * jumps back to */
+			if (ez && g->blocks[g->insns[k].block].npred == 0) {
+				struct tstate *in = &a->in[g->insns[k].block];
+
+				in->zero |= ez & 0xffffu & ~in->val;
+				for (int i = 0; i < NSTKARG; i++)
+					if ((ez >> 16) & (1u << i) &&
+					    slot_find(in, 4, 8 * (i + 1)) < 0)
+						slot_set(in, 4, 8 * (i + 1), T_NONE, 0, SLOT_ZARG);
+			}
 		}
 	}
 	for (size_t b = 0; b < nb; b++) {
 		g->blocks[b].check = false;
+		g->blocks[b].never = 0;
 		g->blocks[b].select = false;
 		g->blocks[b].guarded = false;
 		g->blocks[b].guard_block = -1;
 	}
-	/* forward may-analysis to a fixpoint; bounded */
-	for (int iter = 0; iter < 64; iter++) {
-		bool changed = false;
+	/* forward may-analysis to a fixpoint over a worklist (blocks whose way
+	 * in changed, in address order first); bounded by 64 visits a block on
+	 * average, which only loses capabilities when hit */
+	{
+		uint32_t *wl = malloc((nb ? nb : 1) * sizeof(*wl));
+		uint8_t *inq = malloc(nb ? nb : 1);
+		size_t head = 0, cnt = nb, budget = 64 * nb;
 
+		if (!wl || !inq) {
+			free(wl);
+			free(inq);
+			return -ENOMEM;
+		}
 		for (size_t b = 0; b < nb; b++) {
+			wl[b] = (uint32_t)b;
+			inq[b] = 1;
+		}
+		while (cnt && budget--) {
+			uint32_t b = wl[head];
 			struct scan_block *bl = &g->blocks[b];
 			struct tstate st = a->in[b];
 			uint16_t co = 0;
 
+			head = head + 1 == nb ? 0 : head + 1;
+			cnt--;
+			inq[b] = 0;
 			for (uint32_t k = bl->first; k < bl->first + bl->n; k++)
 				if (transfer(a, &st, k, &co)) {
 					bl->check = true;
 					bl->check_origin = co;
 				}
-			if (memcmp(&st, &a->out[b], sizeof(st))) {
-				a->out[b] = st;
-				changed = true;
-			}
-			for (int s = 0; s < 2; s++)
-				if (bl->succ[s] != UINT32_MAX) {
-					struct tstate old = a->in[bl->succ[s]];
+			a->out[b] = st;
+			for (int s = 0; s < 2; s++) {
+				uint32_t t = bl->succ[s];
+				struct tstate old;
 
-					merge(&a->in[bl->succ[s]], &st);
-					if (memcmp(&old, &a->in[bl->succ[s]], sizeof(old)))
-						changed = true;
+				if (t == UINT32_MAX)
+					continue;
+				old = a->in[t];
+				merge(&a->in[t], &st);
+				if (!inq[t] && memcmp(&old, &a->in[t], sizeof(old))) {
+					wl[(head + cnt) % nb] = t;
+					cnt++;
+					inq[t] = 1;
 				}
+			}
 		}
-		if (!changed)
-			break;
+		free(wl);
+		free(inq);
+	}
+	for (size_t b = 0; b < nb; b++) {
+		struct scan_block *bl = &g->blocks[b];
+		const struct scan_insn *l = &g->insns[bl->first + bl->n - 1];
+		bool tin;
+
+		bl->never_edge = 0;
+		if (!bl->never || bl->check || bl->succ[0] == bl->succ[1])
+			continue;
+		tin = scan_cfg_insn_find(g, l->target) >= 0;
+		if (bl->never == 1 && tin)
+			bl->never_edge = 1;
+		else if (bl->never == 2)
+			bl->never_edge = tin ? 2 : 1;
+		if (bl->never_edge && bl->succ[bl->never_edge - 1] == UINT32_MAX)
+			bl->never_edge = 0;
+		if (bl->never_edge)
+			bl->check_origin = new_origin(a, 10, l->addr, -1, NULL);
 	}
 	return mark_guarded(g);
 }
@@ -1232,6 +1431,20 @@ static void origin_text(const struct ana *a, int org, char *buf, size_t size,
 		snprintf(buf, size, "flag bits set under a CPU check in a field at offset 0x%llx",
 		         (unsigned long long)o->addr);
 		break;
+	case 10:
+		snprintf(buf, size,
+		         "a value every caller passes as 0 (the branch never goes the "
+		         "other way)");
+		break;
+	case 9: {
+		const struct scan_capshape *cs = &a->sf->capshapes[o->cap];
+
+		snprintf(buf, size,
+		         "a structure field at offset 0x%llx set from cpuid at 0x%llx (the "
+		         "structure told by %d shared field offsets)",
+		         (unsigned long long)cs->disp, (unsigned long long)o->addr, SHAPE_MATCH);
+		break;
+	}
 	case 6:
 		snprintf(buf, size, "glibc's CET state (%%fs:0x48) at 0x%llx",
 		         (unsigned long long)o->addr);
@@ -1289,10 +1502,13 @@ static int mark_live(struct scan_file *sf)
 	free(sf->refs_byfrom);
 	free(sf->sinfo);
 	free(sf->sinfo_have);
+	free(sf->leainfo);
+	sf->leainfo = calloc(sf->nfuncs ? sf->nfuncs : 1, sizeof(*sf->leainfo));
 	sf->refs_byfrom = malloc((sf->nrefs ? sf->nrefs : 1) * sizeof(*sf->refs_byfrom));
 	sf->sinfo = malloc((sf->nrefs ? sf->nrefs : 1) * sizeof(*sf->sinfo));
 	sf->sinfo_have = calloc(sf->nrefs ? sf->nrefs : 1, 1);
-	if (!byfrom || !queue || !sf->refs_byfrom || !sf->sinfo || !sf->sinfo_have) {
+	if (!byfrom || !queue || !sf->refs_byfrom || !sf->sinfo || !sf->sinfo_have ||
+	    !sf->leainfo) {
 		free(byfrom);
 		free(queue);
 		return -ENOMEM;
@@ -1596,7 +1812,8 @@ static void entry_sites(struct ana *a, const struct scan_ref *rf, uint32_t *mask
  * side. Memoised; a cycle or the depth bound gives no capability (sound: it
  * only loses guards). Clobbers sf->g.
  */
-static uint32_t entry_taint(struct scan_file *sf, size_t fi, int depth, uint32_t *ret_stk)
+static uint32_t entry_taint(struct scan_file *sf, size_t fi, int depth, uint32_t *ret_stk,
+                            uint32_t *ret_zero)
 {
 	struct scan_func *fn = &sf->funcs[fi];
 	uint64_t start = fn->start;
@@ -1607,8 +1824,10 @@ static uint32_t entry_taint(struct scan_file *sf, size_t fi, int depth, uint32_t
 	uint64_t cut0 = sf->entry_cut;
 
 	*ret_stk = 0;
+	*ret_zero = 0;
 	if ((fn->flags & SCAN_FN_ENTRYSET) || ((fn->flags & SCAN_FN_ENTRYPROV) && depth > 0)) {
 		*ret_stk = fn->entry_stk;
+		*ret_zero = fn->entry_zero;
 		return fn->entry_val;
 	}
 	if (fn->flags & SCAN_FN_ENTRYBUSY) { /* a cycle: nothing on this way */
@@ -1619,6 +1838,7 @@ static uint32_t entry_taint(struct scan_file *sf, size_t fi, int depth, uint32_t
 		fn->flags |= SCAN_FN_ENTRYSET;
 		fn->entry_val = 0;
 		fn->entry_stk = 0;
+		fn->entry_zero = 0;
 		return 0;
 	}
 	fn->flags |= SCAN_FN_ENTRYBUSY;
@@ -1697,6 +1917,21 @@ static uint32_t entry_taint(struct scan_file *sf, size_t fi, int depth, uint32_t
 				}
 				continue;
 			}
+			/* what calls through pointers taken in the caller hand over
+			 * does not depend on which pointer: once per caller (a
+			 * dispatch-table setup takes hundreds of addresses) */
+			if (sf->leainfo[ci].have) {
+				const struct scan_leainfo *li = &sf->leainfo[ci];
+
+				m2 &= li->got;
+				nz2 |= li->nz;
+				sm2 &= li->sgot;
+				snz2 |= li->snz;
+				nsites = li->nsites;
+				escaped = li->escaped;
+				mask = m2, nonzero = nz2, smask = sm2, snonzero = snz2;
+				break;
+			}
 			ana_release(&a);
 			a = (struct ana){.sf = sf,
 			                 .fi = (size_t)ci,
@@ -1708,7 +1943,24 @@ static uint32_t entry_taint(struct scan_file *sf, size_t fi, int depth, uint32_t
 			sf->entry_work++;
 			if (scan_cfg_build(sf, (size_t)ci) < 0 || ana_run(&a) < 0)
 				break;
-			entry_sites(&a, rf, &m2, &nz2, &sm2, &snz2, &nsites, &escaped);
+			{
+				struct scan_leainfo *li = &sf->leainfo[ci];
+
+				li->got = 0xffffu;
+				li->sgot = (1u << NSTKARG) - 1;
+				li->nz = li->snz = 0;
+				li->nsites = 0;
+				li->escaped = false;
+				entry_sites(&a, rf, &li->got, &li->nz, &li->sgot, &li->snz,
+				            &li->nsites, &li->escaped);
+				li->have = true;
+				m2 &= li->got;
+				nz2 |= li->nz;
+				sm2 &= li->sgot;
+				snz2 |= li->snz;
+				nsites = li->nsites;
+				escaped = li->escaped;
+			}
 			if (pass == 1 || (m2 == mask && sm2 == smask)) {
 				mask = m2, nonzero = nz2, smask = sm2, snonzero = snz2;
 				break;
@@ -1735,6 +1987,10 @@ static uint32_t entry_taint(struct scan_file *sf, size_t fi, int depth, uint32_t
 	/* not a register or slot that every caller merely zeroes */
 	fn->entry_val = n ? mask & nonzero : 0;
 	fn->entry_stk = n ? smask & snonzero : 0;
+	/* and those that every caller zeroes: a branch on one never goes the
+	 * nonzero way ("FSE_buildDTable_wksp(..., bmi2 = 0)") */
+	fn->entry_zero = n ? (mask & ~nonzero & 0xffffu) | (smask & ~snonzero) << 16 : 0;
+	*ret_zero = fn->entry_zero;
 	if (trace_on())
 		fprintf(stderr,
 		        "TRACE entry %llx depth %d n=%zu val=%x stk=%x (mask %x/%x stk %x/%x)\n",
@@ -1908,6 +2164,61 @@ static int find_cap_vars(struct scan_file *sf)
  * the field everywhere; zstd's dctx->bmi2 lives far above it. */
 #define CAPFIELD_MIN_DISP 0x100
 
+/*
+ * "cctx->bmi2 = ZSTD_cpuid_bmi2(ZSTD_cpuid())" at a small offset: instruction
+ * @k (state @st before it) storing a one-bit cpuid value to [reg+OFF],
+ * 0 <= OFF <= CAPFIELD_MIN_DISP, records (OFF, the function's large
+ * displacements through reg) as a capability shape. Needs at least
+ * SHAPE_MATCH such displacements, else nothing.
+ */
+static void note_capshape(struct ana *a, const struct tstate *st, size_t k)
+{
+	struct scan_file *sf = a->sf;
+	const ZydisDecodedOperand *op = a->ops[k];
+	struct scan_capshape *cs = NULL;
+	int64_t d[32];
+	uint32_t n;
+	int b, sr, org;
+
+	if (a->ins[k].operand_count_visible < 2 || op[0].type != ZYDIS_OPERAND_TYPE_MEMORY ||
+	    !(op[0].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) ||
+	    op[0].mem.index != ZYDIS_REGISTER_NONE || op[1].type != ZYDIS_OPERAND_TYPE_REGISTER ||
+	    (sr = reg_index(op[1].reg.value)) < 0 || !(st->val & st->bitv & (1u << sr)) ||
+	    op[0].mem.disp.value < 0 || op[0].mem.disp.value > CAPFIELD_MIN_DISP ||
+	    (b = reg_index(op[0].mem.base)) < 0 || b == 4 || (b == 5 && ana_rbp_frame(a)))
+		return;
+	/* straight from cpuid/xgetbv or a detector's result, not a copy of some
+	 * other capability (glibc's ifunc tables store cpu_features bits in
+	 * arrays of small records) */
+	org = st->org[sr];
+	if (org <= 0 || (size_t)org > a->norgs ||
+	    (a->orgs[org - 1].kind != 0 && a->orgs[org - 1].kind != 1 &&
+	     a->orgs[org - 1].kind != 3))
+		return;
+	n = base_disps(a, b, op[0].mem.disp.value, d, ARRAY_SIZE(d));
+	if (n < SHAPE_MATCH)
+		return;
+	for (size_t f = 0; f < sf->ncapshapes; f++)
+		if (sf->capshapes[f].disp == op[0].mem.disp.value)
+			cs = &sf->capshapes[f];
+	if (!cs) {
+		if (sf->ncapshapes == ARRAY_SIZE(sf->capshapes))
+			return;
+		cs = &sf->capshapes[sf->ncapshapes++];
+		cs->disp = op[0].mem.disp.value;
+		cs->store = sf->g.insns[k].addr;
+		cs->n = 0;
+	}
+	for (uint32_t i = 0; i < n && cs->n < ARRAY_SIZE(cs->other); i++) {
+		uint32_t j;
+
+		for (j = 0; j < cs->n && cs->other[j] != d[i]; j++)
+			;
+		if (j == cs->n)
+			cs->other[cs->n++] = d[i];
+	}
+}
+
 static int propagate_caps(struct scan_file *sf)
 {
 	uint8_t *done = calloc(sf->nfuncs ? sf->nfuncs : 1, 1);
@@ -2075,6 +2386,8 @@ static int propagate_caps(struct scan_file *sf)
 						if (!have)
 							sf->capfields[sf->ncapfields++] =
 							    op[0].mem.disp.value;
+					} else if (!si->ripmem && a.ok[i]) {
+						note_capshape(&a, &st, i);
 					}
 					transfer(&a, &st, i, &co);
 				}
@@ -2957,6 +3270,8 @@ static int may_cap(struct scan_file *sf)
 		fieldbits |= scan_disp_bit(sf->capfields[f]);
 	for (size_t f = 0; f < sf->ncapbits; f++)
 		fieldbits |= scan_disp_bit(sf->capbits[f].disp);
+	for (size_t f = 0; f < sf->ncapshapes; f++)
+		fieldbits |= scan_disp_bit(sf->capshapes[f].disp);
 #define MARK(f)                                                                                    \
 	do {                                                                                       \
 		if (!(sf->funcs[f].flags & SCAN_FN_MAYCAP)) {                                      \
@@ -3033,6 +3348,7 @@ int scan_guard_classify(struct scan_file *sf, struct tgvm_error *reterr)
 		goto out;
 	/* answers computed while capabilities were still being found are stale */
 	memset(sf->sinfo_have, 0, sf->nrefs ? sf->nrefs : 1);
+	memset(sf->leainfo, 0, (sf->nfuncs ? sf->nfuncs : 1) * sizeof(*sf->leainfo));
 	for (size_t fi = 0; fi < sf->nfuncs; fi++) {
 		struct scan_func *fn = &sf->funcs[fi];
 
@@ -3060,6 +3376,11 @@ int scan_guard_classify(struct scan_file *sf, struct tgvm_error *reterr)
 		for (size_t i = 0; i < sf->ncapbits; i++)
 			fprintf(stderr, "TRACE bits %llx %x\n",
 			        (unsigned long long)sf->capbits[i].disp, sf->capbits[i].mask);
+	if (trace_on())
+		for (size_t i = 0; i < sf->ncapshapes; i++)
+			fprintf(stderr, "TRACE shape %llx store %llx n=%u\n",
+			        (unsigned long long)sf->capshapes[i].disp,
+			        (unsigned long long)sf->capshapes[i].store, sf->capshapes[i].n);
 	for (size_t fi = 0; fi < sf->nfuncs; fi++)
 		if ((sf->funcs[fi].flags & SCAN_FN_USES) && (r = classify_func(sf, fi)) < 0)
 			goto out;

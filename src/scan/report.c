@@ -216,6 +216,7 @@ out:
 	free(sf.dslot_by_site);
 	free(sf.sinfo);
 	free(sf.sinfo_have);
+	free(sf.leainfo);
 	free(sf.refs_byfrom);
 	free(sf.caps);
 	free(sf.g.insns);

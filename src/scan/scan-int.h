@@ -170,6 +170,9 @@ struct scan_block {
 	bool check;           /* ends in a branch on a capability */
 	int32_t check_origin; /* index into the function's origins */
 	bool select;          /* a cmov/setcc in it picks by a capability */
+	uint8_t never;        /* its jcc tests a value that is 0 on every way in:
+				 1 the branch is never taken, 2 the fall-through is never */
+	uint8_t never_edge;   /* that edge: k + 1 for succ[k], 0 none */
 	bool guarded;         /* strictly dominated by a check block */
 	int32_t guard_block;  /* the dominating check block */
 };
@@ -191,8 +194,10 @@ struct scan_func {
 	uint64_t disps;   /* 64-bit filter of its memory displacements (see scan_disp_bit) */
 	struct scan_insn *icache; /* its decoded instructions, kept in the guard phase */
 	uint32_t nicache;
-	uint32_t entry_val; /* registers holding a capability on every way in */
-	uint32_t entry_stk; /* stack arguments (bit i: entry rsp+8*(i+1)) likewise */
+	uint32_t entry_val;  /* registers holding a capability on every way in */
+	uint32_t entry_stk;  /* stack arguments (bit i: entry rsp+8*(i+1)) likewise */
+	uint32_t entry_zero; /* registers (bits 0-15) and stack arguments (bit 16+i) every
+				caller passes as 0 */
 };
 
 #define SCAN_FN_DECODED   (1u << 0)
@@ -262,6 +267,17 @@ struct scan_file {
 		uint32_t mask;
 	} capbits[16]; /* flag bits of a structure field set only under a check */
 	size_t ncapbits;
+	/* A one-bit cpuid flag stored at a small offset (zstd's cctx->bmi2 at 8):
+	 * the field counts only where the base register is also used with at
+	 * least SCAN_SHAPE_MATCH of the large displacements the storing
+	 * function used with its base (see guard.c, shape_match). */
+	struct scan_capshape {
+		int64_t disp;
+		uint64_t store; /* address of a store that set it */
+		uint32_t n;
+		int64_t other[32]; /* the storing functions' other large displacements */
+	} capshapes[4];
+	size_t ncapshapes;
 	struct scan_graph g;
 	int hwcaps_level;               /* from the path: glibc-hwcaps/x86-64-vN */
 	uint64_t cur_func;              /* start of the function being classified */
@@ -273,7 +289,14 @@ struct scan_file {
 	struct scan_siteinfo {
 		uint32_t got, nz, sgot, snz, kon;
 	} (*sinfo)[2];
-	uint8_t *sinfo_have;   /* bit 0, bit 1: sinfo[i][0], [1] filled */
+	uint8_t *sinfo_have; /* bit 0, bit 1: sinfo[i][0], [1] filled */
+	/* What calls through code pointers a function takes with lea hand their
+	 * targets (per caller, with its own entry state), once computed. */
+	struct scan_leainfo {
+		uint32_t got, nz, sgot, snz;
+		size_t nsites;
+		bool escaped, have;
+	} * leainfo;
 	uint32_t *refs_byfrom; /* indices into refs, sorted by .from */
 	bool maycap_ready;     /* SCAN_FN_MAYCAP computed */
 	bool icache_on;        /* functions are final: keep decoded instructions */

@@ -90,6 +90,7 @@ struct job {
 	pthread_mutex_t lock;
 	struct entry *ents;
 	struct scan_result *res; /* parallel to ents */
+	size_t *order;           /* ents by size, largest first (NULL: as listed) */
 	size_t n;
 	atomic_size_t next;
 	atomic_size_t done;
@@ -139,11 +140,23 @@ static void *worker(void *arg)
 
 		if (i >= j->n)
 			break;
+		if (j->order)
+			i = j->order[i];
 		analyse_entry(j, i);
 		atomic_fetch_add(&j->bytes_done, j->ents[i].size);
 		atomic_fetch_add(&j->done, 1);
 	}
 	return NULL;
+}
+
+static const struct entry *order_ents; /* for cmp_size; set under order_lock */
+static pthread_mutex_t order_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int cmp_size(const void *x, const void *y)
+{
+	uint64_t a = order_ents[*(const size_t *)x].size, b = order_ents[*(const size_t *)y].size;
+
+	return a > b ? -1 : a < b;
 }
 
 static unsigned pick_jobs(const struct tgvm_scan_options *o)
@@ -164,6 +177,17 @@ static int run_jobs(struct job *j, const struct tgvm_scan_options *o, uint64_t f
 
 	if (!th)
 		return -ENOMEM;
+	/* largest files first: a big one picked up last would leave the other
+	 * threads idle at the end */
+	if (nt > 1 && j->n > 1 && (j->order = malloc(j->n * sizeof(*j->order)))) {
+		for (size_t i = 0; i < j->n; i++)
+			j->order[i] = i;
+		pthread_mutex_lock(&order_lock);
+		order_ents = j->ents;
+		qsort(j->order, j->n, sizeof(*j->order), cmp_size);
+		order_ents = NULL;
+		pthread_mutex_unlock(&order_lock);
+	}
 	for (; started < nt && started < j->n; started++)
 		if (pthread_create(&th[started], NULL, worker, j))
 			break;
@@ -184,6 +208,8 @@ static int run_jobs(struct job *j, const struct tgvm_scan_options *o, uint64_t f
 	for (unsigned t = 0; t < started; t++)
 		pthread_join(th[t], NULL);
 	free(th);
+	free(j->order);
+	j->order = NULL;
 	return 0;
 }
 

@@ -58,3 +58,17 @@ cp "$t/r/usr/bin/p" "$d/prog"
 gcc $small -Wl,--disable-new-dtags -Wl,-rpath,'$ORIGIN:$LIB:${PLATFORM}' -o "$d/prog-rpath" \
   "$t/p.c" "$t/r/opt/lib/libf.so.1"
 ls -la "$c" "$e" "$d"
+
+# The ELF analysis: small programs with the patterns the guard analysis
+# follows (cpuid variable, capability argument and field, ifunc), stripped
+# and not, plus a library with a data table inside .text.
+f="$here/corpus/elf"
+s="$here/../data/scan"
+rm -rf "$f" && mkdir -p "$f"
+for p in cpuid-var cap-arg cap-field ifunc; do
+  gcc -O2 -Wl,--build-id=none -o "$f/$p" "$s/$p.c"
+done
+gcc -O2 -s -Wl,--build-id=none -o "$f/cpuid-var-stripped" "$s/cpuid-var.c"
+gcc -shared -fPIC -Wl,--build-id=none -o "$f/libtexttable.so" "$s/text-table.S"
+cp "$d/prog" "$f/tiny-prog"
+ls -la "$f"

@@ -10,23 +10,14 @@ set -e
 command -v qemu-x86_64 >/dev/null || { echo "SKIP: no qemu-x86_64"; exit 77; }
 
 # v1_and_guarded PROG GUARDED... : required within x86-64-v1, each GUARDED listed.
-# $BEYOND (comma list) names features still reported required that are known
-# not to be proven guarded (see zstd below); anything else beyond v1 fails.
 v1_and_guarded() {
-  local prog=$1 f beyond=${BEYOND:-}
+  local prog=$1 f
   shift
   [ -x "$prog" ] || fail "$prog is missing (scripts/setup.sh installs it)"
   run "$TGVM" scan --json "$prog"
   expect_rc 0 "scan $prog"
-  if [ -z "$beyond" ]; then
-    [ "$(json_get "d['programs'][0]['psabi_required']")" = x86-64-v1 ] ||
-      fail "$prog: required $(json_get "d['programs'][0]['required']") is beyond x86-64-v1"
-  else # the x86-64-v1 psABI set and what every x86-64 CPU has, plus $beyond
-    extra=$(json_get "','.join(f for f in d['programs'][0]['required'] if f not in
-      ['fpu','tsc','cx8','cmov','mmx','fxsr','sse','sse2','syscall','lm','clflush'] + '$beyond'.split(','))")
-    [ -z "$extra" ] ||
-      fail "$prog: required $(json_get "d['programs'][0]['required']") is beyond x86-64-v1 ($extra)"
-  fi
+  [ "$(json_get "d['programs'][0]['psabi_required']")" = x86-64-v1 ] ||
+    fail "$prog: required $(json_get "d['programs'][0]['required']") is beyond x86-64-v1"
   for f in "$@"; do
     [ "$(json_get "'$f' in d['programs'][0]['guarded']")" = True ] ||
       fail "$prog: $f missing from guarded $(json_get "d['programs'][0]['guarded']")"
@@ -50,13 +41,12 @@ runs_v1 /usr/bin/openssl dgst -sha256 "$TMP/in.txt"
 expect_out 'SHA2-256'
 runs_v1 /usr/bin/openssl enc -aes-128-cbc -pbkdf2 -k secret -in "$TMP/in.txt" -out "$TMP/in.enc"
 
-# zstd's compressor keeps "bmi2" in ZSTD_CCtx at offset 8 and hands it down
-# as a flag; a field at so common an offset cannot be told from other
-# structures' fields without types, so its BMI2 twins stay required (with the
-# reason in --explain). The decompressor's flag (ZSTD_DCtx.bmi2, far into the
-# structure) is followed through registers, stack arguments and function
-# pointers: nothing else may be beyond v1.
-BEYOND=bmi2,abm v1_and_guarded /usr/bin/zstd avx2 avx512f
+# zstd keeps its BMI2 flag in structures: ZSTD_DCtx.bmi2 far into the
+# decompression context, ZSTD_CCtx.bmi2 at offset 8 (told from other
+# structures' offset 8 by the fields used beside it), handed down as an
+# argument, on the stack, through function pointers, and as a 0 that
+# dictionary loading passes. The BMI2 twins stay guarded.
+v1_and_guarded /usr/bin/zstd avx2 avx512f bmi2
 runs_v1 /usr/bin/zstd -q -f "$TMP/in.txt" -o "$TMP/in.zst"
 runs_v1 /usr/bin/zstd -q -d -f "$TMP/in.zst" -o "$TMP/out.txt"
 cmp -s "$TMP/in.txt" "$TMP/out.txt" || fail "zstd round trip under qemu64"
