@@ -163,17 +163,6 @@ static int gdb_wait(struct gdb *g, char *ret, size_t size, int timeout_ms)
 	}
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The program stopped with SIGILL: read rip and the bytes there, decode. */
 static void gdb_sigill(struct gdb *g, const struct tgvm_featureset *present, struct probe_obs *o)
 {
@@ -187,8 +176,8 @@ static void gdb_sigill(struct gdb *g, const struct tgvm_featureset *present, str
 	    strlen(reply) < X86_64_RIP_HEX + 16)
 		return;
 	for (int i = 7; i >= 0; i--) { /* little-endian bytes */
-		int hi = hexval(reply[X86_64_RIP_HEX + 2 * i]),
-		    lo = hexval(reply[X86_64_RIP_HEX + 2 * i + 1]);
+		int hi = tgvm_hexval(reply[X86_64_RIP_HEX + 2 * i]),
+		    lo = tgvm_hexval(reply[X86_64_RIP_HEX + 2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return;
@@ -199,7 +188,7 @@ static void gdb_sigill(struct gdb *g, const struct tgvm_featureset *present, str
 	if (gdb_send(g, req) < 0 || gdb_wait(g, reply, sizeof(reply), GDB_REPLY_MS) < 0)
 		return;
 	for (size_t i = 0; i + 1 < strlen(reply) && nb < sizeof(bytes); i += 2) {
-		int hi = hexval(reply[i]), lo = hexval(reply[i + 1]);
+		int hi = tgvm_hexval(reply[i]), lo = tgvm_hexval(reply[i + 1]);
 
 		if (hi < 0 || lo < 0)
 			break;
@@ -405,10 +394,10 @@ int probe_run_user(const struct probe_ctx *ctx, const char *cpu,
 					g.fd = -1;
 					break;
 				}
-				if ((pkt[0] != 'T' && pkt[0] != 'S') || hexval(pkt[1]) < 0 ||
-				    hexval(pkt[2]) < 0)
+				if ((pkt[0] != 'T' && pkt[0] != 'S') || tgvm_hexval(pkt[1]) < 0 ||
+				    tgvm_hexval(pkt[2]) < 0)
 					continue;
-				sig = hexval(pkt[1]) << 4 | hexval(pkt[2]);
+				sig = tgvm_hexval(pkt[1]) << 4 | tgvm_hexval(pkt[2]);
 				if (sig == GDB_SIGILL) {
 					gdb_sigill(&g, present, &o);
 					gdb_stopped_ill = true;

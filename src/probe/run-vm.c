@@ -45,17 +45,6 @@ static void run_output(const char *log, struct probe_obs *o)
 	o->out_len = out.len;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * The bytes of a kernel "Code:" line from the faulting instruction on: the
  * one in <..> is at the instruction pointer. Returns the count (0: no marker).
@@ -74,7 +63,7 @@ static size_t code_bytes(const char *p, const char *end, uint8_t *ret, size_t ma
 			at = true;
 			p++;
 		}
-		if (end - p < 2 || (hi = hexval(p[0])) < 0 || (lo = hexval(p[1])) < 0)
+		if (end - p < 2 || (hi = tgvm_hexval(p[0])) < 0 || (lo = tgvm_hexval(p[1])) < 0)
 			break;
 		if (at)
 			ret[n++] = (uint8_t)(hi << 4 | lo);

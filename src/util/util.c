@@ -30,6 +30,17 @@ int tgvm_parse_u64(const char *s, uint64_t *ret)
 	return 0;
 }
 
+int tgvm_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 int tgvm_parse_int(const char *s, int min, int max, int *ret)
 {
 	long v;

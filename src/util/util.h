@@ -20,6 +20,9 @@
 /* Parse a whole string as a base-10 (or 0x-prefixed) unsigned integer. 0 or -EINVAL/-ERANGE. */
 int tgvm_parse_u64(const char *s, uint64_t *ret);
 int tgvm_parse_int(const char *s, int min, int max, int *ret);
+
+/* The value of hex digit @c (either case), or -1. */
+int tgvm_hexval(char c);
 /* Parse "512M", "1G", "4096" (bytes), "2GiB" into bytes. 0 or -EINVAL/-ERANGE. */
 int tgvm_parse_size(const char *s, uint64_t *ret_bytes);
 
