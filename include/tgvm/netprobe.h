@@ -56,6 +56,21 @@ void netprobe_stop(struct netprobe *p);
 void netprobe_stats(struct netprobe *p, uint64_t from_ns, uint64_t to_ns,
                     struct netprobe_stats *ret);
 
+struct netprobe_window {
+	uint64_t sent;                 /* datagrams sent inside the window */
+	uint64_t answered;             /* of those, answered (at any time) */
+	uint64_t first_reply_after_ns; /* first reply received after the window; 0 none */
+};
+
+/*
+ * What became of the datagrams sent in [@from_ns, @to_ns] (wall clock), and
+ * when the first reply after @to_ns came. Counts the first RTT_MAX datagrams
+ * of a run. Safe while the probe runs (replies still on the way are not
+ * answered yet).
+ */
+void netprobe_window(struct netprobe *p, uint64_t from_ns, uint64_t to_ns,
+                     struct netprobe_window *ret);
+
 /* Wall clock of the last reply, 0 when none came yet. */
 uint64_t netprobe_last_reply_ns(struct netprobe *p);
 

@@ -230,12 +230,19 @@ int vm_qmp_open(const char *dir, int timeout_ms, struct qmp_conn **ret, struct t
 
 /*
  * Point the fabric bridge's forwarding entry for @mac at host @host's uplink,
- * and @host's bridge entry at the VM's @tap (NULL: leave it), so frames for
- * the VM go there at once instead of after the VM announces itself; frames
- * that come before the VM runs wait in its tap's queue. Cost: two `bridge`
- * runs (a few ms).
+ * and @host's bridge entry at the VM's @tap (NULL: leave it; best effort), so
+ * frames for the VM go there at once instead of after the VM announces
+ * itself; frames that come before the VM runs wait in its tap's queue. Over
+ * rtnetlink (src/vm/netswitch.c). vm_net_switch() does it in one go;
+ * vm_net_switch_prepare() opens everything beforehand so that
+ * vm_net_switch_fire() at the switch is two netlink messages.
  */
+struct vm_netswitch;
 int vm_net_switch(const char *mac, const char *host, const char *tap, struct tgvm_error *reterr);
+int vm_net_switch_prepare(const char *mac, const char *host, const char *tap,
+                          struct vm_netswitch **ret, struct tgvm_error *reterr);
+int vm_net_switch_fire(struct vm_netswitch *sw, struct tgvm_error *reterr);
+void vm_net_switch_free(struct vm_netswitch *sw); /* accepts NULL */
 
 /* Run `ip @args...` (NULL-terminated) in namespace @ns (NULL: here); stderr in @reterr. */
 int vm_net_ip(const char *ns, struct tgvm_error *reterr, ...) __attribute__((sentinel));

@@ -40,7 +40,14 @@ int cmd_host_down(int argc, char **argv);
 
 /* nil-migration steps of tgvm migrate (cmd-migrate-nil.c). */
 #include <jansson.h>
+struct migrate_opts;
 bool cli_migrate_is_nil(int argc, char **argv);
+/*
+ * The options every form of `tgvm migrate` takes (-d -b -T -n -P -N -S, see
+ * cmd-migrate.c): true when @c is one of them, with *rc 0 or the exit code of
+ * a bad value (already reported).
+ */
+bool cli_migrate_common_opt(int c, const char *arg, struct migrate_opts *o, int *rc);
 int cmd_migrate_nil(int argc, char **argv);
 /* Memory devices and migration domains of @inventory: a table, or into @json_out (cli-memdev.c). */
 int cli_fleet_memdevs(const char *inventory, json_t *json_out);

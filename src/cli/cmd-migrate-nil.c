@@ -37,6 +37,7 @@ static int usage(void)
 	        "       tgvm migrate VM --decouple DEVICE\n"
 	        "       tgvm migrate VM --recouple\n"
 	        "         [--downtime-limit MS] [--max-bandwidth SIZE] [--timeout MS]\n"
+	        "         [--probe-interval US | --no-probe] [--no-net-switch]\n"
 	        "         [--no-check] [--json]\n");
 	return TGVM_EXIT_USAGE;
 }
@@ -88,6 +89,9 @@ int cmd_migrate_nil(int argc, char **argv)
 	    {"max-bandwidth", required_argument, NULL, 'b'},
 	    {"timeout", required_argument, NULL, 'T'},
 	    {"no-check", no_argument, NULL, 'n'},
+	    {"probe-interval", required_argument, NULL, 'P'},
+	    {"no-probe", no_argument, NULL, 'N'},
+	    {"no-net-switch", no_argument, NULL, 'S'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -99,11 +103,11 @@ int cmd_migrate_nil(int argc, char **argv)
 	const char *to = NULL, *mode = NULL, *decouple = NULL, *memdev = NULL, *vm;
 	bool recouple = false, json = false;
 	size_t n = 0;
-	int c, r, rc;
+	int c, r, rc = 0;
 
 	migrate_opts_init(&o);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "t:m:D:Re:Bd:b:T:njh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:m:D:Re:Bd:b:T:njhP:NS", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			to = optarg;
@@ -123,32 +127,14 @@ int cmd_migrate_nil(int argc, char **argv)
 		case 'B':
 			no.breakdown = true;
 			break;
-		case 'd':
-			if (tgvm_parse_int(optarg, 1, 600000, &o.downtime_limit_ms) < 0)
-				return cli_fail(TGVM_EXIT_USAGE, "migrate",
-				                "--downtime-limit takes milliseconds, not '%s'",
-				                optarg);
-			o.downtime_limit_set = true;
-			break;
-		case 'b':
-			if (tgvm_parse_size(optarg, &o.max_bandwidth) < 0 || !o.max_bandwidth)
-				return cli_fail(TGVM_EXIT_USAGE, "migrate",
-				                "--max-bandwidth takes bytes per second, not '%s'",
-				                optarg);
-			break;
-		case 'T':
-			if (tgvm_parse_int(optarg, 1, 86400000, &o.timeout_ms) < 0)
-				return cli_fail(TGVM_EXIT_USAGE, "migrate",
-				                "--timeout takes milliseconds, not '%s'", optarg);
-			break;
-		case 'n':
-			o.check = NULL;
-			break;
 		case 'j':
 			json = true;
 			break;
 		default:
-			return usage();
+			if (!cli_migrate_common_opt(c, optarg, &o, &rc))
+				return usage();
+			if (rc)
+				return rc;
 		}
 	}
 	if (optind != argc - 1)

@@ -127,6 +127,22 @@ void cli_migrate_print_timeline(json_t *j)
 		       json_is_true(json_object_get(np, "fabric_switched_at_stop"))
 		           ? "; fabric switched at STOP"
 		           : "");
+		if (json_is_number(json_object_get(np, "switched_after_stop_ms")))
+			printf("network switch: forwarding replaced %.2f ms after STOP\n",
+			       json_number_value(json_object_get(np, "switched_after_stop_ms")));
+	}
+	if (json_is_number(json_object_get(np, "first_answer_after_resume_ms"))) {
+		json_int_t sent = json_integer_value(json_object_get(np, "sent_while_paused"));
+		json_int_t ans = json_integer_value(json_object_get(np, "answered_of_paused"));
+		json_t *tb = json_object_get(np, "dest_translated_blocks");
+
+		fmt_ms(a, sizeof(a), json_object_get(np, "first_answer_after_resume_ms"));
+		printf("after RESUME: first answer in %s ms", a);
+		if (json_is_integer(tb))
+			printf(" (TCG: the destination had translated %lld code blocks)",
+			       (long long)json_integer_value(tb));
+		printf("; sent while paused: %lld, answered later %lld, lost %lld\n",
+		       (long long)sent, (long long)ans, (long long)(sent - ans));
 	}
 	if (json_string_length(json_object_get(np, "note")))
 		printf("probe: %s\n", json_string_value(json_object_get(np, "note")));
@@ -217,6 +233,46 @@ static int migrate_cancel_cmd(int argc, char **argv)
 	return TGVM_EXIT_OK;
 }
 
+bool cli_migrate_common_opt(int c, const char *arg, struct migrate_opts *o, int *rc)
+{
+	*rc = 0;
+	switch (c) {
+	case 'd':
+		o->downtime_limit_set = true;
+		if (tgvm_parse_int(arg, 1, 600000, &o->downtime_limit_ms) < 0)
+			*rc = cli_fail(TGVM_EXIT_USAGE, "migrate",
+			               "--downtime-limit takes milliseconds, not '%s'", arg);
+		return true;
+	case 'b':
+		if (tgvm_parse_size(arg, &o->max_bandwidth) < 0 || !o->max_bandwidth)
+			*rc = cli_fail(
+			    TGVM_EXIT_USAGE, "migrate",
+			    "--max-bandwidth takes bytes per second (e.g. 100M), not '%s'", arg);
+		return true;
+	case 'T':
+		if (tgvm_parse_int(arg, 1, 86400000, &o->timeout_ms) < 0)
+			*rc = cli_fail(TGVM_EXIT_USAGE, "migrate",
+			               "--timeout takes milliseconds, not '%s'", arg);
+		return true;
+	case 'n':
+		o->check = NULL;
+		return true;
+	case 'P':
+		if (tgvm_parse_int(arg, 10, 1000000, &o->probe_interval_us) < 0)
+			*rc = cli_fail(TGVM_EXIT_USAGE, "migrate",
+			               "--probe-interval takes microseconds, not '%s'", arg);
+		return true;
+	case 'N':
+		o->probe_interval_us = -1;
+		return true;
+	case 'S':
+		o->no_net_switch = true;
+		return true;
+	default:
+		return false;
+	}
+}
+
 int cmd_migrate(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -243,7 +299,7 @@ int cmd_migrate(int argc, char **argv)
 	struct tgvm_error err = {0};
 	const char *to = NULL, *svg = NULL;
 	bool json = false;
-	int c, r, rc;
+	int c, r, rc = 0;
 
 	if (argc >= 2 && !strcmp(argv[1], "status"))
 		return migrate_status_cmd(argc - 1, argv + 1);
@@ -266,52 +322,17 @@ int cmd_migrate(int argc, char **argv)
 				                optarg);
 			o.mode = (enum migrate_mode)r;
 			break;
-		case 'd':
-			o.downtime_limit_set = true;
-			if (tgvm_parse_int(optarg, 1, 600000, &o.downtime_limit_ms) < 0)
-				return cli_fail(TGVM_EXIT_USAGE, "migrate",
-				                "--downtime-limit takes milliseconds, not '%s'",
-				                optarg);
-			break;
-		case 'b':
-			if (tgvm_parse_size(optarg, &o.max_bandwidth) < 0 || !o.max_bandwidth)
-				return cli_fail(
-				    TGVM_EXIT_USAGE, "migrate",
-				    "--max-bandwidth takes bytes per second (e.g. 100M), "
-				    "not '%s'",
-				    optarg);
-			break;
 		case 'c':
 			if (tgvm_parse_int(optarg, 1, 3600000, &o.converge_timeout_ms) < 0)
 				return cli_fail(TGVM_EXIT_USAGE, "migrate",
 				                "--converge-timeout takes milliseconds, not '%s'",
 				                optarg);
 			break;
-		case 'T':
-			if (tgvm_parse_int(optarg, 1, 86400000, &o.timeout_ms) < 0)
-				return cli_fail(TGVM_EXIT_USAGE, "migrate",
-				                "--timeout takes milliseconds, not '%s'", optarg);
-			break;
 		case 'M':
 			if (tgvm_parse_int(optarg, 1, 64, &o.multifd_channels) < 0)
 				return cli_fail(TGVM_EXIT_USAGE, "migrate",
 				                "--multifd takes 1 to 64 channels, not '%s'",
 				                optarg);
-			break;
-		case 'n':
-			o.check = NULL;
-			break;
-		case 'P':
-			if (tgvm_parse_int(optarg, 10, 1000000, &o.probe_interval_us) < 0)
-				return cli_fail(TGVM_EXIT_USAGE, "migrate",
-				                "--probe-interval takes microseconds, not '%s'",
-				                optarg);
-			break;
-		case 'N':
-			o.probe_interval_us = -1;
-			break;
-		case 'S':
-			o.no_net_switch = true;
 			break;
 		case 'g':
 			svg = optarg;
@@ -329,9 +350,13 @@ int cmd_migrate(int argc, char **argv)
 			json = true;
 			break;
 		default:
+			if (cli_migrate_common_opt(c, optarg, &o, &rc))
+				break;
 			migrate_usage();
 			return TGVM_EXIT_USAGE;
 		}
+		if (rc)
+			return rc;
 	}
 	if (optind != argc - 1 || !to) {
 		migrate_usage();

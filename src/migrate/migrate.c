@@ -28,6 +28,7 @@
 #define RAISE_AFTER_PASSES 3
 #define RAISED_LIMIT_MS    300
 #define ANSWER_WAIT_MS     20000 /* the guest must answer from the destination within */
+#define PROBE_TAIL_MS      500   /* probing goes on this long after the first answer */
 #define PROGRESS_EVERY     (250ull * 1000000ull)
 #define CANCEL_FILE        "cancel-request"
 #define ACTIVE_FILE        "migration-active.json"
@@ -90,6 +91,11 @@ void migrate_timeline_init(struct migrate_timeline *t)
 	t->net_blackout_us = -1;
 	t->net_floor_us = -1;
 	t->net_precopy_silence_us = -1;
+	t->first_answer_us = -1;
+	t->net_switch_after_stop_us = -1;
+	t->paused_sent = -1;
+	t->paused_answered = -1;
+	t->dest_translated_blocks = -1;
 	t->extra = json_object();
 }
 
@@ -180,7 +186,22 @@ json_t *migrate_timeline_to_json(const struct migrate_timeline *t)
 		json_object_set_new(np, "blackout_end_ms",
 		                    json_real(ms_since(t->started_ns, t->net_gap_end_ns)));
 	}
+	json_object_set_new(np, "first_answer_after_resume_ms",
+	                    t->first_answer_us >= 0 ? json_real((double)t->first_answer_us / 1e3)
+	                                            : json_null());
+	json_object_set_new(np, "sent_while_paused",
+	                    t->paused_sent >= 0 ? json_integer(t->paused_sent) : json_null());
+	json_object_set_new(np, "answered_of_paused",
+	                    t->paused_answered >= 0 ? json_integer(t->paused_answered)
+	                                            : json_null());
+	json_object_set_new(np, "dest_translated_blocks",
+	                    t->dest_translated_blocks >= 0 ? json_integer(t->dest_translated_blocks)
+	                                                   : json_null());
 	json_object_set_new(np, "fabric_switched_at_stop", json_boolean(t->net_switched));
+	json_object_set_new(np, "switched_after_stop_ms",
+	                    t->net_switch_after_stop_us >= 0
+	                        ? json_real((double)t->net_switch_after_stop_us / 1e3)
+	                        : json_null());
 	json_object_set_new(np, "note", json_string(t->probe_note));
 	json_object_set_new(j, "network_probe", np);
 	json_object_set_new(j, "qemu_total_ms",
@@ -206,6 +227,7 @@ struct mig {
 	uint64_t last_progress_ns;
 	uint64_t page_size;
 	struct netprobe *np;
+	struct vm_netswitch *sw;           /* prepared network switch, fired at STOP */
 	uint64_t probe_from_ns;            /* end of the floor window */
 	uint64_t last_bytes, last_move_ns; /* stall detection */
 	uint64_t last_recover_ns;
@@ -499,64 +521,96 @@ static void probe_begin(struct mig *m)
 }
 
 /*
+ * One event from the destination within @wait_ms: 1 when one came (@bad
+ * holds its name when it was a reset, shutdown or panic, else ""), 0 none.
+ * Without a destination monitor it only waits.
+ */
+static int dest_event(struct mig *m, int wait_ms, char *bad, size_t size)
+{
+	struct qmp_event e;
+
+	bad[0] = '\0';
+	if (!m->dq) {
+		if (wait_ms)
+			sleep_ms(wait_ms);
+		return 0;
+	}
+	if (qmp_conn_next_event(m->dq, wait_ms, &e, NULL) <= 0)
+		return 0;
+	if (!strcmp(e.name, "RESET") || !strcmp(e.name, "SHUTDOWN") ||
+	    !strcmp(e.name, "GUEST_PANICKED"))
+		snprintf(bad, size, "%s", e.name);
+	qmp_event_release(&e);
+	return 1;
+}
+
+/* Translation blocks the destination's TCG has built so far; -1 unknown (KVM). */
+static int64_t dest_translated_blocks(struct mig *m)
+{
+	json_t *ret = NULL;
+	const char *text, *at;
+	long long n = -1;
+
+	if (!m->dq || qmp_conn_command(m->dq, "x-query-jit", NULL, QMP_MS, &ret, NULL) < 0)
+		return -1;
+	text = json_string_value(json_object_get(ret, "human-readable-text"));
+	if (text && (at = strstr(text, "TB count")) && sscanf(at + 8, "%lld", &n) != 1)
+		n = -1;
+	json_decref(ret);
+	return n;
+}
+
+/*
  * After the switch, while the source still holds the VM paused: the guest must
  * come back on the destination. A reset, shutdown or panic event from the
  * destination, or (when the probe worked before) no answer within
  * ANSWER_WAIT_MS, fails the migration, and the caller resumes the source.
- * Then read the silence around the switch.
+ * After the first answer the probe goes on for PROBE_TAIL_MS, so a stall
+ * right after it counts too (and a reset then still rolls back). Then read
+ * the silence around the switch and what became of the datagrams sent while
+ * the VM was paused.
  */
 static int probe_finish(struct mig *m, struct tgvm_error *reterr)
 {
 	struct migrate_timeline *t = m->t;
 	struct netprobe_stats st;
+	struct netprobe_window w;
 	uint64_t until = tgvm_now_ns() + (uint64_t)ANSWER_WAIT_MS * 1000000ull;
 	uint64_t from = m->stop_ns ? m->stop_ns : m->resume_ns;
-	struct qmp_event e;
-	int r;
+	char bad[64];
 
 	if (!m->resume_ns)
 		return 0;
-	while (m->dq && (r = qmp_conn_next_event(m->dq, 0, &e, NULL)) > 0) {
-		bool bad = !strcmp(e.name, "RESET") || !strcmp(e.name, "SHUTDOWN") ||
-		           !strcmp(e.name, "GUEST_PANICKED");
-
-		qmp_event_release(&e);
-		if (bad)
-			return tgvm_error_set(
-			    reterr, EIO,
-			    "the guest reset or stopped right after it resumed on host "
-			    "'%s' (QMP %s)",
-			    m->dst_host.name, e.name);
-	}
-	if (!m->np)
-		return 0;
-	while (tgvm_now_ns() < until && netprobe_last_reply_ns(m->np) <= m->resume_ns) {
-		if (m->dq && qmp_conn_next_event(m->dq, 2, &e, NULL) > 0) {
-			bool bad = !strcmp(e.name, "RESET") || !strcmp(e.name, "SHUTDOWN") ||
-			           !strcmp(e.name, "GUEST_PANICKED");
-			char name[64];
-
-			snprintf(name, sizeof(name), "%s", e.name);
-			qmp_event_release(&e);
-			if (bad) {
-				netprobe_stop(m->np);
-				return tgvm_error_set(
-				    reterr, EIO,
-				    "the guest reset or stopped right after it resumed "
-				    "on host '%s' (QMP %s)",
-				    m->dst_host.name, name);
-			}
-		} else {
-			sleep_ms(2);
-		}
+	while (dest_event(m, 0, bad, sizeof(bad)) > 0 && !bad[0])
+		;
+	while (m->np && !bad[0] && tgvm_now_ns() < until &&
+	       netprobe_last_reply_ns(m->np) <= m->resume_ns)
+		dest_event(m, 2, bad, sizeof(bad));
+	if (m->np && !bad[0] && netprobe_last_reply_ns(m->np) > m->resume_ns) {
+		t->dest_translated_blocks = dest_translated_blocks(m);
+		until = tgvm_now_ns() + (uint64_t)PROBE_TAIL_MS * 1000000ull;
+		while (!bad[0] && tgvm_now_ns() < until)
+			dest_event(m, 5, bad, sizeof(bad));
 	}
 	netprobe_stop(m->np);
+	if (bad[0])
+		return tgvm_error_set(reterr, EIO,
+		                      "the guest reset or stopped right after it resumed on host "
+		                      "'%s' (QMP %s)",
+		                      m->dst_host.name, bad);
+	if (!m->np)
+		return 0;
 	if (netprobe_last_reply_ns(m->np) <= m->resume_ns)
 		return tgvm_error_set(reterr, EIO,
 		                      "the guest answered on the source but not within %d ms after "
 		                      "it resumed on host '%s'",
 		                      ANSWER_WAIT_MS, m->dst_host.name);
-	netprobe_stats(m->np, from, m->resume_ns, &st);
+	netprobe_window(m->np, from, m->resume_ns, &w);
+	t->paused_sent = (int64_t)w.sent;
+	t->paused_answered = (int64_t)w.answered;
+	if (w.first_reply_after_ns)
+		t->first_answer_us = (int64_t)((w.first_reply_after_ns - m->resume_ns) / 1000);
+	netprobe_stats(m->np, from, 0, &st);
 	if (st.longest.end_ns) {
 		t->net_blackout_us = (int64_t)((st.longest.end_ns - st.longest.start_ns) / 1000);
 		t->net_gap_start_ns = st.longest.start_ns;
@@ -574,16 +628,31 @@ static int probe_finish(struct mig *m, struct tgvm_error *reterr)
 	return 0;
 }
 
-/* At the source's STOP: frames for the VM go to the destination from now on. */
-static void net_switch(struct mig *m)
+/* Before the switch: open what the network switch needs (see net_switch). */
+static void net_switch_prepare(struct mig *m)
 {
 	struct tgvm_error err = {0};
 
 	if (m->o->no_net_switch || m->o->qemu_defaults || !m->src.mac[0])
 		return;
-	if (vm_net_switch(m->src.mac, m->dst_host.name, m->dst.tap, &err) == 0)
+	if (vm_net_switch_prepare(m->src.mac, m->dst_host.name, m->dst.tap, &m->sw, &err) < 0)
+		snprintf(m->t->probe_note, sizeof(m->t->probe_note), "%s", err.msg);
+}
+
+/* At the source's STOP: frames for the VM go to the destination from now on. */
+static void net_switch(struct mig *m)
+{
+	struct tgvm_error err = {0};
+
+	if (!m->sw || m->t->net_switched)
+		return;
+	if (vm_net_switch_fire(m->sw, &err) == 0) {
+		uint64_t now = tgvm_wall_ns();
+
 		m->t->net_switched = true;
-	else
+		m->t->net_switch_after_stop_us =
+		    now > m->stop_ns ? (int64_t)((now - m->stop_ns) / 1000) : 0;
+	} else
 		snprintf(m->t->probe_note, sizeof(m->t->probe_note), "%s", err.msg);
 }
 
@@ -649,6 +718,7 @@ params_done:
 		return tgvm_error_prefix(reterr, "destination cannot listen on %s", uri + 4);
 	if (o->hooks.before_migrate) /* nil-migration (shared.c) */
 		o->hooks.before_migrate(m->sq, m->dq, m->indir, m->t, o->hooks.opaque);
+	net_switch_prepare(m);
 	if ((r = simple_cmd(m->sq, "migrate", json_pack("{s:s}", "uri", uri), reterr)) < 0)
 		return tgvm_error_prefix(reterr, "source cannot start migrating to %s", uri + 4);
 	return 0;
@@ -1106,6 +1176,7 @@ out:
 	qmp_conn_free(m.sq);
 	qmp_conn_free(m.dq);
 	netprobe_free(m.np);
+	vm_net_switch_free(m.sw);
 	if (m.vmdir[0] && strcmp(t->status, "refused")) {
 		json_t *j = migrate_timeline_to_json(t);
 

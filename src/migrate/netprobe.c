@@ -52,6 +52,10 @@ struct netprobe {
 	size_t n_gaps;
 	struct rtt *rtts;
 	size_t n_rtts, cap_rtts;
+	uint64_t *sent_at; /* wall clock of datagram seq (index seq - 1), up to RTT_MAX */
+	size_t cap_sent;
+	uint64_t last_seq; /* highest sequence number handed out */
+	uint8_t *answered; /* bit seq - 1: a reply came */
 };
 
 static uint64_t mono_ns(void)
@@ -108,9 +112,33 @@ static void *tx_main(void *arg)
 		struct packet pk = {.magic = MAGIC, .seq = ++seq, .sent_mono_ns = mono_ns()};
 		struct timespec ts;
 
+		uint64_t wall = tgvm_wall_ns();
+
+		pthread_mutex_lock(&p->lock);
+		if (seq > p->cap_sent && p->cap_sent < RTT_MAX) {
+			size_t cap = p->cap_sent ? p->cap_sent * 2 : 4096;
+			uint64_t *n1 = realloc(p->sent_at, cap * sizeof(*n1));
+			uint8_t *n2 = n1 ? realloc(p->answered, cap / 8) : NULL;
+
+			if (n1)
+				p->sent_at = n1;
+			if (n2) {
+				memset(n2 + p->cap_sent / 8, 0, (cap - p->cap_sent) / 8);
+				p->answered = n2;
+				p->cap_sent = cap;
+			}
+		}
+		if (seq <= p->cap_sent)
+			p->sent_at[seq - 1] = wall; /* before the send: a reply cannot beat it */
+		p->last_seq = seq;
+		pthread_mutex_unlock(&p->lock);
 		if (send(p->fd, &pk, sizeof(pk), MSG_DONTWAIT) == (ssize_t)sizeof(pk)) {
 			pthread_mutex_lock(&p->lock);
 			p->sent++;
+			pthread_mutex_unlock(&p->lock);
+		} else if (seq <= p->cap_sent) {
+			pthread_mutex_lock(&p->lock);
+			p->sent_at[seq - 1] = 0; /* not sent: not counted as lost */
 			pthread_mutex_unlock(&p->lock);
 		}
 		next += step;
@@ -164,6 +192,8 @@ static void *rx_main(void *arg)
 		if (p->last_reply_ns && now - p->last_reply_ns >= NETPROBE_GAP_MIN_US * 1000ull)
 			gap_add(p, p->last_reply_ns, now);
 		p->last_reply_ns = now;
+		if (pk.seq >= 1 && pk.seq <= p->cap_sent)
+			p->answered[(pk.seq - 1) / 8] |= (uint8_t)(1u << ((pk.seq - 1) % 8));
 		if (p->n_rtts == p->cap_rtts && p->cap_rtts < RTT_MAX) {
 			size_t cap = p->cap_rtts ? p->cap_rtts * 2 : 4096;
 			struct rtt *n2 = realloc(p->rtts, cap * sizeof(*n2));
@@ -293,6 +323,28 @@ void netprobe_stats(struct netprobe *p, uint64_t from_ns, uint64_t to_ns,
 	}
 }
 
+void netprobe_window(struct netprobe *p, uint64_t from_ns, uint64_t to_ns,
+                     struct netprobe_window *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < p->cap_sent && i < p->last_seq; i++) {
+		uint64_t at = p->sent_at[i];
+
+		if (!at || at < from_ns || at > to_ns)
+			continue;
+		ret->sent++;
+		if (p->answered[i / 8] & (1u << (i % 8)))
+			ret->answered++;
+	}
+	for (size_t i = 0; i < p->n_rtts; i++)
+		if (p->rtts[i].at_ns > to_ns) {
+			ret->first_reply_after_ns = p->rtts[i].at_ns;
+			break;
+		}
+	pthread_mutex_unlock(&p->lock);
+}
+
 uint64_t netprobe_last_reply_ns(struct netprobe *p)
 {
 	uint64_t t;
@@ -313,5 +365,7 @@ void netprobe_free(struct netprobe *p)
 	pthread_mutex_destroy(&p->lock);
 	free(p->gaps);
 	free(p->rtts);
+	free(p->sent_at);
+	free(p->answered);
 	free(p);
 }

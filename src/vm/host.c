@@ -512,30 +512,3 @@ int host_down(const char *const *names, size_t n, struct tgvm_error *reterr)
 	vm_memdev_remove_unused();
 	return r;
 }
-
-int vm_net_switch(const char *mac, const char *host, const char *tap, struct tgvm_error *reterr)
-{
-	char veth[16], ns[64];
-	char *argv[] = {"bridge", "-netns", NULL,     "fdb",     "replace", (char *)mac,
-	                "dev",    NULL,     "master", "dynamic", NULL};
-	int r;
-
-	/* The fabric: frames for @mac go to @host's uplink. */
-	argv[2] = (char *)tgvm_net_fabric_ns();
-	snprintf(veth, sizeof(veth), "fh%08x", vm_fnv1a(host));
-	argv[7] = veth;
-	r = vm_run(NULL, argv, 5000, reterr);
-	if (r < 0)
-		return tgvm_error_prefix(reterr, "cannot point the fabric at host '%s' for %s",
-		                         host, mac);
-	/* The host's own bridge: it may have learned @mac behind its uplink while
-	 * the VM ran elsewhere, and would then drop frames coming in from there.
-	 * Best effort: without it the VM's own announcement fixes it later. */
-	if (tap && *tap) {
-		vm_host_netns(host, ns, sizeof(ns));
-		argv[2] = ns;
-		argv[7] = (char *)tap;
-		vm_run(NULL, argv, 5000, NULL);
-	}
-	return 0;
-}

@@ -66,6 +66,16 @@ check "model auto: the scan's minimal model (popcnt, bmi2 for cpuwork)" \
   "$T vm list --json | grep -q '+bmi2'"
 
 ip=$("$T" vm list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["ip"])')
+fabric_to() { # the fabric's forwarding entry for the VM's MAC is host $1's uplink
+  local mac port
+  mac=$("$T" vm list --json | python3 -c "import json,sys; print([v['mac'] for v in json.load(sys.stdin) if v['name']=='$VM'][0])")
+  port=$(python3 -c "
+h = 2166136261
+for c in b'$1':
+    h = ((h ^ c) * 16777619) & 0xffffffff
+print('fh%08x' % h)")
+  bridge -n ${P}fabric fdb show | grep -qi "^$mac dev $port master"
+}
 answers() { # up to $1 tries, one second each
   for _ in $(seq 1 "$1"); do
     ip netns exec ${P}probe busybox ping -c 1 -W 1 "$ip" >/dev/null 2>&1 && return 0
@@ -151,6 +161,7 @@ wait $mig; rc=$?
 check "silent destination: migration fails" "[ $rc = 3 ]"
 check "silent destination: VM resumed on the source" "src_ok $A && answers 10"
 check "silent destination: error says so" "grep -q 'rolled back' $TGVM_STATE_DIR/vms/$VM/migration.json"
+check "silent destination: the fabric points back at the source" "fabric_to $A"
 
 mw() { # requests to the guest's memwriter, back to back, from the probe namespace
   ip netns exec ${P}probe python3 -c "
@@ -173,6 +184,9 @@ check "timeline has STOP->RESUME blackout" "python3 -c \"import json,sys; j=json
 check "migrate status reads the timeline" "$T migrate status $VM | grep -q completed"
 check "guest answers on its address from the destination" "answers 30"
 check "network blackout measured by the probe, with its floor" "python3 -c \"import json,sys; j=json.loads(sys.stdin.read()); d=j['downtime']; sys.exit(0 if d['network_blackout_ms'] is not None and d['probe_floor_ms'] is not None and j['network_probe']['interval_us'] else 1)\" <<<\"\$out\""
+check "network switch: the fabric forwards the VM's MAC to the destination" "fabric_to $B"
+check "probe: switch time, first answer after RESUME, datagrams sent while paused" \
+  "python3 -c \"import json,sys; j=json.loads(sys.stdin.read()); n=j['network_probe']; d=j['downtime']; sys.exit(0 if n['fabric_switched_at_stop'] and n['switched_after_stop_ms'] >= 0 and 0 <= n['first_answer_after_resume_ms'] <= d['network_blackout_ms'] and 0 <= n['answered_of_paused'] <= n['sent_while_paused'] else 1)\" <<<\"\$out\""
 check "timeline drawn as SVG" "grep -q '<svg' $TGVM_STATE_DIR/timeline.svg && grep -q 'vCPU blackout' $TGVM_STATE_DIR/timeline.svg"
 after=$(mw verify)
 check "memory intact after the move (memwriter verify)" "grep -q 'MEMWRITER ok' <<<\"\$after\""
