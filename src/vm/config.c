@@ -126,7 +126,7 @@ int vm_config_finish(struct vm_config *c, struct tgvm_error *reterr)
 	if (!c->tap[0])
 		snprintf(c->tap, sizeof(c->tap), "tv%08x", vm_fnv1a(c->name));
 	if (!c->machine[0])
-		snprintf(c->machine, sizeof(c->machine), "q35");
+		snprintf(c->machine, sizeof(c->machine), "%s", VM_MACHINE_DEFAULT);
 	if (c->accel[0] && vm_accel_from_string(c->accel) < 0)
 		return tgvm_error_set(reterr, EINVAL, "VM '%s': unknown accelerator '%s'", c->name,
 		                      c->accel);
@@ -281,6 +281,10 @@ int vm_qemu_argv(const struct vm_config *c, const struct vm_launch *l, struct tg
 	PUSH("-smp");
 	PUSHF("%d", c->cpus);
 	PUSH("-nodefaults");
+	/* No TPR patching option ROM (it helps old Windows under KVM only); its
+	 * state was one of the slowest sections to load at a handoff. */
+	PUSH("-global");
+	PUSH("apic-common.vapic=off");
 	PUSH("-no-user-config");
 	PUSH("-display");
 	PUSH("none");

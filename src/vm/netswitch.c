@@ -81,8 +81,7 @@ static void *open_in_netns(void *arg)
 	return NULL;
 }
 
-static int port_open(struct nl_port *p, const char *ns, const char *dev,
-                     struct tgvm_error *reterr)
+static int port_open(struct nl_port *p, const char *ns, const char *dev, struct tgvm_error *reterr)
 {
 	struct open_req q = {.p = p};
 	pthread_t t;
@@ -96,8 +95,8 @@ static int port_open(struct nl_port *p, const char *ns, const char *dev,
 		return tgvm_error_set(reterr, EAGAIN, "network switch: cannot start a thread");
 	pthread_join(t, NULL);
 	if (p->fd < 0)
-		return tgvm_error_set(reterr, q.err, "network switch: no port '%s' in '%s': %s", dev,
-		                      ns, strerror(q.err));
+		return tgvm_error_set(reterr, q.err, "network switch: no port '%s' in '%s': %s",
+		                      dev, ns, strerror(q.err));
 	return 0;
 }
 

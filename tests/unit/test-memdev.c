@@ -211,7 +211,7 @@ static void test_qemu_argv(void **state)
 	tgvm_strv_init(&v);
 	assert_int_equal(vm_qemu_argv(&c, &l, &v, &err), 0);
 	for (size_t i = 0; i < v.n; i++) {
-		if (!strcmp(v.v[i], "q35,memory-backend=pc.ram"))
+		if (!strcmp(v.v[i], VM_MACHINE_DEFAULT ",memory-backend=pc.ram"))
 			machine = true;
 		if (!strcmp(v.v[i], "memory-backend-file,id=pc.ram,mem-path=/dev/shm/d/v.ram,"
 		                    "size=128M,share=on"))
