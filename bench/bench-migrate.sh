@@ -135,13 +135,13 @@ for size, load, mode, path in rows:
         print(f"      {bad.count(b)} x not completed: {b}")
 print()
 print("Where the network blackout goes (medians; lost = datagrams sent STOP..RESUME never answered):")
-print(f"{'SIZE':5} {'LOAD':5} {'MODE':8} {'switch after STOP ms':>20} {'first answer after RESUME ms':>29} "
+print(f"{'SIZE':5} {'LOAD':5} {'MODE':8} {'switch after STOP ms':>20} {'blackout over after RESUME ms':>29} "
       f"{'TCG blocks then':>15} {'lost/sent while paused':>22}")
 for size, load, mode, path in rows:
     ok = [r for r in (json.loads(l) for l in open(path) if l.strip()) if r.get("status") == "completed"]
     np_ = [r.get("network_probe") or {} for r in ok]
     sw = [n["switched_after_stop_ms"] for n in np_ if n.get("switched_after_stop_ms") is not None]
-    fa = [n["first_answer_after_resume_ms"] for n in np_ if n.get("first_answer_after_resume_ms") is not None]
+    fa = [n["blackout_end_after_resume_ms"] for n in np_ if n.get("blackout_end_after_resume_ms") is not None]
     tb = [n["dest_translated_blocks"] for n in np_ if n.get("dest_translated_blocks") is not None]
     sent = sum(n.get("sent_while_paused") or 0 for n in np_)
     lost = sent - sum(n.get("answered_of_paused") or 0 for n in np_)

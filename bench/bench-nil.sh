@@ -63,7 +63,7 @@ print(json.dumps({'case':'$1','size':'$2','status':j.get('status'),
   'vcpu_ms':d.get('vcpu_blackout_ms'),'qemu_ms':d.get('qemu_ms'),
   'net_ms':d.get('network_blackout_ms'),'floor_ms':d.get('probe_floor_ms'),
   'bytes':j.get('stream_bytes', j.get('transferred_bytes')),'breakdown':j.get('breakdown'),
-  'switch_ms':n.get('switched_after_stop_ms'),'first_ms':n.get('first_answer_after_resume_ms'),
+  'switch_ms':n.get('switched_after_stop_ms'),'first_ms':n.get('blackout_end_after_resume_ms'),
   'tb':n.get('dest_translated_blocks'),'sent_p':n.get('sent_while_paused'),
   'ans_p':n.get('answered_of_paused')}))" >>"$out"
 }
@@ -243,17 +243,17 @@ print("silence the UDP probe (a third namespace, every 0.2 ms) saw from the gues
 print("its no-migration floor; plain QEMU runs without tgvm's probe and network switch (net: -).")
 print("MOVED: the whole migration stream (RAM, device state, headers) from QEMU's own rate x time.")
 print("\nWhere the network blackout goes (medians; lost = datagrams sent STOP..RESUME never answered):")
-print("%-6s %-28s %12s %14s %12s %14s" % ("SIZE", "CASE", "switch ms", "first answer", "TCG blocks", "lost/sent"))
+print("%-6s %-28s %12s %20s %12s %14s" % ("SIZE", "CASE", "switch ms", "over after RESUME", "TCG blocks", "lost/sent"))
 for s in sizes:
     for c in ("handoff", "precopy"):
         rs = [r for r in rows if r["size"] == s and r["case"] == c and r["status"] == "completed"]
         if not rs: continue
         med = lambda k: statistics.median([r[k] for r in rs if r.get(k) is not None] or [float("nan")])
         sent = sum(r.get("sent_p") or 0 for r in rs); lost = sent - sum(r.get("ans_p") or 0 for r in rs)
-        print("%-6s %-28s %12.2f %11.1f ms %12.0f %14s" % (s, names[c], med("switch_ms"), med("first_ms"),
+        print("%-6s %-28s %12.2f %17.1f ms %12.0f %14s" % (s, names[c], med("switch_ms"), med("first_ms"),
               med("tb"), "%d/%d" % (lost, sent)))
-print("first answer: from the destination's RESUME to its first reply; TCG blocks: code blocks the")
-print("destination's new QEMU had translated by then (an empty code cache; KVM translates nothing).")
+print("over after RESUME: from the destination's RESUME to the end of the network blackout; TCG blocks: code blocks the")
+print("destination's new QEMU had translated in its first half second (an empty code cache; KVM translates nothing).")
 keys = ["stop_to_save_ms", "device_save_ms", "transfer_and_load_ms", "post_load_to_resume_ms",
         "resume_to_vcpu_start_ms", "announce_after_resume_ms", "load_ms"]
 print("\nWhere a handoff's vCPU blackout goes (medians over the --breakdown runs, ms; the first four add up to it):")

@@ -83,11 +83,13 @@ struct migrate_timeline {
 	double probe_rtt_median_us;     /* in the floor window */
 	uint64_t net_gap_start_ns, net_gap_end_ns; /* the blackout's silence, wall clock */
 	int64_t first_answer_us;                   /* RESUME -> first reply from the destination */
-	int64_t net_switch_after_stop_us;          /* STOP -> forwarding entries replaced */
-	int64_t paused_sent;                       /* datagrams sent from STOP to RESUME */
-	int64_t paused_answered;             /* of those, answered (late) by the destination */
-	int64_t dest_translated_blocks;      /* TCG blocks the destination built by then; -1 KVM */
-	bool net_switched;                   /* the fabric was pointed at the destination */
+	int64_t answers_again_us;         /* RESUME -> end of the blackout; INT64_MIN unknown */
+	int64_t net_switch_after_stop_us; /* STOP -> forwarding entries replaced */
+	int64_t paused_sent;              /* datagrams sent from STOP to RESUME */
+	int64_t paused_answered;          /* of those, answered (late) by the destination */
+	int64_t
+	    dest_translated_blocks; /* TCG blocks the new QEMU built by the end of the probe; -1 KVM */
+	bool net_switched;          /* the fabric was pointed at the destination */
 	char probe_note[TGVM_ERROR_MSG_MAX]; /* why a figure is missing, or "" */
 	json_t *extra;                       /* owned; hooks may add fields (network blackout...) */
 };

@@ -75,6 +75,14 @@ int qmp_conn_fd(const struct qmp_conn *c);
  * a QMP error. Owned by @c, valid until the next command.
  */
 const char *qmp_conn_last_error_class(const struct qmp_conn *c);
+/*
+ * Call @fn (NULL: none) on every event the moment it is read, also while a
+ * command waits for its reply, before the event is queued as usual. @fn must
+ * be quick and must not use @c.
+ */
+void qmp_conn_set_event_hook(struct qmp_conn *c,
+                             void (*fn)(const struct qmp_event *e, void *opaque), void *opaque);
+
 /* How many events were dropped because the queue was full (it keeps the newest 4096). */
 uint64_t qmp_conn_events_dropped(const struct qmp_conn *c);
 

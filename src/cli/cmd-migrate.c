@@ -137,9 +137,11 @@ void cli_migrate_print_timeline(json_t *j)
 		json_t *tb = json_object_get(np, "dest_translated_blocks");
 
 		fmt_ms(a, sizeof(a), json_object_get(np, "first_answer_after_resume_ms"));
-		printf("after RESUME: first answer in %s ms", a);
+		fmt_ms(b, sizeof(b), json_object_get(np, "blackout_end_after_resume_ms"));
+		printf("after RESUME: first reply in %s ms, blackout over %s ms after RESUME", a,
+		       b);
 		if (json_is_integer(tb))
-			printf(" (TCG: the destination had translated %lld code blocks)",
+			printf(" (TCG: %lld code blocks translated by the new QEMU)",
 			       (long long)json_integer_value(tb));
 		printf("; sent while paused: %lld, answered later %lld, lost %lld\n",
 		       (long long)sent, (long long)ans, (long long)(sent - ans));

@@ -92,6 +92,7 @@ void migrate_timeline_init(struct migrate_timeline *t)
 	t->net_floor_us = -1;
 	t->net_precopy_silence_us = -1;
 	t->first_answer_us = -1;
+	t->answers_again_us = INT64_MIN;
 	t->net_switch_after_stop_us = -1;
 	t->paused_sent = -1;
 	t->paused_answered = -1;
@@ -189,6 +190,10 @@ json_t *migrate_timeline_to_json(const struct migrate_timeline *t)
 	json_object_set_new(np, "first_answer_after_resume_ms",
 	                    t->first_answer_us >= 0 ? json_real((double)t->first_answer_us / 1e3)
 	                                            : json_null());
+	json_object_set_new(np, "blackout_end_after_resume_ms",
+	                    t->answers_again_us != INT64_MIN
+	                        ? json_real((double)t->answers_again_us / 1e3)
+	                        : json_null());
 	json_object_set_new(np, "sent_while_paused",
 	                    t->paused_sent >= 0 ? json_integer(t->paused_sent) : json_null());
 	json_object_set_new(np, "answered_of_paused",
@@ -587,10 +592,11 @@ static int probe_finish(struct mig *m, struct tgvm_error *reterr)
 	       netprobe_last_reply_ns(m->np) <= m->resume_ns)
 		dest_event(m, 2, bad, sizeof(bad));
 	if (m->np && !bad[0] && netprobe_last_reply_ns(m->np) > m->resume_ns) {
-		t->dest_translated_blocks = dest_translated_blocks(m);
 		until = tgvm_now_ns() + (uint64_t)PROBE_TAIL_MS * 1000000ull;
 		while (!bad[0] && tgvm_now_ns() < until)
 			dest_event(m, 5, bad, sizeof(bad));
+		/* After the window: the query holds QEMU's big lock a moment. */
+		t->dest_translated_blocks = dest_translated_blocks(m);
 	}
 	netprobe_stop(m->np);
 	if (bad[0])
@@ -615,6 +621,8 @@ static int probe_finish(struct mig *m, struct tgvm_error *reterr)
 		t->net_blackout_us = (int64_t)((st.longest.end_ns - st.longest.start_ns) / 1000);
 		t->net_gap_start_ns = st.longest.start_ns;
 		t->net_gap_end_ns = st.longest.end_ns;
+		t->answers_again_us =
+		    (int64_t)(st.longest.end_ns / 1000) - (int64_t)(m->resume_ns / 1000);
 	} else {
 		t->net_blackout_us = 0; /* no silence of 1 ms or more around the switch */
 	}
@@ -628,6 +636,20 @@ static int probe_finish(struct mig *m, struct tgvm_error *reterr)
 	return 0;
 }
 
+static void net_switch(struct mig *m);
+
+/* The source's STOP, the moment it is read (even while a command waits):
+ * the network switch cannot wait for a reply the stopped QEMU sends late. */
+static void src_stop_hook(const struct qmp_event *e, void *opaque)
+{
+	struct mig *m = opaque;
+
+	if (!strcmp(e->name, "STOP") && !m->stop_ns) {
+		m->stop_ns = e->timestamp_us ? e->timestamp_us * 1000ull : e->received_ns;
+		net_switch(m);
+	}
+}
+
 /* Before the switch: open what the network switch needs (see net_switch). */
 static void net_switch_prepare(struct mig *m)
 {
@@ -637,6 +659,8 @@ static void net_switch_prepare(struct mig *m)
 		return;
 	if (vm_net_switch_prepare(m->src.mac, m->dst_host.name, m->dst.tap, &m->sw, &err) < 0)
 		snprintf(m->t->probe_note, sizeof(m->t->probe_note), "%s", err.msg);
+	else
+		qmp_conn_set_event_hook(m->sq, src_stop_hook, m);
 }
 
 /* At the source's STOP: frames for the VM go to the destination from now on. */

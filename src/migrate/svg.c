@@ -94,13 +94,15 @@ char *migrate_timeline_svg(json_t *j)
 	double total = num(j, "pipeline_ms"), pause_s = NAN, start_e = NAN, maxleft = 0;
 	double vcpu = num(dt, "vcpu_blackout_ms"), net = num(dt, "network_blackout_ms");
 	double gs = num(np, "blackout_start_ms"), ge = num(np, "blackout_end_ms");
+	double sw = num(np, "switched_after_stop_ms"), fa = num(np, "blackout_end_after_resume_ms");
+	double tb = num(np, "dest_translated_blocks");
 	size_t i, nph = json_array_size(phases);
 	int y, h, zoom_y;
 	char note[96];
 
 	if (!json_is_object(j) || !(total > 0))
 		return NULL;
-	h = 110 + (int)nph * ROW + 60 + 5 * ROW + 80;
+	h = 110 + (int)nph * ROW + 60 + 60 + 9 * ROW + 80; /* phases, curve, zoom rows */
 	tgvm_buf_init(&b);
 	tgvm_buf_printf(&b,
 	                "<?xml version='1.0' encoding='UTF-8'?>\n"
@@ -185,6 +187,8 @@ char *migrate_timeline_svg(json_t *j)
 			z0 = gs;
 		if (!isnan(ge) && ge > z1)
 			z1 = ge;
+		if (!isnan(vcpu) && !isnan(fa) && pause_s + vcpu + fa > z1)
+			z1 = pause_s + vcpu + fa;
 		pad = (z1 - z0) * 0.15 + 1;
 		z0 -= pad;
 		z1 += pad;
@@ -211,9 +215,26 @@ char *migrate_timeline_svg(json_t *j)
 			    note);
 			y += ROW;
 		}
+		if (!isnan(sw)) {
+			snprintf(note, sizeof(note), "forwarding replaced %.2f ms after STOP", sw);
+			bar(&b, z0, z1, pause_s, pause_s + sw, y, "network switch", "#8250df",
+			    note);
+			y += ROW;
+		}
 		if (!isnan(gs) && !isnan(ge)) {
 			snprintf(note, sizeof(note), "%.1f ms (no UDP reply)", ge - gs);
 			bar(&b, z0, z1, gs, ge, y, "network blackout", "#6e7781", note);
+			y += ROW;
+		}
+		if (!isnan(vcpu) && !isnan(fa) && fa > 0) {
+			if (isnan(tb))
+				snprintf(note, sizeof(note), "%.1f ms after RESUME", fa);
+			else
+				snprintf(note, sizeof(note),
+				         "%.1f ms after RESUME (TCG: %.0f code blocks translated)",
+				         fa, tb);
+			bar(&b, z0, z1, pause_s + vcpu, pause_s + vcpu + fa, y, "answers again",
+			    "#bf8700", note);
 			y += ROW;
 		}
 		axis(&b, z0, z1, y + 4);

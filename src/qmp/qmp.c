@@ -39,6 +39,8 @@ struct qmp_conn {
 	size_t ev_cap;
 	uint64_t ev_dropped;
 	char last_class[64];
+	void (*hook)(const struct qmp_event *e, void *opaque);
+	void *hook_opaque;
 };
 
 static int remaining_ms(uint64_t deadline_ns)
@@ -322,6 +324,8 @@ static int read_message(struct qmp_conn *c, uint64_t deadline_ns, bool want_repl
 
 				event_from_json(msg, &e);
 				json_decref(msg);
+				if (c->hook)
+					c->hook(&e, c->hook_opaque);
 				event_push(c, &e);
 				if (!want_reply)
 					return 1;
@@ -624,6 +628,13 @@ void qmp_conn_version(const struct qmp_conn *c, int *major, int *minor, int *mic
 int qmp_conn_fd(const struct qmp_conn *c)
 {
 	return c->fd;
+}
+
+void qmp_conn_set_event_hook(struct qmp_conn *c,
+                             void (*fn)(const struct qmp_event *e, void *opaque), void *opaque)
+{
+	c->hook = fn;
+	c->hook_opaque = opaque;
 }
 
 uint64_t qmp_conn_events_dropped(const struct qmp_conn *c)

@@ -281,6 +281,54 @@ static void test_event_order(void **state)
 	fake_finish(&f);
 }
 
+struct hook_seen {
+	int calls;
+	char first[64];
+};
+
+static void record_hook(const struct qmp_event *e, void *opaque)
+{
+	struct hook_seen *h = opaque;
+
+	if (!h->calls++)
+		snprintf(h->first, sizeof(h->first), "%s", e->name);
+}
+
+/* The hook runs the moment an event is read, while a command still waits. */
+static void test_event_hook_during_command(void **state)
+{
+	static const struct step script[] = {
+	    {S_SEND, GREETING},
+	    {S_EXPECT, "qmp_capabilities"},
+	    {S_SEND, CAPS_OK},
+	    {S_EXPECT, "query-migrate"},
+	    {S_SEND, EV(7)},
+	    {S_SLEEP, NULL, 50},
+	    {S_SEND, "{\"return\": {\"status\": \"completed\"}, \"id\": %ID%}"},
+	    {S_END},
+	};
+	struct fake f;
+	struct qmp_conn *c = open_fake(&f, script);
+	struct tgvm_error err = {0};
+	struct hook_seen h = {0};
+	struct qmp_event ev;
+	json_t *ret = NULL;
+
+	(void)state;
+	qmp_conn_set_event_hook(c, record_hook, &h);
+	assert_int_equal(qmp_conn_command(c, "query-migrate", NULL, 2000, &ret, &err), 0);
+	json_decref(ret);
+	assert_int_equal(h.calls, 1); /* before the reply came */
+	assert_string_equal(h.first, "E7");
+	/* still queued for the ordinary reader */
+	assert_int_equal(qmp_conn_next_event(c, 0, &ev, &err), 1);
+	assert_string_equal(ev.name, "E7");
+	qmp_event_release(&ev);
+	assert_int_equal(h.calls, 1); /* not called twice */
+	qmp_conn_free(c);
+	fake_finish(&f);
+}
+
 static void test_big_integers(void **state)
 {
 	/* QEMU prints uint64 values past INT64_MAX; a string that looks like one stays as is */
@@ -672,6 +720,7 @@ int main(void)
 	    cmocka_unit_test(test_qmp_error_class),
 	    cmocka_unit_test(test_big_integers),
 	    cmocka_unit_test(test_event_order),
+	    cmocka_unit_test(test_event_hook_during_command),
 	    cmocka_unit_test(test_close_mid_reply),
 	    cmocka_unit_test(test_oversized_line),
 	    cmocka_unit_test(test_garbage),
