@@ -119,11 +119,11 @@ void cli_migrate_print_timeline(json_t *j)
 	if (json_is_integer(json_object_get(np, "interval_us"))) {
 		fmt_ms(a, sizeof(a), json_object_get(dt, "probe_floor_ms"));
 		fmt_ms(b, sizeof(b), json_object_get(np, "precopy_longest_silence_ms"));
-		printf("probe: UDP every %lld us, floor (no migration) %s ms, %.0f%% answered; "
-		       "longest "
-		       "silence during precopy %s ms%s\n",
+		printf("probe: UDP every %lld us, floor (no migration) %s ms, %.0f%% answered, "
+		       "round trip %.1f ms; longest silence during precopy %s ms%s\n",
 		       (long long)json_integer_value(json_object_get(np, "interval_us")), a,
-		       100 * json_number_value(json_object_get(np, "floor_answered")), b,
+		       100 * json_number_value(json_object_get(np, "floor_answered")),
+		       json_number_value(json_object_get(np, "floor_rtt_median_us")) / 1000, b,
 		       json_is_true(json_object_get(np, "fabric_switched_at_stop"))
 		           ? "; fabric switched at STOP"
 		           : "");
