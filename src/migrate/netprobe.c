@@ -109,11 +109,11 @@ static void *tx_main(void *arg)
 
 	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 	while (!atomic_load(&p->stop)) {
-		struct packet pk = {.magic = MAGIC, .seq = ++seq, .sent_mono_ns = mono_ns()};
+		struct packet pk = {.magic = MAGIC, .seq = seq + 1, .sent_mono_ns = mono_ns()};
 		struct timespec ts;
-
 		uint64_t wall = tgvm_wall_ns();
 
+		seq++;
 		pthread_mutex_lock(&p->lock);
 		if (seq > p->cap_sent && p->cap_sent < RTT_MAX) {
 			size_t cap = p->cap_sent ? p->cap_sent * 2 : 4096;
