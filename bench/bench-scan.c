@@ -6,7 +6,9 @@
  * a naive ISA-set lister does). Both use every online core (files handed out
  * from a shared counter); both map files rather than read them. Throughput
  * is MB of executable section bytes per second for both, so the ratio is
- * like for like. Usage: bench-scan [DIR] [JOBS]
+ * like for like. A file with several names (hard links) is swept once, as
+ * tgvm analyses it once: its bytes count once on both sides.
+ * Usage: bench-scan [DIR] [JOBS]
  */
 #include <dirent.h>
 #include <errno.h>
@@ -28,8 +30,14 @@
 
 #define MAX_FILES (1u << 20)
 
-static char **files;
-static size_t nfiles;
+struct file {
+	char *path;
+	dev_t dev;
+	ino_t ino;
+};
+
+static struct file *files;
+static size_t nfiles, nnames;
 static atomic_size_t next_file;
 
 static double clock_s(clockid_t c)
@@ -68,18 +76,47 @@ static void walk(const char *dir)
 		if (S_ISDIR(st.st_mode)) {
 			walk(path);
 		} else if (S_ISREG(st.st_mode) && st.st_size >= 64) {
-			char **nv =
+			struct file *nv =
 			    nfiles % 1024 ? files : realloc(files, (nfiles + 1024) * sizeof(*nv));
 
 			if (!nv)
 				break;
 			files = nv;
-			files[nfiles] = strdup(path);
-			if (files[nfiles])
+			files[nfiles] = (struct file){strdup(path), st.st_dev, st.st_ino};
+			if (files[nfiles].path)
 				nfiles++;
 		}
 	}
 	closedir(d);
+}
+
+static int cmp_inode(const void *x, const void *y)
+{
+	const struct file *a = x, *b = y;
+
+	if (a->dev != b->dev)
+		return a->dev < b->dev ? -1 : 1;
+	if (a->ino != b->ino)
+		return a->ino < b->ino ? -1 : 1;
+	return strcmp(a->path, b->path);
+}
+
+/* Keep one name per (st_dev, st_ino): the others are hard links. */
+static void drop_links(void)
+{
+	size_t k = 0;
+
+	nnames = nfiles;
+	if (nfiles > 1)
+		qsort(files, nfiles, sizeof(*files), cmp_inode);
+	for (size_t i = 0; i < nfiles; i++) {
+		if (k && files[k - 1].dev == files[i].dev && files[k - 1].ino == files[i].ino) {
+			free(files[i].path);
+			continue;
+		}
+		files[k++] = files[i];
+	}
+	nfiles = k;
 }
 
 struct sweep {
@@ -150,7 +187,7 @@ static void *sweep_worker(void *arg)
 
 		if (i >= nfiles)
 			break;
-		sweep_file(files[i], &dec, s);
+		sweep_file(files[i].path, &dec, s);
 	}
 	return NULL;
 }
@@ -173,6 +210,7 @@ int main(int argc, char **argv)
 		jobs = 1;
 	elf_version(EV_CURRENT);
 	walk(dir);
+	drop_links();
 	sw = calloc((size_t)jobs, sizeof(*sw));
 	th = calloc((size_t)jobs, sizeof(*th));
 	if (!sw || !th || !nfiles) {
@@ -214,8 +252,11 @@ int main(int argc, char **argv)
 	c_scan = cpu() - c0;
 	t = tgvm_scan_report_totals(rep);
 
-	printf("tree:            %s (%zu files, %llu x86-64 ELF, %.1f MB in executable sections)\n",
-	       dir, nfiles, (unsigned long long)elfs, (double)bytes / 1e6);
+	printf("tree:            %s (%zu names, %zu files, %llu x86-64 ELF, %.1f MB in "
+	       "executable sections)\n",
+	       dir, nnames, nfiles, (unsigned long long)elfs, (double)bytes / 1e6);
+	printf("tgvm saw:        %llu names, %llu of them hard links to a file analysed once\n",
+	       (unsigned long long)t->files, (unsigned long long)t->hardlinks);
 	printf("threads:         %ld\n", jobs);
 	printf("zydis linear:    %.2f s wall, %.2f s CPU: %.1f MB/s, %llu instructions\n", t_sweep,
 	       c_sweep, (double)bytes / 1e6 / t_sweep, (unsigned long long)insns);
@@ -231,7 +272,7 @@ int main(int argc, char **argv)
 	printf("required:        psABI %s\n", tgvm_psabi_to_string(t->psabi));
 	tgvm_scan_report_free(rep);
 	for (size_t i = 0; i < nfiles; i++)
-		free(files[i]);
+		free(files[i].path);
 	free(files);
 	free(sw);
 	free(th);

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * The scan driver: walks each input through the source interface, analyses
- * its files on worker threads (one file per task, files mapped, not read),
- * links programs to the libraries the loader would give them, and builds the
- * whole report: totals, per-program sets, errors and evidence.
+ * its files on worker threads (one file per task, files mapped, not read;
+ * hard links analysed once, under their first name), links programs to the
+ * libraries the loader would give them, and builds the whole report: totals,
+ * per-program sets, errors and evidence.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -29,6 +30,8 @@ const char *tgvm_scan_class_to_string(enum tgvm_scan_class c)
 struct entry {
 	char *path;
 	uint64_t size;
+	struct scan_fs_id id;
+	size_t same; /* the earlier name of the same file analysed for it, or SIZE_MAX */
 };
 
 struct walk {
@@ -55,7 +58,8 @@ static int add_error(struct tgvm_scan_report *rep, const char *path, const char 
 	return 0;
 }
 
-static int walk_cb(struct scan_fs *fs, const char *path, uint64_t size, void *ud)
+static int walk_cb(struct scan_fs *fs, const char *path, uint64_t size, const struct scan_fs_id *id,
+                   void *ud)
 {
 	struct walk *w = ud;
 
@@ -72,7 +76,65 @@ static int walk_cb(struct scan_fs *fs, const char *path, uint64_t size, void *ud
 	w->v[w->n].path = strdup(path);
 	if (!w->v[w->n].path)
 		return -ENOMEM;
+	w->v[w->n].id = *id;
+	w->v[w->n].same = SIZE_MAX;
 	w->v[w->n++].size = size;
+	return 0;
+}
+
+/* Sorting names by identity; the analysis also reads the hwcaps level from
+ * the name, so names at different levels stay apart. */
+struct ident {
+	uint64_t dev, ino;
+	int hwcaps;
+	size_t i;
+};
+
+static int cmp_ident(const void *x, const void *y)
+{
+	const struct ident *a = x, *b = y;
+
+	if (a->dev != b->dev)
+		return a->dev < b->dev ? -1 : 1;
+	if (a->ino != b->ino)
+		return a->ino < b->ino ? -1 : 1;
+	if (a->hwcaps != b->hwcaps)
+		return a->hwcaps - b->hwcaps;
+	return a->i < b->i ? -1 : a->i > b->i;
+}
+
+/*
+ * Point every later name of a file at its first name (in walk order), so
+ * the file is read and analysed once. O(n log n) in names; -ENOMEM.
+ */
+static int walk_link_names(struct walk *w)
+{
+	struct ident *v;
+	size_t n = 0;
+
+	for (size_t i = 0; i < w->n; i++)
+		n += w->v[i].id.ino != 0;
+	if (n < 2)
+		return 0;
+	v = malloc(n * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	n = 0;
+	for (size_t i = 0; i < w->n; i++)
+		if (w->v[i].id.ino)
+			v[n++] = (struct ident){w->v[i].id.dev, w->v[i].id.ino,
+			                        scan_hwcaps_level_of(w->v[i].path), i};
+	qsort(v, n, sizeof(*v), cmp_ident);
+	for (size_t k = 1; k < n; k++)
+		if (v[k].dev == v[k - 1].dev && v[k].ino == v[k - 1].ino &&
+		    v[k].hwcaps == v[k - 1].hwcaps) {
+			size_t first = v[k - 1].i;
+
+			if (w->v[first].same != SIZE_MAX)
+				first = w->v[first].same;
+			w->v[v[k].i].same = first;
+		}
+	free(v);
 	return 0;
 }
 
@@ -90,8 +152,8 @@ struct job {
 	pthread_mutex_t lock;
 	struct entry *ents;
 	struct scan_result *res; /* parallel to ents */
-	size_t *order;           /* ents by size, largest first (NULL: as listed) */
-	size_t n;
+	size_t *order;           /* the ents to analyse, largest first (NULL: all, as listed) */
+	size_t n, nwork;         /* ents; ents to analyse */
 	atomic_size_t next;
 	atomic_size_t done;
 	atomic_uint_fast64_t bytes_done;
@@ -138,7 +200,7 @@ static void *worker(void *arg)
 	for (;;) {
 		size_t i = atomic_fetch_add(&j->next, 1);
 
-		if (i >= j->n)
+		if (i >= j->nwork)
 			break;
 		if (j->order)
 			i = j->order[i];
@@ -177,23 +239,31 @@ static int run_jobs(struct job *j, const struct tgvm_scan_options *o, uint64_t f
 
 	if (!th)
 		return -ENOMEM;
-	/* largest files first: a big one picked up last would leave the other
-	 * threads idle at the end */
-	if (nt > 1 && j->n > 1 && (j->order = malloc(j->n * sizeof(*j->order)))) {
-		for (size_t i = 0; i < j->n; i++)
-			j->order[i] = i;
+	/* every file once (later names of a hard-linked file are copied after),
+	 * largest first: a big one picked up last would leave the other threads
+	 * idle at the end */
+	j->order = malloc((j->n ? j->n : 1) * sizeof(*j->order));
+	if (!j->order) {
+		free(th);
+		return -ENOMEM;
+	}
+	j->nwork = 0;
+	for (size_t i = 0; i < j->n; i++)
+		if (j->ents[i].same == SIZE_MAX)
+			j->order[j->nwork++] = i;
+	if (nt > 1 && j->nwork > 1) {
 		pthread_mutex_lock(&order_lock);
 		order_ents = j->ents;
-		qsort(j->order, j->n, sizeof(*j->order), cmp_size);
+		qsort(j->order, j->nwork, sizeof(*j->order), cmp_size);
 		order_ents = NULL;
 		pthread_mutex_unlock(&order_lock);
 	}
-	for (; started < nt && started < j->n; started++)
+	for (; started < nt && started < j->nwork; started++)
 		if (pthread_create(&th[started], NULL, worker, j))
 			break;
 	if (!started)
 		worker(j);
-	while (atomic_load(&j->done) < j->n) {
+	while (atomic_load(&j->done) < j->nwork) {
 		struct timespec ts = {0, 100 * 1000 * 1000};
 
 		if (o && o->progress) {
@@ -210,6 +280,16 @@ static int run_jobs(struct job *j, const struct tgvm_scan_options *o, uint64_t f
 	free(th);
 	free(j->order);
 	j->order = NULL;
+	/* the other names of each file analysed: the same result */
+	for (size_t i = 0; i < j->n; i++) {
+		size_t f = j->ents[i].same;
+
+		if (f == SIZE_MAX)
+			continue;
+		if (scan_result_copy(&j->res[i], &j->res[f], j->ents[i].path) < 0)
+			return -ENOMEM;
+		j->res[i].hardlink = true;
+	}
 	return 0;
 }
 
@@ -240,8 +320,8 @@ static struct scan_result *result_for(struct tgvm_scan_report *rep, size_t input
                                       struct scan_fs *fs, const char *path)
 {
 	struct scan_result res = {0};
-	struct job j = {.fs = fs, .n = 1};
-	struct entry e = {(char *)path, 0};
+	struct job j = {.fs = fs, .n = 1, .nwork = 1};
+	struct entry e = {(char *)path, 0, {0, 0}, SIZE_MAX};
 	struct scan_blob blob = {0};
 
 	for (size_t i = first; i < rep->nresults; i++)
@@ -418,7 +498,11 @@ static int finish(struct tgvm_scan_report *rep)
 		const struct scan_result *res = &rep->results[i];
 
 		t->files++;
-		t->bytes += res->size;
+		/* bytes of each file once, whatever its number of names */
+		if (res->hardlink)
+			t->hardlinks++;
+		else
+			t->bytes += res->size;
 		if (res->status == -ENOEXEC) {
 			t->non_elf++;
 		} else if (res->status == -EXDEV) {
@@ -430,8 +514,10 @@ static int finish(struct tgvm_scan_report *rep)
 		} else {
 			t->elf_files++;
 			t->programs += res->program;
-			t->code_bytes += res->code_bytes;
-			t->insns += res->insns;
+			if (!res->hardlink) {
+				t->code_bytes += res->code_bytes;
+				t->insns += res->insns;
+			}
 			/* programs count with what they load (below); other files whole */
 			if (!res->program && !res->linked)
 				tgvm_featureset_union(&t->required, &res->req);
@@ -534,9 +620,16 @@ int tgvm_scan_run(const char *const *paths, size_t n_paths, const struct tgvm_sc
 		walks[i].rep = rep;
 		if ((r = scan_fs_walk(fss[i], walk_cb, walk_err, &walks[i], reterr)) < 0)
 			goto out;
-		files_total += walks[i].n;
+		if ((r = walk_link_names(&walks[i])) < 0) {
+			tgvm_error_set(reterr, -r, "out of memory");
+			goto out;
+		}
+		/* progress counts the files analysed, each once */
 		for (size_t k = 0; k < walks[i].n; k++)
-			bytes_total += walks[i].v[k].size;
+			if (walks[i].v[k].same == SIZE_MAX) {
+				files_total++;
+				bytes_total += walks[i].v[k].size;
+			}
 	}
 	for (size_t i = 0; i < n_paths; i++) {
 		struct job j = {.fs = fss[i], .ents = walks[i].v, .n = walks[i].n};
@@ -550,7 +643,7 @@ int tgvm_scan_run(const char *const *paths, size_t n_paths, const struct tgvm_sc
 			goto out;
 		}
 		r = run_jobs(&j, opts, files_before, files_total, bytes_total);
-		files_before += j.n;
+		files_before += j.nwork;
 		for (size_t k = 0; k < j.n && r == 0; k++)
 			r = push_result(rep, &j.res[k], i);
 		for (size_t k = 0; k < j.n; k++)
