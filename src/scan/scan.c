@@ -152,7 +152,7 @@ struct job {
 	pthread_mutex_t lock;
 	struct entry *ents;
 	struct scan_result *res; /* parallel to ents */
-	size_t *order;           /* the ents to analyse, largest first (NULL: all, as listed) */
+	size_t *order;           /* the ents to analyse (first names), largest first */
 	size_t n, nwork;         /* ents; ents to analyse */
 	atomic_size_t next;
 	atomic_size_t done;
@@ -315,16 +315,72 @@ static int push_result(struct tgvm_scan_report *rep, struct scan_result *res, si
 	return 0;
 }
 
+/* The walked results of one input by path, so that linking a program to its
+ * libraries finds each in O(log n), not by a pass over every file. */
+struct result_index {
+	const struct tgvm_scan_report *rep;
+	size_t *v; /* indices into rep->results, sorted by path */
+	size_t n;
+	size_t end; /* results from here on were added after the index was built */
+};
+
+static int cmp_result_path(const void *x, const void *y, void *ud)
+{
+	const struct tgvm_scan_report *rep = ud;
+
+	return strcmp(rep->results[*(const size_t *)x].path, rep->results[*(const size_t *)y].path);
+}
+
+/* Index results [@first, rep->nresults). -ENOMEM. */
+static int result_index_build(struct result_index *ix, const struct tgvm_scan_report *rep,
+                              size_t first)
+{
+	ix->rep = rep;
+	ix->n = rep->nresults - first;
+	ix->end = rep->nresults;
+	ix->v = malloc((ix->n ? ix->n : 1) * sizeof(*ix->v));
+	if (!ix->v)
+		return -ENOMEM;
+	for (size_t i = 0; i < ix->n; i++)
+		ix->v[i] = first + i;
+	if (ix->n > 1)
+		qsort_r(ix->v, ix->n, sizeof(*ix->v), cmp_result_path, (void *)rep);
+	return 0;
+}
+
+/* Index of the indexed result named @path, or SIZE_MAX. */
+static size_t result_index_find(const struct result_index *ix, const char *path)
+{
+	size_t lo = 0, hi = ix->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(ix->rep->results[ix->v[mid]].path, path);
+
+		if (!c)
+			return ix->v[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return SIZE_MAX;
+}
+
 /* The result for @path of input @input, analysing it from @fs when it was not walked. */
-static struct scan_result *result_for(struct tgvm_scan_report *rep, size_t input, size_t first,
-                                      struct scan_fs *fs, const char *path)
+static struct scan_result *result_for(struct tgvm_scan_report *rep, size_t input,
+                                      const struct result_index *ix, struct scan_fs *fs,
+                                      const char *path)
 {
 	struct scan_result res = {0};
 	struct job j = {.fs = fs, .n = 1, .nwork = 1};
 	struct entry e = {(char *)path, 0, {0, 0}, SIZE_MAX};
 	struct scan_blob blob = {0};
+	size_t at = result_index_find(ix, path);
 
-	for (size_t i = first; i < rep->nresults; i++)
+	if (at != SIZE_MAX)
+		return &rep->results[at];
+	for (size_t i = ix->end; i < rep->nresults; i++)
 		if (rep->result_input[i] == input && !strcmp(rep->results[i].path, path))
 			return &rep->results[i];
 	if (scan_fs_read(fs, path, &blob, NULL) < 0)
@@ -386,96 +442,105 @@ static void lib_required(struct tgvm_featureset *req, const struct scan_result *
 	}
 }
 
+/* Link result @i (when it is a program) to the libraries the loader would
+ * give it, adding its entry to rep->progs. -ENOMEM. */
+static int link_program(struct tgvm_scan_report *rep, size_t input, size_t i,
+                        const struct result_index *ix, struct scan_fs *fs,
+                        const struct tgvm_scan_options *o)
+{
+	struct tgvm_scan_program *p, *np;
+	struct tgvm_strv *nl, *nm;
+	struct scan_result *pr = &rep->results[i];
+	char *ppath;
+	int r;
+
+	if (pr->status || !pr->program)
+		return 0;
+	np = realloc(rep->progs, (rep->nprogs + 1) * sizeof(*np));
+	if (!np)
+		return -ENOMEM;
+	rep->progs = np;
+	nl = realloc(rep->prog_libs, (rep->nprogs + 1) * sizeof(*nl));
+	if (!nl)
+		return -ENOMEM;
+	rep->prog_libs = nl;
+	nm = realloc(rep->prog_missing, (rep->nprogs + 1) * sizeof(*nm));
+	if (!nm)
+		return -ENOMEM;
+	rep->prog_missing = nm;
+	p = &rep->progs[rep->nprogs];
+	memset(p, 0, sizeof(*p));
+	tgvm_strv_init(&nl[rep->nprogs]);
+	tgvm_strv_init(&nm[rep->nprogs]);
+	rep->nprogs++;
+	ppath = rep->results[i].path;
+	p->input = rep->inputs.v[input];
+	p->path = ppath;
+	p->required = rep->results[i].req;
+	p->guarded = rep->results[i].grd;
+	if (!pr->is_static && pr->needed.n) {
+		struct tgvm_error err = {0};
+
+		r = scan_fs_resolve_needed(fs, ppath, o ? o->hwcaps_level : 0, &nl[rep->nprogs - 1],
+		                           &nm[rep->nprogs - 1], &err);
+		if (r < 0 && add_error(rep, ppath, err.msg[0] ? err.msg : strerror(-r)) < 0)
+			return -ENOMEM;
+	}
+	{
+		size_t nlib = nl[rep->nprogs - 1].n, nimp = 0, capimp = 0;
+		size_t *idx = calloc(nlib ? nlib : 1, sizeof(*idx));
+		const char **imp = NULL;
+
+		if (!idx)
+			return -ENOMEM;
+		/* analyse first: result_for() may move the results */
+		for (size_t k = 0; k < nlib; k++) {
+			struct scan_result *lr =
+			    result_for(rep, input, ix, fs, nl[rep->nprogs - 1].v[k]);
+
+			idx[k] = lr ? (size_t)(lr - rep->results) : SIZE_MAX;
+		}
+		r = push_imports(&imp, &nimp, &capimp, &rep->results[i]);
+		for (size_t k = 0; k < nlib && r == 0; k++)
+			if (idx[k] != SIZE_MAX)
+				r = push_imports(&imp, &nimp, &capimp, &rep->results[idx[k]]);
+		if (r < 0) {
+			free(idx);
+			free(imp);
+			return r;
+		}
+		if (nimp)
+			scan_sort(imp, nimp, sizeof(*imp), cmp_str);
+		p = &rep->progs[rep->nprogs - 1];
+		for (size_t k = 0; k < nlib; k++) {
+			struct scan_result *lr = idx[k] != SIZE_MAX ? &rep->results[idx[k]] : NULL;
+
+			if (!lr || lr->status)
+				continue;
+			lr->linked = true;
+			lib_required(&p->required, lr, imp, nimp);
+			tgvm_featureset_union(&p->guarded, &lr->grd);
+		}
+		free(idx);
+		free(imp);
+	}
+	p = &rep->progs[rep->nprogs - 1];
+	tgvm_featureset_minus(&p->guarded, &p->required);
+	p->psabi = tgvm_psabi_required(&p->required);
+	return 0;
+}
+
 static int link_programs(struct tgvm_scan_report *rep, size_t input, size_t first,
                          struct scan_fs *fs, const struct tgvm_scan_options *o)
 {
 	size_t end = rep->nresults;
+	struct result_index ix = {0};
+	int ret = result_index_build(&ix, rep, first);
 
-	for (size_t i = first; i < end; i++) {
-		struct tgvm_scan_program *p, *np;
-		struct tgvm_strv *nl, *nm;
-		struct scan_result *pr = &rep->results[i];
-		char *ppath;
-		int r;
-
-		if (pr->status || !pr->program)
-			continue;
-		np = realloc(rep->progs, (rep->nprogs + 1) * sizeof(*np));
-		if (!np)
-			return -ENOMEM;
-		rep->progs = np;
-		nl = realloc(rep->prog_libs, (rep->nprogs + 1) * sizeof(*nl));
-		if (!nl)
-			return -ENOMEM;
-		rep->prog_libs = nl;
-		nm = realloc(rep->prog_missing, (rep->nprogs + 1) * sizeof(*nm));
-		if (!nm)
-			return -ENOMEM;
-		rep->prog_missing = nm;
-		p = &rep->progs[rep->nprogs];
-		memset(p, 0, sizeof(*p));
-		tgvm_strv_init(&nl[rep->nprogs]);
-		tgvm_strv_init(&nm[rep->nprogs]);
-		rep->nprogs++;
-		ppath = rep->results[i].path;
-		p->input = rep->inputs.v[input];
-		p->path = ppath;
-		p->required = rep->results[i].req;
-		p->guarded = rep->results[i].grd;
-		if (!pr->is_static && pr->needed.n) {
-			struct tgvm_error err = {0};
-
-			r = scan_fs_resolve_needed(fs, ppath, o ? o->hwcaps_level : 0,
-			                           &nl[rep->nprogs - 1], &nm[rep->nprogs - 1],
-			                           &err);
-			if (r < 0 && add_error(rep, ppath, err.msg[0] ? err.msg : strerror(-r)) < 0)
-				return -ENOMEM;
-		}
-		{
-			size_t nlib = nl[rep->nprogs - 1].n, nimp = 0, capimp = 0;
-			size_t *idx = calloc(nlib ? nlib : 1, sizeof(*idx));
-			const char **imp = NULL;
-
-			if (!idx)
-				return -ENOMEM;
-			/* analyse first: result_for() may move the results */
-			for (size_t k = 0; k < nlib; k++) {
-				struct scan_result *lr =
-				    result_for(rep, input, first, fs, nl[rep->nprogs - 1].v[k]);
-
-				idx[k] = lr ? (size_t)(lr - rep->results) : SIZE_MAX;
-			}
-			r = push_imports(&imp, &nimp, &capimp, &rep->results[i]);
-			for (size_t k = 0; k < nlib && r == 0; k++)
-				if (idx[k] != SIZE_MAX)
-					r = push_imports(&imp, &nimp, &capimp,
-					                 &rep->results[idx[k]]);
-			if (r < 0) {
-				free(idx);
-				free(imp);
-				return r;
-			}
-			if (nimp)
-				scan_sort(imp, nimp, sizeof(*imp), cmp_str);
-			p = &rep->progs[rep->nprogs - 1];
-			for (size_t k = 0; k < nlib; k++) {
-				struct scan_result *lr =
-				    idx[k] != SIZE_MAX ? &rep->results[idx[k]] : NULL;
-
-				if (!lr || lr->status)
-					continue;
-				lr->linked = true;
-				lib_required(&p->required, lr, imp, nimp);
-				tgvm_featureset_union(&p->guarded, &lr->grd);
-			}
-			free(idx);
-			free(imp);
-		}
-		p = &rep->progs[rep->nprogs - 1];
-		tgvm_featureset_minus(&p->guarded, &p->required);
-		p->psabi = tgvm_psabi_required(&p->required);
-	}
-	return 0;
+	for (size_t i = first; i < end && ret == 0; i++)
+		ret = link_program(rep, input, i, &ix, fs, o);
+	free(ix.v);
+	return ret;
 }
 
 static int cmp_ev(const void *a, const void *b)
@@ -487,6 +552,16 @@ static int cmp_ev(const void *a, const void *b)
 	if (x->cls != y->cls)
 		return (int)x->cls - (int)y->cls;
 	return 0;
+}
+
+/* Evidence by feature and class, then as found (index order). */
+static int cmp_ev_index(const void *a, const void *b, void *ud)
+{
+	const struct tgvm_scan_evidence *ev = ud;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = cmp_ev(&ev[x], &ev[y]);
+
+	return c ? c : (x > y) - (x < y);
 }
 
 static int finish(struct tgvm_scan_report *rep)
@@ -569,18 +644,25 @@ static int finish(struct tgvm_scan_report *rep)
 			    fd->detail};
 		}
 	}
-	/* stable: keeps file order inside a feature and class */
-	for (size_t i = 1; i < rep->nev; i++) {
-		struct tgvm_scan_evidence x = rep->ev[i];
-		size_t j = i;
+	/* stable: keeps file order inside a feature and class (O(n log n): a
+	 * whole /usr holds tens of thousands of findings) */
+	if (rep->nev > 1) {
+		size_t *ord = malloc(rep->nev * sizeof(*ord));
+		struct tgvm_scan_evidence *sorted = malloc(rep->nev * sizeof(*sorted));
 
-		if (cmp_ev(&rep->ev[i - 1], &x) <= 0)
-			continue;
-		while (j > 0 && cmp_ev(&rep->ev[j - 1], &x) > 0) {
-			rep->ev[j] = rep->ev[j - 1];
-			j--;
+		if (!ord || !sorted) {
+			free(ord);
+			free(sorted);
+			return -ENOMEM;
 		}
-		rep->ev[j] = x;
+		for (size_t i = 0; i < rep->nev; i++)
+			ord[i] = i;
+		qsort_r(ord, rep->nev, sizeof(*ord), cmp_ev_index, rep->ev);
+		for (size_t i = 0; i < rep->nev; i++)
+			sorted[i] = rep->ev[ord[i]];
+		free(rep->ev);
+		rep->ev = sorted;
+		free(ord);
 	}
 	{
 		size_t k = 0;
