@@ -96,6 +96,8 @@ struct scan_elf {
 	bool has_interp, has_dynamic;
 	struct scan_sec *secs; /* allocated sections */
 	size_t nsecs;
+	struct scan_sec *code; /* the executable PROGBITS ones among them, in order */
+	size_t ncode;
 	struct scan_sym *syms; /* FUNC, IFUNC, OBJECT and NOTYPE symbols, sorted by address */
 	size_t nsyms;
 	uint64_t *irel; /* resolver addresses (IRELATIVE addends, IFUNC symbols), sorted */
