@@ -267,12 +267,17 @@ int main(int argc, char **argv)
 	printf("tgvm saw:        %llu names, %llu of them hard links to a file analysed once\n",
 	       (unsigned long long)t->files, (unsigned long long)t->hardlinks);
 	printf("threads:         %ld\n", jobs);
-	printf("zydis linear:    %.2f s wall, %.2f s CPU: %.1f MB/s, %llu instructions\n", t_sweep,
-	       c_sweep, (double)bytes / 1e6 / t_sweep, (unsigned long long)insns);
-	printf("tgvm scan:       %.2f s wall, %.2f s CPU: %.1f MB/s (%.1f MB decoded as code, "
-	       "%llu instructions, %llu files with errors)\n",
-	       t_scan, c_scan, (double)bytes / 1e6 / t_scan, (double)t->code_bytes / 1e6,
-	       (unsigned long long)t->insns, (unsigned long long)t->errors);
+	/* cores busy = CPU / wall: below the thread count when the work does not
+	 * spread, or when other work on the machine takes the cores */
+	printf("zydis linear:    %.2f s wall, %.2f s CPU (%.2f cores busy): %.1f MB/s, "
+	       "%llu instructions\n",
+	       t_sweep, c_sweep, c_sweep / t_sweep, (double)bytes / 1e6 / t_sweep,
+	       (unsigned long long)insns);
+	printf("tgvm scan:       %.2f s wall, %.2f s CPU (%.2f cores busy): %.1f MB/s (%.1f MB "
+	       "decoded as code, %llu instructions, %llu files with errors)\n",
+	       t_scan, c_scan, c_scan / t_scan, (double)bytes / 1e6 / t_scan,
+	       (double)t->code_bytes / 1e6, (unsigned long long)t->insns,
+	       (unsigned long long)t->errors);
 	printf("ratio:           %.2f of the plain decode's throughput (goal >= 0.50)\n",
 	       t_sweep / t_scan);
 	printf("ratio (CPU):     %.2f (per CPU second; the wall figure also counts how "
