@@ -78,10 +78,13 @@ struct tgvm_scan_program {
 struct tgvm_scan_totals {
 	struct tgvm_featureset required, guarded; /* guarded excludes required */
 	enum tgvm_psabi_level psabi;
-	uint64_t files;     /* regular files seen */
-	uint64_t elf_files; /* analysed */
+	/* Names count each name of a hard-linked file (every name is in the
+	 * report); contents (bytes, code_bytes, insns) count each file once. */
+	uint64_t files;     /* regular files seen, by name */
+	uint64_t elf_files; /* analysed, by name */
 	uint64_t programs;
 	uint64_t non_elf, non_x86_64, errors;
+	uint64_t hardlinks; /* names of a file already analysed under another name */
 	uint64_t code_bytes, insns, bytes;
 	uint64_t elapsed_ns;
 };

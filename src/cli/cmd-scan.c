@@ -93,6 +93,10 @@ static int print_table(const struct tgvm_scan_report *rep, bool per_program)
 	       (unsigned long long)t->non_x86_64, (unsigned long long)t->errors,
 	       (double)t->code_bytes / 1e6, (unsigned long long)t->insns,
 	       (double)t->elapsed_ns / 1e9);
+	if (t->hardlinks)
+		printf("%llu of these names are hard links to a file analysed under another "
+		       "name; its code is counted once\n",
+		       (unsigned long long)t->hardlinks);
 	for (size_t i = 0; i < tgvm_scan_report_n_errors(rep) && i < 10; i++) {
 		const char *p, *m;
 

@@ -128,11 +128,9 @@ const struct scan_sec *scan_elf_section_at(const struct scan_elf *e, uint64_t ad
 
 const uint8_t *scan_elf_code(const struct scan_elf *e, uint64_t addr, size_t *ret_avail)
 {
-	for (size_t i = 0; i < e->nsecs; i++) {
-		const struct scan_sec *s = &e->secs[i];
+	for (size_t i = 0; i < e->ncode; i++) {
+		const struct scan_sec *s = &e->code[i];
 
-		if (!(s->flags & SHF_EXECINSTR) || s->type != SHT_PROGBITS)
-			continue;
 		if (addr >= s->addr && addr - s->addr < s->size) {
 			uint64_t off = s->off + (addr - s->addr);
 
@@ -585,6 +583,14 @@ int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret, struct
 			e.secs[e.nsecs++] = (struct scan_sec){sh.sh_addr,  sh.sh_size, sh.sh_offset,
 			                                      sh.sh_flags, sh.sh_type, name};
 	}
+	e.code = calloc(e.nsecs ? e.nsecs : 1, sizeof(*e.code));
+	if (!e.code) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < e.nsecs; i++)
+		if ((e.secs[i].flags & SHF_EXECINSTR) && e.secs[i].type == SHT_PROGBITS)
+			e.code[e.ncode++] = e.secs[i];
 
 	for (Elf_Scn *scn = NULL; (scn = elf_nextscn(elf, scn));) {
 		GElf_Shdr sh;
@@ -817,6 +823,7 @@ void scan_elf_release(struct scan_elf *e)
 	if (e->elf)
 		elf_end(e->elf);
 	free(e->secs);
+	free(e->code);
 	free(e->syms);
 	free(e->irel);
 	free(e->fdes);

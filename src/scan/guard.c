@@ -15,6 +15,7 @@
  * Anything not proven guarded is required, with the reason.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <gelf.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -178,14 +179,66 @@ struct tstate {
 #define SLOT_KONST 2
 #define SLOT_ZARG  3 /* an argument every caller passes as 0 (entry state only) */
 
+/*
+ * What the data-flow reads of a decoded instruction, kept once per
+ * instruction of the function while its fixpoint runs: a fifth of Zydis's
+ * records, so that a large function's instructions stay in cache across the
+ * visits. Field names follow ZydisDecodedInstruction/ZydisDecodedOperand;
+ * each field is copied from the member of the same name (for an operand, of
+ * whichever union member is named, as reading Zydis's own record would), so
+ * every read gives what it gave on Zydis's record.
+ */
+struct ana_insn {
+	ZydisMnemonic mnemonic;
+	uint8_t length;
+	uint8_t operand_count_visible;
+	uint16_t operand_width;
+	struct {
+		ZydisInstructionCategory category;
+	} meta;
+	const ZydisAccessedFlags *cpu_flags;
+	/* Answers that depend on the instruction alone, found once: */
+	bool code_lea;     /* a lea of an address in code (fp_update) */
+	int32_t callee;    /* direct call: scan_func_at(target) */
+	const char *cname; /* direct call: call_target_name(target); indirect through
+			      rip: the GOT slot's symbol */
+};
+
+struct ana_op {
+	uint8_t type; /* ZydisOperandType */
+	uint8_t actions;
+	uint16_t size;
+	struct {
+		ZydisRegister value;
+	} reg;
+	struct {
+		ZydisRegister segment, base, index;
+		struct {
+			int64_t value;
+		} disp;
+	} mem;
+	struct {
+		union {
+			uint64_t u;
+			int64_t s;
+		} value;
+	} imm;
+};
+
+/* Operand records kept for an instruction: its visible ones, and at least
+ * two (zeroed) so that a look at the second of a one-operand instruction
+ * reads a zero, not its neighbour's. */
+#define ANA_OPS_MIN 2
+
 struct ana {
 	struct scan_file *sf;
 	size_t fi;
 	struct tstate *in, *out;
 	struct origin *orgs;
 	size_t norgs, caporgs;
-	ZydisDecodedInstruction *ins; /* per instruction, with operands */
-	ZydisDecodedOperand (*ops)[ZYDIS_MAX_OPERAND_COUNT_VISIBLE];
+	struct ana_insn *ins; /* per instruction */
+	struct ana_op **ops;  /* per instruction: its operands, in opv */
+	struct ana_op *opv;   /* every instruction's operands, in order */
 	uint8_t *ok;
 	bool nested;                 /* computing a caller's state: no entry state of its own */
 	int depth;                   /* callers followed to get here (entry state of a caller) */
@@ -237,7 +290,7 @@ static uint32_t base_disps(const struct ana *a, int b, int64_t skip, int64_t *re
 	uint32_t n = 0, regs = 1u << b;
 
 	for (size_t k = 0; k < a->sf->g.ninsns; k++) {
-		const ZydisDecodedOperand *op = a->ops[k];
+		const struct ana_op *op = a->ops[k];
 		int x, y;
 
 		if (a->ok[k] && a->ins[k].mnemonic == ZYDIS_MNEMONIC_MOV &&
@@ -252,7 +305,7 @@ static uint32_t base_disps(const struct ana *a, int b, int64_t skip, int64_t *re
 		if (!a->ok[k])
 			continue;
 		for (int i = 0; i < a->ins[k].operand_count_visible && n < max; i++) {
-			const ZydisDecodedOperand *op = &a->ops[k][i];
+			const struct ana_op *op = &a->ops[k][i];
 			int64_t d = op->mem.disp.value;
 			uint32_t j;
 
@@ -291,13 +344,37 @@ static uint32_t entry_taint(struct scan_file *sf, size_t fi, int depth, uint32_t
 static int may_cap(struct scan_file *sf);
 static bool func_guarded(struct scan_file *sf, size_t fi, int depth);
 
-static int reg_index(ZydisRegister r)
+static int reg_index_slow(ZydisRegister r)
 {
 	ZydisRegister big = ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, r);
 
 	if (big >= ZYDIS_REGISTER_RAX && big <= ZYDIS_REGISTER_R15)
 		return big - ZYDIS_REGISTER_RAX;
 	return -1;
+}
+
+/* reg_index_slow() of every register, filled once: the transfer function
+ * asks it for every operand of every visit. */
+static int8_t reg_index_table[ZYDIS_REGISTER_MAX_VALUE + 1];
+static pthread_once_t reg_index_once = PTHREAD_ONCE_INIT;
+
+static void reg_index_fill(void)
+{
+	for (int r = 0; r <= ZYDIS_REGISTER_MAX_VALUE; r++)
+		reg_index_table[r] = (int8_t)reg_index_slow((ZydisRegister)r);
+}
+
+static atomic_bool reg_index_ready;
+
+static int reg_index(ZydisRegister r)
+{
+	if ((unsigned)r > ZYDIS_REGISTER_MAX_VALUE)
+		return reg_index_slow(r);
+	if (!atomic_load_explicit(&reg_index_ready, memory_order_acquire)) {
+		pthread_once(&reg_index_once, reg_index_fill);
+		atomic_store_explicit(&reg_index_ready, true, memory_order_release);
+	}
+	return reg_index_table[r];
 }
 
 static uint16_t new_origin(struct ana *a, int kind, uint64_t addr, int cap, const char *name)
@@ -386,11 +463,11 @@ static int32_t slot_key(const struct tstate *s, int base, int64_t disp)
 }
 
 /* Capability kind read through memory operand @op at instruction @k. */
-static uint8_t mem_taint(struct ana *a, const struct tstate *s, size_t k,
-                         const ZydisDecodedOperand *op, uint16_t *org, uint32_t *fm)
+static uint8_t mem_taint(struct ana *a, const struct tstate *s, size_t k, const struct ana_op *op,
+                         uint16_t *org, uint32_t *fm)
 {
 	const struct scan_insn *si = &a->sf->g.insns[k];
-	const ZydisDecodedInstruction *in = &a->ins[k];
+	const struct ana_insn *in = &a->ins[k];
 	size_t ci;
 
 	/* glibc keeps the CET state ld.so derived from CPUID in the thread
@@ -483,8 +560,8 @@ static uint8_t reg_kind(const struct tstate *s, int r, uint8_t *k)
  */
 static bool stack_op(struct ana *a, struct tstate *s, size_t k)
 {
-	const ZydisDecodedInstruction *in = &a->ins[k];
-	const ZydisDecodedOperand *ops = a->ops[k];
+	const struct ana_insn *in = &a->ins[k];
+	const struct ana_op *ops = a->ops[k];
 
 	switch (in->mnemonic) {
 	case ZYDIS_MNEMONIC_PUSH: {
@@ -583,9 +660,8 @@ static bool stack_op(struct ana *a, struct tstate *s, size_t k)
 static void fp_update(struct ana *a, struct tstate *s, size_t k)
 {
 	const struct scan_insn *si = &a->sf->g.insns[k];
-	const ZydisDecodedInstruction *in = &a->ins[k];
-	const ZydisDecodedOperand *ops = a->ops[k];
-	size_t avail;
+	const struct ana_insn *in = &a->ins[k];
+	const struct ana_op *ops = a->ops[k];
 	int d;
 
 	if (!a->ok[k]) {
@@ -600,7 +676,7 @@ static void fp_update(struct ana *a, struct tstate *s, size_t k)
 	    !(ops[0].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) ||
 	    (d = reg_index(ops[0].reg.value)) < 0)
 		return;
-	if (si->is_lea && si->ripmem && scan_elf_code(&a->sf->elf, si->target, &avail)) {
+	if (in->code_lea) {
 		s->fp |= 1u << d;
 		return;
 	}
@@ -619,8 +695,8 @@ static void fp_update(struct ana *a, struct tstate *s, size_t k)
 static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_org)
 {
 	const struct scan_insn *si = &a->sf->g.insns[k];
-	const ZydisDecodedInstruction *in = &a->ins[k];
-	const ZydisDecodedOperand *ops = a->ops[k];
+	const struct ana_insn *in = &a->ins[k];
+	const struct ana_op *ops = a->ops[k];
 	uint32_t sval = 0, sptr = 0, swk = 0, sbig = 0, sbit = 0, swkmask = 0;
 	uint64_t imm = 0;
 	uint16_t sorg = 0;
@@ -694,9 +770,9 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 		const char *n = NULL;
 
 		if (si->kind == SCAN_I_CALL) {
-			int fi = scan_func_at(a->sf, si->target);
+			int fi = in->callee;
 
-			n = call_target_name(a->sf, si->target);
+			n = in->cname;
 			if (name_in(n, cap_ptr_funcs, ARRAY_SIZE(cap_ptr_funcs)))
 				cr = T_PTR;
 			else if (name_in(n, cap_val_funcs, ARRAY_SIZE(cap_val_funcs)))
@@ -704,7 +780,7 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 			else if (fi >= 0 && (size_t)fi != a->fi)
 				cr = func_cap_return(a->sf, (size_t)fi);
 		} else if (si->ripmem) {
-			n = scan_elf_gotsym(&a->sf->elf, si->target);
+			n = in->cname;
 			if (name_in(n, cap_ptr_funcs, ARRAY_SIZE(cap_ptr_funcs)))
 				cr = T_PTR;
 			else if (name_in(n, cap_val_funcs, ARRAY_SIZE(cap_val_funcs)))
@@ -742,7 +818,7 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 	}
 	/* sources */
 	for (int i = 0; i < in->operand_count_visible; i++) {
-		const ZydisDecodedOperand *op = &ops[i];
+		const struct ana_op *op = &ops[i];
 
 		if (op->type == ZYDIS_OPERAND_TYPE_REGISTER) {
 			int r = reg_index(op->reg.value);
@@ -998,6 +1074,7 @@ static void ana_release(struct ana *a)
 	free(a->orgs);
 	free(a->ins);
 	free(a->ops);
+	free(a->opv);
 	free(a->ok);
 }
 
@@ -1257,6 +1334,84 @@ static int mark_guarded(struct scan_graph *g)
 	return 0;
 }
 
+static void ana_op_copy(struct ana_op *d, const ZydisDecodedOperand *o)
+{
+	d->type = (uint8_t)o->type;
+	d->actions = o->actions;
+	d->size = o->size;
+	d->reg.value = o->reg.value;
+	d->mem.segment = o->mem.segment;
+	d->mem.base = o->mem.base;
+	d->mem.index = o->mem.index;
+	d->mem.disp.value = o->mem.disp.value;
+	d->imm.value.u = o->imm.value.u;
+}
+
+/* Decode sf->g's instructions once into the compact records of @a (ins,
+ * ops, opv, ok). -ENOMEM. */
+static int ana_decode(struct ana *a)
+{
+	const struct scan_graph *g = &a->sf->g;
+	size_t ni = g->ninsns, nop = 0, cap = ni * 3 + ANA_OPS_MIN;
+	size_t *first = malloc((ni ? ni : 1) * sizeof(*first));
+
+	a->opv = calloc(cap, sizeof(*a->opv));
+	if (!first || !a->opv) {
+		free(first);
+		return -ENOMEM;
+	}
+	for (size_t k = 0; k < ni; k++) {
+		ZydisDecodedInstruction in;
+		ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT_VISIBLE];
+		size_t n = ANA_OPS_MIN;
+
+		const struct scan_insn *si = &g->insns[k];
+		size_t avail;
+
+		a->ok[k] = scan_decode_one(a->sf, si->addr, &in, ops) == 0;
+		if (a->ok[k]) {
+			struct ana_insn *d = &a->ins[k];
+
+			d->mnemonic = in.mnemonic;
+			d->length = in.length;
+			d->operand_count_visible = in.operand_count_visible;
+			d->operand_width = in.operand_width;
+			d->meta.category = in.meta.category;
+			d->cpu_flags = in.cpu_flags;
+			d->code_lea = si->is_lea && si->ripmem &&
+			              scan_elf_code(&a->sf->elf, si->target, &avail);
+			d->callee = -1;
+			if (si->kind == SCAN_I_CALL) {
+				d->callee = scan_func_at(a->sf, si->target);
+				d->cname = call_target_name(a->sf, si->target);
+			} else if (si->kind == SCAN_I_CALL_IND && si->ripmem) {
+				d->cname = scan_elf_gotsym(&a->sf->elf, si->target);
+			}
+			n = TGVM_MAX((size_t)in.operand_count_visible, (size_t)ANA_OPS_MIN);
+		}
+		if (nop + n > cap) {
+			size_t nc = TGVM_MAX(cap * 2, nop + n);
+			struct ana_op *nv = realloc(a->opv, nc * sizeof(*nv));
+
+			if (!nv) {
+				free(first);
+				return -ENOMEM;
+			}
+			memset(nv + cap, 0, (nc - cap) * sizeof(*nv));
+			a->opv = nv;
+			cap = nc;
+		}
+		first[k] = nop;
+		for (size_t i = 0; a->ok[k] && i < in.operand_count_visible; i++)
+			ana_op_copy(&a->opv[nop + i], &ops[i]);
+		nop += n;
+	}
+	for (size_t k = 0; k < ni; k++)
+		a->ops[k] = a->opv + first[k];
+	free(first);
+	return 0;
+}
+
 /* Run the data-flow over sf->g (already built for function @fi). */
 static int ana_run(struct ana *a)
 {
@@ -1265,13 +1420,13 @@ static int ana_run(struct ana *a)
 
 	a->in = calloc(nb ? nb : 1, sizeof(*a->in));
 	a->out = calloc(nb ? nb : 1, sizeof(*a->out));
-	a->ins = malloc((ni ? ni : 1) * sizeof(*a->ins));
+	a->ins = calloc(ni ? ni : 1, sizeof(*a->ins));
 	a->ops = malloc((ni ? ni : 1) * sizeof(*a->ops));
 	a->ok = calloc(ni ? ni : 1, 1);
 	if (!a->in || !a->out || !a->ins || !a->ops || !a->ok)
 		return -ENOMEM;
-	for (size_t k = 0; k < ni; k++)
-		a->ok[k] = scan_decode_one(a->sf, g->insns[k].addr, &a->ins[k], a->ops[k]) == 0;
+	if (ana_decode(a) < 0)
+		return -ENOMEM;
 	{
 		uint64_t start = a->sf->funcs[a->fi].start;
 		long k;
@@ -1629,8 +1784,8 @@ static void site_taint(struct ana *a, const struct tstate *st, size_t k, size_t 
 static bool fp_call(struct ana *a, const struct tstate *st, size_t k, bool *escaped)
 {
 	const struct scan_insn *si = &a->sf->g.insns[k];
-	const ZydisDecodedInstruction *in = &a->ins[k];
-	const ZydisDecodedOperand *ops = a->ops[k];
+	const struct ana_insn *in = &a->ins[k];
+	const struct ana_op *ops = a->ops[k];
 	int target = -1;
 
 	if (!st->fp)
@@ -1665,7 +1820,7 @@ static bool fp_call(struct ana *a, const struct tstate *st, size_t k, bool *esca
 		return false;
 	}
 	for (int i = 0; i < in->operand_count_visible; i++) {
-		const ZydisDecodedOperand *op = &ops[i];
+		const struct ana_op *op = &ops[i];
 		int r;
 
 		if (op->type == ZYDIS_OPERAND_TYPE_MEMORY) {
@@ -2174,7 +2329,7 @@ static int find_cap_vars(struct scan_file *sf)
 static void note_capshape(struct ana *a, const struct tstate *st, size_t k)
 {
 	struct scan_file *sf = a->sf;
-	const ZydisDecodedOperand *op = a->ops[k];
+	const struct ana_op *op = a->ops[k];
 	struct scan_capshape *cs = NULL;
 	int64_t d[32];
 	uint32_t n;
@@ -2302,7 +2457,7 @@ static int propagate_caps(struct scan_file *sf)
 
 				for (uint32_t i = bl->first; i < bl->first + bl->n && r == 0; i++) {
 					const struct scan_insn *si = &sf->g.insns[i];
-					const ZydisDecodedOperand *op = a.ops[i];
+					const struct ana_op *op = a.ops[i];
 					const struct scan_sec *sec;
 					uint16_t co;
 					bool tainted = false;

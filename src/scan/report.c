@@ -33,6 +33,75 @@ void scan_result_free(struct scan_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
+static int strv_copy(struct tgvm_strv *dst, const struct tgvm_strv *src)
+{
+	int r;
+
+	tgvm_strv_init(dst);
+	for (size_t i = 0; i < src->n; i++)
+		if ((r = tgvm_strv_push(dst, src->v[i])) < 0)
+			return r;
+	return 0;
+}
+
+static char *strdup_or_null(const char *s, bool *failed)
+{
+	char *d = s ? strdup(s) : NULL;
+
+	if (s && !d)
+		*failed = true;
+	return d;
+}
+
+int scan_result_copy(struct scan_result *dst, const struct scan_result *src, const char *path)
+{
+	bool failed = false;
+
+	*dst = *src;
+	dst->path = NULL;
+	dst->error = NULL;
+	tgvm_strv_init(&dst->needed);
+	tgvm_strv_init(&dst->imports);
+	tgvm_strv_init(&dst->cond_names);
+	dst->conds = NULL;
+	dst->findings = NULL;
+	dst->nconds = dst->nfindings = dst->cap_findings = 0;
+	dst->path = strdup_or_null(path, &failed);
+	dst->error = strdup_or_null(src->error, &failed);
+	if (failed || strv_copy(&dst->needed, &src->needed) < 0 ||
+	    strv_copy(&dst->imports, &src->imports) < 0 ||
+	    strv_copy(&dst->cond_names, &src->cond_names) < 0)
+		goto fail;
+	if (src->nconds) {
+		dst->conds = malloc(src->nconds * sizeof(*dst->conds));
+		if (!dst->conds)
+			goto fail;
+		memcpy(dst->conds, src->conds, src->nconds * sizeof(*dst->conds));
+		dst->nconds = src->nconds;
+	}
+	if (src->nfindings) {
+		dst->findings = calloc(src->nfindings, sizeof(*dst->findings));
+		if (!dst->findings)
+			goto fail;
+		dst->cap_findings = src->nfindings;
+		for (size_t i = 0; i < src->nfindings; i++) {
+			struct scan_finding *d = &dst->findings[i];
+
+			*d = src->findings[i];
+			d->symbol = strdup_or_null(src->findings[i].symbol, &failed);
+			d->insn = strdup_or_null(src->findings[i].insn, &failed);
+			d->detail = strdup_or_null(src->findings[i].detail, &failed);
+			dst->nfindings++;
+			if (failed)
+				goto fail;
+		}
+	}
+	return 0;
+fail:
+	scan_result_free(dst);
+	return -ENOMEM;
+}
+
 int scan_result_cond(struct scan_result *r, const struct tgvm_featureset *fs, bool always,
                      const struct tgvm_strv *names)
 {
@@ -128,7 +197,7 @@ int scan_result_use(struct scan_file *sf, enum tgvm_feature f, enum scan_class c
 	return 0;
 }
 
-static int hwcaps_level_of(const char *path)
+int scan_hwcaps_level_of(const char *path)
 {
 	const char *p = strstr(path, "/glibc-hwcaps/x86-64-v");
 
@@ -155,7 +224,7 @@ int scan_analyse(const char *path, const uint8_t *data, size_t size, struct scan
 		return r;
 	}
 	ZydisDecoderInit(&sf.dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
-	sf.hwcaps_level = hwcaps_level_of(path);
+	sf.hwcaps_level = scan_hwcaps_level_of(path);
 	res->hwcaps_level = sf.hwcaps_level;
 	res->isa_needed = sf.elf.isa_needed;
 	res->is_static = !sf.elf.has_interp && !sf.elf.has_dynamic;
@@ -351,6 +420,7 @@ int tgvm_scan_report_json(const struct tgvm_scan_report *r, char **ret_json,
 
 		json_object_set_new(c, "files", json_integer((json_int_t)t->files));
 		json_object_set_new(c, "elf_files", json_integer((json_int_t)t->elf_files));
+		json_object_set_new(c, "hard_links", json_integer((json_int_t)t->hardlinks));
 		json_object_set_new(c, "programs", json_integer((json_int_t)t->programs));
 		json_object_set_new(c, "code_bytes", json_integer((json_int_t)t->code_bytes));
 		json_object_set_new(c, "instructions", json_integer((json_int_t)t->insns));

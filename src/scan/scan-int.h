@@ -96,6 +96,8 @@ struct scan_elf {
 	bool has_interp, has_dynamic;
 	struct scan_sec *secs; /* allocated sections */
 	size_t nsecs;
+	struct scan_sec *code; /* the executable PROGBITS ones among them, in order */
+	size_t ncode;
 	struct scan_sym *syms; /* FUNC, IFUNC, OBJECT and NOTYPE symbols, sorted by address */
 	size_t nsyms;
 	uint64_t *irel; /* resolver addresses (IRELATIVE addends, IFUNC symbols), sorted */
@@ -367,10 +369,17 @@ struct scan_result {
 	size_t nfindings, cap_findings;
 	uint64_t code_bytes, insns, size;
 	int isa_needed, hwcaps_level;
-	bool linked; /* loaded by some program of the input */
+	bool linked;   /* loaded by some program of the input */
+	bool hardlink; /* another name of a file analysed under an earlier name */
 };
 
 void scan_result_free(struct scan_result *r);
+/* Deep copy of @src into @dst under the name @path (copied). -ENOMEM, with
+ * @dst left empty. */
+int scan_result_copy(struct scan_result *dst, const struct scan_result *src, const char *path);
+/* 2..4 when @path lies in glibc-hwcaps/x86-64-vN/, else 0: the one thing a
+ * file's analysis takes from its name. */
+int scan_hwcaps_level_of(const char *path);
 /* Record that the required features @fs are reached as @always/@names say. */
 int scan_result_cond(struct scan_result *r, const struct tgvm_featureset *fs, bool always,
                      const struct tgvm_strv *names);

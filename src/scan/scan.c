@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * The scan driver: walks each input through the source interface, analyses
- * its files on worker threads (one file per task, files mapped, not read),
- * links programs to the libraries the loader would give them, and builds the
- * whole report: totals, per-program sets, errors and evidence.
+ * its files on worker threads (one file per task, files mapped, not read;
+ * hard links analysed once, under their first name), links programs to the
+ * libraries the loader would give them, and builds the whole report: totals,
+ * per-program sets, errors and evidence.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -29,6 +30,8 @@ const char *tgvm_scan_class_to_string(enum tgvm_scan_class c)
 struct entry {
 	char *path;
 	uint64_t size;
+	struct scan_fs_id id;
+	size_t same; /* the earlier name of the same file analysed for it, or SIZE_MAX */
 };
 
 struct walk {
@@ -55,7 +58,8 @@ static int add_error(struct tgvm_scan_report *rep, const char *path, const char 
 	return 0;
 }
 
-static int walk_cb(struct scan_fs *fs, const char *path, uint64_t size, void *ud)
+static int walk_cb(struct scan_fs *fs, const char *path, uint64_t size, const struct scan_fs_id *id,
+                   void *ud)
 {
 	struct walk *w = ud;
 
@@ -72,7 +76,65 @@ static int walk_cb(struct scan_fs *fs, const char *path, uint64_t size, void *ud
 	w->v[w->n].path = strdup(path);
 	if (!w->v[w->n].path)
 		return -ENOMEM;
+	w->v[w->n].id = *id;
+	w->v[w->n].same = SIZE_MAX;
 	w->v[w->n++].size = size;
+	return 0;
+}
+
+/* Sorting names by identity; the analysis also reads the hwcaps level from
+ * the name, so names at different levels stay apart. */
+struct ident {
+	uint64_t dev, ino;
+	int hwcaps;
+	size_t i;
+};
+
+static int cmp_ident(const void *x, const void *y)
+{
+	const struct ident *a = x, *b = y;
+
+	if (a->dev != b->dev)
+		return a->dev < b->dev ? -1 : 1;
+	if (a->ino != b->ino)
+		return a->ino < b->ino ? -1 : 1;
+	if (a->hwcaps != b->hwcaps)
+		return a->hwcaps - b->hwcaps;
+	return a->i < b->i ? -1 : a->i > b->i;
+}
+
+/*
+ * Point every later name of a file at its first name (in walk order), so
+ * the file is read and analysed once. O(n log n) in names; -ENOMEM.
+ */
+static int walk_link_names(struct walk *w)
+{
+	struct ident *v;
+	size_t n = 0;
+
+	for (size_t i = 0; i < w->n; i++)
+		n += w->v[i].id.ino != 0;
+	if (n < 2)
+		return 0;
+	v = malloc(n * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	n = 0;
+	for (size_t i = 0; i < w->n; i++)
+		if (w->v[i].id.ino)
+			v[n++] = (struct ident){w->v[i].id.dev, w->v[i].id.ino,
+			                        scan_hwcaps_level_of(w->v[i].path), i};
+	qsort(v, n, sizeof(*v), cmp_ident);
+	for (size_t k = 1; k < n; k++)
+		if (v[k].dev == v[k - 1].dev && v[k].ino == v[k - 1].ino &&
+		    v[k].hwcaps == v[k - 1].hwcaps) {
+			size_t first = v[k - 1].i;
+
+			if (w->v[first].same != SIZE_MAX)
+				first = w->v[first].same;
+			w->v[v[k].i].same = first;
+		}
+	free(v);
 	return 0;
 }
 
@@ -90,8 +152,8 @@ struct job {
 	pthread_mutex_t lock;
 	struct entry *ents;
 	struct scan_result *res; /* parallel to ents */
-	size_t *order;           /* ents by size, largest first (NULL: as listed) */
-	size_t n;
+	size_t *order;           /* the ents to analyse (first names), largest first */
+	size_t n, nwork;         /* ents; ents to analyse */
 	atomic_size_t next;
 	atomic_size_t done;
 	atomic_uint_fast64_t bytes_done;
@@ -138,7 +200,7 @@ static void *worker(void *arg)
 	for (;;) {
 		size_t i = atomic_fetch_add(&j->next, 1);
 
-		if (i >= j->n)
+		if (i >= j->nwork)
 			break;
 		if (j->order)
 			i = j->order[i];
@@ -177,23 +239,31 @@ static int run_jobs(struct job *j, const struct tgvm_scan_options *o, uint64_t f
 
 	if (!th)
 		return -ENOMEM;
-	/* largest files first: a big one picked up last would leave the other
-	 * threads idle at the end */
-	if (nt > 1 && j->n > 1 && (j->order = malloc(j->n * sizeof(*j->order)))) {
-		for (size_t i = 0; i < j->n; i++)
-			j->order[i] = i;
+	/* every file once (later names of a hard-linked file are copied after),
+	 * largest first: a big one picked up last would leave the other threads
+	 * idle at the end */
+	j->order = malloc((j->n ? j->n : 1) * sizeof(*j->order));
+	if (!j->order) {
+		free(th);
+		return -ENOMEM;
+	}
+	j->nwork = 0;
+	for (size_t i = 0; i < j->n; i++)
+		if (j->ents[i].same == SIZE_MAX)
+			j->order[j->nwork++] = i;
+	if (nt > 1 && j->nwork > 1) {
 		pthread_mutex_lock(&order_lock);
 		order_ents = j->ents;
-		qsort(j->order, j->n, sizeof(*j->order), cmp_size);
+		qsort(j->order, j->nwork, sizeof(*j->order), cmp_size);
 		order_ents = NULL;
 		pthread_mutex_unlock(&order_lock);
 	}
-	for (; started < nt && started < j->n; started++)
+	for (; started < nt && started < j->nwork; started++)
 		if (pthread_create(&th[started], NULL, worker, j))
 			break;
 	if (!started)
 		worker(j);
-	while (atomic_load(&j->done) < j->n) {
+	while (atomic_load(&j->done) < j->nwork) {
 		struct timespec ts = {0, 100 * 1000 * 1000};
 
 		if (o && o->progress) {
@@ -210,6 +280,16 @@ static int run_jobs(struct job *j, const struct tgvm_scan_options *o, uint64_t f
 	free(th);
 	free(j->order);
 	j->order = NULL;
+	/* the other names of each file analysed: the same result */
+	for (size_t i = 0; i < j->n; i++) {
+		size_t f = j->ents[i].same;
+
+		if (f == SIZE_MAX)
+			continue;
+		if (scan_result_copy(&j->res[i], &j->res[f], j->ents[i].path) < 0)
+			return -ENOMEM;
+		j->res[i].hardlink = true;
+	}
 	return 0;
 }
 
@@ -235,16 +315,72 @@ static int push_result(struct tgvm_scan_report *rep, struct scan_result *res, si
 	return 0;
 }
 
+/* The walked results of one input by path, so that linking a program to its
+ * libraries finds each in O(log n), not by a pass over every file. */
+struct result_index {
+	const struct tgvm_scan_report *rep;
+	size_t *v; /* indices into rep->results, sorted by path */
+	size_t n;
+	size_t end; /* results from here on were added after the index was built */
+};
+
+static int cmp_result_path(const void *x, const void *y, void *ud)
+{
+	const struct tgvm_scan_report *rep = ud;
+
+	return strcmp(rep->results[*(const size_t *)x].path, rep->results[*(const size_t *)y].path);
+}
+
+/* Index results [@first, rep->nresults). -ENOMEM. */
+static int result_index_build(struct result_index *ix, const struct tgvm_scan_report *rep,
+                              size_t first)
+{
+	ix->rep = rep;
+	ix->n = rep->nresults - first;
+	ix->end = rep->nresults;
+	ix->v = malloc((ix->n ? ix->n : 1) * sizeof(*ix->v));
+	if (!ix->v)
+		return -ENOMEM;
+	for (size_t i = 0; i < ix->n; i++)
+		ix->v[i] = first + i;
+	if (ix->n > 1)
+		qsort_r(ix->v, ix->n, sizeof(*ix->v), cmp_result_path, (void *)rep);
+	return 0;
+}
+
+/* Index of the indexed result named @path, or SIZE_MAX. */
+static size_t result_index_find(const struct result_index *ix, const char *path)
+{
+	size_t lo = 0, hi = ix->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(ix->rep->results[ix->v[mid]].path, path);
+
+		if (!c)
+			return ix->v[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return SIZE_MAX;
+}
+
 /* The result for @path of input @input, analysing it from @fs when it was not walked. */
-static struct scan_result *result_for(struct tgvm_scan_report *rep, size_t input, size_t first,
-                                      struct scan_fs *fs, const char *path)
+static struct scan_result *result_for(struct tgvm_scan_report *rep, size_t input,
+                                      const struct result_index *ix, struct scan_fs *fs,
+                                      const char *path)
 {
 	struct scan_result res = {0};
-	struct job j = {.fs = fs, .n = 1};
-	struct entry e = {(char *)path, 0};
+	struct job j = {.fs = fs, .n = 1, .nwork = 1};
+	struct entry e = {(char *)path, 0, {0, 0}, SIZE_MAX};
 	struct scan_blob blob = {0};
+	size_t at = result_index_find(ix, path);
 
-	for (size_t i = first; i < rep->nresults; i++)
+	if (at != SIZE_MAX)
+		return &rep->results[at];
+	for (size_t i = ix->end; i < rep->nresults; i++)
 		if (rep->result_input[i] == input && !strcmp(rep->results[i].path, path))
 			return &rep->results[i];
 	if (scan_fs_read(fs, path, &blob, NULL) < 0)
@@ -306,96 +442,105 @@ static void lib_required(struct tgvm_featureset *req, const struct scan_result *
 	}
 }
 
+/* Link result @i (when it is a program) to the libraries the loader would
+ * give it, adding its entry to rep->progs. -ENOMEM. */
+static int link_program(struct tgvm_scan_report *rep, size_t input, size_t i,
+                        const struct result_index *ix, struct scan_fs *fs,
+                        const struct tgvm_scan_options *o)
+{
+	struct tgvm_scan_program *p, *np;
+	struct tgvm_strv *nl, *nm;
+	struct scan_result *pr = &rep->results[i];
+	char *ppath;
+	int r;
+
+	if (pr->status || !pr->program)
+		return 0;
+	np = realloc(rep->progs, (rep->nprogs + 1) * sizeof(*np));
+	if (!np)
+		return -ENOMEM;
+	rep->progs = np;
+	nl = realloc(rep->prog_libs, (rep->nprogs + 1) * sizeof(*nl));
+	if (!nl)
+		return -ENOMEM;
+	rep->prog_libs = nl;
+	nm = realloc(rep->prog_missing, (rep->nprogs + 1) * sizeof(*nm));
+	if (!nm)
+		return -ENOMEM;
+	rep->prog_missing = nm;
+	p = &rep->progs[rep->nprogs];
+	memset(p, 0, sizeof(*p));
+	tgvm_strv_init(&nl[rep->nprogs]);
+	tgvm_strv_init(&nm[rep->nprogs]);
+	rep->nprogs++;
+	ppath = rep->results[i].path;
+	p->input = rep->inputs.v[input];
+	p->path = ppath;
+	p->required = rep->results[i].req;
+	p->guarded = rep->results[i].grd;
+	if (!pr->is_static && pr->needed.n) {
+		struct tgvm_error err = {0};
+
+		r = scan_fs_resolve_needed(fs, ppath, o ? o->hwcaps_level : 0, &nl[rep->nprogs - 1],
+		                           &nm[rep->nprogs - 1], &err);
+		if (r < 0 && add_error(rep, ppath, err.msg[0] ? err.msg : strerror(-r)) < 0)
+			return -ENOMEM;
+	}
+	{
+		size_t nlib = nl[rep->nprogs - 1].n, nimp = 0, capimp = 0;
+		size_t *idx = calloc(nlib ? nlib : 1, sizeof(*idx));
+		const char **imp = NULL;
+
+		if (!idx)
+			return -ENOMEM;
+		/* analyse first: result_for() may move the results */
+		for (size_t k = 0; k < nlib; k++) {
+			struct scan_result *lr =
+			    result_for(rep, input, ix, fs, nl[rep->nprogs - 1].v[k]);
+
+			idx[k] = lr ? (size_t)(lr - rep->results) : SIZE_MAX;
+		}
+		r = push_imports(&imp, &nimp, &capimp, &rep->results[i]);
+		for (size_t k = 0; k < nlib && r == 0; k++)
+			if (idx[k] != SIZE_MAX)
+				r = push_imports(&imp, &nimp, &capimp, &rep->results[idx[k]]);
+		if (r < 0) {
+			free(idx);
+			free(imp);
+			return r;
+		}
+		if (nimp)
+			scan_sort(imp, nimp, sizeof(*imp), cmp_str);
+		p = &rep->progs[rep->nprogs - 1];
+		for (size_t k = 0; k < nlib; k++) {
+			struct scan_result *lr = idx[k] != SIZE_MAX ? &rep->results[idx[k]] : NULL;
+
+			if (!lr || lr->status)
+				continue;
+			lr->linked = true;
+			lib_required(&p->required, lr, imp, nimp);
+			tgvm_featureset_union(&p->guarded, &lr->grd);
+		}
+		free(idx);
+		free(imp);
+	}
+	p = &rep->progs[rep->nprogs - 1];
+	tgvm_featureset_minus(&p->guarded, &p->required);
+	p->psabi = tgvm_psabi_required(&p->required);
+	return 0;
+}
+
 static int link_programs(struct tgvm_scan_report *rep, size_t input, size_t first,
                          struct scan_fs *fs, const struct tgvm_scan_options *o)
 {
 	size_t end = rep->nresults;
+	struct result_index ix = {0};
+	int ret = result_index_build(&ix, rep, first);
 
-	for (size_t i = first; i < end; i++) {
-		struct tgvm_scan_program *p, *np;
-		struct tgvm_strv *nl, *nm;
-		struct scan_result *pr = &rep->results[i];
-		char *ppath;
-		int r;
-
-		if (pr->status || !pr->program)
-			continue;
-		np = realloc(rep->progs, (rep->nprogs + 1) * sizeof(*np));
-		if (!np)
-			return -ENOMEM;
-		rep->progs = np;
-		nl = realloc(rep->prog_libs, (rep->nprogs + 1) * sizeof(*nl));
-		if (!nl)
-			return -ENOMEM;
-		rep->prog_libs = nl;
-		nm = realloc(rep->prog_missing, (rep->nprogs + 1) * sizeof(*nm));
-		if (!nm)
-			return -ENOMEM;
-		rep->prog_missing = nm;
-		p = &rep->progs[rep->nprogs];
-		memset(p, 0, sizeof(*p));
-		tgvm_strv_init(&nl[rep->nprogs]);
-		tgvm_strv_init(&nm[rep->nprogs]);
-		rep->nprogs++;
-		ppath = rep->results[i].path;
-		p->input = rep->inputs.v[input];
-		p->path = ppath;
-		p->required = rep->results[i].req;
-		p->guarded = rep->results[i].grd;
-		if (!pr->is_static && pr->needed.n) {
-			struct tgvm_error err = {0};
-
-			r = scan_fs_resolve_needed(fs, ppath, o ? o->hwcaps_level : 0,
-			                           &nl[rep->nprogs - 1], &nm[rep->nprogs - 1],
-			                           &err);
-			if (r < 0 && add_error(rep, ppath, err.msg[0] ? err.msg : strerror(-r)) < 0)
-				return -ENOMEM;
-		}
-		{
-			size_t nlib = nl[rep->nprogs - 1].n, nimp = 0, capimp = 0;
-			size_t *idx = calloc(nlib ? nlib : 1, sizeof(*idx));
-			const char **imp = NULL;
-
-			if (!idx)
-				return -ENOMEM;
-			/* analyse first: result_for() may move the results */
-			for (size_t k = 0; k < nlib; k++) {
-				struct scan_result *lr =
-				    result_for(rep, input, first, fs, nl[rep->nprogs - 1].v[k]);
-
-				idx[k] = lr ? (size_t)(lr - rep->results) : SIZE_MAX;
-			}
-			r = push_imports(&imp, &nimp, &capimp, &rep->results[i]);
-			for (size_t k = 0; k < nlib && r == 0; k++)
-				if (idx[k] != SIZE_MAX)
-					r = push_imports(&imp, &nimp, &capimp,
-					                 &rep->results[idx[k]]);
-			if (r < 0) {
-				free(idx);
-				free(imp);
-				return r;
-			}
-			if (nimp)
-				scan_sort(imp, nimp, sizeof(*imp), cmp_str);
-			p = &rep->progs[rep->nprogs - 1];
-			for (size_t k = 0; k < nlib; k++) {
-				struct scan_result *lr =
-				    idx[k] != SIZE_MAX ? &rep->results[idx[k]] : NULL;
-
-				if (!lr || lr->status)
-					continue;
-				lr->linked = true;
-				lib_required(&p->required, lr, imp, nimp);
-				tgvm_featureset_union(&p->guarded, &lr->grd);
-			}
-			free(idx);
-			free(imp);
-		}
-		p = &rep->progs[rep->nprogs - 1];
-		tgvm_featureset_minus(&p->guarded, &p->required);
-		p->psabi = tgvm_psabi_required(&p->required);
-	}
-	return 0;
+	for (size_t i = first; i < end && ret == 0; i++)
+		ret = link_program(rep, input, i, &ix, fs, o);
+	free(ix.v);
+	return ret;
 }
 
 static int cmp_ev(const void *a, const void *b)
@@ -409,6 +554,16 @@ static int cmp_ev(const void *a, const void *b)
 	return 0;
 }
 
+/* Evidence by feature and class, then as found (index order). */
+static int cmp_ev_index(const void *a, const void *b, void *ud)
+{
+	const struct tgvm_scan_evidence *ev = ud;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = cmp_ev(&ev[x], &ev[y]);
+
+	return c ? c : (x > y) - (x < y);
+}
+
 static int finish(struct tgvm_scan_report *rep)
 {
 	struct tgvm_scan_totals *t = &rep->totals;
@@ -418,7 +573,11 @@ static int finish(struct tgvm_scan_report *rep)
 		const struct scan_result *res = &rep->results[i];
 
 		t->files++;
-		t->bytes += res->size;
+		/* bytes of each file once, whatever its number of names */
+		if (res->hardlink)
+			t->hardlinks++;
+		else
+			t->bytes += res->size;
 		if (res->status == -ENOEXEC) {
 			t->non_elf++;
 		} else if (res->status == -EXDEV) {
@@ -430,8 +589,10 @@ static int finish(struct tgvm_scan_report *rep)
 		} else {
 			t->elf_files++;
 			t->programs += res->program;
-			t->code_bytes += res->code_bytes;
-			t->insns += res->insns;
+			if (!res->hardlink) {
+				t->code_bytes += res->code_bytes;
+				t->insns += res->insns;
+			}
 			/* programs count with what they load (below); other files whole */
 			if (!res->program && !res->linked)
 				tgvm_featureset_union(&t->required, &res->req);
@@ -483,18 +644,25 @@ static int finish(struct tgvm_scan_report *rep)
 			    fd->detail};
 		}
 	}
-	/* stable: keeps file order inside a feature and class */
-	for (size_t i = 1; i < rep->nev; i++) {
-		struct tgvm_scan_evidence x = rep->ev[i];
-		size_t j = i;
+	/* stable: keeps file order inside a feature and class (O(n log n): a
+	 * whole /usr holds tens of thousands of findings) */
+	if (rep->nev > 1) {
+		size_t *ord = malloc(rep->nev * sizeof(*ord));
+		struct tgvm_scan_evidence *sorted = malloc(rep->nev * sizeof(*sorted));
 
-		if (cmp_ev(&rep->ev[i - 1], &x) <= 0)
-			continue;
-		while (j > 0 && cmp_ev(&rep->ev[j - 1], &x) > 0) {
-			rep->ev[j] = rep->ev[j - 1];
-			j--;
+		if (!ord || !sorted) {
+			free(ord);
+			free(sorted);
+			return -ENOMEM;
 		}
-		rep->ev[j] = x;
+		for (size_t i = 0; i < rep->nev; i++)
+			ord[i] = i;
+		qsort_r(ord, rep->nev, sizeof(*ord), cmp_ev_index, rep->ev);
+		for (size_t i = 0; i < rep->nev; i++)
+			sorted[i] = rep->ev[ord[i]];
+		free(rep->ev);
+		rep->ev = sorted;
+		free(ord);
 	}
 	{
 		size_t k = 0;
@@ -534,9 +702,16 @@ int tgvm_scan_run(const char *const *paths, size_t n_paths, const struct tgvm_sc
 		walks[i].rep = rep;
 		if ((r = scan_fs_walk(fss[i], walk_cb, walk_err, &walks[i], reterr)) < 0)
 			goto out;
-		files_total += walks[i].n;
+		if ((r = walk_link_names(&walks[i])) < 0) {
+			tgvm_error_set(reterr, -r, "out of memory");
+			goto out;
+		}
+		/* progress counts the files analysed, each once */
 		for (size_t k = 0; k < walks[i].n; k++)
-			bytes_total += walks[i].v[k].size;
+			if (walks[i].v[k].same == SIZE_MAX) {
+				files_total++;
+				bytes_total += walks[i].v[k].size;
+			}
 	}
 	for (size_t i = 0; i < n_paths; i++) {
 		struct job j = {.fs = fss[i], .ents = walks[i].v, .n = walks[i].n};
@@ -550,7 +725,7 @@ int tgvm_scan_run(const char *const *paths, size_t n_paths, const struct tgvm_sc
 			goto out;
 		}
 		r = run_jobs(&j, opts, files_before, files_total, bytes_total);
-		files_before += j.n;
+		files_before += j.nwork;
 		for (size_t k = 0; k < j.n && r == 0; k++)
 			r = push_result(rep, &j.res[k], i);
 		for (size_t k = 0; k < j.n; k++)

@@ -324,13 +324,17 @@ static void finish_links(struct scan_fs *fs)
 				with_data = cp->links[j].entry;
 			j++;
 		}
-		if (with_data != SIZE_MAX)
-			for (size_t k = i; k < j; k++) {
-				struct scan_index_entry *e = &fs->index.e[cp->links[k].entry];
+		for (size_t k = i; k < j; k++) {
+			struct scan_index_entry *e = &fs->index.e[cp->links[k].entry];
 
+			/* the group's identity for the walk: unique across archives,
+			 * as the entry holding the data is */
+			e->ino = with_data != SIZE_MAX ? with_data + 1 : 0;
+			if (with_data != SIZE_MAX) {
 				e->data = fs->index.e[with_data].data;
 				e->size = fs->index.e[with_data].size;
 			}
+		}
 		i = j;
 	}
 	cp->n_links = 0;
@@ -477,8 +481,8 @@ static int parse_archive(struct scan_fs *fs, const uint8_t *buf, size_t n, size_
 				r = -EIO;
 				goto out;
 			}
-			r = scan_index_add(&fs->index, path, type, filesize, data,
-			                   type == SCAN_NODE_REG && f[4] >= 2 ? f[0] : 0);
+			/* a hard-link group's identity is given by finish_links() */
+			r = scan_index_add(&fs->index, path, type, filesize, data, 0);
 			if (r < 0)
 				goto out;
 			if (type == SCAN_NODE_REG && f[4] >= 2) {

@@ -332,7 +332,9 @@ static int walk_dir(struct walk_state *w, int dfd, size_t plen, int depth)
 				}
 				continue;
 			}
-			r = w->cb(w->fs, w->path, (uint64_t)st.st_size, w->ud);
+			r = w->cb(w->fs, w->path, (uint64_t)st.st_size,
+			          &(struct scan_fs_id){(uint64_t)st.st_dev, (uint64_t)st.st_ino},
+			          w->ud);
 		} else if (S_ISDIR(st.st_mode)) {
 			int cfd;
 
@@ -404,7 +406,7 @@ static int file_walk(struct scan_fs *fs, scan_fs_walk_cb cb, scan_fs_error_cb on
 		}
 		return 0;
 	}
-	return cb(fs, fs->self, (uint64_t)st.st_size, ud);
+	return cb(fs, fs->self, (uint64_t)st.st_size, &(struct scan_fs_id){0, 0}, ud);
 }
 
 static void dir_free(struct scan_fs *fs)

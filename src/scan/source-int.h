@@ -58,7 +58,7 @@ struct scan_index_entry {
 	enum scan_node_type type;
 	uint64_t size;
 	const uint8_t *data; /* cpio: contents in the archive's memory */
-	uint64_t ino;        /* ext: inode number */
+	uint64_t ino;        /* ext: inode number; cpio: hard-link group + 1 (0 none) */
 	uint32_t seq;        /* order of appearance, later entries win */
 };
 

@@ -426,7 +426,7 @@ int scan_index_walk(struct scan_fs *fs, scan_fs_walk_cb cb, scan_fs_error_cb on_
 			}
 			continue;
 		}
-		r = cb(fs, e->path, e->size, ud);
+		r = cb(fs, e->path, e->size, &(struct scan_fs_id){0, e->ino}, ud);
 		if (r)
 			return r;
 	}

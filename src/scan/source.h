@@ -81,6 +81,10 @@ const char *scan_fs_origin(const struct scan_fs *fs); /* the path given to open 
  * scan_fs_open()). Symlinks are not followed and not reported (their targets
  * are walked where they live); devices, fifos and sockets are skipped; in a
  * directory tree, pseudo file systems (proc, sysfs, ...) are not entered.
+ * @id tells hard links apart from copies: names whose ids are equal and have a
+ * nonzero ino are one file (a directory tree's (st_dev, st_ino), an ext
+ * image's inode number, a cpio archive's hard-link group); ino 0 means the
+ * name has no other (or none is known), so a reader must never merge it.
  * A nonzero return from @cb stops the walk and is returned. Per-file problems
  * (unreadable entry, corrupt inode, corrupt archive member, a file larger
  * than file_max with code EFBIG, too many entries) go to @on_error when set,
@@ -88,7 +92,11 @@ const char *scan_fs_origin(const struct scan_fs *fs); /* the path given to open 
  * source itself for archive-wide problems. Returns 0, the callback's value,
  * or -errno when the source as a whole cannot be walked.
  */
-typedef int (*scan_fs_walk_cb)(struct scan_fs *fs, const char *path, uint64_t size, void *ud);
+struct scan_fs_id {
+	uint64_t dev, ino; /* ino 0: no identity known */
+};
+typedef int (*scan_fs_walk_cb)(struct scan_fs *fs, const char *path, uint64_t size,
+                               const struct scan_fs_id *id, void *ud);
 typedef void (*scan_fs_error_cb)(const char *path, const struct tgvm_error *err, void *ud);
 int scan_fs_walk(struct scan_fs *fs, scan_fs_walk_cb cb, scan_fs_error_cb on_error, void *ud,
                  struct tgvm_error *reterr);

@@ -23,7 +23,8 @@ struct fuzz_state {
 	size_t files;
 };
 
-static int fuzz_file(struct scan_fs *fs, const char *path, uint64_t size, void *ud)
+static int fuzz_file(struct scan_fs *fs, const char *path, uint64_t size,
+                     const struct scan_fs_id *id, void *ud)
 {
 	struct fuzz_state *st = ud;
 	struct scan_blob b;
@@ -31,6 +32,7 @@ static int fuzz_file(struct scan_fs *fs, const char *path, uint64_t size, void *
 	volatile uint8_t sink = 0;
 
 	(void)size;
+	(void)id;
 	if (++st->files > 2000)
 		return 1;
 	if (scan_fs_read(fs, path, &b, NULL) == 0) {

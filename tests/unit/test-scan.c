@@ -200,6 +200,83 @@ static void test_text_table_not_decoded(void **state)
 	tgvm_scan_report_free(rep);
 }
 
+/* ---- hard links ---- */
+
+static const struct tgvm_scan_file *file_named(const struct tgvm_scan_report *rep, const char *path)
+{
+	for (size_t i = 0; i < tgvm_scan_report_n_files(rep); i++)
+		if (!strcmp(tgvm_scan_report_file(rep, i)->path, path))
+			return tgvm_scan_report_file(rep, i);
+	fail_msg("'%s' missing from the report", path);
+	return NULL;
+}
+
+/*
+ * A program with three names, a copy of it, and a fourth name inside
+ * glibc-hwcaps/x86-64-v3: the three names are analysed once (code counted
+ * once, every name reported with the same sets), the copy and the hwcaps
+ * name on their own (the level comes from the name).
+ */
+static void test_hardlinks_once(void **state)
+{
+	char dir[] = "/tmp/tgvm-scan-links-XXXXXX", cmd[8192], one[4096];
+	const char *paths[] = {dir}, *names[] = {"/a", "/b", "/sub/c"};
+	const char *one_path[] = {one};
+	struct tgvm_scan_report *rep = NULL, *single = NULL;
+	const struct tgvm_scan_totals *t;
+	const struct tgvm_scan_file *fa, *f;
+	uint64_t code;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd),
+	         "set -e; cd %s; cp %s/bin/cpu-supports a; ln a b; mkdir -p sub "
+	         "glibc-hwcaps/x86-64-v3; ln a sub/c; ln a glibc-hwcaps/x86-64-v3/h; cp a copy",
+	         dir, corpus_dir());
+	assert_int_equal(system(cmd), 0);
+	snprintf(one, sizeof(one), "%s/bin/cpu-supports", corpus_dir());
+	assert_int_equal(tgvm_scan_run(one_path, 1, NULL, &single, NULL), 0);
+	code = file_named(single, one)->code_bytes; /* not its libraries' */
+	assert_true(code > 0);
+
+	assert_int_equal(tgvm_scan_run(paths, 1, NULL, &rep, NULL), 0);
+	t = tgvm_scan_report_totals(rep);
+	assert_int_equal(t->files, 5);
+	assert_int_equal(t->elf_files, 5);
+	assert_int_equal(t->programs, 5);
+	assert_int_equal(t->hardlinks, 2);         /* b and sub/c; h stands apart */
+	assert_int_equal(t->code_bytes, 3 * code); /* a (with b, c), copy, h */
+	assert_int_equal(tgvm_scan_report_n_programs(rep), 5);
+	fa = file_named(rep, "/a");
+	assert_true(tgvm_featureset_has(&fa->guarded, TGVM_F_AVX2));
+	for (size_t i = 0; i < 3; i++) {
+		f = file_named(rep, names[i]);
+		assert_int_equal(f->code_bytes, code);
+		assert_int_equal(f->hwcaps_level, 0);
+		assert_true(tgvm_featureset_equal(&f->required, &fa->required));
+		assert_true(tgvm_featureset_equal(&f->guarded, &fa->guarded));
+	}
+	assert_int_equal(file_named(rep, "/glibc-hwcaps/x86-64-v3/h")->hwcaps_level, 3);
+	f = file_named(rep, "/copy");
+	assert_true(tgvm_featureset_equal(&f->guarded, &fa->guarded));
+	/* the evidence names every name of the file */
+	{
+		const struct tgvm_scan_evidence *ev;
+		size_t n = tgvm_scan_report_evidence(rep, TGVM_F_AVX2, &ev);
+		bool seen[3] = {false, false, false};
+
+		for (size_t k = 0; k < n; k++)
+			for (size_t i = 0; i < 3; i++)
+				seen[i] |= !strcmp(ev[k].file, names[i]);
+		for (size_t i = 0; i < 3; i++)
+			assert_true(seen[i]);
+	}
+	tgvm_scan_report_free(rep);
+	tgvm_scan_report_free(single);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* ---- hostile input ---- */
 
 static void test_hostile_elf(void **state)
@@ -302,6 +379,7 @@ int main(void)
 	    cmocka_unit_test(test_insn_rules),
 	    cmocka_unit_test(test_corpus),
 	    cmocka_unit_test(test_text_table_not_decoded),
+	    cmocka_unit_test(test_hardlinks_once),
 	    cmocka_unit_test(test_hostile_elf),
 	    cmocka_unit_test(test_json_roundtrip),
 	};

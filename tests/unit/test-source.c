@@ -62,14 +62,18 @@ static void put(const char *rel, const char *content)
 struct rec {
 	struct tgvm_strv paths;
 	struct tgvm_strv errors;
+	struct scan_fs_id ids[64]; /* of the first 64 paths */
 };
 
-static int rec_cb(struct scan_fs *fs, const char *path, uint64_t size, void *ud)
+static int rec_cb(struct scan_fs *fs, const char *path, uint64_t size, const struct scan_fs_id *id,
+                  void *ud)
 {
 	struct rec *r = ud;
 
 	(void)fs;
 	(void)size;
+	if (r->paths.n < ARRAY_SIZE(r->ids))
+		r->ids[r->paths.n] = *id;
 	return tgvm_strv_push(&r->paths, path);
 }
 
@@ -537,6 +541,76 @@ static void test_cpio_hardlinks(void **state)
 	assert_content(fs, "/hl/c", "linked\n");
 	rec_release(&r);
 	scan_fs_free(fs);
+}
+
+/* The walk's identity of @path (which must be among the first walked). */
+static struct scan_fs_id rec_id(const struct rec *r, const char *path)
+{
+	for (size_t i = 0; i < r->paths.n && i < ARRAY_SIZE(r->ids); i++)
+		if (!strcmp(r->paths.v[i], path))
+			return r->ids[i];
+	fail_msg("'%s' not walked", path);
+	return (struct scan_fs_id){0, 0};
+}
+
+static bool id_same(struct scan_fs_id a, struct scan_fs_id b)
+{
+	return a.ino && a.dev == b.dev && a.ino == b.ino;
+}
+
+/* Every kind tells the walker which names are one file (what the scan uses
+ * to analyse a hard-linked file once) and never takes a copy for a link. */
+static void test_hardlink_ids(void **state)
+{
+	static const char *const srcs[] = {"ids", "ids.cpio", "ids2.cpio", "ids.img"};
+
+	(void)state;
+	/* ids2.cpio: two archives, each with a group whose inode number is the
+	 * same in both (numbers restart per archive) */
+	assert_int_equal(
+	    sh("cd %s && rm -rf ids && mkdir -p ids/d && echo linked > ids/a && "
+	       "ln ids/a ids/b && ln ids/a ids/d/c && cp ids/a ids/copy && "
+	       "echo other > ids/o && ln ids/o ids/p && "
+	       "find ids | sort | cpio -o -H newc --quiet > ids.cpio && "
+	       "mkdir -p ids2/x ids2/y && echo one > ids2/x/1 && ln ids2/x/1 ids2/x/2 && "
+	       "echo two > ids2/y/1 && ln ids2/y/1 ids2/y/2 && "
+	       "(cd ids2 && find x | sort | cpio -o -H newc --quiet --reproducible) "
+	       "> ids2.cpio && (cd ids2 && find y | sort | cpio -o -H newc --quiet "
+	       "--reproducible) >> ids2.cpio && "
+	       "mke2fs -q -F -t ext4 -d ids ids.img 4M >/dev/null",
+	       tmp),
+	    0);
+	for (size_t k = 0; k < ARRAY_SIZE(srcs); k++) {
+		struct scan_fs *fs = open_ok("%s/%s", tmp, srcs[k]);
+		struct rec r;
+
+		rec_walk(fs, &r);
+		if (k == 2) {
+			assert_true(id_same(rec_id(&r, "/x/1"), rec_id(&r, "/x/2")));
+			assert_true(id_same(rec_id(&r, "/y/1"), rec_id(&r, "/y/2")));
+			assert_false(id_same(rec_id(&r, "/x/1"), rec_id(&r, "/y/1")));
+			assert_content(fs, "/y/2", "two\n");
+		} else {
+			/* the directory and the image (mke2fs -d) hold ids' contents
+			 * at their root, the archive holds ids/ */
+			const char *pre = k == 1 ? "/ids" : "";
+			char a[64], b[64], c[64], copy[64], o[64], p[64];
+
+			snprintf(a, sizeof(a), "%s/a", pre);
+			snprintf(b, sizeof(b), "%s/b", pre);
+			snprintf(c, sizeof(c), "%s/d/c", pre);
+			snprintf(copy, sizeof(copy), "%s/copy", pre);
+			snprintf(o, sizeof(o), "%s/o", pre);
+			snprintf(p, sizeof(p), "%s/p", pre);
+			assert_true(id_same(rec_id(&r, a), rec_id(&r, b)));
+			assert_true(id_same(rec_id(&r, a), rec_id(&r, c)));
+			assert_true(id_same(rec_id(&r, o), rec_id(&r, p)));
+			assert_false(id_same(rec_id(&r, a), rec_id(&r, copy)));
+			assert_false(id_same(rec_id(&r, a), rec_id(&r, o)));
+		}
+		rec_release(&r);
+		scan_fs_free(fs);
+	}
 }
 
 /* Write @n bytes of @data to tmp/@name. */
@@ -1074,14 +1148,15 @@ static void test_other_formats(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_dir_walk),        cmocka_unit_test(test_dir_symlinks),
-	    cmocka_unit_test(test_single_file),     cmocka_unit_test(test_limits),
-	    cmocka_unit_test(test_cpio_formats),    cmocka_unit_test(test_cpio_concatenated),
-	    cmocka_unit_test(test_cpio_hardlinks),  cmocka_unit_test(test_cpio_corrupt),
-	    cmocka_unit_test(test_cpio_limit),      cmocka_unit_test(test_ext4),
-	    cmocka_unit_test(test_ext4_partitions), cmocka_unit_test(test_ext4_corrupt),
-	    cmocka_unit_test(test_ldpath),          cmocka_unit_test(test_ldpath_host),
-	    cmocka_unit_test(test_elf_dynamic),     cmocka_unit_test(test_other_formats),
+	    cmocka_unit_test(test_dir_walk),       cmocka_unit_test(test_dir_symlinks),
+	    cmocka_unit_test(test_single_file),    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_cpio_formats),   cmocka_unit_test(test_cpio_concatenated),
+	    cmocka_unit_test(test_cpio_hardlinks), cmocka_unit_test(test_cpio_corrupt),
+	    cmocka_unit_test(test_cpio_limit),     cmocka_unit_test(test_hardlink_ids),
+	    cmocka_unit_test(test_ext4),           cmocka_unit_test(test_ext4_partitions),
+	    cmocka_unit_test(test_ext4_corrupt),   cmocka_unit_test(test_ldpath),
+	    cmocka_unit_test(test_ldpath_host),    cmocka_unit_test(test_elf_dynamic),
+	    cmocka_unit_test(test_other_formats),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
