@@ -74,7 +74,13 @@ h = 2166136261
 for c in b'$1':
     h = ((h ^ c) * 16777619) & 0xffffffff
 print('fh%08x' % h)")
-  bridge -n ${P}fabric fdb show | grep -qi "^$mac dev $port master"
+  for _ in 1 2 3 4 5 6; do # the entry is replaced at once; give a loaded machine a moment
+    bridge -n ${P}fabric fdb show | grep -qi "^$mac dev $port master" && return 0
+    sleep 0.5
+  done
+  echo "# fabric entries for $mac (want $port, host $1):" >&2
+  bridge -n ${P}fabric fdb show | grep -i "$mac" | sed 's/^/#   /' >&2
+  return 1
 }
 answers() { # up to $1 tries, one second each
   for _ in $(seq 1 "$1"); do
