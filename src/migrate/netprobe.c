@@ -7,10 +7,8 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +19,7 @@
 #include <unistd.h>
 
 #include "tgvm/netprobe.h"
+#include "util/proc.h"
 #include "util/util.h"
 
 #define MAGIC        0x50564754u /* "TGVP" */
@@ -67,39 +66,24 @@ static uint64_t mono_ns(void)
 }
 
 struct sock_req {
-	const char *netns;
 	struct sockaddr_in to;
 	int fd;
-	int err;
 };
 
-/* Runs in its own thread: enter @netns, make and connect the socket. */
-static void *sock_in_netns(void *arg)
+/* Runs inside the probe's namespace (tgvm_in_netns): make and connect the socket. */
+static int sock_open(void *arg)
 {
 	struct sock_req *q = arg;
-	char path[300];
-	int nsfd, fd;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r;
 
-	if (q->netns) {
-		snprintf(path, sizeof(path), "/run/netns/%s", q->netns);
-		nsfd = open(path, O_RDONLY | O_CLOEXEC);
-		if (nsfd < 0 || setns(nsfd, CLONE_NEWNET) < 0) {
-			q->err = errno;
-			if (nsfd >= 0)
-				close(nsfd);
-			return NULL;
-		}
-		close(nsfd);
-	}
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&q->to, sizeof(q->to)) < 0) {
-		q->err = errno;
+		r = -errno;
 		if (fd >= 0)
 			close(fd);
-		return NULL;
+		return r;
 	}
 	q->fd = fd;
-	return NULL;
+	return 0;
 }
 
 static void *tx_main(void *arg)
@@ -214,9 +198,9 @@ static void *rx_main(void *arg)
 int netprobe_start(const char *netns, const char *addr, int port, int interval_us,
                    struct netprobe **ret, struct tgvm_error *reterr)
 {
-	struct sock_req q = {.netns = netns, .fd = -1};
+	struct sock_req q = {.fd = -1};
 	struct netprobe *p = NULL;
-	pthread_t t;
+	int r;
 
 	if (port <= 0 || port > 65535 || interval_us < 0 || interval_us > 1000000)
 		return tgvm_error_set(reterr, EINVAL, "netprobe: bad port or interval");
@@ -225,12 +209,10 @@ int netprobe_start(const char *netns, const char *addr, int port, int interval_u
 	if (inet_pton(AF_INET, addr, &q.to.sin_addr) != 1)
 		return tgvm_error_set(reterr, EINVAL, "netprobe: '%s' is not an IPv4 address",
 		                      addr);
-	if (pthread_create(&t, NULL, sock_in_netns, &q) != 0)
-		return tgvm_error_set(reterr, EAGAIN, "netprobe: cannot start a thread");
-	pthread_join(t, NULL);
-	if (q.fd < 0)
-		return tgvm_error_set(reterr, q.err, "netprobe: cannot open a socket in '%s': %s",
-		                      netns ? netns : "this namespace", strerror(q.err));
+	r = tgvm_in_netns(netns, sock_open, &q);
+	if (r < 0)
+		return tgvm_error_set(reterr, -r, "netprobe: cannot open a socket in '%s': %s",
+		                      netns ? netns : "this namespace", strerror(-r));
 	p = calloc(1, sizeof(*p));
 	if (!p || !(p->gaps = calloc(NETPROBE_GAPS_MAX, sizeof(*p->gaps)))) {
 		free(p);

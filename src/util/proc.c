@@ -3,7 +3,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -89,4 +92,47 @@ out:
 		close(pfd[1]);
 	tgvm_buf_release(&out);
 	return r;
+}
+
+struct netns_call {
+	const char *netns;
+	int (*fn)(void *arg);
+	void *arg;
+	int r;
+};
+
+static void *netns_thread(void *p)
+{
+	struct netns_call *c = p;
+	char path[300];
+	int fd;
+
+	if (c->netns) {
+		snprintf(path, sizeof(path), "/run/netns/%s", c->netns);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+			c->r = -errno;
+			if (fd >= 0)
+				close(fd);
+			return NULL;
+		}
+		close(fd);
+	}
+	c->r = c->fn(c->arg);
+	return NULL;
+}
+
+int tgvm_in_netns(const char *netns, int (*fn)(void *arg), void *arg)
+{
+	struct netns_call c = {.netns = netns, .fn = fn, .arg = arg};
+	pthread_t t;
+	int r;
+
+	if (netns && strlen(netns) > 255)
+		return -ENAMETOOLONG;
+	r = pthread_create(&t, NULL, netns_thread, &c);
+	if (r != 0)
+		return -r;
+	pthread_join(t, NULL);
+	return c.r;
 }

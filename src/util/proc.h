@@ -17,4 +17,13 @@
 int tgvm_run_capture(char *const argv[], size_t max, int timeout_ms, char **ret_out,
                      int *ret_status, struct tgvm_error *reterr);
 
+/*
+ * Call @fn(@arg) on a short-lived thread that has joined network namespace
+ * @netns (a name under /run/netns; NULL: ours), so that sockets it makes
+ * live there while the caller's own namespace never changes (setns is per
+ * thread). Returns what @fn returned (0 or -errno), or -errno when the
+ * namespace cannot be joined or the thread not started.
+ */
+int tgvm_in_netns(const char *netns, int (*fn)(void *arg), void *arg);
+
 #endif

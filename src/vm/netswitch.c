@@ -10,20 +10,18 @@
  * source.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <poll.h>
-#include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "util/proc.h"
 #include "vm-int.h"
 
 #define ACK_WAIT_MS 2000
@@ -42,61 +40,42 @@ struct vm_netswitch {
 	uint32_t seq;
 };
 
-struct open_req {
-	struct nl_port *p;
-	int err;
-};
-
-/* Runs in its own thread: enter the namespace, open the socket, find the port. */
-static void *open_in_netns(void *arg)
+/* Runs inside the port's namespace (tgvm_in_netns): the socket, the port's index. */
+static int port_open_here(void *arg)
 {
-	struct open_req *q = arg;
+	struct nl_port *p = arg;
 	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
-	char path[300];
-	int nsfd, fd;
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE), r;
 
-	snprintf(path, sizeof(path), VM_NETNS_DIR "/%s", q->p->ns);
-	nsfd = open(path, O_RDONLY | O_CLOEXEC);
-	if (nsfd < 0 || setns(nsfd, CLONE_NEWNET) < 0) {
-		q->err = errno;
-		if (nsfd >= 0)
-			close(nsfd);
-		return NULL;
-	}
-	close(nsfd);
-	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		q->err = errno;
+		r = -errno;
 		if (fd >= 0)
 			close(fd);
-		return NULL;
+		return r;
 	}
-	q->p->ifindex = (int)if_nametoindex(q->p->dev);
-	if (!q->p->ifindex) {
-		q->err = errno ? errno : ENODEV;
+	p->ifindex = (int)if_nametoindex(p->dev);
+	if (!p->ifindex) {
+		r = errno ? -errno : -ENODEV;
 		close(fd);
-		return NULL;
+		return r;
 	}
-	q->p->fd = fd;
-	return NULL;
+	p->fd = fd;
+	return 0;
 }
 
 static int port_open(struct nl_port *p, const char *ns, const char *dev, struct tgvm_error *reterr)
 {
-	struct open_req q = {.p = p};
-	pthread_t t;
+	int r;
 
 	p->fd = -1;
 	if (snprintf(p->ns, sizeof(p->ns), "%s", ns) >= (int)sizeof(p->ns) ||
 	    snprintf(p->dev, sizeof(p->dev), "%s", dev) >= (int)sizeof(p->dev))
 		return tgvm_error_set(reterr, ENAMETOOLONG, "network switch: name too long: '%s'",
 		                      strlen(ns) >= sizeof(p->ns) ? ns : dev);
-	if (pthread_create(&t, NULL, open_in_netns, &q) != 0)
-		return tgvm_error_set(reterr, EAGAIN, "network switch: cannot start a thread");
-	pthread_join(t, NULL);
-	if (p->fd < 0)
-		return tgvm_error_set(reterr, q.err, "network switch: no port '%s' in '%s': %s",
-		                      dev, ns, strerror(q.err));
+	r = tgvm_in_netns(p->ns, port_open_here, p);
+	if (r < 0)
+		return tgvm_error_set(reterr, -r, "network switch: no port '%s' in '%s': %s", dev,
+		                      ns, strerror(-r));
 	return 0;
 }
 
