@@ -1953,6 +1953,18 @@ static void entry_sites(struct ana *a, const struct scan_ref *rf, uint32_t *mask
 	}
 }
 
+/* Fold what a caller's pointer hand-over told (cached per caller) into the state. */
+static void lea_take(const struct scan_leainfo *li, uint32_t *m, uint32_t *nz, uint32_t *sm,
+                     uint32_t *snz, size_t *nsites, bool *escaped)
+{
+	*m &= li->got;
+	*nz |= li->nz;
+	*sm &= li->sgot;
+	*snz |= li->snz;
+	*nsites = li->nsites;
+	*escaped = li->escaped;
+}
+
 /*
  * Registers (returned) and stack arguments (*@ret_stk, bit i: the word at
  * entry rsp + 8 * (i + 1)) that hold a capability value whenever function
@@ -2076,14 +2088,8 @@ static uint32_t entry_taint(struct scan_file *sf, size_t fi, int depth, uint32_t
 			 * does not depend on which pointer: once per caller (a
 			 * dispatch-table setup takes hundreds of addresses) */
 			if (sf->leainfo[ci].have) {
-				const struct scan_leainfo *li = &sf->leainfo[ci];
-
-				m2 &= li->got;
-				nz2 |= li->nz;
-				sm2 &= li->sgot;
-				snz2 |= li->snz;
-				nsites = li->nsites;
-				escaped = li->escaped;
+				lea_take(&sf->leainfo[ci], &m2, &nz2, &sm2, &snz2, &nsites,
+				         &escaped);
 				mask = m2, nonzero = nz2, smask = sm2, snonzero = snz2;
 				break;
 			}
@@ -2109,12 +2115,7 @@ static uint32_t entry_taint(struct scan_file *sf, size_t fi, int depth, uint32_t
 				entry_sites(&a, rf, &li->got, &li->nz, &li->sgot, &li->snz,
 				            &li->nsites, &li->escaped);
 				li->have = true;
-				m2 &= li->got;
-				nz2 |= li->nz;
-				sm2 &= li->sgot;
-				snz2 |= li->snz;
-				nsites = li->nsites;
-				escaped = li->escaped;
+				lea_take(li, &m2, &nz2, &sm2, &snz2, &nsites, &escaped);
 			}
 			if (pass == 1 || (m2 == mask && sm2 == smask)) {
 				mask = m2, nonzero = nz2, smask = sm2, snonzero = snz2;
