@@ -1030,6 +1030,10 @@ static void roll_back(struct mig *m)
 {
 	json_t *st = NULL;
 
+	/* A STOP read while cancelling (a last copy that was under way) must
+	 * not point the network at a destination that is about to go. */
+	if (m->sq)
+		qmp_conn_set_event_hook(m->sq, NULL, NULL);
 	if (m->t->net_switched &&
 	    vm_net_switch(m->src.mac, m->src_host.name, m->src.tap, NULL) == 0)
 		m->t->net_switched = false;
