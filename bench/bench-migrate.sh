@@ -12,6 +12,7 @@
 #
 #   bench/bench-migrate.sh [BUILD_DIR]
 #   env: SIZES="512M 1G 2G"  RUNS=5  LOADS="idle dirty"  MODES="plain precopy auto"
+#        (also: autobuf = precopy with the kernel's autotuned socket buffers)
 #        DIRTY="memwriter:--mib=256:--rate=max"  TIMEOUT_MS=120000
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -72,6 +73,7 @@ for size in $SIZES; do
         case $mode in
           plain) args+=(--qemu-defaults) ;;
           precopy) args+=(--mode precopy) ;;
+          autobuf) args+=(--mode precopy --stream-buffer auto) ;; # kernel-sized socket buffers
           auto) args+=(--mode auto --converge-timeout 5000) ;;
         esac
         printf '\r%-60s' "$size $load $mode run $i/$RUNS" >&2
@@ -134,18 +136,21 @@ for size, load, mode, path in rows:
     for b in sorted(set(bad)):
         print(f"      {bad.count(b)} x not completed: {b}")
 print()
-print("Where the network blackout goes (medians; lost = datagrams sent STOP..RESUME never answered):")
-print(f"{'SIZE':5} {'LOAD':5} {'MODE':8} {'switch after STOP ms':>20} {'blackout over after RESUME ms':>29} "
-      f"{'TCG blocks then':>15} {'lost/sent while paused':>22}")
+print("Where the blackouts go (medians; queued = stream the destination had yet to read when the")
+print("source stopped the VM; lost = datagrams sent STOP..RESUME never answered):")
+print(f"{'SIZE':5} {'LOAD':5} {'MODE':8} {'stream queued at STOP MiB':>25} {'switch after STOP ms':>20} "
+      f"{'blackout over after RESUME ms':>29} {'TCG blocks then':>15} {'lost/sent while paused':>22}")
 for size, load, mode, path in rows:
     ok = [r for r in (json.loads(l) for l in open(path) if l.strip()) if r.get("status") == "completed"]
     np_ = [r.get("network_probe") or {} for r in ok]
     sw = [n["switched_after_stop_ms"] for n in np_ if n.get("switched_after_stop_ms") is not None]
     fa = [n["blackout_end_after_resume_ms"] for n in np_ if n.get("blackout_end_after_resume_ms") is not None]
     tb = [n["dest_translated_blocks"] for n in np_ if n.get("dest_translated_blocks") is not None]
+    qs = [r["stream"]["queued_at_stop_bytes"] / 1048576 for r in ok
+          if (r.get("stream") or {}).get("queued_at_stop_bytes") is not None]
     sent = sum(n.get("sent_while_paused") or 0 for n in np_)
     lost = sent - sum(n.get("answered_of_paused") or 0 for n in np_)
-    print(f"{size:5} {load:5} {mode:8} {f(pct(sw,50),2):>20} {f(pct(fa,50)):>29} {f(pct(tb,50),0):>15} "
+    print(f"{size:5} {load:5} {mode:8} {f(pct(qs,50),2):>25} {f(pct(sw,50),2):>20} {f(pct(fa,50)):>29} {f(pct(tb,50),0):>15} "
           f"{f'{lost}/{sent}':>22}")
 print()
 print("ratio of median network blackout, tgvm / plain QEMU (goal <= 0.5):")

@@ -146,6 +146,8 @@ struct migrate_opts {
 	int probe_interval_us;  /* network blackout probe: 0 default (0.2 ms), -1 none */
 	int probe_floor_ms;     /* probe alone first, to measure its floor; 0: 1000 */
 	bool no_net_switch;     /* leave the fabric to learn from the VM's own announce */
+	int stream_buffer;      /* bytes of each socket buffer of tgvm's stream connection;
+	                           0: default (512 KiB), -1: the kernel's autotuning */
 	bool qemu_defaults;     /* baseline: QEMU as it comes (no parameters, no auto-converge,
 	                           no network switch), measured the same way */
 	migrate_check_fn check; /* NULL: no CPU check */

@@ -51,6 +51,14 @@ int qmp_conn_command(struct qmp_conn *c, const char *command, json_t *args, int 
                      json_t **ret_return, struct tgvm_error *reterr);
 
 /*
+ * QMP's getfd: hand descriptor @fd (the caller keeps its own copy) to the
+ * monitor's process under @fdname (SCM_RIGHTS with the command), for a later
+ * "fd:NAME" URI. Errors as qmp_conn_command.
+ */
+int qmp_conn_getfd(struct qmp_conn *c, const char *fdname, int fd, int timeout_ms,
+                   struct tgvm_error *reterr);
+
+/*
  * Next queued event, or wait up to @timeout_ms for one (0: do not wait).
  * Returns 1 and fills @ret (release with qmp_event_release), 0 on timeout,
  * or a negative errno when the connection is gone.

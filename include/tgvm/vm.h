@@ -72,6 +72,23 @@ struct vm_host {
  */
 int host_up(const struct vm_host *hosts, size_t n, struct tgvm_error *reterr);
 
+/* A migration stream's connection (vm_stream_connect). */
+struct vm_stream {
+	int src_fd;    /* the connecting end, in the source host's namespace */
+	int dst_fd;    /* the accepted end, in the destination host's namespace */
+	unsigned port; /* the destination's port */
+};
+
+/*
+ * Connect host @from to @to_addr on host @to over the fabric, both ends made
+ * here inside the hosts' namespaces, with socket buffers of @buf_bytes each
+ * (0: the kernel's autotuning), for QEMU's "fd:" migration URIs. Fails with a
+ * message naming the hosts within @timeout_ms. Release with vm_stream_close.
+ */
+int vm_stream_connect(const char *from, const char *to, const char *to_addr, int buf_bytes,
+                      int timeout_ms, struct vm_stream *ret, struct tgvm_error *reterr);
+void vm_stream_close(struct vm_stream *s);
+
 /*
  * Remove the hosts named in @names[0..n-1] (n == 0: every host, then the
  * fabric and probe namespaces): stop their VMs (QEMU killed), delete their

@@ -38,6 +38,7 @@ static int usage(void)
 	        "       tgvm migrate VM --recouple\n"
 	        "         [--downtime-limit MS] [--max-bandwidth SIZE] [--timeout MS]\n"
 	        "         [--probe-interval US | --no-probe] [--no-net-switch]\n"
+	        "         [--stream-buffer SIZE|auto]\n"
 	        "         [--no-check] [--json]\n");
 	return TGVM_EXIT_USAGE;
 }
@@ -92,6 +93,7 @@ int cmd_migrate_nil(int argc, char **argv)
 	    {"probe-interval", required_argument, NULL, 'P'},
 	    {"no-probe", no_argument, NULL, 'N'},
 	    {"no-net-switch", no_argument, NULL, 'S'},
+	    {"stream-buffer", required_argument, NULL, 'H'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -107,7 +109,7 @@ int cmd_migrate_nil(int argc, char **argv)
 
 	migrate_opts_init(&o);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "t:m:D:Re:Bd:b:T:njhP:NS", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:m:D:Re:Bd:b:T:njhP:NSH:", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			to = optarg;

@@ -20,6 +20,7 @@ static void migrate_usage(void)
 	        "                    [--converge-timeout MS] [--timeout MS] [--stall-timeout MS]\n"
 	        "                    [--multifd N]\n"
 	        "                    [--probe-interval US | --no-probe] [--no-net-switch]\n"
+	        "                    [--stream-buffer SIZE|auto]\n"
 	        "                    [--svg FILE] [--qemu-defaults] [--no-check] [--json]\n"
 	        "       tgvm migrate VM --to HOST --mode shared|nil | --decouple DEVICE |\n"
 	        "                    --recouple   (nil-migration; see tgvm-migrate(1))\n"
@@ -47,6 +48,28 @@ static void fmt_ms(char *buf, size_t size, json_t *v)
 		snprintf(buf, size, "%.1f", json_number_value(v));
 	else
 		snprintf(buf, size, "-");
+}
+
+/* The stream's connection and what it still held at STOP, one line. */
+static void print_stream(json_t *st)
+{
+	json_t *buf = json_object_get(st, "buffer_bytes"), *q;
+
+	if (!st)
+		return;
+	q = json_object_get(st, "queued_at_stop_bytes");
+	printf("stream: %s connection to %s:%lld",
+	       json_string_value(json_object_get(st, "connection")),
+	       json_string_value(json_object_get(st, "address")),
+	       (long long)json_integer_value(json_object_get(st, "port")));
+	if (json_is_integer(buf))
+		printf(", socket buffers %lld KiB", (long long)json_integer_value(buf) / 1024);
+	else
+		printf(", socket buffers autotuned by the kernel");
+	if (json_is_integer(q))
+		printf("; %.2f MiB still on its way to the destination at STOP",
+		       (double)json_integer_value(q) / 1048576.0);
+	printf("\n");
 }
 
 /* The table form of a timeline (as stored: see tgvm-migrate(1) JSON FIELDS). */
@@ -148,6 +171,7 @@ void cli_migrate_print_timeline(json_t *j)
 	}
 	if (json_string_length(json_object_get(np, "note")))
 		printf("probe: %s\n", json_string_value(json_object_get(np, "note")));
+	print_stream(json_object_get(j, "stream"));
 	printf("QEMU total: %s ms   pipeline: %.1f ms   moved: %.1f MiB\n", d,
 	       json_number_value(json_object_get(j, "pipeline_ms")),
 	       (double)json_integer_value(json_object_get(j, "transferred_bytes")) / 1048576.0);
@@ -270,6 +294,21 @@ bool cli_migrate_common_opt(int c, const char *arg, struct migrate_opts *o, int 
 	case 'S':
 		o->no_net_switch = true;
 		return true;
+	case 'H': {
+		uint64_t v = 0;
+
+		if (!strcmp(arg, "auto"))
+			o->stream_buffer = -1;
+		else if (tgvm_parse_size(arg, &v) < 0 || v < 4096 || v > (256u << 20))
+			*rc =
+			    cli_fail(TGVM_EXIT_USAGE, "migrate",
+			             "--stream-buffer takes a size from 4K to 256M or 'auto', not "
+			             "'%s'",
+			             arg);
+		else
+			o->stream_buffer = (int)v;
+		return true;
+	}
 	default:
 		return false;
 	}
@@ -289,6 +328,7 @@ int cmd_migrate(int argc, char **argv)
 	    {"probe-interval", required_argument, NULL, 'P'},
 	    {"no-probe", no_argument, NULL, 'N'},
 	    {"no-net-switch", no_argument, NULL, 'S'},
+	    {"stream-buffer", required_argument, NULL, 'H'},
 	    {"svg", required_argument, NULL, 'g'},
 	    {"qemu-defaults", no_argument, NULL, 'Q'},
 	    {"stall-timeout", required_argument, NULL, 'z'},
@@ -311,7 +351,7 @@ int cmd_migrate(int argc, char **argv)
 		return cmd_migrate_nil(argc, argv);
 	migrate_opts_init(&o);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "t:m:d:b:c:T:M:njhP:NSg:Qz:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:m:d:b:c:T:M:njhP:NSH:g:Qz:", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			to = optarg;

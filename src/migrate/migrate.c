@@ -27,8 +27,11 @@
 #define RESUME_WAIT_MS     15000
 #define RAISE_AFTER_PASSES 3
 #define RAISED_LIMIT_MS    300
-#define ANSWER_WAIT_MS     20000 /* the guest must answer from the destination within */
-#define PROBE_TAIL_MS      500   /* probing goes on this long after the first answer */
+#define STREAM_BUF_DEFAULT (512 << 10) /* SO_SNDBUF/SO_RCVBUF of the stream (vm/stream.c) */
+#define STREAM_FD_NAME     "tgvm-migrate"
+#define NET_TCP_MAX        (1u << 20) /* /proc/PID/net/tcp of a simulated host: a few lines */
+#define ANSWER_WAIT_MS     20000      /* the guest must answer from the destination within */
+#define PROBE_TAIL_MS      500        /* probing goes on this long after the first answer */
 #define PROGRESS_EVERY     (250ull * 1000000ull)
 #define CANCEL_FILE        "cancel-request"
 #define ACTIVE_FILE        "migration-active.json"
@@ -236,7 +239,13 @@ struct mig {
 	uint64_t probe_from_ns;            /* end of the floor window */
 	uint64_t last_bytes, last_move_ns; /* stall detection */
 	uint64_t last_recover_ns;
-	int recover_listens; /* migrate-recover calls that took on the destination */
+	int recover_listens;     /* migrate-recover calls that took on the destination */
+	struct vm_stream stream; /* tgvm's connection for the stream (fd >= 0 until handed over) */
+	bool stream_fd;          /* the stream runs on it ("fd:" URIs), not on QEMU's own TCP */
+	int stream_buf;          /* its socket buffers, 0: autotuning */
+	unsigned port;           /* the destination's migration port */
+	int src_pid;
+	int64_t queued_at_stop; /* stream bytes not yet read by the destination at STOP, -1 */
 };
 
 static int write_json_file(const char *dir, const char *name, json_t *j, struct tgvm_error *reterr)
@@ -647,6 +656,49 @@ static void net_switch(struct mig *m);
 
 /* The source's STOP, the moment it is read (even while a command waits):
  * the network switch cannot wait for a reply the stopped QEMU sends late. */
+/* Add the tx_queue (@tx) or rx_queue bytes of the established connections in
+ * /proc/@pid/net/@file whose local (@local) or remote port is @port. */
+static int queue_bytes(int pid, const char *file, unsigned port, bool local, bool tx, int64_t *sum)
+{
+	char path[64], *data = NULL, *line, *next;
+
+	snprintf(path, sizeof(path), "/proc/%d/net/%s", pid, file);
+	if (pid <= 0 || tgvm_file_read(path, NET_TCP_MAX, &data, NULL, NULL) < 0)
+		return -1;
+	line = strchr(data, '\n'); /* past the header */
+	for (line = line ? line + 1 : NULL; line && *line; line = next) {
+		unsigned lport, rport, st;
+		unsigned long txq, rxq;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (sscanf(line, " %*u: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%x %x %lx:%lx", &lport,
+		           &rport, &st, &txq, &rxq) != 5)
+			continue;
+		if (st == 1 /* TCP_ESTABLISHED */ && (local ? lport : rport) == port)
+			*sum += (int64_t)(tx ? txq : rxq);
+	}
+	free(data);
+	return 0;
+}
+
+/*
+ * Bytes of the migration stream on their way to the destination's QEMU:
+ * written by the source QEMU and not yet acknowledged, plus received by the
+ * destination's kernel and not yet read (each side's namespace seen through
+ * its QEMU's /proc/PID/net). -1 when it cannot be read.
+ */
+static int64_t stream_queued(const struct mig *m)
+{
+	int64_t sum = 0;
+
+	if (!m->port || queue_bytes(m->src_pid, "tcp", m->port, false, true, &sum) < 0 ||
+	    queue_bytes(m->dst_pid, "tcp", m->port, true, false, &sum) < 0)
+		return -1;
+	return sum;
+}
+
 static void src_stop_hook(const struct qmp_event *e, void *opaque)
 {
 	struct mig *m = opaque;
@@ -654,6 +706,8 @@ static void src_stop_hook(const struct qmp_event *e, void *opaque)
 	if (!strcmp(e->name, "STOP") && !m->stop_ns) {
 		m->stop_ns = e->timestamp_us ? e->timestamp_us * 1000ull : e->received_ns;
 		net_switch(m);
+		/* What the destination must still load before the last copy. */
+		m->queued_at_stop = stream_queued(m);
 	}
 }
 
@@ -666,8 +720,6 @@ static void net_switch_prepare(struct mig *m)
 		return;
 	if (vm_net_switch_prepare(m->src.mac, m->dst_host.name, m->dst.tap, &m->sw, &err) < 0)
 		snprintf(m->t->probe_note, sizeof(m->t->probe_note), "%s", err.msg);
-	else
-		qmp_conn_set_event_hook(m->sq, src_stop_hook, m);
 }
 
 /* At the source's STOP: frames for the VM go to the destination from now on. */
@@ -704,6 +756,13 @@ static int prepare(struct mig *m, struct tgvm_error *reterr)
 	char uri[96];
 	int r;
 
+	m->src_pid = vm_dir_pid(m->vmdir);
+	/* tgvm's own connection for the stream, except for the baseline (QEMU
+	 * as it comes) and multifd (QEMU opens one connection per channel). */
+	m->stream_fd = !o->qemu_defaults && !mfd;
+	m->stream_buf = o->stream_buffer < 0 ? 0
+	                : o->stream_buffer   ? o->stream_buffer
+	                                     : STREAM_BUF_DEFAULT;
 	r = vm_spawn(&m->dst, &l, SPAWN_MS, &m->dst_pid, reterr);
 	if (r < 0)
 		return tgvm_error_prefix(reterr, "cannot start the destination on host '%s'",
@@ -743,15 +802,39 @@ static int prepare(struct mig *m, struct tgvm_error *reterr)
 	                           json_pack("{s:i}", "multifd-channels", channels), reterr)) < 0)
 		return tgvm_error_prefix(reterr, "cannot set migration parameters");
 params_done:
-	snprintf(uri, sizeof(uri), "tcp:%s:%u", m->dst_host.address,
-	         49152u + name_hash(m->src.name) % 8000u);
+	if (m->stream_fd) {
+		r = vm_stream_connect(m->src_host.name, m->dst_host.name, m->dst_host.address,
+		                      m->stream_buf, QMP_MS, &m->stream, reterr);
+		if (r < 0)
+			return tgvm_error_prefix(reterr, "migration stream");
+		m->port = m->stream.port;
+		if ((r = qmp_conn_getfd(m->dq, STREAM_FD_NAME, m->stream.dst_fd, QMP_MS, reterr)) <
+		        0 ||
+		    (r = qmp_conn_getfd(m->sq, STREAM_FD_NAME, m->stream.src_fd, QMP_MS, reterr)) <
+		        0)
+			return tgvm_error_prefix(reterr,
+			                         "cannot hand the stream's connection to QEMU");
+		vm_stream_close(&m->stream); /* the QEMUs hold their ends now */
+		snprintf(uri, sizeof(uri), "fd:" STREAM_FD_NAME);
+	} else {
+		m->port = 49152u + name_hash(m->src.name) % 8000u;
+		snprintf(uri, sizeof(uri), "tcp:%s:%u", m->dst_host.address, m->port);
+	}
+	json_object_set_new(
+	    m->t->extra, "stream",
+	    json_pack("{s:s, s:s, s:i, s:o}", "connection", m->stream_fd ? "tgvm" : "qemu",
+	              "address", m->dst_host.address, "port", (int)m->port, "buffer_bytes",
+	              m->stream_fd && m->stream_buf ? json_integer(m->stream_buf) : json_null()));
 	if ((r = simple_cmd(m->dq, "migrate-incoming", json_pack("{s:s}", "uri", uri), reterr)) < 0)
-		return tgvm_error_prefix(reterr, "destination cannot listen on %s", uri + 4);
+		return tgvm_error_prefix(reterr, "destination cannot take the stream on %s:%u",
+		                         m->dst_host.address, m->port);
 	if (o->hooks.before_migrate) /* nil-migration (shared.c) */
 		o->hooks.before_migrate(m->sq, m->dq, m->indir, m->t, o->hooks.opaque);
 	net_switch_prepare(m);
+	qmp_conn_set_event_hook(m->sq, src_stop_hook, m);
 	if ((r = simple_cmd(m->sq, "migrate", json_pack("{s:s}", "uri", uri), reterr)) < 0)
-		return tgvm_error_prefix(reterr, "source cannot start migrating to %s", uri + 4);
+		return tgvm_error_prefix(reterr, "source cannot start migrating to %s:%u",
+		                         m->dst_host.address, m->port);
 	return 0;
 }
 
@@ -1094,7 +1177,8 @@ static int finish(struct mig *m, struct tgvm_error *reterr)
 int migrate_vm(const char *name, const char *to, const struct migrate_opts *o,
                struct migrate_timeline *ret, struct tgvm_error *reterr)
 {
-	struct mig m = {.o = o, .t = ret};
+	struct mig m = {
+	    .o = o, .t = ret, .stream = {.src_fd = -1, .dst_fd = -1}, .queued_at_stop = -1};
 	struct migrate_timeline *t = ret;
 	char path[4400];
 	int r;
@@ -1165,6 +1249,11 @@ int migrate_vm(const char *name, const char *to, const struct migrate_opts *o,
 	/* ---- precopy ... start ---- */
 	r = run(&m, reterr);
 	settle_phases(&m);
+	json_t *stream = json_object_get(t->extra, "stream");
+	if (stream)
+		json_object_set_new(stream, "queued_at_stop_bytes",
+		                    m.queued_at_stop >= 0 ? json_integer(m.queued_at_stop)
+		                                          : json_null());
 	if (r < 0) {
 		if (t->postcopy_used && m.resume_seen) {
 			/* The VM already runs on the destination: do not kill it. */
@@ -1212,6 +1301,7 @@ out:
 	qmp_conn_free(m.dq);
 	netprobe_free(m.np);
 	vm_net_switch_free(m.sw);
+	vm_stream_close(&m.stream);
 	if (m.vmdir[0] && strcmp(t->status, "refused")) {
 		json_t *j = migrate_timeline_to_json(t);
 

@@ -346,8 +346,28 @@ static int read_message(struct qmp_conn *c, uint64_t deadline_ns, bool want_repl
 	}
 }
 
-static int write_all(struct qmp_conn *c, const char *data, size_t len, uint64_t deadline_ns,
-                     struct tgvm_error *reterr)
+/* Send @fd (when >= 0) as SCM_RIGHTS with the first byte of @data. */
+static ssize_t send_with_fd(int sock, const char *data, size_t len, int fd)
+{
+	char ctl[CMSG_SPACE(sizeof(int))] = {0};
+	struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct cmsghdr *cm;
+
+	if (fd < 0)
+		return send(sock, data, len, MSG_NOSIGNAL);
+	mh.msg_control = ctl;
+	mh.msg_controllen = sizeof(ctl);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	return sendmsg(sock, &mh, MSG_NOSIGNAL);
+}
+
+static int write_all(struct qmp_conn *c, const char *data, size_t len, int pass_fd,
+                     uint64_t deadline_ns, struct tgvm_error *reterr)
 {
 	while (len > 0) {
 		struct pollfd p = {.fd = c->fd, .events = POLLOUT};
@@ -360,8 +380,8 @@ static int write_all(struct qmp_conn *c, const char *data, size_t len, uint64_t 
 			return tgvm_error_set(reterr, ETIMEDOUT, "qmp: monitor does not read");
 		if (r < 0)
 			continue;
-		n = send(c->fd, data, len, MSG_NOSIGNAL);
-		if (n < 0 && errno == ENOTSOCK)
+		n = send_with_fd(c->fd, data, len, pass_fd);
+		if (n < 0 && errno == ENOTSOCK && pass_fd < 0)
 			n = write(c->fd, data, len);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
@@ -374,12 +394,13 @@ static int write_all(struct qmp_conn *c, const char *data, size_t len, uint64_t 
 		}
 		data += n;
 		len -= (size_t)n;
+		pass_fd = -1; /* it went with the first bytes */
 	}
 	return 0;
 }
 
-int qmp_conn_command(struct qmp_conn *c, const char *command, json_t *args, int timeout_ms,
-                     json_t **ret_return, struct tgvm_error *reterr)
+static int command(struct qmp_conn *c, const char *command, json_t *args, int pass_fd,
+                   int timeout_ms, json_t **ret_return, struct tgvm_error *reterr)
 {
 	uint64_t deadline = deadline_after(timeout_ms);
 	json_t *req = NULL, *reply = NULL;
@@ -410,7 +431,7 @@ int qmp_conn_command(struct qmp_conn *c, const char *command, json_t *args, int 
 	}
 	text = line;
 	memcpy(text + tlen, "\n", 2);
-	r = write_all(c, text, tlen + 1, deadline, reterr);
+	r = write_all(c, text, tlen + 1, pass_fd, deadline, reterr);
 	if (r < 0)
 		goto out;
 
@@ -459,6 +480,28 @@ out:
 	free(text);
 	json_decref(req);
 	json_decref(reply);
+	return r;
+}
+
+int qmp_conn_command(struct qmp_conn *c, const char *cmd, json_t *args, int timeout_ms,
+                     json_t **ret_return, struct tgvm_error *reterr)
+{
+	return command(c, cmd, args, -1, timeout_ms, ret_return, reterr);
+}
+
+int qmp_conn_getfd(struct qmp_conn *c, const char *fdname, int fd, int timeout_ms,
+                   struct tgvm_error *reterr)
+{
+	json_t *args = json_pack("{s:s}", "fdname", fdname);
+	int r;
+
+	if (!args)
+		return tgvm_error_set(reterr, ENOMEM, "qmp: out of memory");
+	if (fd < 0)
+		r = tgvm_error_set(reterr, EBADF, "qmp: no descriptor to pass as '%s'", fdname);
+	else
+		r = command(c, "getfd", args, fd, timeout_ms, NULL, reterr);
+	json_decref(args);
 	return r;
 }
 

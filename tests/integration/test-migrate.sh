@@ -163,6 +163,15 @@ for _ in $(seq 1 300); do
   sleep 0.05
 done
 ip -n $P$B link set $tap nomaster
+# tgvm made the stream's connection with 512 KiB socket buffers (the kernel
+# doubles the figure: rb1048576 in ss's socket memory)
+bufs=
+for _ in $(seq 1 100); do
+  bufs=$(ip netns exec $P$B ss -tmnH state established 2>/dev/null | tr -d '\n')
+  grep -q 'rb1048576' <<<"$bufs" && break
+  sleep 0.05
+done
+check "stream: tgvm's connection has 512 KiB buffers on the destination" "grep -q 'rb1048576' <<<\"\$bufs\""
 wait $mig; rc=$?
 check "silent destination: migration fails" "[ $rc = 3 ]"
 check "silent destination: VM resumed on the source" "src_ok $A && answers 10"
@@ -193,6 +202,10 @@ check "network blackout measured by the probe, with its floor" "python3 -c \"imp
 check "network switch: the fabric forwards the VM's MAC to the destination" "fabric_to $B"
 check "probe: switch time, first answer after RESUME, datagrams sent while paused" \
   "python3 -c \"import json,sys; j=json.loads(sys.stdin.read()); n=j['network_probe']; d=j['downtime']; sys.exit(0 if n['fabric_switched_at_stop'] and n['switched_after_stop_ms'] >= 0 and 0 <= n['first_answer_after_resume_ms'] <= n['blackout_end_after_resume_ms'] + 0.01 and d['network_blackout_ms'] > 0 and 0 <= n['answered_of_paused'] <= n['sent_while_paused'] else 1)\" <<<\"\$out\""
+check "stream: tgvm's connection, its buffers, what was still queued at STOP" \
+  "python3 -c \"import json,sys; s=json.loads(sys.stdin.read())['stream']; sys.exit(0 if s['connection']=='tgvm' and s['buffer_bytes']==524288 and s['port'] > 0 and isinstance(s['queued_at_stop_bytes'], int) and s['queued_at_stop_bytes'] >= 0 else 1)\" <<<\"\$out\""
+bad=$("$T" migrate $VM --to $A --stream-buffer 12 2>&1); rc=$?
+check "--stream-buffer refuses a size it cannot use, naming it" "[ $rc = 2 ] && grep -q \"not '12'\" <<<\"\$bad\" && src_ok $B"
 check "timeline drawn as SVG" "grep -q '<svg' $TGVM_STATE_DIR/timeline.svg && grep -q 'vCPU blackout' $TGVM_STATE_DIR/timeline.svg"
 after=$(mw verify)
 check "memory intact after the move (memwriter verify)" "grep -q 'MEMWRITER ok' <<<\"\$after\""

@@ -31,7 +31,7 @@
 	"\"package\": \"Debian 1:7.2+dfsg-7+deb12u18+b3\"}, \"capabilities\": [\"oob\"]}}"
 #define CAPS_OK "{\"return\": {}, \"id\": %ID%}"
 
-enum step_kind { S_SEND, S_SEND_RAW, S_EXPECT, S_CLOSE, S_SLEEP, S_SEND_BIG, S_END };
+enum step_kind { S_SEND, S_SEND_RAW, S_EXPECT, S_EXPECT_FD, S_CLOSE, S_SLEEP, S_SEND_BIG, S_END };
 
 struct step {
 	enum step_kind kind;
@@ -57,6 +57,24 @@ static void fake_write(int fd, const char *p, size_t n)
 		p += w;
 		n -= (size_t)w;
 	}
+}
+
+/* The first byte of a line with the descriptor that came with it (-1: none). */
+static int fake_read_fd(int fd, char *first)
+{
+	char ctl[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {.iov_base = first, .iov_len = 1};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl)};
+	struct cmsghdr *cm;
+	int got = -1;
+
+	if (recvmsg(fd, &mh, 0) != 1)
+		return -2;
+	cm = CMSG_FIRSTHDR(&mh);
+	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+		memcpy(&got, CMSG_DATA(cm), sizeof(int));
+	return got;
 }
 
 static int fake_read_line(int fd, char *buf, size_t size)
@@ -102,10 +120,22 @@ static void *fake_run(void *arg)
 			tgvm_buf_release(&b);
 			break;
 		}
+		case S_EXPECT_FD: /* a descriptor with the command: write "x" into it */
 		case S_EXPECT: {
 			json_t *req, *id;
+			int got = -1;
 
-			if (fake_read_line(f->fd, line, sizeof(line)) < 0) {
+			if (s->kind == S_EXPECT_FD) {
+				got = fake_read_fd(f->fd, line);
+				if (got < 0 ||
+				    fake_read_line(f->fd, line + 1, sizeof(line) - 1) < 0) {
+					f->failures++;
+					goto out;
+				}
+				if (write(got, "x", 1) != 1)
+					f->failures++;
+				close(got);
+			} else if (fake_read_line(f->fd, line, sizeof(line)) < 0) {
 				f->failures++;
 				goto out;
 			}
@@ -325,6 +355,36 @@ static void test_event_hook_during_command(void **state)
 	assert_string_equal(ev.name, "E7");
 	qmp_event_release(&ev);
 	assert_int_equal(h.calls, 1); /* not called twice */
+	qmp_conn_free(c);
+	fake_finish(&f);
+}
+
+/* getfd: the descriptor travels with the command (SCM_RIGHTS) and arrives open. */
+static void test_getfd(void **state)
+{
+	static const struct step script[] = {
+	    {S_SEND, GREETING},
+	    {S_EXPECT, "qmp_capabilities"},
+	    {S_SEND, CAPS_OK},
+	    {S_EXPECT_FD, "getfd"},
+	    {S_SEND, "{\"return\": {}, \"id\": %ID%}"},
+	    {S_END, NULL},
+	};
+	struct tgvm_error err = {0};
+	struct fake f;
+	struct qmp_conn *c;
+	int p[2];
+	char ch = 0;
+
+	(void)state;
+	c = open_fake(&f, script);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(qmp_conn_getfd(c, "mig", p[1], 2000, &err), 0);
+	close(p[1]);
+	assert_int_equal(read(p[0], &ch, 1), 1); /* written by the monitor through its copy */
+	assert_int_equal(ch, 'x');
+	assert_int_equal(qmp_conn_getfd(c, "mig", -1, 2000, &err), -EBADF);
+	close(p[0]);
 	qmp_conn_free(c);
 	fake_finish(&f);
 }
@@ -706,6 +766,22 @@ static void test_real_qemu_socket(void **state)
 	}
 	assert_int_equal(qmp_conn_open(path, 20000, &c, &err), 0);
 	assert_int_equal(stat(path, &st), 0);
+	/* getfd: QEMU holds the pipe's write end until closefd (the migration's
+	 * "fd:NAME" sockets travel this way) */
+	int p[2];
+	char ch;
+	json_t *name = json_pack("{s:s}", "fdname", "tgvm-test");
+
+	assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+	assert_int_equal(qmp_conn_getfd(c, "tgvm-test", p[1], 5000, &err), 0);
+	close(p[1]);
+	assert_int_equal(read(p[0], &ch, 1), -1); /* a writer is still open: QEMU's */
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(qmp_conn_command(c, "closefd", name, 5000, NULL, &err), 0);
+	assert_int_equal(read(p[0], &ch, 1), 0); /* now no writer is left */
+	assert_int_equal(qmp_conn_command(c, "closefd", name, 5000, NULL, &err), -EREMOTEIO);
+	json_decref(name);
+	close(p[0]);
 	exercise_real(c);
 	qmp_conn_free(c);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -719,6 +795,7 @@ int main(void)
 	    cmocka_unit_test(test_greeting_command_events),
 	    cmocka_unit_test(test_qmp_error_class),
 	    cmocka_unit_test(test_big_integers),
+	    cmocka_unit_test(test_getfd),
 	    cmocka_unit_test(test_event_order),
 	    cmocka_unit_test(test_event_hook_during_command),
 	    cmocka_unit_test(test_close_mid_reply),
