@@ -142,6 +142,12 @@ struct vm_config {
 	char tap[16];           /* tap device in the host namespace, derived from the name */
 	char accel[8];          /* "tcg" or "kvm"; "" picks with vm_accel_choose() */
 	char machine[32];       /* VM_MACHINE_DEFAULT unless set */
+	/* virtio-net's GUEST_ANNOUNCE: after a migration the guest announces itself
+	 * (gratuitous ARP and more, five times). Off for new VMs: tgvm switches the
+	 * fabric itself and QEMU then announces with RARP from the host side, while
+	 * the guest's announcement was ~1,800 more code blocks for a new TCG
+	 * process to translate before the guest answers. Kept as stored. */
+	bool guest_announce;
 	/* nil-migration (tgvm/memdev.h): guest RAM in a file on a shared memory device */
 	char memdev[TGVM_NAME_MAX]; /* the device's name; "" : host-private RAM */
 	char *mem_file;             /* owned; the RAM file on it, NULL when private */

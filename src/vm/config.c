@@ -142,6 +142,7 @@ json_t *vm_config_to_json(const struct vm_config *c)
 
 	if (!j)
 		return NULL;
+	json_object_set_new(j, "guest_announce", json_boolean(c->guest_announce));
 	if (c->kernel)
 		json_object_set_new(j, "kernel", json_string(c->kernel));
 	if (c->initrd)
@@ -212,6 +213,15 @@ int vm_config_from_json(json_t *j, struct vm_config *ret, struct tgvm_error *ret
 	    (r = get_str(j, "memdev", c.memdev, sizeof(c.memdev), false, reterr)) < 0 ||
 	    (r = get_dup(j, "mem_file", &c.mem_file, reterr)) < 0)
 		goto fail;
+	/* A VM stored before the field existed runs with QEMU's default (on): its
+	 * destination must offer the same virtio-net features. */
+	json_t *ga = json_object_get(j, "guest_announce");
+	if (ga && !json_is_boolean(ga)) {
+		r = tgvm_error_set(reterr, EINVAL,
+		                   "config: 'guest_announce' must be true or false");
+		goto fail;
+	}
+	c.guest_announce = !ga || json_is_true(ga);
 	if ((r = vm_config_check_memdev(&c, reterr)) < 0)
 		goto fail;
 	if (!json_is_integer(mem) || json_integer_value(mem) <= 0 || !json_is_integer(cpus) ||
@@ -301,7 +311,8 @@ int vm_qemu_argv(const struct vm_config *c, const struct vm_launch *l, struct tg
 	PUSH("-netdev");
 	PUSHF("tap,id=net0,ifname=%s,script=no,downscript=no", c->tap);
 	PUSH("-device");
-	PUSHF("virtio-net-pci,netdev=net0,mac=%s,romfile=", c->mac);
+	PUSHF("virtio-net-pci,netdev=net0,mac=%s,romfile=%s", c->mac,
+	      c->guest_announce ? "" : ",guest_announce=off");
 	if (c->kernel) {
 		PUSH("-kernel");
 		PUSH(c->kernel);

@@ -69,8 +69,7 @@ static int connect_here(void *arg)
 	if (fd < 0)
 		return -errno;
 	set_buffers(fd, e->buf_bytes);
-	if (connect(fd, (struct sockaddr *)&e->addr, sizeof(e->addr)) < 0 &&
-	    errno != EINPROGRESS) {
+	if (connect(fd, (struct sockaddr *)&e->addr, sizeof(e->addr)) < 0 && errno != EINPROGRESS) {
 		int r = -errno;
 
 		close(fd);
@@ -122,8 +121,8 @@ int vm_stream_connect(const char *from, const char *to, const char *to_addr, int
 
 		if (now >= deadline) {
 			r = tgvm_error_set(reterr, ETIMEDOUT,
-			                   "no connection from host '%s' to %s:%u within %d ms", from,
-			                   to_addr, ntohs(l.addr.sin_port), timeout_ms);
+			                   "no connection from host '%s' to %s:%u within %d ms",
+			                   from, to_addr, ntohs(l.addr.sin_port), timeout_ms);
 			goto fail;
 		}
 		if (poll(&p, 1, (int)((deadline - now) / 1000000ull) + 1) < 0 && errno != EINTR) {
