@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -87,6 +88,16 @@ static int make_blocking(int fd)
 	return fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 ? -errno : 0;
 }
 
+/* Is @peer the local end of @fd (the connection we made, not another)? */
+static bool is_peer(int fd, const struct sockaddr_in *peer)
+{
+	struct sockaddr_in me;
+	socklen_t len = sizeof(me);
+
+	return getsockname(fd, (struct sockaddr *)&me, &len) == 0 &&
+	       me.sin_port == peer->sin_port && me.sin_addr.s_addr == peer->sin_addr.s_addr;
+}
+
 int vm_stream_connect(const char *from, const char *to, const char *to_addr, int buf_bytes,
                       int timeout_ms, struct vm_stream *ret, struct tgvm_error *reterr)
 {
@@ -94,6 +105,8 @@ int vm_stream_connect(const char *from, const char *to, const char *to_addr, int
 	struct stream_end l = {.addr.sin_family = AF_INET, .buf_bytes = buf_bytes, .fd = -1};
 	struct stream_end c = {.buf_bytes = buf_bytes, .fd = -1};
 	uint64_t deadline = tgvm_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	struct sockaddr_in peer;
+	socklen_t plen = sizeof(peer);
 	int r, acc = -1;
 
 	ret->src_fd = ret->dst_fd = -1;
@@ -129,11 +142,16 @@ int vm_stream_connect(const char *from, const char *to, const char *to_addr, int
 			r = tgvm_error_set(reterr, errno, "poll: %s", strerror(errno));
 			goto fail;
 		}
-		acc = accept4(l.fd, NULL, NULL, SOCK_CLOEXEC);
+		acc = accept4(l.fd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC);
 		if (acc < 0 && errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
 			r = tgvm_error_set(reterr, errno, "accept on host '%s': %s", to,
 			                   strerror(errno));
 			goto fail;
+		}
+		plen = sizeof(peer);
+		if (acc >= 0 && !is_peer(c.fd, &peer)) { /* not ours: keep waiting */
+			close(acc);
+			acc = -1;
 		}
 	}
 	struct pollfd p = {.fd = c.fd, .events = POLLOUT};
