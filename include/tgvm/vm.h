@@ -74,9 +74,10 @@ int host_up(const struct vm_host *hosts, size_t n, struct tgvm_error *reterr);
 
 /* A migration stream's connection (vm_stream_connect). */
 struct vm_stream {
-	int src_fd;    /* the connecting end, in the source host's namespace */
-	int dst_fd;    /* the accepted end, in the destination host's namespace */
-	unsigned port; /* the destination's port */
+	int src_fd;        /* the connecting end, in the source host's namespace */
+	int dst_fd;        /* the accepted end, in the destination host's namespace */
+	unsigned port;     /* the destination's port */
+	unsigned src_port; /* the source's */
 };
 
 /*
@@ -88,6 +89,22 @@ struct vm_stream {
 int vm_stream_connect(const char *from, const char *to, const char *to_addr, int buf_bytes,
                       int timeout_ms, struct vm_stream *ret, struct tgvm_error *reterr);
 void vm_stream_close(struct vm_stream *s);
+
+/*
+ * Watch a stream's connection from outside: how many of its bytes are on
+ * their way (the source's unacknowledged and unsent bytes plus the
+ * destination's unread ones), asked from netlink sockets opened here in both
+ * hosts' namespaces, by the connection's 4-tuple (microseconds). @from_port
+ * 0: a connection QEMU made itself, found later with vm_stream_watch_find
+ * (a dump: milliseconds, call it while nothing waits on it).
+ */
+struct vm_stream_watch;
+int vm_stream_watch_open(const char *from, const char *to, const char *from_addr,
+                         unsigned from_port, const char *to_addr, unsigned to_port,
+                         struct vm_stream_watch **ret, struct tgvm_error *reterr);
+int vm_stream_watch_find(struct vm_stream_watch *w);  /* 0, -ENOENT (not yet), -errno */
+int64_t vm_stream_queued(struct vm_stream_watch *w);  /* bytes, or -1 when unknown */
+void vm_stream_watch_free(struct vm_stream_watch *w); /* accepts NULL */
 
 /*
  * Remove the hosts named in @names[0..n-1] (n == 0: every host, then the

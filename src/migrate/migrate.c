@@ -29,9 +29,8 @@
 #define RAISED_LIMIT_MS    300
 #define STREAM_BUF_DEFAULT (512 << 10) /* SO_SNDBUF/SO_RCVBUF of the stream (vm/stream.c) */
 #define STREAM_FD_NAME     "tgvm-migrate"
-#define NET_TCP_MAX        (1u << 20) /* /proc/PID/net/tcp of a simulated host: a few lines */
-#define ANSWER_WAIT_MS     20000      /* the guest must answer from the destination within */
-#define PROBE_TAIL_MS      500        /* probing goes on this long after the first answer */
+#define ANSWER_WAIT_MS     20000 /* the guest must answer from the destination within */
+#define PROBE_TAIL_MS      500   /* probing goes on this long after the first answer */
 #define PROGRESS_EVERY     (250ull * 1000000ull)
 #define CANCEL_FILE        "cancel-request"
 #define ACTIVE_FILE        "migration-active.json"
@@ -244,7 +243,7 @@ struct mig {
 	bool stream_fd;          /* the stream runs on it ("fd:" URIs), not on QEMU's own TCP */
 	int stream_buf;          /* its socket buffers, 0: autotuning */
 	unsigned port;           /* the destination's migration port */
-	int src_pid;
+	struct vm_stream_watch *watch; /* its queues, NULL when they cannot be watched */
 	int64_t queued_at_stop; /* stream bytes not yet read by the destination at STOP, -1 */
 };
 
@@ -656,49 +655,6 @@ static void net_switch(struct mig *m);
 
 /* The source's STOP, the moment it is read (even while a command waits):
  * the network switch cannot wait for a reply the stopped QEMU sends late. */
-/* Add the tx_queue (@tx) or rx_queue bytes of the established connections in
- * /proc/@pid/net/@file whose local (@local) or remote port is @port. */
-static int queue_bytes(int pid, const char *file, unsigned port, bool local, bool tx, int64_t *sum)
-{
-	char path[64], *data = NULL, *line, *next;
-
-	snprintf(path, sizeof(path), "/proc/%d/net/%s", pid, file);
-	if (pid <= 0 || tgvm_file_read(path, NET_TCP_MAX, &data, NULL, NULL) < 0)
-		return -1;
-	line = strchr(data, '\n'); /* past the header */
-	for (line = line ? line + 1 : NULL; line && *line; line = next) {
-		unsigned lport, rport, st;
-		unsigned long txq, rxq;
-
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		if (sscanf(line, " %*u: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%x %x %lx:%lx", &lport,
-		           &rport, &st, &txq, &rxq) != 5)
-			continue;
-		if (st == 1 /* TCP_ESTABLISHED */ && (local ? lport : rport) == port)
-			*sum += (int64_t)(tx ? txq : rxq);
-	}
-	free(data);
-	return 0;
-}
-
-/*
- * Bytes of the migration stream on their way to the destination's QEMU:
- * written by the source QEMU and not yet acknowledged, plus received by the
- * destination's kernel and not yet read (each side's namespace seen through
- * its QEMU's /proc/PID/net). -1 when it cannot be read.
- */
-static int64_t stream_queued(const struct mig *m)
-{
-	int64_t sum = 0;
-
-	if (!m->port || queue_bytes(m->src_pid, "tcp", m->port, false, true, &sum) < 0 ||
-	    queue_bytes(m->dst_pid, "tcp", m->port, true, false, &sum) < 0)
-		return -1;
-	return sum;
-}
-
 static void src_stop_hook(const struct qmp_event *e, void *opaque)
 {
 	struct mig *m = opaque;
@@ -707,7 +663,7 @@ static void src_stop_hook(const struct qmp_event *e, void *opaque)
 		m->stop_ns = e->timestamp_us ? e->timestamp_us * 1000ull : e->received_ns;
 		net_switch(m);
 		/* What the destination must still load before the last copy. */
-		m->queued_at_stop = stream_queued(m);
+		m->queued_at_stop = vm_stream_queued(m->watch);
 	}
 }
 
@@ -756,7 +712,6 @@ static int prepare(struct mig *m, struct tgvm_error *reterr)
 	char uri[96];
 	int r;
 
-	m->src_pid = vm_dir_pid(m->vmdir);
 	/* tgvm's own connection for the stream, except for the baseline (QEMU
 	 * as it comes) and multifd (QEMU opens one connection per channel). */
 	m->stream_fd = !o->qemu_defaults && !mfd;
@@ -831,6 +786,10 @@ params_done:
 	if (o->hooks.before_migrate) /* nil-migration (shared.c) */
 		o->hooks.before_migrate(m->sq, m->dq, m->indir, m->t, o->hooks.opaque);
 	net_switch_prepare(m);
+	if (vm_stream_watch_open(m->src_host.name, m->dst_host.name, m->src_host.address,
+	                         m->stream_fd ? m->stream.src_port : 0, m->dst_host.address,
+	                         m->port, &m->watch, NULL) < 0)
+		m->watch = NULL; /* then queued_at_stop_bytes stays null */
 	qmp_conn_set_event_hook(m->sq, src_stop_hook, m);
 	if ((r = simple_cmd(m->sq, "migrate", json_pack("{s:s}", "uri", uri), reterr)) < 0)
 		return tgvm_error_prefix(reterr, "source cannot start migrating to %s:%u",
@@ -916,6 +875,11 @@ static int run(struct mig *m, struct tgvm_error *reterr)
 		}
 		if (!strcmp(status, "completed"))
 			break;
+		/* QEMU's own connection (the baseline): learn its source port now,
+		 * while the dump that takes costs nothing that waits (a no-op once
+		 * known, and for tgvm's connection). */
+		if (m->watch && !m->stop_seen && !strcmp(status, "active"))
+			vm_stream_watch_find(m->watch);
 		/* A stream that stops moving (a link down, a peer that hangs) would
 		 * leave QEMU waiting on TCP for minutes: give up and roll back. */
 		now = tgvm_now_ns();
@@ -1302,6 +1266,7 @@ out:
 	netprobe_free(m.np);
 	vm_net_switch_free(m.sw);
 	vm_stream_close(&m.stream);
+	vm_stream_watch_free(m.watch);
 	if (m.vmdir[0] && strcmp(t->status, "refused")) {
 		json_t *j = migrate_timeline_to_json(t);
 
