@@ -78,6 +78,8 @@ struct vm_stream {
 	int dst_fd;        /* the accepted end, in the destination host's namespace */
 	unsigned port;     /* the destination's port */
 	unsigned src_port; /* the source's */
+	int buf_bytes;     /* what the destination's end got (the kernel doubles the figure
+	                      asked; this is half of what it reports), 0: autotuned */
 };
 
 /*

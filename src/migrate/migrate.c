@@ -779,16 +779,18 @@ params_done:
 	    m->t->extra, "stream",
 	    json_pack("{s:s, s:s, s:i, s:o}", "connection", m->stream_fd ? "tgvm" : "qemu",
 	              "address", m->dst_host.address, "port", (int)m->port, "buffer_bytes",
-	              m->stream_fd && m->stream_buf ? json_integer(m->stream_buf) : json_null()));
+	              m->stream_fd && m->stream.buf_bytes > 0 ? json_integer(m->stream.buf_bytes)
+	                                                      : json_null()));
 	if ((r = simple_cmd(m->dq, "migrate-incoming", json_pack("{s:s}", "uri", uri), reterr)) < 0)
 		return tgvm_error_prefix(reterr, "destination cannot take the stream on %s:%u",
 		                         m->dst_host.address, m->port);
 	if (o->hooks.before_migrate) /* nil-migration (shared.c) */
 		o->hooks.before_migrate(m->sq, m->dq, m->indir, m->t, o->hooks.opaque);
 	net_switch_prepare(m);
-	if (vm_stream_watch_open(m->src_host.name, m->dst_host.name, m->src_host.address,
-	                         m->stream_fd ? m->stream.src_port : 0, m->dst_host.address,
-	                         m->port, &m->watch, NULL) < 0)
+	/* Not with multifd: its channels share the port and one would be a guess. */
+	if (!mfd && vm_stream_watch_open(m->src_host.name, m->dst_host.name, m->src_host.address,
+	                                 m->stream_fd ? m->stream.src_port : 0, m->dst_host.address,
+	                                 m->port, &m->watch, NULL) < 0)
 		m->watch = NULL; /* then queued_at_stop_bytes stays null */
 	qmp_conn_set_event_hook(m->sq, src_stop_hook, m);
 	if ((r = simple_cmd(m->sq, "migrate", json_pack("{s:s}", "uri", uri), reterr)) < 0)
@@ -1098,6 +1100,14 @@ static void roll_back(struct mig *m)
 	rename(from, to);
 	vm_rm_rf(m->indir);
 	if (m->sq) {
+		/* The source may hold our connection's end (getfd) without having
+		 * used it: let it go (an error just means it had none). */
+		if (m->stream_fd) {
+			json_t *a = json_pack("{s:s}", "fdname", STREAM_FD_NAME);
+
+			qmp_conn_command(m->sq, "closefd", a, QMP_MS, NULL, NULL);
+			json_decref(a);
+		}
 		wait_source_idle(m->sq, 30000);
 		if (m->src_was_running &&
 		    qmp_conn_command(m->sq, "query-status", NULL, QMP_MS, &st, NULL) == 0) {

@@ -276,12 +276,12 @@ int vm_qemu_argv(const struct vm_config *c, const struct vm_launch *l, struct tg
 		PUSHF("memory-backend-file,id=" VM_MEMDEV_RAM_ID ",mem-path=%s,size=%" PRIu64
 		      "M,share=on",
 		      c->mem_file, c->mem_bytes >> 20);
+		/* Timestamps on QEMU's trace lines: where a handoff's blackout goes. */
+		PUSH("-msg");
+		PUSH("timestamp=on");
 	} else {
 		PUSH(c->machine);
 	}
-	/* Timestamps on QEMU's trace lines: where a blackout goes. */
-	PUSH("-msg");
-	PUSH("timestamp=on");
 	PUSH("-accel");
 	PUSH(c->accel[0] ? c->accel : "tcg");
 	PUSH("-cpu");

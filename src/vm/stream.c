@@ -39,9 +39,22 @@ static void set_buffers(int fd, int bytes)
 {
 	if (bytes <= 0)
 		return;
-	/* Failures leave the kernel's autotuning: slower switchover, not wrong. */
-	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
-	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+	/* The FORCE forms pass net.core.[rw]mem_max (208 KiB on a default
+	 * kernel); without CAP_NET_ADMIN the plain ones, capped. What the socket
+	 * got is recorded (vm_stream.buf_bytes). Failures leave the kernel's
+	 * autotuning: a slower switchover, not a wrong one. */
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+}
+
+/* Milliseconds left until @deadline (tgvm_now_ns), 0 when past. */
+static int ms_left(uint64_t deadline)
+{
+	uint64_t now = tgvm_now_ns();
+
+	return now >= deadline ? 0 : (int)((deadline - now) / 1000000ull) + 1;
 }
 
 /* Runs in the destination's namespace (tgvm_in_netns). */
@@ -115,6 +128,7 @@ int vm_stream_connect(const char *from, const char *to, const char *to_addr, int
 
 	ret->src_fd = ret->dst_fd = -1;
 	ret->port = ret->src_port = 0;
+	ret->buf_bytes = 0;
 	if (inet_pton(AF_INET, to_addr, &l.addr.sin_addr) != 1)
 		return tgvm_error_set(reterr, EINVAL, "host '%s' has no IPv4 address ('%s')", to,
 		                      to_addr);
@@ -131,19 +145,29 @@ int vm_stream_connect(const char *from, const char *to, const char *to_addr, int
 		               to_addr, ntohs(l.addr.sin_port), strerror(-r));
 		goto fail;
 	}
-	/* Accept on the destination, then wait until the source's connect is done. */
+	/* Accept on the destination (a refused or unreachable connect ends the
+	 * wait at once), then wait until the source's connect is done. */
 	while (acc < 0) {
-		struct pollfd p = {.fd = l.fd, .events = POLLIN};
-		uint64_t now = tgvm_now_ns();
+		struct pollfd p[2] = {{.fd = l.fd, .events = POLLIN}, {.fd = c.fd, .events = 0}};
+		int soerr = 0;
+		socklen_t slen = sizeof(soerr);
 
-		if (now >= deadline) {
+		if (!ms_left(deadline)) {
 			r = tgvm_error_set(reterr, ETIMEDOUT,
 			                   "no connection from host '%s' to %s:%u within %d ms",
 			                   from, to_addr, ntohs(l.addr.sin_port), timeout_ms);
 			goto fail;
 		}
-		if (poll(&p, 1, (int)((deadline - now) / 1000000ull) + 1) < 0 && errno != EINTR) {
-			r = tgvm_error_set(reterr, errno, "poll: %s", strerror(errno));
+		if (poll(p, 2, ms_left(deadline)) < 0 && errno != EINTR) {
+			r = tgvm_error_set(reterr, errno, "connecting host '%s' to '%s': poll: %s",
+			                   from, to, strerror(errno));
+			goto fail;
+		}
+		if ((p[1].revents & (POLLERR | POLLHUP)) &&
+		    getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &soerr, &slen) == 0 && soerr) {
+			r = tgvm_error_set(reterr, soerr,
+			                   "connection from host '%s' to %s:%u failed: %s", from,
+			                   to_addr, ntohs(l.addr.sin_port), strerror(soerr));
 			goto fail;
 		}
 		acc = accept4(l.fd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC);
@@ -162,7 +186,7 @@ int vm_stream_connect(const char *from, const char *to, const char *to_addr, int
 	int soerr = 0;
 	socklen_t slen = sizeof(soerr);
 
-	if (poll(&p, 1, timeout_ms) != 1 ||
+	if (poll(&p, 1, ms_left(deadline)) != 1 ||
 	    getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &soerr, &slen) < 0 || soerr) {
 		r = tgvm_error_set(reterr, soerr ? soerr : ETIMEDOUT,
 		                   "connection from host '%s' to %s:%u failed: %s", from, to_addr,
@@ -170,7 +194,8 @@ int vm_stream_connect(const char *from, const char *to, const char *to_addr, int
 		goto fail;
 	}
 	if ((r = make_blocking(c.fd)) < 0 || (r = make_blocking(acc)) < 0) {
-		tgvm_error_set(reterr, -r, "fcntl: %s", strerror(-r));
+		tgvm_error_set(reterr, -r, "connection from host '%s' to '%s': fcntl: %s", from, to,
+		               strerror(-r));
 		goto fail;
 	}
 	struct sockaddr_in me;
@@ -182,6 +207,11 @@ int vm_stream_connect(const char *from, const char *to, const char *to_addr, int
 	ret->port = ntohs(l.addr.sin_port);
 	ret->src_port =
 	    getsockname(c.fd, (struct sockaddr *)&me, &mlen) == 0 ? ntohs(me.sin_port) : 0;
+	int got = 0;
+	socklen_t glen = sizeof(got);
+
+	ret->buf_bytes =
+	    buf_bytes > 0 && getsockopt(acc, SOL_SOCKET, SO_RCVBUF, &got, &glen) == 0 ? got / 2 : 0;
 	return 0;
 fail:
 	if (acc >= 0)
@@ -218,12 +248,18 @@ struct vm_stream_watch {
 static int diag_open_here(void *arg)
 {
 	int *fd = arg;
-	struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
+	struct timeval tv = {.tv_sec = 0, .tv_usec = 200000}; /* no answer waits longer */
 
 	*fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	if (*fd < 0)
 		return -errno;
-	(void)setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+		int r = -errno;
+
+		close(*fd);
+		*fd = -1;
+		return r;
+	}
 	return 0;
 }
 
@@ -235,6 +271,8 @@ static int diag_open_here(void *arg)
 static int diag_ask(int nl, const struct sockaddr_in *local, const struct sockaddr_in *remote,
                     bool dump, void (*fn)(const struct inet_diag_msg *m, void *arg), void *arg)
 {
+	static uint32_t next_seq; /* tgvm's migration thread is the only caller */
+	uint32_t seq = ++next_seq;
 	struct {
 		struct nlmsghdr nh;
 		struct inet_diag_req_v2 r;
@@ -242,7 +280,7 @@ static int diag_ask(int nl, const struct sockaddr_in *local, const struct sockad
 	    .nh = {.nlmsg_len = sizeof(req),
 	           .nlmsg_type = SOCK_DIAG_BY_FAMILY,
 	           .nlmsg_flags = NLM_F_REQUEST | (dump ? NLM_F_DUMP : 0),
-	           .nlmsg_seq = 1},
+	           .nlmsg_seq = seq},
 	    .r = {.sdiag_family = AF_INET,
 	          .sdiag_protocol = IPPROTO_TCP,
 	          .idiag_states = dump ? 1u << 1 /* TCP_ESTABLISHED */ : ~0u,
@@ -252,6 +290,7 @@ static int diag_ask(int nl, const struct sockaddr_in *local, const struct sockad
 	};
 	struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
 	long buf[2048]; /* aligned for nlmsghdr */
+	bool answered = false;
 
 	req.r.id.idiag_src[0] = local->sin_addr.s_addr;
 	if (!dump)
@@ -263,20 +302,25 @@ static int diag_ask(int nl, const struct sockaddr_in *local, const struct sockad
 
 		if (n < 0)
 			return -errno;
-		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, n);
 		     h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_seq != seq)
+				continue; /* the late answer to an earlier request */
 			if (h->nlmsg_type == NLMSG_DONE)
 				return 0;
 			if (h->nlmsg_type == NLMSG_ERROR) {
 				const struct nlmsgerr *e = NLMSG_DATA(h);
 
-				return e->error;
+				return h->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) ? e->error
+				                                                : -EPROTO;
 			}
 			if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY &&
-			    h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+			    h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg))) {
 				fn(NLMSG_DATA(h), arg);
+				answered = true;
+			}
 		}
-		if (!dump)
+		if (!dump && answered)
 			return 0; /* one answer */
 	}
 }
@@ -311,8 +355,9 @@ int vm_stream_watch_open(const char *from, const char *to, const char *from_addr
 	}
 	if (r < 0) {
 		vm_stream_watch_free(w);
-		return tgvm_error_set(reterr, -r, "stream watch: sock_diag in '%s': %s", ns,
-		                      strerror(-r));
+		return tgvm_error_set(reterr, -r,
+		                      "stream watch: no sock_diag socket in host '%s' or '%s': %s",
+		                      from, to, strerror(-r));
 	}
 	*ret = w;
 	return 0;
