@@ -241,7 +241,6 @@ struct mig {
 	int recover_listens;     /* migrate-recover calls that took on the destination */
 	struct vm_stream stream; /* tgvm's connection for the stream (fd >= 0 until handed over) */
 	bool stream_fd;          /* the stream runs on it ("fd:" URIs), not on QEMU's own TCP */
-	int stream_buf;          /* its socket buffers, 0: autotuning */
 	unsigned port;           /* the destination's migration port */
 	struct vm_stream_watch *watch; /* its queues, NULL when they cannot be watched */
 	int64_t queued_at_stop; /* stream bytes not yet read by the destination at STOP, -1 */
@@ -695,6 +694,13 @@ static void net_switch(struct mig *m)
 		snprintf(m->t->probe_note, sizeof(m->t->probe_note), "%s", err.msg);
 }
 
+/* The VM's own port on the destination when QEMU listens itself (the
+ * baseline, multifd; postcopy recovery uses the 16 after it). */
+static unsigned hashed_port(const struct mig *m)
+{
+	return 49152u + name_hash(m->src.name) % 8000u;
+}
+
 static int prepare(struct mig *m, struct tgvm_error *reterr)
 {
 	const struct migrate_opts *o = m->o;
@@ -715,9 +721,6 @@ static int prepare(struct mig *m, struct tgvm_error *reterr)
 	/* tgvm's own connection for the stream, except for the baseline (QEMU
 	 * as it comes) and multifd (QEMU opens one connection per channel). */
 	m->stream_fd = !o->qemu_defaults && !mfd;
-	m->stream_buf = o->stream_buffer < 0 ? 0
-	                : o->stream_buffer   ? o->stream_buffer
-	                                     : STREAM_BUF_DEFAULT;
 	r = vm_spawn(&m->dst, &l, SPAWN_MS, &m->dst_pid, reterr);
 	if (r < 0)
 		return tgvm_error_prefix(reterr, "cannot start the destination on host '%s'",
@@ -758,8 +761,12 @@ static int prepare(struct mig *m, struct tgvm_error *reterr)
 		return tgvm_error_prefix(reterr, "cannot set migration parameters");
 params_done:
 	if (m->stream_fd) {
-		r = vm_stream_connect(m->src_host.name, m->dst_host.name, m->dst_host.address,
-		                      m->stream_buf, QMP_MS, &m->stream, reterr);
+		int buf = o->stream_buffer < 0 ? 0 /* autotuning */
+		          : o->stream_buffer   ? o->stream_buffer
+		                               : STREAM_BUF_DEFAULT;
+
+		r = vm_stream_connect(m->src_host.name, m->dst_host.name, m->dst_host.address, buf,
+		                      QMP_MS, &m->stream, reterr);
 		if (r < 0)
 			return tgvm_error_prefix(reterr, "migration stream");
 		m->port = m->stream.port;
@@ -772,7 +779,7 @@ params_done:
 		vm_stream_close(&m->stream); /* the QEMUs hold their ends now */
 		snprintf(uri, sizeof(uri), "fd:" STREAM_FD_NAME);
 	} else {
-		m->port = 49152u + name_hash(m->src.name) % 8000u;
+		m->port = hashed_port(m);
 		snprintf(uri, sizeof(uri), "tcp:%s:%u", m->dst_host.address, m->port);
 	}
 	json_object_set_new(
@@ -818,8 +825,7 @@ static void postcopy_recover(struct mig *m)
 	paused = ds && !strcmp(ds, "postcopy-paused");
 	json_decref(st);
 	snprintf(uri, sizeof(uri), "tcp:%s:%u", m->dst_host.address,
-	         49152u + name_hash(m->src.name) % 8000u + 1u +
-	             (unsigned)(m->recover_listens % 16));
+	         hashed_port(m) + 1u + (unsigned)(m->recover_listens % 16));
 	if (paused) {
 		if (simple_cmd(m->dq, "migrate-recover", json_pack("{s:s}", "uri", uri), NULL) < 0)
 			return;
@@ -828,8 +834,7 @@ static void postcopy_recover(struct mig *m)
 	if (!m->recover_listens)
 		return;
 	snprintf(uri, sizeof(uri), "tcp:%s:%u", m->dst_host.address,
-	         49152u + name_hash(m->src.name) % 8000u + (unsigned)(m->recover_listens - 1) % 16 +
-	             1u);
+	         hashed_port(m) + (unsigned)(m->recover_listens - 1) % 16 + 1u);
 	if (simple_cmd(m->sq, "migrate", json_pack("{s:s, s:b}", "uri", uri, "resume", 1), NULL) ==
 	    0)
 		m->t->postcopy_recovery_attempts++;
