@@ -95,12 +95,21 @@ bool scan_is_cap_addr(const struct scan_file *sf, uint64_t addr, size_t *ret_idx
 	return false;
 }
 
+/*
+ * A symbol's whole object is a capability when one word of it is (a "caps[2]"
+ * array, a small flags structure), up to this size. A larger structure (Mesa's
+ * util_cpu_caps, 2 KiB) keeps other things beside the flags (a CPU count set
+ * from the command line, say), so only the bytes written from cpuid count.
+ */
+#define CAP_OBJECT_MAX 64
+
 static int add_cap(struct scan_file *sf, uint64_t start, uint64_t end, const char *why)
 {
 	const struct scan_sym *s = scan_elf_symbol_near(&sf->elf, start);
 	int r;
 
-	if (s && s->type == STT_OBJECT && s->size && start - s->addr < s->size) {
+	if (s && s->type == STT_OBJECT && s->size && s->size <= CAP_OBJECT_MAX &&
+	    start - s->addr < s->size) {
 		start = s->addr;
 		end = TGVM_MAX(end, s->addr + s->size);
 	}
@@ -144,8 +153,17 @@ static int add_cap(struct scan_file *sf, uint64_t start, uint64_t end, const cha
  * capability (T_VAL) only once a single bit is selected from it. */
 enum { T_NONE = 0, T_VAL = 1, T_PTR = 2, T_WEAK = 4 };
 
+/* Origin kinds of a pointer (T_PTR) that are not themselves a capability
+ * address: the base of a structure whose capability words lie a little above
+ * it (Mesa: lea r13, [util_cpu_caps]; test byte [r13+0x19], 0x20), where each
+ * load's displacement decides; and two different such bases met at a join. */
+#define ORG_CAP_BASE     11
+#define ORG_CAP_BASE_MIX 12
+/* How far above a structure's base its first capability word may start. */
+#define CAP_BASE_REACH 64
+
 struct origin {
-	int kind; /* 0 cpuid, 1 xgetbv, 2 variable, 3 call */
+	int kind; /* 0 cpuid, 1 xgetbv, 2 variable, 3 call, ORG_CAP_BASE ... */
 	uint64_t addr;
 	int cap;          /* index into caps/cap_names for kind 2 */
 	const char *name; /* function name for kind 3 */
@@ -463,6 +481,27 @@ static int32_t slot_key(const struct tstate *s, int base, int64_t disp)
 }
 
 /* Capability kind read through memory operand @op at instruction @k. */
+static int org_kind(const struct ana *a, uint16_t org)
+{
+	return org >= 1 && org <= a->norgs ? a->orgs[org - 1].kind : -1;
+}
+
+/* Is @addr, not a capability itself, the base of a structure whose
+ * capability words start at most CAP_BASE_REACH bytes above it? */
+static bool cap_base_near(const struct scan_file *sf, uint64_t addr, size_t *ret_idx)
+{
+	const struct scan_sec *sec = scan_elf_section_at(&sf->elf, addr);
+
+	if (!sec || !(sec->flags & SHF_WRITE))
+		return false;
+	for (size_t i = 0; i < sf->ncaps; i++)
+		if (sf->caps[i].start > addr && sf->caps[i].start - addr <= CAP_BASE_REACH) {
+			*ret_idx = i;
+			return true;
+		}
+	return false;
+}
+
 static uint8_t mem_taint(struct ana *a, const struct tstate *s, size_t k, const struct ana_op *op,
                          uint16_t *org, uint32_t *fm)
 {
@@ -499,6 +538,21 @@ static uint8_t mem_taint(struct ana *a, const struct tstate *s, size_t k, const 
 		if (b < 0)
 			return T_NONE;
 		if (s->ptr & (1u << b)) {
+			int kind = org_kind(a, s->org[b]);
+
+			if (kind == ORG_CAP_BASE) {
+				uint64_t x =
+				    a->orgs[s->org[b] - 1].addr + (uint64_t)op->mem.disp.value;
+
+				if (op->mem.index != ZYDIS_REGISTER_NONE ||
+				    !scan_is_cap_addr(a->sf, x, &ci))
+					return T_NONE;
+				*org = new_origin(a, 2, x, (int)ci, NULL);
+				*fm = ~0u;
+				return T_VAL;
+			}
+			if (kind == ORG_CAP_BASE_MIX)
+				return T_NONE;
 			*org = s->org[b];
 			*fm = ~0u;
 			return (s->bigptr & (1u << b)) ? T_WEAK : T_VAL;
@@ -864,11 +918,26 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 					if (scan_is_cap_addr(a->sf, addr, &ci)) {
 						sptr = 1;
 						sorg = new_origin(a, 2, addr, (int)ci, NULL);
+					} else if (cap_base_near(a->sf, addr, &ci)) {
+						sptr = 1;
+						sorg = new_origin(a, ORG_CAP_BASE, addr, (int)ci,
+						                  NULL);
 					}
 				} else if (b >= 0 && (s->ptr & (1u << b))) {
-					sptr = 1;
-					sbig |= (s->bigptr >> b) & 1;
-					sorg = s->org[b];
+					int kind = org_kind(a, s->org[b]);
+
+					if (kind == ORG_CAP_BASE &&
+					    op->mem.index == ZYDIS_REGISTER_NONE) {
+						sptr = 1;
+						sorg = new_origin(a, ORG_CAP_BASE,
+						                  a->orgs[s->org[b] - 1].addr +
+						                      (uint64_t)op->mem.disp.value,
+						                  a->orgs[s->org[b] - 1].cap, NULL);
+					} else if (kind != ORG_CAP_BASE) {
+						sptr = 1;
+						sbig |= (s->bigptr >> b) & 1;
+						sorg = s->org[b];
+					}
 				} else {
 					/* "lea r14d, [rcx+rdx*2]": flag words built
 					 * from a capability bit */
@@ -985,6 +1054,15 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 		}
 		if ((v || w) && !sorg)
 			sorg = s->org[dst];
+		if (p && !v && org_kind(a, sorg) == ORG_CAP_BASE &&
+		    (in->mnemonic == ZYDIS_MNEMONIC_ADD || in->mnemonic == ZYDIS_MNEMONIC_SUB) &&
+		    in->operand_count_visible >= 2 && ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+			const struct origin *o = &a->orgs[sorg - 1];
+			uint64_t n = (uint64_t)ops[1].imm.value.s;
+			uint64_t x = in->mnemonic == ZYDIS_MNEMONIC_ADD ? o->addr + n : o->addr - n;
+
+			sorg = new_origin(a, ORG_CAP_BASE, x, o->cap, NULL);
+		}
 		s->val = v ? s->val | bit : s->val & ~bit;
 		s->ptr = p ? s->ptr | bit : s->ptr & ~bit;
 		s->bigptr = big ? s->bigptr | bit : s->bigptr & ~bit;
@@ -1041,8 +1119,31 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 	return false;
 }
 
-static void merge(struct tstate *d, const struct tstate *s)
+/* Two ways into a block give a register or slot different structure bases:
+ * which displacement is a capability is no longer known. */
+static uint16_t merge_base(struct ana *a, uint16_t dorg, uint16_t sorg)
 {
+	if (dorg == sorg)
+		return dorg;
+	if (org_kind(a, dorg) == ORG_CAP_BASE || org_kind(a, sorg) == ORG_CAP_BASE ||
+	    org_kind(a, sorg) == ORG_CAP_BASE_MIX)
+		return new_origin(a, ORG_CAP_BASE_MIX, 0, -1, NULL);
+	return dorg;
+}
+
+static void merge(struct ana *a, struct tstate *d, const struct tstate *s)
+{
+	for (int r = 0; r < NREG; r++)
+		if ((d->ptr & s->ptr) & (1u << r))
+			d->org[r] = merge_base(a, d->org[r], s->org[r]);
+	for (int i = 0; i < NSLOT; i++) {
+		int j;
+
+		if (s->slot[i].base && (s->slot[i].t & T_PTR) &&
+		    (j = slot_find(d, s->slot[i].base, s->slot[i].disp)) >= 0 &&
+		    (d->slot[j].t & T_PTR))
+			d->slot[j].org = merge_base(a, d->slot[j].org, s->slot[i].org);
+	}
 	for (int r = 0; r <= NREG; r++)
 		if (((s->val | s->ptr) & (1u << r)) && !((d->val | d->ptr) & (1u << r)))
 			d->org[r] = s->org[r];
@@ -1078,24 +1179,62 @@ static void ana_release(struct ana *a)
 	free(a->ok);
 }
 
-#define ONE_SIDED_CHECKS 32 /* checks of one function told apart */
+#define ONE_SIDED_CHECKS 128 /* checks of one function told apart */
 
 /* Block @b ends in a branch that decides: on a capability (either edge may be
  * what guards), or on a 0 (only the edge never taken, never_edge, does). */
 #define IS_CHECK(g, b)  ((g)->blocks[b].check || (g)->blocks[b].never_edge)
 #define CUT_OK(g, b, k) ((g)->blocks[b].check || (g)->blocks[b].never_edge == (k) + 1)
-#define ONE_SIDED_SIGS  64 /* distinct sets of cut edges tried */
+#define ONE_SIDED_SIGS  1024 /* distinct sets of cut edges tried */
+/* Blocks visited refining them, per function, before settling for less. */
+#define ONE_SIDED_WORK (4u << 20)
 
-/* Blocks reachable from @from without passing block @skip, as a bitset. */
-static void reach_from(const struct scan_graph *g, uint32_t from, uint32_t skip, uint64_t *set,
-                       uint32_t *queue)
+/* A set of check edges: bit 2c+k is edge k of check c. */
+#define ESIG_WORDS (2 * ONE_SIDED_CHECKS / 64)
+struct esig {
+	uint64_t w[ESIG_WORDS];
+};
+
+static bool esig_has(const struct esig *e, size_t bit)
 {
-	size_t nb = g->nblocks, qh = 0, qt = 0, nind = 0;
+	return (e->w[bit / 64] >> (bit % 64)) & 1;
+}
 
-	for (size_t b = 0; b < nb; b++)
-		nind += g->blocks[b].ind_succ;
-	if (from == UINT32_MAX || from == skip)
-		return;
+static int esig_find(const struct esig *sigs, size_t nsig, const struct esig *e)
+{
+	for (size_t i = 0; i < nsig; i++)
+		if (!memcmp(&sigs[i], e, sizeof(*e)))
+			return (int)i;
+	return -1;
+}
+
+/* The number of set @e in @sigs, added when new (*@added); -1 when full. */
+static int esig_intern(struct esig *sigs, size_t *nsig, const struct esig *e, bool *added)
+{
+	int i = esig_find(sigs, *nsig, e);
+
+	*added = i < 0;
+	if (i >= 0)
+		return i;
+	if (*nsig == ONE_SIDED_SIGS)
+		return -1;
+	sigs[*nsig] = *e;
+	return (int)(*nsig)++;
+}
+
+/*
+ * Blocks reachable from @from without passing block @skip, as a bitset; the
+ * check edges in @cut (@cidx maps a block to its check number or -1) are not
+ * followed.
+ */
+static size_t reach_from(const struct scan_graph *g, uint32_t from, uint32_t skip,
+                         const struct esig *cut, const int16_t *cidx, uint64_t *set,
+                         uint32_t *queue)
+{
+	size_t nb = g->nblocks, qh = 0, qt = 0;
+
+	if (from == UINT32_MAX || from == skip || (set[from / 64] & (1ull << (from % 64))))
+		return 0;
 	set[from / 64] |= 1ull << (from % 64);
 	queue[qt++] = from;
 	while (qh < qt) {
@@ -1104,6 +1243,8 @@ static void reach_from(const struct scan_graph *g, uint32_t from, uint32_t skip,
 		for (int k = 0; k < 2; k++) {
 			uint32_t t = g->blocks[b].succ[k];
 
+			if (cut && cidx[b] >= 0 && esig_has(cut, 2 * (size_t)cidx[b] + (size_t)k))
+				continue;
 			if (t != UINT32_MAX && t != skip && !(set[t / 64] & (1ull << (t % 64)))) {
 				set[t / 64] |= 1ull << (t % 64);
 				queue[qt++] = t;
@@ -1117,107 +1258,172 @@ static void reach_from(const struct scan_graph *g, uint32_t from, uint32_t skip,
 					queue[qt++] = t;
 				}
 	}
+	return qt;
 }
+
+#define BIT_IN(set, b) (((set)[(b) / 64] >> ((b) % 64)) & 1)
 
 /*
  * Refine "behind a check": block b (not in @open, so every way to it passes
  * a check) stays guarded only if it is unreachable from the entry once the
  * check edges that lead to b on one side only are cut. Code that both sides
  * of a check reach (the join after an if, the loop around it) is set open.
- * Blocks with the same set of one-sided edges share one search.
+ *
+ * "One side only" is decided for all of b's edges together: an edge c->k
+ * stays cut when c's other side cannot reach b without itself taking an edge
+ * that stays cut. So the fast path of an unrolled loop that tests the same
+ * flag before each element (Mesa's half-float packers: test, convert, test,
+ * convert, each slow path rejoining at the next test) is behind its checks,
+ * while the join after an if, which the other side reaches directly, is not.
+ * Starting from every edge that leads to b, edges are dropped until none
+ * changes (a greatest fixpoint). Blocks with the same set of edges share
+ * each step's searches. Past ONE_SIDED_WORK blocks visited, the blocks not
+ * settled yet keep only the edges whose other side cannot reach them with
+ * nothing cut (a single step from no cut edges: fewer guards, never a wrong
+ * one).
  */
 static int one_sided(const struct scan_graph *g, uint8_t *open)
 {
 	size_t nb = g->nblocks, words = (nb + 63) / 64, nc = 0, nsig = 0;
 	uint32_t checks[ONE_SIDED_CHECKS];
-	uint64_t *reach = NULL, sigs[ONE_SIDED_SIGS], *seen = NULL, *bsig = NULL;
+	struct esig *sigs = NULL;
+	uint64_t *reach = NULL, *reach0 = NULL, *seen = NULL;
+	size_t work = 0;
+	uint8_t done[ONE_SIDED_SIGS] = {0};
 	uint32_t *queue = NULL;
+	int16_t *cidx = NULL, *bsig = NULL;
 	int r = -ENOMEM;
 
 	for (uint32_t b = 0; b < nb && nc < ONE_SIDED_CHECKS; b++)
 		if (IS_CHECK(g, b))
 			checks[nc++] = b;
+	sigs = calloc(ONE_SIDED_SIGS, sizeof(*sigs));
 	reach = calloc(2 * nc * words + 1, sizeof(*reach));
+	reach0 = calloc(2 * nc * words + 1, sizeof(*reach0));
 	seen = calloc(words + 1, sizeof(*seen));
 	queue = malloc((nb ? nb : 1) * sizeof(*queue));
 	bsig = malloc((nb ? nb : 1) * sizeof(*bsig));
-	if (!reach || !seen || !queue || !bsig)
+	cidx = malloc((nb ? nb : 1) * sizeof(*cidx));
+	if (!sigs || !reach || !reach0 || !seen || !queue || !bsig || !cidx)
 		goto out;
+	for (size_t b = 0; b < nb; b++)
+		cidx[b] = -1;
+	for (size_t c = 0; c < nc; c++)
+		cidx[checks[c]] = (int16_t)c;
+	/* what each edge leads to, nothing cut */
 	for (size_t c = 0; c < nc; c++)
 		for (int k = 0; k < 2; k++)
-			reach_from(g, g->blocks[checks[c]].succ[k], checks[c],
-			           reach + (2 * c + (size_t)k) * words, queue);
+			reach_from(g, g->blocks[checks[c]].succ[k], checks[c], NULL, cidx,
+			           reach0 + (2 * c + (size_t)k) * words, queue);
 	for (uint32_t b = 0; b < nb; b++) {
-		uint64_t sig = 0;
-		size_t si;
+		struct esig e = {{0}};
+		bool added;
+		int si;
 
+		bsig[b] = -1;
 		if (open[b])
 			continue;
-		/* edge c->succ[k] is cut for b when the other side cannot reach b */
 		for (size_t c = 0; c < nc; c++)
-			for (int k = 0; k < 2; k++) {
-				const uint64_t *other = reach + (2 * c + (size_t)(1 - k)) * words;
-
+			for (int k = 0; k < 2; k++)
 				if (CUT_OK(g, checks[c], k) &&
-				    !(other[b / 64] & (1ull << (b % 64))))
-					sig |= 1ull << (2 * c + (size_t)k);
-			}
-		bsig[b] = sig;
-		for (si = 0; si < nsig && sigs[si] != sig; si++)
-			;
-		if (si == nsig) {
-			if (nsig == ONE_SIDED_SIGS) { /* too many: keep it required */
-				open[b] = 1;
+				    BIT_IN(reach0 + (2 * c + (size_t)k) * words, b))
+					e.w[(2 * c + (size_t)k) / 64] |=
+					    1ull << ((2 * c + (size_t)k) % 64);
+		if ((si = esig_intern(sigs, &nsig, &e, &added)) < 0) {
+			open[b] = 1; /* too many sets: keep it required */
+			continue;
+		}
+		bsig[b] = (int16_t)si;
+	}
+	/* drop the edges whose other side reaches b with the rest cut */
+	for (bool again = true; again && work < ONE_SIDED_WORK;) {
+		again = false;
+		for (size_t si = 0; si < nsig && work < ONE_SIDED_WORK; si++) {
+			const struct esig sig = sigs[si];
+
+			if (done[si])
 				continue;
+			done[si] = 1;
+			again = true;
+			memset(reach, 0, 2 * nc * words * sizeof(*reach));
+			for (size_t c = 0; c < nc; c++)
+				for (int k = 0; k < 2; k++)
+					if (esig_has(&sig, 2 * c + (size_t)k))
+						work += reach_from(
+						    g, g->blocks[checks[c]].succ[1 - k], checks[c],
+						    &sig, cidx, reach + (2 * c + (size_t)k) * words,
+						    queue);
+			for (uint32_t b = 0; b < nb; b++) {
+				struct esig ns = sig;
+				bool changed = false, added;
+				int sj;
+
+				if (open[b] || bsig[b] != (int16_t)si)
+					continue;
+				for (size_t c = 0; c < nc; c++)
+					for (int k = 0; k < 2; k++) {
+						size_t e = 2 * c + (size_t)k;
+
+						if (esig_has(&sig, e) &&
+						    BIT_IN(reach + e * words, b)) {
+							ns.w[e / 64] &= ~(1ull << (e % 64));
+							changed = true;
+						}
+					}
+				if (!changed)
+					continue;
+				if ((sj = esig_intern(sigs, &nsig, &ns, &added)) < 0) {
+					open[b] = 1; /* too many sets: keep it required */
+					continue;
+				}
+				if (!added)
+					done[sj] = 0; /* weigh b under its new set */
+				bsig[b] = (int16_t)sj;
 			}
-			sigs[nsig++] = sig;
 		}
 	}
-	/* one search per signature: from the entry, cutting its edges (and every
-	 * edge of checks beyond ONE_SIDED_CHECKS is kept, which only opens more) */
-	for (size_t si = 0; si < nsig; si++) {
-		size_t qh = 0, qt = 0;
+	/* out of work: the unsettled keep what the other side cannot reach uncut */
+	for (uint32_t b = 0; b < nb && work >= ONE_SIDED_WORK; b++) {
+		struct esig e;
+		bool added;
+		int si;
 
-		memset(seen, 0, words * sizeof(*seen));
-#define SEE(t)                                                                                     \
-	do {                                                                                       \
-		if ((t) != UINT32_MAX && !(seen[(t) / 64] & (1ull << ((t) % 64)))) {               \
-			seen[(t) / 64] |= 1ull << ((t) % 64);                                      \
-			queue[qt++] = (t);                                                         \
-		}                                                                                  \
-	} while (0)
-		SEE(g->entry);
-		for (uint32_t b = 0; b < nb; b++)
-			if (open[b] && (b == g->entry || g->blocks[b].npred == 0))
-				SEE(b);
-		while (qh < qt) {
-			uint32_t b = queue[qh++];
-			size_t c = nc;
-
-			if (IS_CHECK(g, b))
-				for (c = 0; c < nc && checks[c] != b; c++)
-					;
-			for (int k = 0; k < 2; k++) {
-				if (c < nc && (sigs[si] & (1ull << (2 * c + (size_t)k))))
-					continue;
-				SEE(g->blocks[b].succ[k]);
-			}
-			if (g->blocks[b].ind_succ)
-				for (uint32_t t = 0; t < nb; t++)
-					if (t != g->entry && g->blocks[t].npred == 0)
-						SEE(t);
+		if (open[b] || bsig[b] < 0 || done[bsig[b]])
+			continue;
+		e = sigs[bsig[b]];
+		for (size_t c = 0; c < nc; c++)
+			for (int k = 0; k < 2; k++)
+				if (BIT_IN(reach0 + (2 * c + (size_t)(1 - k)) * words, b))
+					e.w[(2 * c + (size_t)k) / 64] &=
+					    ~(1ull << ((2 * c + (size_t)k) % 64));
+		if ((si = esig_intern(sigs, &nsig, &e, &added)) < 0) {
+			open[b] = 1;
+			continue;
 		}
-#undef SEE
+		if (added)
+			done[si] = 2; /* settled as it is */
+		bsig[b] = (int16_t)si;
+	}
+	/* one search per set: from the entry, cutting its edges (every edge of
+	 * checks beyond ONE_SIDED_CHECKS is kept, which only opens more) */
+	for (size_t si = 0; si < nsig; si++) {
+		memset(seen, 0, words * sizeof(*seen));
 		for (uint32_t b = 0; b < nb; b++)
-			if (!open[b] && (seen[b / 64] & (1ull << (b % 64))) && bsig[b] == sigs[si])
+			if (b == g->entry || (open[b] && g->blocks[b].npred == 0))
+				reach_from(g, b, UINT32_MAX, &sigs[si], cidx, seen, queue);
+		for (uint32_t b = 0; b < nb; b++)
+			if (!open[b] && BIT_IN(seen, b) && bsig[b] == (int16_t)si)
 				open[b] = 1;
 	}
 	r = 0;
 out:
+	free(sigs);
 	free(reach);
+	free(reach0);
 	free(seen);
 	free(queue);
 	free(bsig);
+	free(cidx);
 	return r;
 }
 
@@ -1525,7 +1731,7 @@ static int ana_run(struct ana *a)
 				if (t == UINT32_MAX)
 					continue;
 				old = a->in[t];
-				merge(&a->in[t], &st);
+				merge(a, &a->in[t], &st);
 				if (!inq[t] && memcmp(&old, &a->in[t], sizeof(old))) {
 					wl[(head + cnt) % nb] = t;
 					cnt++;
@@ -2214,6 +2420,92 @@ done:
 
 /* ---- capability variables ---- */
 
+/* Largest block copy into a capability variable that is followed (bytes). */
+#define CAP_COPY_MAX (1u << 20)
+/* Instructions after the lea in which the copy must start. */
+#define CAP_COPY_WINDOW 8
+
+/*
+ * A detector that fills a private copy and then assigns the whole structure
+ * to the public one (Mesa: "util_cpu_caps = caps", 2 KiB) writes it with a
+ * block copy: lea R, [rip+X]; ... mov rdi, R; mov ecx, N; rep movsq, or the
+ * same into memcpy with the length in edx. Instruction @k of the graph built
+ * for the detector is the lea; returns the bytes copied to X, or 0.
+ */
+static uint64_t cap_copy_len(struct scan_file *sf, size_t k)
+{
+	const struct scan_graph *g = &sf->g;
+	ZydisDecodedInstruction in;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT_VISIBLE];
+	uint32_t dst = 0;           /* registers holding X */
+	int64_t rcx = -1, rdx = -1; /* known constants */
+	int r;
+
+	if (scan_decode_one(sf, g->insns[k].addr, &in, ops) < 0 ||
+	    ops[0].type != ZYDIS_OPERAND_TYPE_REGISTER || (r = reg_index(ops[0].reg.value)) < 0)
+		return 0;
+	dst = 1u << r;
+	for (size_t j = k + 1; j < g->ninsns && j <= k + CAP_COPY_WINDOW; j++) {
+		const struct scan_insn *si = &g->insns[j];
+		int d = -1;
+
+		if (g->insns[j].block != g->insns[k].block &&
+		    g->blocks[si->block].npred != 1) /* straight-line code only */
+			return 0;
+		if (scan_decode_one(sf, si->addr, &in, ops) < 0)
+			return 0;
+		if (si->kind == SCAN_I_CALL) {
+			const char *n = call_target_name(sf, si->target);
+
+			if (n &&
+			    (!strcmp(n, "memcpy") || !strcmp(n, "memmove") ||
+			     !strcmp(n, "__memcpy_chk")) &&
+			    (dst & (1u << 7)) && rdx > 0 && (uint64_t)rdx <= CAP_COPY_MAX)
+				return (uint64_t)rdx;
+			return 0;
+		}
+		if (si->kind != SCAN_I_PLAIN)
+			return 0;
+		if ((in.attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE)) &&
+		    (in.mnemonic == ZYDIS_MNEMONIC_MOVSB || in.mnemonic == ZYDIS_MNEMONIC_MOVSW ||
+		     in.mnemonic == ZYDIS_MNEMONIC_MOVSD || in.mnemonic == ZYDIS_MNEMONIC_MOVSQ)) {
+			uint64_t w = in.mnemonic == ZYDIS_MNEMONIC_MOVSB   ? 1
+			             : in.mnemonic == ZYDIS_MNEMONIC_MOVSW ? 2
+			             : in.mnemonic == ZYDIS_MNEMONIC_MOVSD ? 4
+			                                                   : 8;
+
+			if ((dst & (1u << 7)) && rcx > 0 && (uint64_t)rcx <= CAP_COPY_MAX / w)
+				return (uint64_t)rcx * w;
+			return 0;
+		}
+		if (!in.operand_count_visible || ops[0].type != ZYDIS_OPERAND_TYPE_REGISTER ||
+		    !(ops[0].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))
+			continue; /* stores and compares leave the registers */
+		if ((d = reg_index(ops[0].reg.value)) < 0)
+			continue;
+		if (in.mnemonic == ZYDIS_MNEMONIC_MOV && in.operand_count_visible >= 2 &&
+		    ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && ops[0].size >= 32) {
+			dst &= ~(1u << d);
+			if (d == 1)
+				rcx = (int64_t)ops[1].imm.value.u;
+			if (d == 2)
+				rdx = (int64_t)ops[1].imm.value.u;
+			continue;
+		}
+		if (d == 1)
+			rcx = -1;
+		if (d == 2)
+			rdx = -1;
+		if (in.mnemonic == ZYDIS_MNEMONIC_MOV && in.operand_count_visible >= 2 &&
+		    ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER && ops[0].size == 64 &&
+		    reg_index(ops[1].reg.value) >= 0 && (dst & (1u << reg_index(ops[1].reg.value))))
+			dst |= 1u << d;
+		else
+			dst &= ~(1u << d);
+	}
+	return 0;
+}
+
 static int find_cap_vars(struct scan_file *sf)
 {
 	const struct scan_elf *e = &sf->elf;
@@ -2253,11 +2545,15 @@ static int find_cap_vars(struct scan_file *sf)
 				continue;
 			if (si->is_lea ||
 			    (in.operand_count_visible && ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY &&
-			     (ops[0].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)))
-				if ((r = add_cap(sf, si->target,
-				                 si->target + TGVM_MAX(ops[0].size / 8, 1),
+			     (ops[0].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))) {
+				uint64_t len = si->is_lea ? cap_copy_len(sf, k) : 0;
+
+				if (!len)
+					len = TGVM_MAX(ops[0].size / 8, 1);
+				if ((r = add_cap(sf, si->target, si->target + len,
 				                 "capability variable")) < 0)
 					return r;
+			}
 		}
 	}
 	/* data whose address is passed to a cpuid function: lea reg,[rip+X]; call F */
