@@ -17,7 +17,7 @@ _tgvm() {
     return
   fi
   case "$prev" in
-    --inventory|--report|--vms|--heatmap|--kernel|--initrd|--disk|--scan) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --inventory|--report|--vms|--heatmap|--kernel|--initrd|--disk|--scan|--svg) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --vendor) COMPREPLY=($(compgen -W "intel amd" -- "$cur")); return ;;
     --format) COMPREPLY=($(compgen -W "text qemu libvirt json" -- "$cur")); return ;;
     --cpu-base) COMPREPLY=($(compgen -W "max $(tgvm host models 2>/dev/null | awk 'NR>1 && NF>2 {print $1}')" -- "$cur")); return ;;
@@ -45,11 +45,11 @@ _tgvm() {
     scan) COMPREPLY=($(compgen -W "--json --explain --per-program -j --jobs --hwcaps" -- "$cur") $(compgen -f -- "$cur")) ;;
     vm)
       if [ "$COMP_CWORD" -eq 2 ]; then
-        COMPREPLY=($(compgen -W "start stop list console" -- "$cur"))
+        COMPREPLY=($(compgen -W "start stop list console ping" -- "$cur"))
       else
-        COMPREPLY=($(compgen -W "--host --mem --cpus --model --kernel --initrd --append --disk --ip --accel --memdev --dry-run --json --log" -- "$cur"))
+        COMPREPLY=($(compgen -W "--host --mem --cpus --model --kernel --initrd --append --disk --ip --accel --memdev --workload --dry-run --json --log --duration --interval-us --port" -- "$cur"))
       fi ;;
-    migrate) COMPREPLY=($(compgen -W "status cancel --to --mode --downtime-limit --max-bandwidth --converge-timeout --timeout --multifd --no-check --json --decouple --recouple --memdev --breakdown" -- "$cur")) ;;
+    migrate) COMPREPLY=($(compgen -W "status cancel --to --mode --downtime-limit --max-bandwidth --converge-timeout --timeout --multifd --no-check --json --decouple --recouple --memdev --breakdown --svg --no-probe --probe-interval --no-net-switch --stall-timeout --stream-buffer --qemu-defaults" -- "$cur")) ;;
   esac
 }
 complete -F _tgvm tgvm

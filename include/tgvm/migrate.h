@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "tgvm/error.h"
+#include "tgvm/model.h"
 #include "tgvm/vm.h"
 
 enum migrate_mode {
@@ -199,5 +200,14 @@ int migrate_status(const char *name, json_t **ret, bool *ret_active, struct tgvm
  */
 int migrate_check_cpu(const struct vm_config *vm, const struct vm_host *dst, void *opaque,
                       struct tgvm_error *reterr);
+
+/*
+ * Host @h's CPU profile as the check sees it: from the inventory that created
+ * it, else this machine's CPU when @accel is "kvm", else TCG's maximum (with
+ * @vm_vendor, since TCG presents either vendor).
+ */
+int migrate_host_profile(const struct vm_host *h, const char *accel, const struct tgvm_modeldb *db,
+                         enum tgvm_vendor vm_vendor, struct tgvm_cpu_model *ret,
+                         struct tgvm_error *reterr);
 
 #endif

@@ -60,6 +60,11 @@ struct vm_host {
 	char name[TGVM_NAME_MAX];
 	char address[TGVM_ADDR_MAX]; /* "" on input: assign from the plan */
 	char inventory[256];         /* inventory file that defines the host's CPU profile, or "" */
+	/* That profile as it was when the host came up (later edits to the
+	 * file do not change a running host): "" when there is none. */
+	char profile[64];            /* its name, e.g. "Haswell-v4" */
+	char profile_vendor[16];     /* "intel", "amd", ... */
+	char profile_features[2048]; /* comma-separated feature names */
 };
 
 /*

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* Shared by the verbs: error printing, TTY detection and aligned tables. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +20,35 @@ int cli_fail(int code, const char *verb, const char *fmt, ...)
 	return code;
 }
 
+int cli_exit_code(int code)
+{
+	switch (code) {
+	case EPERM: /* refused: the answer is no */
+		return TGVM_EXIT_NO;
+	case EINVAL: /* what the user gave: a value, a name, a file */
+	case ENOENT:
+	case ERANGE:
+	case ENAMETOOLONG:
+	case EEXIST:
+	case ENOTDIR:
+	case EISDIR:
+	case E2BIG:
+	case ENOTSUP: /* an input of a kind tgvm cannot read (qcow2, btrfs) */
+		return TGVM_EXIT_USAGE;
+	default:
+		return TGVM_EXIT_FAILURE;
+	}
+}
+
 int cli_fail_err(const char *verb, const struct tgvm_error *err)
 {
-	return cli_fail(TGVM_EXIT_FAILURE, verb, "%s", err->msg[0] ? err->msg : "failed");
+	return cli_fail(cli_exit_code(err->code), verb, "%s", err->msg[0] ? err->msg : "failed");
+}
+
+int cli_refused(const char *verb, const struct tgvm_error *err)
+{
+	return cli_fail(err->code == ENOENT ? TGVM_EXIT_USAGE : TGVM_EXIT_NO, verb, "refused: %s",
+	                err->msg[0] ? err->msg : "refused");
 }
 
 int cli_usage(const char *verb)

@@ -61,8 +61,15 @@ const struct tgvm_cmd *cli_command_find(const char *name);
 /* "tgvm VERB: MESSAGE" on stderr; returns @code for `return cli_fail(...)`. */
 int cli_fail(int code, const char *verb, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Print @err's message; returns TGVM_EXIT_FAILURE. */
+/* The exit code for an error of errno @code: 1 refused (EPERM), 2 bad input
+ * (EINVAL, ENOENT, ERANGE, EEXIST, ...: a value, a name or a file the user
+ * gave), 3 anything else. */
+int cli_exit_code(int code);
+/* Print @err's message; returns cli_exit_code(@err->code). */
 int cli_fail_err(const char *verb, const struct tgvm_error *err);
+/* "refused: MESSAGE" for a check that said no: 2 when a name is unknown
+ * (ENOENT), else 1. */
+int cli_refused(const char *verb, const struct tgvm_error *err);
 /* Usage line of @verb on stderr; returns TGVM_EXIT_USAGE. */
 int cli_usage(const char *verb);
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* tgvm help [VERB]: the verb list, or one verb's manual page. */
+#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,29 +32,65 @@ static int list_verbs(FILE *out)
 	return 0;
 }
 
-/* Show the built man page with man(1) if both are here; else the page's source text. */
-static int show_page(const struct tgvm_cmd *c)
+/*
+ * scdoc source as plain text: "# NAME" headings in capitals, *bold* and
+ * _underline_ marks dropped (an underscore inside a word stays), "\\*" and
+ * "\\_" unescaped.
+ */
+static void print_plain(const char *text)
+{
+	bool line_start = true;
+
+	for (const char *p = text; *p; p++) {
+		if (line_start && p[0] == '#' && p[1] == ' ') {
+			const char *e = strchr(p, '\n');
+
+			for (p += 2; *p && *p != '\n'; p++)
+				putchar(toupper((unsigned char)*p));
+			if (!e)
+				break;
+			putchar('\n');
+			continue; /* p is at the newline */
+		}
+		line_start = *p == '\n';
+		if (p[0] == '\\' && (p[1] == '*' || p[1] == '_')) {
+			putchar(*++p);
+			continue;
+		}
+		if (*p == '*')
+			continue;
+		if (*p == '_' &&
+		    (p == text || !isalnum((unsigned char)p[-1]) || !isalnum((unsigned char)p[1])))
+			continue;
+		putchar(*p);
+	}
+}
+
+/* Show page tgvm-@name.1 with man(1) on a terminal; else its text. */
+static int show_page(const char *name, const struct tgvm_cmd *c)
 {
 	char page[PATH_MAX], src[PATH_MAX], data[PATH_MAX];
 	char *text = NULL;
 
 	if (*TGVM_MAN_DIR &&
-	    snprintf(page, sizeof(page), "%s/tgvm-%s.1", TGVM_MAN_DIR, c->name) <
-	        (int)sizeof(page) &&
+	    snprintf(page, sizeof(page), "%s/tgvm-%s.1", TGVM_MAN_DIR, name) < (int)sizeof(page) &&
 	    access(page, R_OK) == 0 && cli_isatty(stdout) && access("/usr/bin/man", X_OK) == 0) {
 		fflush(stdout);
 		execl("/usr/bin/man", "man", "-l", page, (char *)NULL);
 	}
 	if (tgvm_data_dir(data, sizeof(data)) == 0 &&
-	    snprintf(src, sizeof(src), "%s/docs/man/tgvm-%s.1.scd", data, c->name) <
+	    snprintf(src, sizeof(src), "%s/docs/man/tgvm-%s.1.scd", data, name) <
 	        (int)sizeof(src) &&
 	    tgvm_file_read(src, 1 << 20, &text, NULL, NULL) == 0) {
-		/* scdoc source is plain text with light markup; drop the header line. */
+		/* drop scdoc's header line */
 		const char *body = strstr(text, "\n# ");
-		fputs(body ? body + 1 : text, stdout);
+
+		print_plain(body ? body + 1 : text);
 		free(text);
 		return 0;
 	}
+	if (!c)
+		return 1;
 	printf("usage: %s\n\n%s\n", c->usage, c->summary);
 	return 0;
 }
@@ -61,16 +98,22 @@ static int show_page(const struct tgvm_cmd *c)
 int cmd_help(int argc, char **argv)
 {
 	const struct tgvm_cmd *c;
+	char name[128];
 
 	if (argc < 2)
 		return list_verbs(stdout);
+	/* "host up" and "host-up": a sub-verb's own page, where there is one */
+	snprintf(name, sizeof(name), "%s%s%s", argv[1], argc > 2 ? "-" : "",
+	         argc > 2 ? argv[2] : "");
+	if (strchr(name, '-') && !strchr(name, '/') && show_page(name, NULL) == 0)
+		return 0;
 	c = cli_command_find(argv[1]);
 	if (!c) {
 		fprintf(stderr, "tgvm help: unknown verb '%s'\n", argv[1]);
 		list_verbs(stderr);
 		return TGVM_EXIT_USAGE;
 	}
-	return show_page(c);
+	return show_page(c->name, c);
 }
 
 int cmd_version(int argc, char **argv)

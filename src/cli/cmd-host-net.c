@@ -142,9 +142,26 @@ int cmd_host_up(int argc, char **argv)
 		if (inv) {
 			char *abs = realpath(invpath, NULL);
 
+			const struct tgvm_cpu_model *pm = &inv->hosts[i].profile;
+			char *feats = tgvm_featureset_to_string(&pm->features, ",");
+
 			snprintf(hosts[i].inventory, sizeof(hosts[i].inventory), "%s",
 			         abs ? abs : invpath);
 			free(abs);
+			/* the profile itself, so that later edits of the file change nothing */
+			if (!feats || strlen(feats) >= sizeof(hosts[i].profile_features) ||
+			    strlen(pm->name) >= sizeof(hosts[i].profile)) {
+				free(feats);
+				rc = cli_fail(TGVM_EXIT_FAILURE, "host up",
+				              "host '%s': profile too large to record", name);
+				goto out;
+			}
+			snprintf(hosts[i].profile, sizeof(hosts[i].profile), "%s", pm->name);
+			snprintf(hosts[i].profile_vendor, sizeof(hosts[i].profile_vendor), "%s",
+			         tgvm_vendor_to_string(pm->vendor));
+			snprintf(hosts[i].profile_features, sizeof(hosts[i].profile_features), "%s",
+			         feats);
+			free(feats);
 		}
 	}
 	if (host_up(hosts, n, &err) < 0) {

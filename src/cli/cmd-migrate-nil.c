@@ -195,12 +195,9 @@ int cmd_migrate_nil(int argc, char **argv)
 	if (r < 0) {
 		bool refused = n && !strcmp(t[n - 1].status, "refused");
 
-		rc = refused ? cli_fail(r == -EPERM || r == -EBUSY || r == -EINVAL ||
-		                                r == -ENOSPC || r == -EEXIST
-		                            ? TGVM_EXIT_NO
-		                            : TGVM_EXIT_FAILURE,
-		                        "migrate", "refused: %s", err.msg)
-		             : cli_fail_err("migrate", &err);
+		rc = refused ? cli_refused("migrate", &err)
+		             : cli_fail(TGVM_EXIT_FAILURE, "migrate", "%s",
+		                        err.msg[0] ? err.msg : "failed");
 	}
 	for (size_t i = 0; i < n; i++)
 		migrate_timeline_release(&t[i]);

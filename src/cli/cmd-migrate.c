@@ -7,6 +7,8 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "tgvm/migrate.h"
@@ -89,7 +91,7 @@ void cli_migrate_print_timeline(json_t *j)
 	       json_string_value(json_object_get(j, "status")));
 	if (json_string_length(json_object_get(j, "error")))
 		printf("error: %s\n", json_string_value(json_object_get(j, "error")));
-	if (json_is_true(json_object_get(j, "postcopy_used")))
+	if (json_string_length(json_object_get(j, "postcopy_reason")))
 		printf("postcopy: %s\n", json_string_value(json_object_get(j, "postcopy_reason")));
 	json_array_foreach(json_object_get(j, "phases"), i, v)
 	{
@@ -179,6 +181,29 @@ void cli_migrate_print_timeline(json_t *j)
 	cli_table_free(it);
 }
 
+/*
+ * Can @path be written (its directory exists and is writable, and it is not
+ * a directory)? Asked before a migration starts, so that a typo in --svg
+ * stops nothing halfway: 0, or a message and TGVM_EXIT_USAGE.
+ */
+static int svg_path_check(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+
+	if (!*path || strlen(path) >= sizeof(dir))
+		return cli_fail(TGVM_EXIT_USAGE, "migrate", "--svg: bad path '%s'", path);
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return cli_fail(TGVM_EXIT_USAGE, "migrate", "--svg: '%s' is a directory", path);
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) + (slash == path) : 1,
+	         slash ? path : ".");
+	if (access(dir, W_OK) < 0)
+		return cli_fail(TGVM_EXIT_USAGE, "migrate", "--svg: cannot write in '%s': %s", dir,
+		                strerror(errno));
+	return 0;
+}
+
 /* Draw @j into @path; a message and TGVM_EXIT_FAILURE when it cannot. */
 static int write_svg(json_t *j, const char *path)
 {
@@ -190,7 +215,8 @@ static int write_svg(json_t *j, const char *path)
 		return cli_fail(TGVM_EXIT_FAILURE, "migrate", "no timeline to draw into '%s'",
 		                path);
 	if (tgvm_file_write(path, svg, strlen(svg), &err) < 0)
-		rc = cli_fail_err("migrate", &err);
+		rc = cli_fail(TGVM_EXIT_FAILURE, "migrate", "cannot write the timeline to '%s': %s",
+		              path, strerror(err.code ? err.code : EIO));
 	else
 		fprintf(stderr, "timeline drawn in '%s'\n", path);
 	free(svg);
@@ -404,14 +430,15 @@ int cmd_migrate(int argc, char **argv)
 		migrate_usage();
 		return TGVM_EXIT_USAGE;
 	}
+	if (svg && (rc = svg_path_check(svg)) != 0)
+		return rc;
 	if (!json && cli_isatty(stderr))
 		o.hooks.progress = progress;
 	r = migrate_vm(argv[optind], to, &o, &t, &err);
 	if (o.hooks.progress)
 		fprintf(stderr, "\r\033[K");
 	if (r < 0 && !strcmp(t.status, "refused")) {
-		rc = cli_fail(r == -EPERM ? TGVM_EXIT_NO : TGVM_EXIT_FAILURE, "migrate",
-		              "refused: %s", err.msg);
+		rc = cli_refused("migrate", &err);
 		if (json) {
 			json_t *j = migrate_timeline_to_json(&t);
 
@@ -427,11 +454,11 @@ int cmd_migrate(int argc, char **argv)
 	else
 		cli_migrate_print_timeline(j);
 	rc = TGVM_EXIT_OK;
-	if (svg)
-		rc = write_svg(j, svg);
+	if (svg && write_svg(j, svg) != TGVM_EXIT_OK && r == 0)
+		fprintf(stderr, "tgvm migrate: the VM moved; only its picture is missing\n");
 	json_decref(j);
-	if (r < 0)
-		rc = cli_fail_err("migrate", &err);
+	if (r < 0) /* past the check: a failure, whatever its cause */
+		rc = cli_fail(TGVM_EXIT_FAILURE, "migrate", "%s", err.msg[0] ? err.msg : "failed");
 	migrate_timeline_release(&t);
 	return rc;
 }

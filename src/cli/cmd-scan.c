@@ -101,11 +101,18 @@ static int print_table(const struct tgvm_scan_report *rep, bool per_program)
 		const char *p, *m;
 
 		tgvm_scan_report_error(rep, i, &p, &m);
-		printf("error: %s: %s\n", p, m);
+		/* most messages name their file first already */
+		if (m[0] == '\'' && !strncmp(m + 1, p, strlen(p)) && m[strlen(p) + 1] == '\'')
+			printf("error: %s\n", m);
+		else
+			printf("error: %s: %s\n", p, m);
 	}
 	if (tgvm_scan_report_n_errors(rep) > 10)
 		printf("(%zu more errors; --json lists all)\n",
 		       tgvm_scan_report_n_errors(rep) - 10);
+	if (tgvm_scan_report_n_errors(rep))
+		printf("warning: the report is incomplete: what the unread code needs may be "
+		       "missing from REQUIRED\n");
 	return TGVM_EXIT_OK;
 }
 

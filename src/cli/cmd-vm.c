@@ -16,6 +16,8 @@
 #include "cli/cli.h"
 #include "tgvm/fleet.h"
 #include "tgvm/memdev.h"
+#include "tgvm/migrate.h"
+#include "tgvm/model.h"
 #include "tgvm/netprobe.h"
 #include "tgvm/vm.h"
 #include "util/util.h"
@@ -57,7 +59,7 @@ static int vm_start_cmd(int argc, char **argv)
 	struct vm_config cfg;
 	struct tgvm_error err = {0};
 	const char *workload = "udp-responder";
-	bool dry = false, json = false, model_auto = false;
+	bool dry = false, json = false, model_auto = false, model_given = false;
 	const char *memdev = NULL;
 	int c, rc = TGVM_EXIT_OK;
 
@@ -90,6 +92,7 @@ static int vm_start_cmd(int argc, char **argv)
 			}
 			break;
 		case 'M':
+			model_given = true;
 			model_auto = !strcmp(optarg, "auto");
 			if (!model_auto)
 				r = set_str(&cfg.cpu, optarg);
@@ -134,8 +137,16 @@ static int vm_start_cmd(int argc, char **argv)
 			return TGVM_EXIT_USAGE;
 		}
 		if (r < 0) {
+			const char *what = c == 'I'   ? "--ip: a guest address is 198.18.0.1 to "
+			                                "198.19.255.254 (the fabric's /15)"
+			                   : c == 'H' ? "--host: not a host name"
+			                   : c == 'w' ? "--workload: no spaces or quotes, at most "
+			                                "512 characters"
+			                              : "out of memory";
+
 			vm_config_release(&cfg);
-			return cli_fail(TGVM_EXIT_USAGE, "vm start", "bad value '%s'", optarg);
+			return cli_fail(TGVM_EXIT_USAGE, "vm start", "bad value '%s' (%s)", optarg,
+			                what);
 		}
 	}
 	if (optind != argc - 1 || !cfg.host[0]) {
@@ -168,13 +179,37 @@ static int vm_start_cmd(int argc, char **argv)
 			                gerr.msg[0] ? gerr.msg : "out of memory");
 		}
 	}
+	/* The host's CPU profile: what it can present decides the default
+	 * model's vendor, and the model must fit it, as a migration's check
+	 * demands of a destination. */
+	struct tgvm_modeldb *db = NULL;
+	struct tgvm_cpu_model profile;
+	struct vm_host host;
+
+	if (host_get(cfg.host, &host, &err) < 0 || tgvm_modeldb_load_default(&db, &err) < 0 ||
+	    migrate_host_profile(&host, cfg.accel, db, TGVM_VENDOR_UNKNOWN, &profile, &err) < 0) {
+		tgvm_modeldb_free(db);
+		vm_config_release(&cfg);
+		return cli_fail_err("vm start", &err);
+	}
+	tgvm_modeldb_free(db);
+	/* Without --model: the minimal model when there is an initramfs to scan
+	 * (the bundled guest's included), else a generic 64-bit model of the
+	 * host's vendor (scanning a whole disk image can take minutes). */
+	if (!model_given && cfg.initrd)
+		model_auto = true;
+	else if (!model_given &&
+	         set_str(&cfg.cpu, profile.vendor == TGVM_VENDOR_INTEL ? "kvm64" : "qemu64") < 0) {
+		vm_config_release(&cfg);
+		return cli_fail(TGVM_EXIT_FAILURE, "vm start", "out of memory");
+	}
 	if (model_auto) {
 		/* The minimal model from a scan of what the guest will run. */
 		const char *in = cfg.initrd ? cfg.initrd : cfg.disk;
 		struct tgvm_featureset need, bl;
 		char *cpu = NULL, *list;
 
-		if (tgvm_model_auto(&in, in ? 1 : 0, TGVM_VENDOR_UNKNOWN, &cpu, &need, &err) < 0) {
+		if (tgvm_model_auto(&in, in ? 1 : 0, profile.vendor, &cpu, &need, &err) < 0) {
 			vm_config_release(&cfg);
 			return cli_fail_err("vm start", &err);
 		}
@@ -188,6 +223,10 @@ static int vm_start_cmd(int argc, char **argv)
 		        "-cpu %s\n",
 		        in, list && *list ? list : "nothing beyond the baseline", cpu);
 		free(list);
+	}
+	if (migrate_check_cpu(&cfg, &host, NULL, &err) < 0) {
+		vm_config_release(&cfg);
+		return cli_fail_err("vm start", &err);
 	}
 	if (dry) {
 		char dir[4096];
@@ -297,7 +336,8 @@ static int vm_list_cmd(int argc, char **argv)
 			snprintf(cpus, sizeof(cpus), "%d", v[i].config.cpus);
 			snprintf(pid, sizeof(pid), "%d", v[i].pid);
 			snprintf(state, sizeof(state), "%s%s", v[i].state,
-			         v[i].migrating ? " (migrating)" : "");
+			         v[i].migrating && strcmp(v[i].state, "migrating") ? " (migrating)"
+			                                                           : "");
 			cli_table_add(t, row);
 		}
 		if (t) {

@@ -29,6 +29,18 @@ int tgvm_model_auto(const char *const *paths, size_t n_paths, enum tgvm_vendor v
 	if ((r = tgvm_scan_run(paths, n_paths, &so, &rep, reterr)) < 0)
 		goto out;
 	tot = tgvm_scan_report_totals(rep);
+	if (tot->errors) {
+		/* code that could not be read may need more than what was */
+		const char *p = "", *m = "";
+
+		tgvm_scan_report_error(rep, 0, &p, &m);
+		r = tgvm_error_set(reterr, EINVAL,
+		                   "--model auto: the scan of '%s' is incomplete (%s); a model "
+		                   "from it could lack what the unread code needs: repair the "
+		                   "input or give --model",
+		                   paths[0], m);
+		goto out;
+	}
 	if (!tot->elf_files) {
 		r = tgvm_error_set(reterr, ENOENT,
 		                   "--model auto: no x86-64 program found in '%s' to learn from",

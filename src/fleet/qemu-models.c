@@ -39,7 +39,7 @@ static int qemu_version(char *buf, size_t size, int *major, struct tgvm_error *r
 
 	r = tgvm_run_capture(argv, 4096, 10000, &out, &status, reterr);
 	if (r == -ENOENT)
-		return tgvm_error_set(reterr, ENOENT,
+		return tgvm_error_set(reterr, ENOPKG,
 		                      "QEMU is not installed ('%s' not found); run 'make setup' "
 		                      "or install the qemu-system-x86 package",
 		                      argv[0]);
@@ -235,7 +235,7 @@ int tgvm_modeldb_load_default(struct tgvm_modeldb **ret, struct tgvm_error *rete
 	if (r < 0)
 		return r;
 	if (major < 4)
-		return tgvm_error_set(reterr, ENOTSUP,
+		return tgvm_error_set(reterr, ENOPKG,
 		                      "QEMU %s is too old: tgvm needs QEMU 4.0 or newer "
 		                      "(versioned CPU models)",
 		                      version);

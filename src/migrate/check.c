@@ -70,13 +70,47 @@ out:
 	return r;
 }
 
+int migrate_host_profile(const struct vm_host *h, const char *accel, const struct tgvm_modeldb *db,
+                         enum tgvm_vendor vm_vendor, struct tgvm_cpu_model *ret,
+                         struct tgvm_error *reterr)
+{
+	int r;
+
+	if (h->profile[0]) { /* recorded when the host came up */
+		int v = tgvm_vendor_from_string(h->profile_vendor);
+
+		memset(ret, 0, sizeof(*ret));
+		snprintf(ret->name, sizeof(ret->name), "%s", h->profile);
+		ret->vendor = v < 0 ? TGVM_VENDOR_UNKNOWN : (enum tgvm_vendor)v;
+		if ((r = tgvm_featureset_parse(h->profile_features, &ret->features, reterr)) < 0)
+			tgvm_error_prefix(reterr, "host '%s': recorded profile", h->name);
+		return r < 0 ? r : 0;
+	}
+	if (h->inventory[0]) { /* recorded by an older tgvm: the file as it is now */
+		struct tgvm_inventory *inv = NULL;
+		const struct tgvm_host *ih;
+
+		if ((r = tgvm_inventory_load(h->inventory, db, &inv, reterr)) >= 0 &&
+		    (r = tgvm_inventory_find(inv, h->name, &ih, reterr)) >= 0)
+			*ret = ih->profile;
+		tgvm_inventory_free(inv);
+		return r < 0 ? r : 0;
+	}
+	if (accel && !strcmp(accel, "kvm"))
+		return tgvm_cpu_detect(ret, NULL, reterr);
+	/* A simulated host without a profile runs TCG here: what TCG can present. */
+	memset(ret, 0, sizeof(*ret));
+	snprintf(ret->name, sizeof(ret->name), "TCG");
+	ret->vendor = vm_vendor;
+	ret->features = db->tcg_max;
+	return 0;
+}
+
 int migrate_check_cpu(const struct vm_config *vm, const struct vm_host *dst, void *opaque,
                       struct tgvm_error *reterr)
 {
 	struct tgvm_modeldb *db = NULL;
-	struct tgvm_inventory *inv = NULL;
-	struct tgvm_cpu_model detected;
-	const struct tgvm_cpu_model *profile = NULL;
+	struct tgvm_cpu_model profile;
 	struct tgvm_featureset want, missing;
 	enum tgvm_vendor vendor = TGVM_VENDOR_UNKNOWN;
 	const char *cpu = vm->cpu ? vm->cpu : "qemu64";
@@ -89,45 +123,27 @@ int migrate_check_cpu(const struct vm_config *vm, const struct vm_host *dst, voi
 		tgvm_error_prefix(reterr, "VM '%s'", vm->name);
 		goto out;
 	}
-	if (dst->inventory[0]) {
-		const struct tgvm_host *h;
-
-		if ((r = tgvm_inventory_load(dst->inventory, db, &inv, reterr)) < 0 ||
-		    (r = tgvm_inventory_find(inv, dst->name, &h, reterr)) < 0)
-			goto out;
-		profile = &h->profile;
-	} else if (!strcmp(vm->accel, "kvm")) {
-		if ((r = tgvm_cpu_detect(&detected, NULL, reterr)) < 0)
-			goto out;
-		profile = &detected;
-	} else {
-		/* A simulated host without a profile runs TCG here: what TCG can present. */
-		memset(&detected, 0, sizeof(detected));
-		snprintf(detected.name, sizeof(detected.name), "TCG");
-		detected.vendor = vendor;
-		detected.features = db->tcg_max;
-		profile = &detected;
-	}
-	if (!tgvm_host_accepts(profile, &want, vendor, false, &missing)) {
+	if ((r = migrate_host_profile(dst, vm->accel, db, vendor, &profile, reterr)) < 0)
+		goto out;
+	if (!tgvm_host_accepts(&profile, &want, vendor, false, &missing)) {
 		char *list = tgvm_featureset_to_string(&missing, ", ");
 
 		if (tgvm_featureset_empty(&missing))
 			r = tgvm_error_set(reterr, EPERM,
 			                   "host '%s' (%s) cannot run VM '%s' (-cpu %s): CPU "
 			                   "vendor differs",
-			                   dst->name, profile->name, vm->name, cpu);
+			                   dst->name, profile.name, vm->name, cpu);
 		else
 			r = tgvm_error_set(reterr, EPERM,
 			                   "host '%s' (%s) lacks %s, which VM '%s' is given "
 			                   "(-cpu %s)",
-			                   dst->name, profile->name, list ? list : "features",
+			                   dst->name, profile.name, list ? list : "features",
 			                   vm->name, cpu);
 		free(list);
 		goto out;
 	}
 	r = 0;
 out:
-	tgvm_inventory_free(inv);
 	tgvm_modeldb_free(db);
 	return r;
 }

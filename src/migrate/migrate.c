@@ -134,11 +134,15 @@ json_t *migrate_timeline_to_json(const struct migrate_timeline *t)
 	                                                : json_null());
 	json_object_set_new(j, "started_unix_ns", json_integer((json_int_t)t->started_ns));
 	json_object_set_new(j, "ended_unix_ns", json_integer((json_int_t)t->ended_ns));
-	json_object_set_new(j, "pipeline_ms", json_real(ms_since(t->started_ns, t->ended_ns)));
+	/* a migration still running: its phases and pipeline so far */
+	uint64_t until = t->ended_ns ? t->ended_ns : tgvm_wall_ns();
+
+	json_object_set_new(j, "pipeline_ms", json_real(ms_since(t->started_ns, until)));
 	for (int p = 0; p < MIGRATE_PHASE__MAX; p++) {
 		if (!t->phase_start_ns[p])
 			continue;
-		uint64_t end = t->phase_end_ns[p] ? t->phase_end_ns[p] : t->phase_start_ns[p];
+		/* a phase left open (running, or cut short by a cancel) lasted until then */
+		uint64_t end = t->phase_end_ns[p] ? t->phase_end_ns[p] : until;
 
 		json_array_append_new(
 		    phases, json_pack("{s:s, s:f, s:f}", "phase", phase_names[p], "start_ms",
@@ -1192,7 +1196,7 @@ int migrate_vm(const char *name, const char *to, const struct migrate_opts *o,
 	if ((r = host_get(to, &m.dst_host, reterr)) < 0)
 		goto refused;
 	if (!strcmp(to, m.src.host) && !o->same_host) {
-		r = tgvm_error_set(reterr, EINVAL, "VM '%s' already runs on host '%s'", name, to);
+		r = tgvm_error_set(reterr, EALREADY, "VM '%s' already runs on host '%s'", name, to);
 		goto refused;
 	}
 	if ((r = host_get(m.src.host, &m.src_host, reterr)) < 0)
@@ -1261,6 +1265,10 @@ int migrate_vm(const char *name, const char *to, const struct migrate_opts *o,
 	phase_end(&m, MIGRATE_PHASE_CLEANUP, 0);
 	if (r < 0)
 		goto out;
+	if (o->mode == MIGRATE_POSTCOPY && !t->postcopy_used)
+		snprintf(t->postcopy_reason, sizeof(t->postcopy_reason),
+		         "requested, not used: precopy finished its first full pass and the "
+		         "migration with it, before the switch to postcopy");
 	snprintf(t->status, sizeof(t->status), "completed");
 	goto out;
 
@@ -1313,6 +1321,12 @@ int migrate_status(const char *name, json_t **ret, bool *ret_active, struct tgvm
 		json_int_t pid = json_integer_value(json_object_get(j, "migrator_pid"));
 
 		if (pid > 0 && kill((pid_t)pid, 0) == 0) {
+			json_int_t st = json_integer_value(json_object_get(j, "started_unix_ns"));
+			uint64_t now = tgvm_wall_ns();
+
+			if (st > 0 && (uint64_t)st <= now) /* still running: so far */
+				json_object_set_new(j, "pipeline_ms",
+				                    json_real((double)(now - (uint64_t)st) / 1e6));
 			*ret = j;
 			*ret_active = true;
 			return 0;

@@ -225,7 +225,7 @@ static int gdb_connect(const char *path, pid_t pid, struct gdb *ret, struct tgvm
 		close(fd);
 		if (waitpid(pid, &st, WNOHANG) == pid) {
 			if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
-				return tgvm_error_set(reterr, ENOENT, "cannot run qemu-x86_64");
+				return tgvm_error_set(reterr, ENOPKG, "cannot run qemu-x86_64");
 			return tgvm_error_set(reterr, EIO,
 			                      "qemu-x86_64 ended before its gdb stub was reachable "
 			                      "(status %d)",
@@ -525,7 +525,7 @@ int probe_user_unavailable(const char *qemu, const struct tgvm_featureset *ask,
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && !text) {
-		r = tgvm_error_set(reterr, ENOENT, "cannot run '%s' (install qemu-user)", qemu);
+		r = tgvm_error_set(reterr, ENOPKG, "cannot run '%s' (install qemu-user)", qemu);
 		goto out;
 	}
 	/* "warning: TCG doesn't support requested feature: CPUID.07H:EBX.avx512f [bit 16]" */

@@ -648,8 +648,11 @@ static int parse_pieces(struct scan_fs *fs, const uint8_t *buf, size_t n)
 				              fs->origin, comp_names[c], p,
 				              (unsigned long long)(fs->lim.archive_max >> 20));
 			else if (r < 0)
-				scan_fs_defer(fs, fs->origin, EIO, "'%s': the %s at offset %zu",
-				              fs->origin, why, p);
+				scan_fs_defer(fs, fs->origin, EIO,
+				              "'%s': the %s piece at offset %zu breaks off after "
+				              "%zu bytes (%s); what it held from there on is not "
+				              "scanned",
+				              fs->origin, comp_names[c], p, used, why);
 			snprintf(where, sizeof(where), "the %s piece at offset %zu", comp_names[c],
 			         p);
 			if (s.len)

@@ -99,6 +99,24 @@ static int host_read(const char *path, struct vm_host *ret, struct tgvm_error *r
 	         json_string_value(json_object_get(j, "inventory")) ?: "");
 	snprintf(ret->name, sizeof(ret->name), "%s", name);
 	snprintf(ret->address, sizeof(ret->address), "%s", addr);
+	{
+		json_t *p = json_object_get(j, "profile");
+		const char *pn = json_string_value(json_object_get(p, "name"));
+		const char *pv = json_string_value(json_object_get(p, "vendor"));
+		const char *pf = json_string_value(json_object_get(p, "features"));
+
+		if (pn && pv && pf && strlen(pn) < sizeof(ret->profile) &&
+		    strlen(pv) < sizeof(ret->profile_vendor) &&
+		    strlen(pf) < sizeof(ret->profile_features)) {
+			snprintf(ret->profile, sizeof(ret->profile), "%s", pn);
+			snprintf(ret->profile_vendor, sizeof(ret->profile_vendor), "%s", pv);
+			snprintf(ret->profile_features, sizeof(ret->profile_features), "%s", pf);
+		} else if (p) {
+			r = tgvm_error_set(reterr, EINVAL, "host record '%s' is damaged (profile)",
+			                   path);
+			goto out;
+		}
+	}
 	r = 0;
 out:
 	json_decref(j);
@@ -313,6 +331,10 @@ static int one_host_up(const struct vm_host *h, struct tgvm_error *reterr)
 	host_record_path(h->name, path, sizeof(path));
 	j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", h->name, "address", h->address, "netns",
 	              ns, "fabric_veth", veth, "inventory", h->inventory);
+	if (j && h->profile[0])
+		json_object_set_new(j, "profile",
+		                    json_pack("{s:s, s:s, s:s}", "name", h->profile, "vendor",
+		                              h->profile_vendor, "features", h->profile_features));
 	text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
 	if (!text) {
 		r = tgvm_error_set(reterr, ENOMEM, "out of memory");
@@ -463,7 +485,15 @@ int host_down(const char *const *names, size_t n, struct tgvm_error *reterr)
 
 	if (n > 0) {
 		for (size_t i = 0; i < n; i++) {
+			struct vm_host h;
+			char ns[64];
+
 			if ((r2 = tgvm_name_check("host", names[i], reterr)) < 0)
+				return r2;
+			/* a typo must not pass for done; a leftover namespace without
+			 * its record still goes */
+			vm_host_netns(names[i], ns, sizeof(ns));
+			if (!vm_netns_exists(ns) && (r2 = host_get(names[i], &h, reterr)) < 0)
 				return r2;
 		}
 		for (size_t i = 0; i < n; i++) {

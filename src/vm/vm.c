@@ -296,6 +296,32 @@ static int pick_ip(struct vm_config *c, struct tgvm_error *reterr)
 	return tgvm_error_set(reterr, ENOSPC, "no free guest address");
 }
 
+/* A guest address the user gave must not be another VM's or a host's. */
+static int ip_free(const struct vm_config *c, struct tgvm_error *reterr)
+{
+	struct vm_info *all = NULL;
+	struct vm_host *hosts = NULL;
+	size_t n = 0, nh = 0;
+	int r = 0;
+
+	if (vm_list(&all, &n, NULL) == 0)
+		for (size_t k = 0; k < n && !r; k++)
+			if (!strcmp(all[k].config.ip, c->ip))
+				r = tgvm_error_set(
+				    reterr, EEXIST,
+				    "address %s is in use by VM '%s' (leave out --ip "
+				    "and tgvm picks a free one)",
+				    c->ip, all[k].config.name);
+	vm_info_free(all, n);
+	if (!r && host_list(&hosts, &nh, NULL) == 0)
+		for (size_t k = 0; k < nh && !r; k++)
+			if (!strcmp(hosts[k].address, c->ip))
+				r = tgvm_error_set(reterr, EEXIST, "address %s is host '%s''s own",
+				                   c->ip, hosts[k].name);
+	free(hosts);
+	return r;
+}
+
 int vm_start(const struct vm_config *in, struct tgvm_error *reterr)
 {
 	struct vm_config c;
@@ -314,16 +340,37 @@ int vm_start(const struct vm_config *in, struct tgvm_error *reterr)
 		r = tgvm_error_set(reterr, ENAMETOOLONG, "state directory path too long");
 		goto out;
 	}
-	if (access(dir, F_OK) == 0) {
-		r = tgvm_error_set(reterr, EEXIST,
-		                   vm_dir_pid(dir) ? "VM '%s' already exists"
-		                                   : "VM '%s' already exists (not running; "
-		                                     "'tgvm vm stop %s' removes it)",
-		                   c.name, c.name);
+	{
+		/* The directory is the VM's claim on its name: made with one mkdir,
+		 * so that of two starts of one name only one goes on. */
+		char parent[4200];
+		char *slash;
+
+		snprintf(parent, sizeof(parent), "%s", dir);
+		if ((slash = strrchr(parent, '/')))
+			*slash = '\0';
+		if ((r = tgvm_mkdir_p(parent, reterr)) < 0)
+			goto out;
+		if (mkdir(dir, 0700) < 0) {
+			if (errno == EEXIST)
+				r = tgvm_error_set(reterr, EEXIST,
+				                   vm_dir_pid(dir)
+				                       ? "VM '%s' already exists"
+				                       : "VM '%s' already exists (not "
+				                         "running, or still starting; "
+				                         "'tgvm vm stop %s' removes it)",
+				                   c.name, c.name);
+			else
+				r = tgvm_error_set(reterr, errno, "cannot create '%s': %s", dir,
+				                   strerror(errno));
+			goto out;
+		}
+	}
+	if ((!c.ip[0] && (r = pick_ip(&c, reterr)) < 0) ||
+	    (in->ip[0] && (r = ip_free(&c, reterr)) < 0)) {
+		rmdir(dir);
 		goto out;
 	}
-	if (!c.ip[0] && (r = pick_ip(&c, reterr)) < 0)
-		goto out;
 	if (!c.accel[0])
 		snprintf(
 		    c.accel, sizeof(c.accel), "%s",

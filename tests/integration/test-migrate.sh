@@ -22,7 +22,7 @@ export TGVM_ACCEL=tcg
 # Own namespace names, so that another run on this machine never meets this one.
 export TGVM_NETNS_PREFIX=tgvm$$-
 P=$TGVM_NETNS_PREFIX
-A=itm-a B=itm-b VM=itm-vm$$
+A=itm-a B=itm-b C=itm-c VM=itm-vm$$
 fail=0
 cleanup() {
   "$T" vm stop $VM >/dev/null 2>&1
@@ -47,16 +47,29 @@ check "vm start" "src_ok $A"
 check "qmp socket is 0600" "[ \"\$(stat -c %a $TGVM_STATE_DIR/vms/$VM/qmp.sock)\" = 600 ]"
 
 out=$("$T" migrate $VM --to nowhere 2>&1); rc=$?
-check "unknown host refused" "[ $rc = 3 ] && grep -q \"host 'nowhere' is not up\" <<<\"\$out\""
+check "unknown host refused" "[ $rc = 2 ] && grep -q \"host 'nowhere' is not up\" <<<\"\$out\""
 check "unknown host changes nothing" "src_ok $A"
+out=$("$T" host down nowhere 2>&1); rc=$?
+check "host down of a host that is not up says so" "[ $rc = 2 ] && grep -q \"host 'nowhere' is not up\" <<<\"\$out\""
+out=$("$T" migrate $VM --to $B --svg /nonexistent/dir/t.svg 2>&1); rc=$?
+check "an unwritable --svg path stops the move before it starts" "[ $rc = 2 ] && grep -q \"cannot write in '/nonexistent/dir'\" <<<\"\$out\" && src_ok $A"
 
-# A VM given avx512f cannot go to a TCG host (TCG has no AVX-512).
+# A VM given avx512f cannot start on a TCG host (TCG has no AVX-512), nor go
+# there from a host whose profile (an Ice Lake server) has it.
 "$T" vm stop $VM
-"$T" vm start $VM --host $A --mem 128M --model qemu64,+avx512f --kernel "$kernel" --initrd "$initrd" >/dev/null
+out=$("$T" vm start $VM --host $A --mem 128M --model kvm64,+avx512f --kernel "$kernel" --initrd "$initrd" 2>&1); rc=$?
+check "vm start refuses a model the host lacks, naming the feature" \
+  "[ $rc = 1 ] && grep -q \"host '$A' (TCG) lacks avx512f\" <<<\"\$out\" && [ \"\$(qemus)\" = 0 ]"
+printf '{"hosts": [{"name": "%s", "profile": "Icelake-Server-v4"}]}\n' $C >"$TGVM_STATE_DIR/inv-c.json"
+"$T" host up --inventory "$TGVM_STATE_DIR/inv-c.json" >/dev/null
+# The host keeps the profile it came up with, whatever the file says later.
+sed -i 's/Icelake-Server-v4/Westmere-v2/' "$TGVM_STATE_DIR/inv-c.json"
+"$T" vm start $VM --host $C --mem 128M --model kvm64,+avx512f --kernel "$kernel" --initrd "$initrd" >/dev/null
+check "a host's profile is the one recorded at host up (the file edited since)" "src_ok $C"
 out=$("$T" migrate $VM --to $B 2>&1); rc=$?
 check "missing feature refused with exit 1" "[ $rc = 1 ]"
 check "refusal names the feature" "grep -q avx512f <<<\"\$out\""
-check "refusal changes nothing" "src_ok $A"
+check "refusal changes nothing" "src_ok $C"
 "$T" vm stop $VM
 # The bundled guest with its minimal model from a scan, a UDP responder and a
 # memory-pattern writer (16 MiB rewritten at 20 MiB/s) for the integrity check.

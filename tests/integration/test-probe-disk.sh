@@ -101,11 +101,11 @@ assert_eq "$(sha256sum <"$TEST_TMP/part.img")" "$sum2" "the partitioned image af
 echo "ok partitioned image: popcnt in $(json_get "$TEST_TMP/p.json" 'd["runs"]') runs"
 
 # ---- errors, each before any guest boots ----
-expect_error() { # WHAT ERE ARGS...: tgvm probe ARGS fails with exit 3 and a message
+expect_error() { # WHAT ERE ARGS...: tgvm probe ARGS fails with exit 2 (bad input) and a message
 	local what=$1 ere=$2 rc=0
 	shift 2
 	"$TGVM" probe --vm "$@" >"$TEST_TMP/e.out" 2>"$TEST_TMP/e.err" || rc=$?
-	assert_eq "$rc" 3 "$what: exit status"
+	assert_eq "$rc" 2 "$what: exit status"
 	assert_grep "$TEST_TMP/e.err" "$ere" "$what: message"
 }
 expect_error "missing image" "cannot open '.*no-such\.img'" --disk "$TEST_TMP/no-such.img" --run levels-v2
