@@ -385,9 +385,10 @@ int cmd_migrate(int argc, char **argv)
 		case 'm':
 			r = migrate_mode_from_string(optarg);
 			if (r < 0)
-				return cli_fail(TGVM_EXIT_USAGE, "migrate",
-				                "unknown mode '%s' (precopy, postcopy, auto)",
-				                optarg);
+				return cli_fail(
+				    TGVM_EXIT_USAGE, "migrate",
+				    "unknown mode '%s' (precopy, postcopy, auto, shared, nil)",
+				    optarg);
 			o.mode = (enum migrate_mode)r;
 			break;
 		case 'c':
@@ -427,6 +428,13 @@ int cmd_migrate(int argc, char **argv)
 			return rc;
 	}
 	if (optind != argc - 1 || !to) {
+		if (optind >= argc)
+			fprintf(stderr, "tgvm migrate: which VM?\n");
+		else if (optind < argc - 1)
+			fprintf(stderr, "tgvm migrate: unexpected argument '%s'%s\n",
+			        argv[optind + 1], to ? "" : " (the destination goes after --to)");
+		else
+			fprintf(stderr, "tgvm migrate: no destination (--to HOST)\n");
 		migrate_usage();
 		return TGVM_EXIT_USAGE;
 	}

@@ -150,6 +150,14 @@ static int vm_start_cmd(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 1 || !cfg.host[0]) {
+		if (optind >= argc)
+			fprintf(stderr, "tgvm vm start: which name?\n");
+		else if (optind < argc - 1)
+			fprintf(stderr, "tgvm vm start: unexpected argument '%s'%s\n",
+			        argv[optind + 1],
+			        cfg.host[0] ? "" : " (the host goes after --host)");
+		else
+			fprintf(stderr, "tgvm vm start: no host (--host HOST)\n");
 		vm_config_release(&cfg);
 		vm_usage();
 		return TGVM_EXIT_USAGE;
@@ -382,7 +390,7 @@ static int vm_console_cmd(int argc, char **argv)
 	}
 	if (tgvm_name_check("VM", argv[1], NULL) < 0 || vm_dir(argv[1], dir, sizeof(dir)) < 0 ||
 	    access(dir, F_OK) < 0)
-		return cli_fail(TGVM_EXIT_FAILURE, "vm console", "no VM named '%s'", argv[1]);
+		return cli_fail(TGVM_EXIT_USAGE, "vm console", "no VM named '%s'", argv[1]);
 	if (log) {
 		char *data = NULL;
 		size_t len = 0;
@@ -395,6 +403,11 @@ static int vm_console_cmd(int argc, char **argv)
 		free(data);
 		return TGVM_EXIT_OK;
 	}
+	if (!vm_dir_pid(dir))
+		return cli_fail(TGVM_EXIT_FAILURE, "vm console",
+		                "VM '%s' is not running ('tgvm vm console %s --log' shows what it "
+		                "printed)",
+		                argv[1], argv[1]);
 	snprintf(path, sizeof(path), "%s/console.sock", dir);
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return cli_fail(TGVM_EXIT_FAILURE, "vm console", "socket path too long");
@@ -506,6 +519,18 @@ static int vm_ping_cmd(int argc, char **argv)
 	if (vm_load(argv[optind], &cfg, &err) < 0) {
 		vm_config_release(&cfg);
 		return cli_fail_err("vm ping", &err);
+	}
+	{
+		char dir[4096];
+
+		if (vm_dir(cfg.name, dir, sizeof(dir)) == 0 && !vm_dir_pid(dir)) {
+			rc = cli_fail(TGVM_EXIT_FAILURE, "vm ping",
+			              "VM '%s' is not running (its QEMU is gone; 'tgvm vm stop %s' "
+			              "removes it)",
+			              cfg.name, cfg.name);
+			vm_config_release(&cfg);
+			return rc;
+		}
 	}
 	if (netprobe_start(tgvm_net_probe_ns(), cfg.ip, port, interval, &np, &err) < 0) {
 		vm_config_release(&cfg);

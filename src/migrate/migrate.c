@@ -7,6 +7,7 @@
  * timeline migration.json in the VM's state directory.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@
 #define PROGRESS_EVERY     (250ull * 1000000ull)
 #define CANCEL_FILE        "cancel-request"
 #define ACTIVE_FILE        "migration-active.json"
+#define CLAIM_FILE         "migration.claim" /* the migrating process's pid */
 #define TIMELINE_FILE      "migration.json"
 
 static uint32_t name_hash(const char *s)
@@ -224,6 +226,7 @@ json_t *migrate_timeline_to_json(const struct migrate_timeline *t)
 }
 
 struct mig {
+	bool claimed; /* CLAIM_FILE is ours */
 	const struct migrate_opts *o;
 	struct migrate_timeline *t;
 	struct vm_config src, dst;
@@ -1157,6 +1160,43 @@ static int finish(struct mig *m, struct tgvm_error *reterr)
 	return 0;
 }
 
+/*
+ * One migration of a VM at a time: CLAIM_FILE made with O_EXCL holds the
+ * migrating process's pid. A claim whose process is gone is stale and taken
+ * over; a live one refuses with EBUSY.
+ */
+static int claim(struct mig *m, const char *name, struct tgvm_error *reterr)
+{
+	char path[4400];
+
+	snprintf(path, sizeof(path), "%s/" CLAIM_FILE, m->vmdir);
+	for (int tries = 0; tries < 3; tries++) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		char *text = NULL;
+		long pid = 0;
+
+		if (fd >= 0) {
+			dprintf(fd, "%ld\n", (long)getpid());
+			close(fd);
+			m->claimed = true;
+			return 0;
+		}
+		if (errno != EEXIST)
+			return tgvm_error_set(reterr, errno, "cannot create '%s': %s", path,
+			                      strerror(errno));
+		if (tgvm_file_read(path, 64, &text, NULL, NULL) == 0)
+			pid = strtol(text, NULL, 10);
+		free(text);
+		if (pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) == 0)
+			return tgvm_error_set(reterr, EBUSY,
+			                      "VM '%s' is already migrating (tgvm process %ld; "
+			                      "'tgvm migrate cancel %s' stops it)",
+			                      name, pid, name);
+		unlink(path); /* stale: its process is gone */
+	}
+	return tgvm_error_set(reterr, EBUSY, "VM '%s': cannot claim '%s'", name, path);
+}
+
 int migrate_vm(const char *name, const char *to, const struct migrate_opts *o,
                struct migrate_timeline *ret, struct tgvm_error *reterr)
 {
@@ -1193,6 +1233,8 @@ int migrate_vm(const char *name, const char *to, const struct migrate_opts *o,
 		    "VM '%s' is already migrating ('tgvm migrate cancel %s' stops it)", name, name);
 		goto refused;
 	}
+	if ((r = claim(&m, name, reterr)) < 0)
+		goto refused;
 	if ((r = host_get(to, &m.dst_host, reterr)) < 0)
 		goto refused;
 	if (!strcmp(to, m.src.host) && !o->same_host) {
@@ -1298,6 +1340,11 @@ out:
 		snprintf(path, sizeof(path), "%s/" ACTIVE_FILE, m.vmdir);
 		unlink(path);
 		snprintf(path, sizeof(path), "%s/" CANCEL_FILE, m.vmdir);
+		unlink(path);
+	}
+	if (m.claimed) {
+		/* the VM directory may have followed the VM: the claim is in it */
+		snprintf(path, sizeof(path), "%s/" CLAIM_FILE, m.vmdir);
 		unlink(path);
 	}
 	vm_config_release(&m.src);
