@@ -31,6 +31,7 @@ cleanup() {
 }
 trap cleanup EXIT
 check() { if eval "$2"; then echo "ok - $1"; else echo "FAIL - $1"; fail=1; fi; }
+jq_() { python3 -c "import json,sys; j=json.load(sys.stdin); $1"; }
 qemus() { pgrep -f -- "-name $VM,debug-threads" | wc -l; }
 src_ok() { # the VM runs on host $1 with exactly one QEMU, no destination left
   "$T" vm list --json | python3 -c "
@@ -124,6 +125,11 @@ for _ in $(seq 1 100); do
   grep -q '"qemu_status": "active"' "$TGVM_STATE_DIR/vms/$VM/migration-active.json" 2>/dev/null && break
   sleep 0.1
 done
+out=$("$T" migrate $VM --to $B 2>&1); rc=$?
+check "a second migration of a migrating VM is refused by tgvm" "[ $rc = 1 ] && grep -q 'already migrating' <<<\"\$out\""
+st=$("$T" migrate status $VM --json)
+check "status of a running migration: time so far, not negative" \
+  "jq_ \"sys.exit(0 if j['pipeline_ms'] > 0 and j['ended_unix_ns'] == 0 else 1)\" <<<\"\$st\""
 "$T" migrate cancel $VM >/dev/null
 wait $mig
 check "cancel: VM runs on the source" "src_ok $A"
