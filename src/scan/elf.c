@@ -533,6 +533,41 @@ int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret, struct
 		r = -EXDEV;
 		goto fail;
 	}
+	/* A file cut short (a copy that broke off) must not pass for one with
+	 * little code: its section header table, or without one its program
+	 * headers and loaded segments, must lie inside it. (Separate debug
+	 * files keep program headers that point past their end, and a table
+	 * of sections that does not.) */
+	{
+		uint64_t need = 0, tab;
+
+		if (eh.e_shoff || eh.e_shnum) {
+			tab = (uint64_t)eh.e_shnum * eh.e_shentsize;
+			need = eh.e_shoff > UINT64_MAX - tab ? UINT64_MAX : eh.e_shoff + tab;
+		} else {
+			size_t phnum = 0;
+
+			tab = (uint64_t)eh.e_phnum * eh.e_phentsize;
+			need = eh.e_phoff > UINT64_MAX - tab ? UINT64_MAX : eh.e_phoff + tab;
+			if (need <= size && !elf_getphdrnum(elf, &phnum) && phnum < 4096)
+				for (size_t i = 0; i < phnum; i++) {
+					GElf_Phdr ph;
+
+					if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_LOAD)
+						need = TGVM_MAX(
+						    need, ph.p_offset > UINT64_MAX - ph.p_filesz
+						              ? UINT64_MAX
+						              : ph.p_offset + ph.p_filesz);
+				}
+		}
+		if (need > size) {
+			r = tgvm_error_set(reterr, EINVAL,
+			                   "truncated ELF file: its headers describe %llu bytes, "
+			                   "it has %zu",
+			                   (unsigned long long)need, size);
+			goto fail;
+		}
+	}
 	e.elf = elf;
 	e.type = eh.e_type;
 	e.entry = eh.e_entry;

@@ -291,12 +291,21 @@ static void test_hostile_elf(void **state)
 	assert_int_equal(tgvm_file_read(path, 64 << 20, (char **)&img, &len, NULL), 0);
 	mut = malloc(len);
 	assert_non_null(mut);
-	/* truncations at every interesting length, then random corruption */
+	/* truncations at every interesting length: each one is an error, never
+	 * a file with less code; then random corruption */
 	for (size_t cut = 0; cut < len; cut += cut < 4096 ? 61 : 4093) {
 		struct scan_result res = {0};
+		int r;
 
 		res.path = strdup("cut");
-		scan_analyse("cut", img, cut, &res);
+		r = scan_analyse("cut", img, cut, &res);
+		if (cut < 64) {
+			assert_int_equal(r, -ENOEXEC);
+		} else {
+			assert_int_equal(r, -EINVAL);
+			assert_non_null(res.error);
+			assert_non_null(strstr(res.error, "truncated ELF file"));
+		}
 		scan_result_free(&res);
 	}
 	for (int round = 0; round < 200; round++) {
