@@ -168,6 +168,12 @@ static int vm_start_cmd(int argc, char **argv)
 		return cli_fail(TGVM_EXIT_USAGE, "vm start", "VM name '%s' is too long",
 		                argv[optind]);
 	}
+	if (!strcmp(cfg.name, "status") || !strcmp(cfg.name, "cancel")) {
+		vm_config_release(&cfg);
+		return cli_fail(TGVM_EXIT_USAGE, "vm start",
+		                "'%s' cannot name a VM ('tgvm migrate %s' is a sub-verb)",
+		                argv[optind], argv[optind]);
+	}
 	if (!cfg.kernel && !cfg.disk) {
 		/* The bundled guest, answering UDP echo on its address. */
 		struct tgvm_guest g;
@@ -248,9 +254,22 @@ static int vm_start_cmd(int argc, char **argv)
 			vm_config_release(&cfg);
 			return cli_fail_err("vm start", &err);
 		}
-		for (size_t i = 0; i < v.n; i++)
-			printf("%s%s", i ? " " : "", v.v[i]);
-		printf("\n");
+		if (json) { /* the command line as an array of arguments */
+			json_t *a = json_array();
+			char *s;
+
+			for (size_t i = 0; i < v.n; i++)
+				json_array_append_new(a, json_string(v.v[i]));
+			s = json_dumps(a, JSON_INDENT(2));
+			if (s)
+				puts(s);
+			free(s);
+			json_decref(a);
+		} else {
+			for (size_t i = 0; i < v.n; i++)
+				printf("%s%s", i ? " " : "", v.v[i]);
+			printf("\n");
+		}
 		tgvm_strv_release(&v);
 		vm_config_release(&cfg);
 		return TGVM_EXIT_OK;
