@@ -343,12 +343,12 @@ int vm_start(const struct vm_config *in, struct tgvm_error *reterr)
 	{
 		/* The directory is the VM's claim on its name: made with one mkdir,
 		 * so that of two starts of one name only one goes on. */
-		char parent[4200];
-		char *slash;
+		char parent[4096];
 
-		snprintf(parent, sizeof(parent), "%s", dir);
-		if ((slash = strrchr(parent, '/')))
-			*slash = '\0';
+		if (vms_dir(parent, sizeof(parent)) < 0) {
+			r = tgvm_error_set(reterr, ENAMETOOLONG, "state directory path too long");
+			goto out;
+		}
 		if ((r = tgvm_mkdir_p(parent, reterr)) < 0)
 			goto out;
 		if (mkdir(dir, 0700) < 0) {
