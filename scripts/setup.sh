@@ -35,7 +35,60 @@ fi
 # skip dirty tracking (fixed upstream in 2024, not in 7.2.x). Measured here at a
 # 20 ms downtime limit: 3 of 44 moves of a writing guest ended with the guest
 # rebooted or hung (one reported as completed), none of 45 with 10.0. Debian 12
-# gets 10.0 from bookworm-backports; newer releases have it in main.
+# gets 10.0 from bookworm-backports; Debian 13 and newer have it in main.
+
+# The mirror that serves the release's own suite, from deb822 *.sources files
+# or one-line sources.list entries: a backports entry must go through the same
+# mirror (a local mirror or a proxy), not a fixed host.
+release_mirror() {
+  local codename=$1 f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    awk -v want="$codename" '
+      function flush() {
+        if (is_deb && has_suite && uri != "") { print uri; found = 1; exit }
+        is_deb = 0; has_suite = 0; uri = ""; enabled = 1
+      }
+      BEGIN { enabled = 1 }
+      /^[ \t]*#/ { next }
+      /^[ \t]*$/ { flush(); next }
+      tolower($1) == "types:"   { for (i = 2; i <= NF; i++) if ($i == "deb") is_deb = 1 }
+      tolower($1) == "enabled:" { if (tolower($2) == "no") enabled = 0 }
+      tolower($1) == "suites:"  { for (i = 2; i <= NF; i++) if ($i == want) has_suite = 1 }
+      tolower($1) == "uris:"    { uri = $2 }
+      END { if (!found) flush() }
+      ' "$f" | head -n 1
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -f "$f" ] || continue
+    awk -v want="$codename" '
+      $1 != "deb" { next }
+      { i = 2; if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ } }
+      $(i + 1) == want { print $i; exit }
+      ' "$f"
+  done
+}
+
+# The Signed-By of the stanza that names the mirror (deb822), if any.
+release_keyring() {
+  local mirror=$1 f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    awk -v want="$mirror" '
+      /^[ \t]*$/ { if (hit && key != "") { print key; exit } hit = 0; key = ""; next }
+      tolower($1) == "uris:" { for (i = 2; i <= NF; i++) if ($i == want) hit = 1 }
+      tolower($1) == "signed-by:" { key = $2 }
+      END { if (hit && key != "") print key }
+      ' "$f" | head -n 1
+  done | head -n 1
+}
+
+backports_configured() {
+  local suite=$1
+  grep -hsv '^[[:space:]]*#' /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
+    /etc/apt/sources.list.d/*.sources | grep -qw -- "$suite"
+}
+
 qemu_major() { qemu-system-x86_64 --version 2>/dev/null | sed -n 's/^QEMU emulator version \([0-9]*\)\..*/\1/p'; }
 if [ "$(qemu_major)" = "" ] || [ "$(qemu_major)" -lt 9 ]; then
   SUDO=""
@@ -43,14 +96,30 @@ if [ "$(qemu_major)" = "" ] || [ "$(qemu_major)" -lt 9 ]; then
   export DEBIAN_FRONTEND=noninteractive
   codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
   if [ "$codename" = bookworm ]; then
-    if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
-      echo "setup: adding bookworm-backports (for QEMU 10)"
-      echo "deb http://deb.debian.org/debian bookworm-backports main" |
-        $SUDO tee /etc/apt/sources.list.d/tgvm-backports.list >/dev/null
+    suite=bookworm-backports
+    if ! backports_configured "$suite"; then
+      mirror=$(release_mirror bookworm | head -n 1)
+      if [ -z "$mirror" ]; then
+        echo "setup: no APT source names bookworm; cannot tell which mirror to take $suite from" >&2
+        exit 1
+      fi
+      keyring=$(release_keyring "$mirror")
+      echo "setup: adding $suite from $mirror (for QEMU 10)"
+      {
+        echo "# Added by tgvm's scripts/setup.sh: QEMU 10 for Debian 12."
+        echo "Types: deb"
+        echo "URIs: $mirror"
+        echo "Suites: $suite"
+        echo "Components: main"
+        [ -z "$keyring" ] || echo "Signed-By: $keyring"
+      } | $SUDO tee /etc/apt/sources.list.d/tgvm-backports.sources >/dev/null
     fi
-    echo "setup: installing qemu-system-x86 from bookworm-backports"
+    echo "setup: installing qemu-system-x86 from $suite"
     $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq --no-install-recommends qemu-system-x86/bookworm-backports >/dev/null
+    # -t, not pkg/suite: the latter takes only the named package from
+    # backports and its dependencies (qemu-system-common, seabios ...) from
+    # bookworm, which apt cannot resolve.
+    $SUDO apt-get install -y -qq --no-install-recommends -t "$suite" qemu-system-x86 >/dev/null
   else
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq --no-install-recommends qemu-system-x86 >/dev/null
