@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "tgvm/model.h"
-#include "tgvm/qmp.h"
+#include "tgvm/qmp-monitor.h"
 #include "util/proc.h"
 #include "util/util.h"
 
@@ -86,17 +86,17 @@ static void features_from_props(json_t *props, struct tgvm_featureset *ret,
 static int expand_model(struct qmp_conn *c, const char *name, struct tgvm_cpu_model *m,
                         struct tgvm_featureset *known, struct tgvm_error *reterr)
 {
-	json_t *args = NULL, *ret = NULL, *props;
+	struct tgvm_qmp_cpu_model x = {0};
+	json_t *props;
 	int r;
 
-	args = json_pack("{s:s, s:{s:s}}", "type", "full", "model", "name", name);
-	r = qmp_conn_command(c, "query-cpu-model-expansion", args, QMP_TIMEOUT_MS, &ret, reterr);
-	json_decref(args);
+	r = tgvm_qmp_query_cpu_model_expansion(c, TGVM_QMP_CPU_EXPANSION_FULL, name, NULL,
+	                                       QMP_TIMEOUT_MS, &x, reterr);
 	if (r < 0)
 		return r;
-	props = json_object_get(json_object_get(ret, "model"), "props");
-	if (!json_is_object(props)) {
-		json_decref(ret);
+	props = x.props;
+	if (json_object_size(props) == 0) {
+		tgvm_qmp_cpu_model_release(&x);
 		return tgvm_error_set(reterr, EPROTO, "QEMU's expansion of '%s' has no properties",
 		                      name);
 	}
@@ -108,7 +108,7 @@ static int expand_model(struct qmp_conn *c, const char *name, struct tgvm_cpu_mo
 	         json_string_value(json_object_get(props, "model-id")) ?: "");
 	int v = tgvm_vendor_from_string(json_string_value(json_object_get(props, "vendor")));
 	m->vendor = v < 0 ? TGVM_VENDOR_OTHER : v;
-	json_decref(ret);
+	tgvm_qmp_cpu_model_release(&x);
 	return 0;
 }
 
@@ -116,9 +116,9 @@ static int query_qemu(struct tgvm_modeldb **ret, const char *version, struct tgv
 {
 	struct tgvm_modeldb *db = NULL;
 	struct qmp_conn *c = NULL;
-	json_t *defs = NULL, *d;
+	struct tgvm_qmp_cpu_def *defs = NULL;
 	int sv[2] = {-1, -1}, r, status;
-	size_t i;
+	size_t i, ndefs = 0;
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
@@ -147,12 +147,12 @@ static int query_qemu(struct tgvm_modeldb **ret, const char *version, struct tgv
 		tgvm_error_prefix(reterr, "cannot talk to '%s'", qemu_binary());
 		goto out;
 	}
-	r = qmp_conn_command(c, "query-cpu-definitions", NULL, QMP_TIMEOUT_MS, &defs, reterr);
+	r = tgvm_qmp_query_cpu_definitions(c, QMP_TIMEOUT_MS, &defs, &ndefs, reterr);
 	if (r < 0)
 		goto out;
-	if (!json_is_array(defs) || json_array_size(defs) > TGVM_MODELDB_MAX) {
-		r = tgvm_error_set(reterr, EPROTO,
-		                   "QEMU's query-cpu-definitions reply is malformed");
+	if (ndefs > TGVM_MODELDB_MAX) {
+		r = tgvm_error_set(reterr, EPROTO, "QEMU lists %zu CPU models, more than %d", ndefs,
+		                   (int)TGVM_MODELDB_MAX);
 		goto out;
 	}
 	db = tgvm_modeldb_new();
@@ -161,26 +161,21 @@ static int query_qemu(struct tgvm_modeldb **ret, const char *version, struct tgv
 		goto out;
 	}
 	snprintf(db->qemu_version, sizeof(db->qemu_version), "%s", version);
-	json_array_foreach(defs, i, d)
-	{
+	for (i = 0; i < ndefs; i++) {
+		const struct tgvm_qmp_cpu_def *d = &defs[i];
+		const char *name = d->name;
 		struct tgvm_cpu_model m;
-		const char *name = json_string_value(json_object_get(d, "name"));
-		const char *alias = json_string_value(json_object_get(d, "alias-of"));
-		json_t *unav = json_object_get(d, "unavailable-features");
-		size_t k;
-		json_t *u;
 
-		if (!name || strlen(name) >= sizeof(m.name))
+		if (strlen(name) >= sizeof(m.name))
 			continue;
 		memset(&m, 0, sizeof(m));
-		snprintf(m.name, sizeof(m.name), "%s", name);
-		if (alias)
-			snprintf(m.alias_of, sizeof(m.alias_of), "%s", alias);
-		m.migration_safe = json_is_true(json_object_get(d, "migration-safe"));
-		m.deprecated = json_is_true(json_object_get(d, "deprecated"));
-		json_array_foreach(unav, k, u)
-		{
-			int f = tgvm_feature_from_name(json_string_value(u) ?: "");
+		snprintf(m.name, sizeof(m.name), "%.*s", (int)sizeof(m.name) - 1, name);
+		snprintf(m.alias_of, sizeof(m.alias_of), "%.*s", (int)sizeof(m.alias_of) - 1,
+		         d->alias_of);
+		m.migration_safe = d->migration_safe;
+		m.deprecated = d->deprecated;
+		for (size_t k = 0; k < d->n_unavailable; k++) {
+			int f = tgvm_feature_from_name(d->unavailable_features[k]);
 
 			if (f >= 0)
 				tgvm_featureset_add(&m.tcg_unavailable, f);
@@ -206,12 +201,12 @@ static int query_qemu(struct tgvm_modeldb **ret, const char *version, struct tgv
 	db = NULL;
 out:
 	if (c) {
-		qmp_conn_command(c, "quit", NULL, 2000, NULL, NULL);
+		tgvm_qmp_quit(c, 2000, NULL);
 		qmp_conn_free(c);
 	} else {
 		close(sv[0]);
 	}
-	json_decref(defs);
+	tgvm_qmp_cpu_defs_free(defs, ndefs);
 	tgvm_modeldb_free(db);
 	for (int t = 0; t < 50 && waitpid(pid, &status, WNOHANG) == 0; t++)
 		usleep(20000);

@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "tgvm/qmp.h"
+#include "tgvm/qmp-monitor.h"
 #include "tgvm/memdev.h"
 #include "tgvm/vm.h"
 #include "vm/vm-int.h"
@@ -390,7 +390,7 @@ int vm_kill_dir(const char *dir, const char *host, const char *tap, struct tgvm_
 
 	if (pid > 0) {
 		if (vm_qmp_open(dir, 1000, &q, NULL) == 0) {
-			qmp_conn_command(q, "quit", NULL, 1000, NULL, NULL);
+			tgvm_qmp_quit(q, 1000, NULL);
 			qmp_conn_free(q);
 		}
 		if (!vm_pid_wait_gone(pid, VM_QUIT_MS)) {
@@ -552,7 +552,7 @@ int vm_list(struct vm_info **ret, size_t *ret_n, struct tgvm_error *reterr)
 	while ((de = readdir(d)) && n < VM_MAX) {
 		struct vm_info info = {0}, *nv;
 		struct qmp_conn *q = NULL;
-		json_t *st = NULL;
+		struct tgvm_qmp_status st;
 
 		if (de->d_name[0] == '.' || tgvm_name_check("VM", de->d_name, NULL) < 0)
 			continue;
@@ -564,12 +564,10 @@ int vm_list(struct vm_info **ret, size_t *ret_n, struct tgvm_error *reterr)
 		if (info.pid && vm_has_incoming(sub))
 			snprintf(info.state, sizeof(info.state), "migrating");
 		else if (info.pid && vm_qmp_open(sub, 1000, &q, NULL) == 0) {
-			if (qmp_conn_command(q, "query-status", NULL, 1000, &st, NULL) == 0) {
-				const char *s = json_string_value(json_object_get(st, "status"));
-
-				snprintf(info.state, sizeof(info.state), "%s", s ? s : "unknown");
-				json_decref(st);
-			}
+			if (tgvm_qmp_query_status(q, 1000, &st, NULL) == 0)
+				snprintf(info.state, sizeof(info.state), "%.*s",
+				         (int)sizeof(info.state) - 1,
+				         st.status[0] ? st.status : "unknown");
 			qmp_conn_free(q);
 		}
 		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
