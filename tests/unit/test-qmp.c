@@ -23,7 +23,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "tgvm/qmp.h"
+#include "tgvm/qmp-monitor.h"
 #include "util/util.h"
 
 #define GREETING                                                                                   \
@@ -31,11 +31,22 @@
 	"\"package\": \"Debian 1:7.2+dfsg-7+deb12u18+b3\"}, \"capabilities\": [\"oob\"]}}"
 #define CAPS_OK "{\"return\": {}, \"id\": %ID%}"
 
-enum step_kind { S_SEND, S_SEND_RAW, S_EXPECT, S_EXPECT_FD, S_CLOSE, S_SLEEP, S_SEND_BIG, S_END };
+enum step_kind {
+	S_SEND,
+	S_SEND_RAW,
+	S_EXPECT,
+	S_EXPECT_JSON,
+	S_EXPECT_FD,
+	S_CLOSE,
+	S_SLEEP,
+	S_SEND_BIG,
+	S_END
+};
 
 struct step {
 	enum step_kind kind;
-	const char *text; /* S_SEND: %ID% is replaced by the last expected id; S_EXPECT: command */
+	const char *text; /* S_SEND: %ID% is replaced by the last expected id; S_EXPECT: command;
+	                     S_EXPECT_JSON: the whole request but its id */
 	long n;           /* S_SLEEP: ms; S_SEND_BIG: bytes */
 };
 
@@ -121,6 +132,7 @@ static void *fake_run(void *arg)
 			break;
 		}
 		case S_EXPECT_FD: /* a descriptor with the command: write "x" into it */
+		case S_EXPECT_JSON:
 		case S_EXPECT: {
 			json_t *req, *id;
 			int got = -1;
@@ -140,13 +152,27 @@ static void *fake_run(void *arg)
 				goto out;
 			}
 			req = json_loads(line, 0, NULL);
-			if (!req || strcmp(json_string_value(json_object_get(req, "execute")) ?: "",
-			                   s->text))
-				f->failures++;
 			id = json_object_get(req, "id");
 			char *ids = id ? json_dumps(id, JSON_ENCODE_ANY) : NULL;
 			snprintf(f->last_id, sizeof(f->last_id), "%s", ids ? ids : "null");
 			free(ids);
+			if (s->kind == S_EXPECT_JSON) {
+				json_t *want = json_loads(s->text, 0, NULL);
+
+				json_object_del(req, "id");
+				if (!want || !json_equal(req, want)) {
+					fprintf(stderr, "fake monitor: expected %s\n  got %s\n",
+					        s->text, line);
+					f->failures++;
+				}
+				json_decref(want);
+			} else if (!req ||
+			           strcmp(json_string_value(json_object_get(req, "execute")) ?: "",
+			                  s->text)) {
+				fprintf(stderr, "fake monitor: expected '%s', got %s\n", s->text,
+				        line);
+				f->failures++;
+			}
 			json_decref(req);
 			break;
 		}
@@ -668,6 +694,494 @@ static void test_connect_retries(void **state)
 
 /* ---- real QEMU ---- */
 
+/* ---- the typed monitor against the fake: the request sent, the struct read ---- */
+
+#define OK_EMPTY "{\"return\": {}, \"id\": %ID%}"
+
+/* Every command with arguments sends exactly these (recorded against QEMU 10). */
+static void test_typed_requests(void **state)
+{
+	static const struct step script[] = {
+	    {S_SEND, GREETING},
+	    {S_EXPECT, "qmp_capabilities"},
+	    {S_SEND, CAPS_OK},
+	    {S_EXPECT_JSON, "{\"execute\": \"stop\"}"},
+	    {S_SEND, OK_EMPTY},
+	    {S_EXPECT_JSON, "{\"execute\": \"cont\"}"},
+	    {S_SEND, OK_EMPTY},
+	    {S_EXPECT_JSON, "{\"execute\": \"migrate-set-capabilities\", \"arguments\": "
+	                    "{\"capabilities\": [{\"capability\": \"events\", \"state\": true}, "
+	                    "{\"capability\": \"x-ignore-shared\", \"state\": false}, "
+	                    "{\"capability\": \"postcopy-ram\", \"state\": true}]}}"},
+	    {S_SEND, OK_EMPTY},
+	    /* only the fields that are set */
+	    {S_EXPECT_JSON, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+	                    "{\"max-bandwidth\": 68719476736, \"multifd-channels\": 4}}"},
+	    {S_SEND, OK_EMPTY},
+	    {S_EXPECT_JSON, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+	                    "{\"downtime-limit\": 0, \"max-postcopy-bandwidth\": 1000}}"},
+	    {S_SEND, OK_EMPTY},
+	    {S_EXPECT_JSON, "{\"execute\": \"migrate-incoming\", \"arguments\": "
+	                    "{\"uri\": \"fd:tgvm-stream\"}}"},
+	    {S_SEND, OK_EMPTY},
+	    {S_EXPECT_JSON, "{\"execute\": \"migrate\", \"arguments\": "
+	                    "{\"uri\": \"tcp:198.18.0.2:49200\"}}"},
+	    {S_SEND, OK_EMPTY},
+	    {S_EXPECT_JSON, "{\"execute\": \"migrate\", \"arguments\": "
+	                    "{\"uri\": \"tcp:198.18.0.2:49201\", \"resume\": true}}"},
+	    {S_SEND, OK_EMPTY},
+	    {S_EXPECT_JSON, "{\"execute\": \"migrate-start-postcopy\"}"},
+	    {S_SEND, OK_EMPTY},
+	    {S_EXPECT_JSON, "{\"execute\": \"migrate-pause\"}"},
+	    {S_SEND, OK_EMPTY},
+	    {S_EXPECT_JSON, "{\"execute\": \"migrate-recover\", \"arguments\": "
+	                    "{\"uri\": \"tcp:198.18.0.2:49201\"}}"},
+	    {S_SEND, OK_EMPTY},
+	    {S_EXPECT_JSON, "{\"execute\": \"migrate_cancel\"}"},
+	    {S_SEND, OK_EMPTY},
+	    {S_EXPECT_JSON,
+	     "{\"execute\": \"closefd\", \"arguments\": {\"fdname\": \"tgvm-stream\"}}"},
+	    {S_SEND, OK_EMPTY},
+	    {S_EXPECT_JSON, "{\"execute\": \"human-monitor-command\", \"arguments\": "
+	                    "{\"command-line\": \"logfile /tmp/x.trace\"}}"},
+	    {S_SEND, "{\"return\": \"\", \"id\": %ID%}"},
+	    {S_EXPECT_JSON, "{\"execute\": \"human-monitor-command\", \"arguments\": "
+	                    "{\"command-line\": \"info version\"}}"},
+	    {S_SEND, "{\"return\": \"10.0.2Debian 1:10.0.2+ds-2\\r\\n\", \"id\": %ID%}"},
+	    {S_EXPECT_JSON, "{\"execute\": \"trace-event-set-state\", \"arguments\": "
+	                    "{\"name\": \"vm_state_notify\", \"enable\": true}}"},
+	    {S_SEND, OK_EMPTY},
+	    {S_EXPECT_JSON, "{\"execute\": \"quit\"}"},
+	    {S_SEND, OK_EMPTY},
+	    {S_END},
+	};
+	const struct tgvm_qmp_migrate_cap_state caps[] = {
+	    {TGVM_QMP_MIGRATE_CAP_EVENTS, true},
+	    {TGVM_QMP_MIGRATE_CAP_X_IGNORE_SHARED, false},
+	    {TGVM_QMP_MIGRATE_CAP_POSTCOPY_RAM, true},
+	};
+	const struct tgvm_qmp_migrate_cap_state bad_cap[] = {{TGVM_QMP_MIGRATE_CAP__MAX, true}};
+	struct tgvm_qmp_migrate_params p1 = {.has_max_bandwidth = true,
+	                                     .max_bandwidth = 64ull << 30,
+	                                     .has_multifd_channels = true,
+	                                     .multifd_channels = 4,
+	                                     .downtime_limit = 99 /* not set: not sent */};
+	struct tgvm_qmp_migrate_params p2 = {.has_downtime_limit = true,
+	                                     .has_max_postcopy_bandwidth = true,
+	                                     .max_postcopy_bandwidth = 1000};
+	struct tgvm_qmp_migrate_params bad = {.has_multifd_channels = true, .multifd_channels = 0};
+	struct tgvm_qmp_migrate_params huge = {.has_max_bandwidth = true,
+	                                       .max_bandwidth = UINT64_MAX};
+	struct tgvm_error err = {0};
+	char *out = (char *)"untouched";
+	struct fake f;
+	struct qmp_conn *c;
+
+	(void)state;
+	c = open_fake(&f, script);
+	assert_int_equal(tgvm_qmp_stop(c, 2000, &err), 0);
+	assert_int_equal(tgvm_qmp_cont(c, 2000, &err), 0);
+	/* refused before anything is sent: the fake would see them first */
+	assert_int_equal(tgvm_qmp_migrate_set_capabilities(c, bad_cap, 1, 2000, &err), -EINVAL);
+	assert_int_equal(tgvm_qmp_migrate_set_parameters(c, &bad, 2000, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "multifd-channels"));
+	assert_int_equal(tgvm_qmp_migrate_set_parameters(c, &huge, 2000, &err), -EINVAL);
+	assert_int_equal(tgvm_qmp_migrate_set_capabilities(c, caps, ARRAY_SIZE(caps), 2000, &err),
+	                 0);
+	assert_int_equal(tgvm_qmp_migrate_set_parameters(c, &p1, 2000, &err), 0);
+	assert_int_equal(tgvm_qmp_migrate_set_parameters(c, &p2, 2000, &err), 0);
+	assert_int_equal(tgvm_qmp_migrate_incoming(c, "fd:tgvm-stream", 2000, &err), 0);
+	assert_int_equal(tgvm_qmp_migrate(c, "tcp:198.18.0.2:49200", false, 2000, &err), 0);
+	assert_int_equal(tgvm_qmp_migrate(c, "tcp:198.18.0.2:49201", true, 2000, &err), 0);
+	assert_int_equal(tgvm_qmp_migrate_start_postcopy(c, 2000, &err), 0);
+	assert_int_equal(tgvm_qmp_migrate_pause(c, 2000, &err), 0);
+	assert_int_equal(tgvm_qmp_migrate_recover(c, "tcp:198.18.0.2:49201", 2000, &err), 0);
+	assert_int_equal(tgvm_qmp_migrate_cancel(c, 2000, &err), 0);
+	assert_int_equal(tgvm_qmp_closefd(c, "tgvm-stream", 2000, &err), 0);
+	assert_int_equal(
+	    tgvm_qmp_human_monitor_command(c, "logfile /tmp/x.trace", 2000, NULL, &err), 0);
+	assert_int_equal(tgvm_qmp_human_monitor_command(c, "info version", 2000, &out, &err), 0);
+	assert_string_equal(out, "10.0.2Debian 1:10.0.2+ds-2\r\n");
+	free(out);
+	assert_int_equal(tgvm_qmp_trace_event_set_state(c, "vm_state_notify", true, 2000, &err), 0);
+	assert_int_equal(tgvm_qmp_quit(c, 2000, &err), 0);
+	qmp_conn_free(c);
+	fake_finish(&f);
+}
+
+/* QEMU 10's query-migrate during precopy, after it, after a failure, before any. */
+static void test_query_migrate(void **state)
+{
+	static const struct step script[] = {
+	    {S_SEND, GREETING},
+	    {S_EXPECT, "qmp_capabilities"},
+	    {S_SEND, CAPS_OK},
+	    {S_EXPECT_JSON, "{\"execute\": \"query-migrate\"}"},
+	    {S_SEND, "{\"return\": {\"expected-downtime\": 300, \"status\": \"active\", "
+	             "\"setup-time\": 5, \"total-time\": 1503, \"ram\": {\"total\": 537403392, "
+	             "\"postcopy-requests\": 0, \"dirty-sync-count\": 2, \"multifd-bytes\": 0, "
+	             "\"pages-per-second\": 32710, \"downtime-bytes\": 0, \"page-size\": 4096, "
+	             "\"remaining\": 132218880, \"postcopy-bytes\": 0, \"mbps\": 1073.9488, "
+	             "\"transferred\": 200845678, \"dirty-sync-missed-zero-copy\": 0, "
+	             "\"precopy-bytes\": 200845678, \"duplicate\": 50123, "
+	             "\"dirty-pages-rate\": 12345, \"normal\": 48912}}, \"id\": %ID%}"},
+	    {S_EXPECT, "query-migrate"},
+	    {S_SEND,
+	     "{\"return\": {\"status\": \"completed\", \"setup-time\": 3, \"downtime\": 12, "
+	     "\"total-time\": 2010, \"ram\": {\"transferred\": 10000000000000000000, "
+	     "\"mbps\": 0, \"downtime-bytes\": 373000}}, \"id\": %ID%}"},
+	    {S_EXPECT, "query-migrate"},
+	    {S_SEND, "{\"return\": {\"status\": \"failed\", \"error-desc\": \"Unable to write to "
+	             "socket: Broken pipe\"}, \"id\": %ID%}"},
+	    {S_EXPECT, "query-migrate"},
+	    {S_SEND, "{\"return\": {}, \"id\": %ID%}"},
+	    /* a status this build does not know, and fields of the wrong type */
+	    {S_EXPECT, "query-migrate"},
+	    {S_SEND, "{\"return\": {\"status\": \"postcopy-frobnicating\", \"downtime\": \"12\", "
+	             "\"total-time\": 1.5, \"ram\": {\"transferred\": -5, \"remaining\": true, "
+	             "\"mbps\": \"fast\"}}, \"id\": %ID%}"},
+	    {S_EXPECT, "query-migrate"},
+	    {S_SEND, "{\"return\": [], \"id\": %ID%}"},
+	    {S_END},
+	};
+	struct tgvm_qmp_migrate_info m, keep;
+	struct tgvm_error err = {0};
+	struct fake f;
+	struct qmp_conn *c;
+
+	(void)state;
+	c = open_fake(&f, script);
+	assert_int_equal(tgvm_qmp_query_migrate(c, 2000, &m, &err), 0);
+	assert_true(m.has_status);
+	assert_int_equal(m.status, TGVM_QMP_MIGRATION_STATUS_ACTIVE);
+	assert_string_equal(m.status_word, "active");
+	assert_false(m.has_error_desc);
+	assert_true(m.has_expected_downtime);
+	assert_int_equal(m.expected_downtime, 300);
+	assert_true(m.has_setup_time);
+	assert_int_equal(m.setup_time, 5);
+	assert_true(m.has_total_time);
+	assert_int_equal(m.total_time, 1503);
+	assert_false(m.has_downtime); /* not said during precopy: not 0 */
+	assert_true(m.has_ram);
+	assert_true(m.ram.has_total && m.ram.total == 537403392);
+	assert_true(m.ram.has_transferred && m.ram.transferred == 200845678);
+	assert_true(m.ram.has_remaining && m.ram.remaining == 132218880);
+	assert_true(m.ram.has_duplicate && m.ram.duplicate == 50123);
+	assert_true(m.ram.has_normal && m.ram.normal == 48912);
+	assert_true(m.ram.has_dirty_pages_rate && m.ram.dirty_pages_rate == 12345);
+	assert_true(m.ram.has_page_size && m.ram.page_size == 4096);
+	assert_true(m.ram.has_mbps && m.ram.mbps > 1073.9 && m.ram.mbps < 1074.0);
+	assert_true(m.ram.has_dirty_sync_count && m.ram.dirty_sync_count == 2);
+	assert_true(m.ram.has_postcopy_requests && m.ram.postcopy_requests == 0);
+	assert_true(m.ram.has_precopy_bytes && m.ram.precopy_bytes == 200845678);
+	assert_true(m.ram.has_downtime_bytes && m.ram.downtime_bytes == 0);
+
+	assert_int_equal(tgvm_qmp_query_migrate(c, 2000, &m, &err), 0);
+	assert_int_equal(m.status, TGVM_QMP_MIGRATION_STATUS_COMPLETED);
+	assert_true(m.has_downtime);
+	assert_int_equal(m.downtime, 12);
+	assert_false(m.has_expected_downtime);
+	/* a uint64 that jansson reads as a real still counts */
+	assert_true(m.ram.has_transferred);
+	assert_true(m.ram.transferred == 10000000000000000000ull);
+	assert_true(m.ram.has_mbps && m.ram.mbps == 0); /* QEMU said 0: that is a 0 */
+	assert_true(m.ram.has_downtime_bytes && m.ram.downtime_bytes == 373000);
+	assert_false(m.ram.has_remaining);
+	assert_false(m.ram.has_total);
+	assert_false(m.ram.has_page_size);
+	assert_false(m.ram.has_dirty_sync_count);
+
+	assert_int_equal(tgvm_qmp_query_migrate(c, 2000, &m, &err), 0);
+	assert_int_equal(m.status, TGVM_QMP_MIGRATION_STATUS_FAILED);
+	assert_true(m.has_error_desc);
+	assert_string_equal(m.error_desc, "Unable to write to socket: Broken pipe");
+	assert_false(m.has_ram);
+	assert_false(m.has_total_time);
+
+	/* QEMU sends {} until a migration ever starts */
+	assert_int_equal(tgvm_qmp_query_migrate(c, 2000, &m, &err), 0);
+	assert_false(m.has_status);
+	assert_int_equal(m.status, TGVM_QMP_MIGRATION_STATUS_NONE);
+	assert_string_equal(m.status_word, "");
+	assert_false(m.has_ram || m.has_total_time || m.has_downtime || m.has_setup_time ||
+	             m.has_expected_downtime || m.has_error_desc);
+	assert_false(m.ram.has_transferred || m.ram.has_mbps);
+
+	assert_int_equal(tgvm_qmp_query_migrate(c, 2000, &m, &err), 0);
+	assert_true(m.has_status);
+	assert_int_equal(m.status, TGVM_QMP_MIGRATION_STATUS_OTHER);
+	assert_string_equal(m.status_word, "postcopy-frobnicating");
+	assert_false(m.has_downtime);
+	assert_false(m.has_total_time);
+	assert_true(m.has_ram);
+	assert_false(m.ram.has_transferred);
+	assert_false(m.ram.has_remaining);
+	assert_false(m.ram.has_mbps);
+
+	/* a reply of the wrong shape: -EPROTO, and *ret is left as it was */
+	memset(&keep, 0x5a, sizeof(keep));
+	m = keep;
+	assert_int_equal(tgvm_qmp_query_migrate(c, 2000, &m, &err), -EPROTO);
+	assert_non_null(strstr(err.msg, "query-migrate"));
+	assert_memory_equal(&m, &keep, sizeof(m));
+	qmp_conn_free(c);
+	fake_finish(&f);
+}
+
+static void test_query_status(void **state)
+{
+	static const struct step script[] = {
+	    {S_SEND, GREETING},
+	    {S_EXPECT, "qmp_capabilities"},
+	    {S_SEND, CAPS_OK},
+	    {S_EXPECT_JSON, "{\"execute\": \"query-status\"}"},
+	    {S_SEND,
+	     "{\"return\": {\"status\": \"postmigrate\", \"running\": false}, \"id\": %ID%}"},
+	    {S_EXPECT, "query-status"},
+	    {S_SEND, "{\"return\": {\"status\": \"running\", \"singlestep\": false, "
+	             "\"running\": true}, \"id\": %ID%}"},
+	    {S_EXPECT, "query-status"},
+	    {S_SEND, "{\"return\": {\"status\": \"hibernating\", \"running\": false}, "
+	             "\"id\": %ID%}"},
+	    {S_EXPECT, "query-status"},
+	    {S_SEND, "{\"return\": {\"status\": \"running\"}, \"id\": %ID%}"},
+	    {S_END},
+	};
+	struct tgvm_qmp_status st, keep;
+	struct tgvm_error err = {0};
+	struct fake f;
+	struct qmp_conn *c;
+
+	(void)state;
+	c = open_fake(&f, script);
+	assert_int_equal(tgvm_qmp_query_status(c, 2000, &st, &err), 0);
+	assert_false(st.running);
+	assert_int_equal(st.state, TGVM_QMP_RUN_STATE_POSTMIGRATE);
+	assert_string_equal(st.status, "postmigrate");
+	assert_int_equal(tgvm_qmp_query_status(c, 2000, &st, &err), 0);
+	assert_true(st.running);
+	assert_int_equal(st.state, TGVM_QMP_RUN_STATE_RUNNING);
+	assert_int_equal(tgvm_qmp_query_status(c, 2000, &st, &err), 0);
+	assert_int_equal(st.state, TGVM_QMP_RUN_STATE_OTHER); /* the word is kept */
+	assert_string_equal(st.status, "hibernating");
+	memset(&keep, 0x5a, sizeof(keep));
+	st = keep;
+	assert_int_equal(tgvm_qmp_query_status(c, 2000, &st, &err), -EPROTO);
+	assert_non_null(strstr(err.msg, "running"));
+	assert_memory_equal(&st, &keep, sizeof(st));
+	qmp_conn_free(c);
+	fake_finish(&f);
+}
+
+/* A QMP error and a closed socket come back from the typed calls unchanged. */
+static void test_typed_errors(void **state)
+{
+	static const struct step script[] = {
+	    {S_SEND, GREETING},
+	    {S_EXPECT, "qmp_capabilities"},
+	    {S_SEND, CAPS_OK},
+	    {S_EXPECT, "migrate-start-postcopy"},
+	    {S_SEND, "{\"id\": %ID%, \"error\": {\"class\": \"GenericError\", \"desc\": \"Enable "
+	             "postcopy with migrate_set_capability before the start of migration\"}}"},
+	    {S_EXPECT, "x-query-jit"},
+	    {S_SEND, "{\"id\": %ID%, \"error\": {\"class\": \"GenericError\", \"desc\": \"JIT "
+	             "information is only available with accel=tcg\"}}"},
+	    {S_EXPECT, "query-migrate"},
+	    {S_SEND_RAW, "{\"return\": {\"status\": \"acti"},
+	    {S_CLOSE},
+	    {S_END},
+	};
+	struct tgvm_qmp_migrate_info m, keep;
+	struct tgvm_qmp_status st;
+	struct tgvm_error err = {0};
+	int64_t tb = 42;
+	struct fake f;
+	struct qmp_conn *c;
+
+	(void)state;
+	c = open_fake(&f, script);
+	assert_int_equal(tgvm_qmp_migrate_start_postcopy(c, 2000, &err), -EREMOTEIO);
+	assert_string_equal(qmp_conn_last_error_class(c), "GenericError");
+	assert_non_null(strstr(err.msg, "migrate-start-postcopy"));
+	assert_non_null(strstr(err.msg, "Enable postcopy"));
+	assert_int_equal(tgvm_qmp_x_query_jit(c, 2000, &tb, &err), -EREMOTEIO);
+	assert_int_equal(tb, 42);
+	memset(&keep, 0x5a, sizeof(keep));
+	m = keep;
+	assert_int_equal(tgvm_qmp_query_migrate(c, 2000, &m, &err), -EPIPE);
+	assert_memory_equal(&m, &keep, sizeof(m));
+	assert_int_equal(tgvm_qmp_query_status(c, 2000, &st, &err), -EPIPE);
+	assert_int_equal(tgvm_qmp_cont(c, 2000, &err), -EPIPE);
+	qmp_conn_free(c);
+	fake_finish(&f);
+}
+
+static void test_x_query_jit(void **state)
+{
+	static const struct step script[] = {
+	    {S_SEND, GREETING},
+	    {S_EXPECT, "qmp_capabilities"},
+	    {S_SEND, CAPS_OK},
+	    {S_EXPECT_JSON, "{\"execute\": \"x-query-jit\"}"},
+	    {S_SEND, "{\"return\": {\"human-readable-text\": \"Accelerator settings:\\n"
+	             "one-insn-per-tb: off\\n\\nTranslation buffer state:\\n"
+	             "gen code size       48837696/1073736704\\nTB count            6712\\n"
+	             "TB avg target size  17 max=1734 bytes\\n\"}, \"id\": %ID%}"},
+	    {S_EXPECT, "x-query-jit"},
+	    {S_SEND, "{\"return\": {\"human-readable-text\": \"no statistics\\n\"}, \"id\": %ID%}"},
+	    {S_EXPECT, "x-query-jit"},
+	    {S_SEND, "{\"return\": {}, \"id\": %ID%}"},
+	    {S_END},
+	};
+	struct tgvm_error err = {0};
+	int64_t tb = 0;
+	struct fake f;
+	struct qmp_conn *c;
+
+	(void)state;
+	c = open_fake(&f, script);
+	assert_int_equal(tgvm_qmp_x_query_jit(c, 2000, &tb, &err), 0);
+	assert_int_equal(tb, 6712);
+	assert_int_equal(tgvm_qmp_x_query_jit(c, 2000, &tb, &err), 0);
+	assert_int_equal(tb, -1);
+	tb = 7;
+	assert_int_equal(tgvm_qmp_x_query_jit(c, 2000, &tb, &err), -EPROTO);
+	assert_int_equal(tb, 7);
+	qmp_conn_free(c);
+	fake_finish(&f);
+}
+
+static void test_cpu_queries(void **state)
+{
+	static const struct step script[] = {
+	    {S_SEND, GREETING},
+	    {S_EXPECT, "qmp_capabilities"},
+	    {S_SEND, CAPS_OK},
+	    {S_EXPECT_JSON, "{\"execute\": \"query-cpu-definitions\"}"},
+	    {S_SEND, "{\"return\": [{\"name\": \"Skylake-Client\", \"typename\": "
+	             "\"Skylake-Client-x86_64-cpu\", \"unavailable-features\": [\"hle\", \"rtm\", "
+	             "7], \"alias-of\": \"Skylake-Client-v1\", \"static\": false, "
+	             "\"migration-safe\": true, \"deprecated\": false}, "
+	             "{\"name\": \"base\", \"static\": true, \"migration-safe\": true}, "
+	             "{\"typename\": \"nameless\"}, "
+	             "{\"name\": \"486\", \"unavailable-features\": [], \"deprecated\": true}], "
+	             "\"id\": %ID%}"},
+	    {S_EXPECT_JSON, "{\"execute\": \"query-cpu-model-expansion\", \"arguments\": "
+	                    "{\"type\": \"full\", \"model\": {\"name\": \"max\"}}}"},
+	    {S_SEND, "{\"return\": {\"model\": {\"name\": \"max\", \"props\": {\"avx2\": true, "
+	             "\"family\": 6, \"model-id\": \"QEMU TCG CPU version 2.5+\", "
+	             "\"vendor\": \"AuthenticAMD\"}}}, \"id\": %ID%}"},
+	    {S_EXPECT_JSON, "{\"execute\": \"query-cpu-model-expansion\", \"arguments\": "
+	                    "{\"type\": \"static\", \"model\": {\"name\": \"Haswell\", "
+	                    "\"props\": {\"avx2\": false}}}}"},
+	    {S_SEND, "{\"return\": {\"model\": {\"name\": \"base\"}}, \"id\": %ID%}"},
+	    {S_EXPECT, "query-cpu-model-expansion"},
+	    {S_SEND, "{\"return\": {\"model\": {\"props\": {}}}, \"id\": %ID%}"},
+	    {S_EXPECT, "query-cpu-definitions"},
+	    {S_SEND, "{\"return\": {\"name\": \"max\"}, \"id\": %ID%}"},
+	    {S_END},
+	};
+	struct tgvm_qmp_cpu_model m = {0};
+	struct tgvm_qmp_cpu_def *defs = NULL;
+	struct tgvm_error err = {0};
+	json_t *props = json_pack("{s:b}", "avx2", false);
+	size_t n = 0;
+	struct fake f;
+	struct qmp_conn *c;
+
+	(void)state;
+	c = open_fake(&f, script);
+	assert_int_equal(tgvm_qmp_query_cpu_definitions(c, 2000, &defs, &n, &err), 0);
+	assert_int_equal(n, 3); /* the nameless entry is skipped */
+	assert_string_equal(defs[0].name, "Skylake-Client");
+	assert_string_equal(defs[0].alias_of, "Skylake-Client-v1");
+	assert_true(defs[0].migration_safe);
+	assert_false(defs[0].is_static);
+	assert_true(defs[0].has_unavailable_features);
+	assert_int_equal(defs[0].n_unavailable, 2); /* the number is no name */
+	assert_string_equal(defs[0].unavailable_features[0], "hle");
+	assert_string_equal(defs[0].unavailable_features[1], "rtm");
+	assert_string_equal(defs[1].name, "base");
+	assert_true(defs[1].is_static);
+	assert_string_equal(defs[1].alias_of, "");
+	assert_false(defs[1].has_unavailable_features);
+	assert_string_equal(defs[2].name, "486");
+	assert_true(defs[2].deprecated);
+	assert_true(defs[2].has_unavailable_features);
+	assert_int_equal(defs[2].n_unavailable, 0);
+	tgvm_qmp_cpu_defs_free(defs, n);
+
+	assert_int_equal(tgvm_qmp_query_cpu_model_expansion(c, TGVM_QMP_CPU_EXPANSION_FULL, "max",
+	                                                    NULL, 2000, &m, &err),
+	                 0);
+	assert_string_equal(m.name, "max");
+	assert_true(json_is_true(json_object_get(m.props, "avx2")));
+	assert_int_equal(json_integer_value(json_object_get(m.props, "family")), 6);
+	tgvm_qmp_cpu_model_release(&m);
+	assert_null(m.props);
+	tgvm_qmp_cpu_model_release(&m); /* twice is fine */
+
+	assert_int_equal(tgvm_qmp_query_cpu_model_expansion(c, TGVM_QMP_CPU_EXPANSION_STATIC,
+	                                                    "Haswell", props, 2000, &m, &err),
+	                 0);
+	assert_int_equal(props->refcount, 1); /* borrowed */
+	assert_string_equal(m.name, "base");
+	assert_true(json_is_object(m.props));
+	assert_int_equal(json_object_size(m.props), 0);
+	tgvm_qmp_cpu_model_release(&m);
+
+	assert_int_equal(tgvm_qmp_query_cpu_model_expansion(c, TGVM_QMP_CPU_EXPANSION_FULL, "max",
+	                                                    NULL, 2000, &m, &err),
+	                 -EPROTO);
+	assert_null(m.props);
+	assert_int_equal(tgvm_qmp_query_cpu_model_expansion(c, TGVM_QMP_CPU_EXPANSION__MAX, "max",
+	                                                    NULL, 2000, &m, &err),
+	                 -EINVAL);
+	defs = NULL;
+	n = 99;
+	assert_int_equal(tgvm_qmp_query_cpu_definitions(c, 2000, &defs, &n, &err), -EPROTO);
+	assert_null(defs);
+	assert_int_equal(n, 99);
+	json_decref(props);
+	qmp_conn_free(c);
+	fake_finish(&f);
+}
+
+/* Every enum value has a name that maps back to it; unknown words do not map. */
+static void test_enum_tables(void **state)
+{
+	(void)state;
+	assert_null(tgvm_qmp_run_state_to_string(TGVM_QMP_RUN_STATE_OTHER));
+	assert_null(tgvm_qmp_run_state_to_string(TGVM_QMP_RUN_STATE__MAX));
+	for (int i = 1; i < TGVM_QMP_RUN_STATE__MAX; i++) {
+		const char *s = tgvm_qmp_run_state_to_string(i);
+
+		assert_non_null(s);
+		assert_int_equal(tgvm_qmp_run_state_from_string(s), i);
+	}
+	assert_null(tgvm_qmp_migration_status_to_string(TGVM_QMP_MIGRATION_STATUS_OTHER));
+	for (int i = 1; i < TGVM_QMP_MIGRATION_STATUS__MAX; i++) {
+		const char *s = tgvm_qmp_migration_status_to_string(i);
+
+		assert_non_null(s);
+		assert_int_equal(tgvm_qmp_migration_status_from_string(s), i);
+	}
+	for (int i = 0; i < TGVM_QMP_MIGRATE_CAP__MAX; i++)
+		assert_int_equal(
+		    tgvm_qmp_migrate_cap_from_string(tgvm_qmp_migrate_cap_to_string(i)), i);
+	for (int i = 0; i < TGVM_QMP_CPU_EXPANSION__MAX; i++)
+		assert_int_equal(
+		    tgvm_qmp_cpu_expansion_from_string(tgvm_qmp_cpu_expansion_to_string(i)), i);
+	assert_int_equal(tgvm_qmp_migration_status_from_string("wait-unplug"),
+	                 TGVM_QMP_MIGRATION_STATUS_WAIT_UNPLUG);
+	assert_int_equal(tgvm_qmp_migration_status_from_string("frobnicating"), -EINVAL);
+	assert_int_equal(tgvm_qmp_migration_status_from_string(NULL), -EINVAL);
+	assert_int_equal(tgvm_qmp_run_state_from_string(""), -EINVAL);
+	assert_int_equal(tgvm_qmp_migrate_cap_from_string("x-ignore-shared"),
+	                 TGVM_QMP_MIGRATE_CAP_X_IGNORE_SHARED);
+}
+
 static bool have_qemu(void)
 {
 	return access("/usr/bin/qemu-system-x86_64", X_OK) == 0 ||
@@ -789,6 +1303,214 @@ static void test_real_qemu_socket(void **state)
 	rmdir(dir);
 }
 
+/*
+ * A QEMU with no machine, vCPUs not started (-S), its QMP on a UNIX socket
+ * @dir/@name.sock (stdio cannot carry descriptors for getfd).
+ */
+static struct qmp_conn *spawn_idle_qemu(const char *dir, const char *name, bool incoming,
+                                        pid_t *ret_pid)
+{
+	struct qmp_conn *c = NULL;
+	struct tgvm_error err = {0};
+	char path[256], arg[300];
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/%s.sock", dir, name);
+	snprintf(arg, sizeof(arg), "unix:%s,server=on,wait=off", path);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		execlp("qemu-system-x86_64", "qemu-system-x86_64", "-S", "-machine", "none",
+		       "-accel", "tcg", "-nodefaults", "-display", "none", "-qmp", arg,
+		       incoming ? "-incoming" : NULL, "defer", (char *)NULL);
+		_exit(127);
+	}
+	assert_int_equal(qmp_conn_open(path, 20000, &c, &err), 0);
+	unlink(path);
+	*ret_pid = pid;
+	return c;
+}
+
+static void quit_qemu(struct qmp_conn *c, pid_t pid)
+{
+	struct tgvm_error err = {0};
+	int status;
+
+	assert_int_equal(tgvm_qmp_quit(c, 5000, &err), 0);
+	qmp_conn_free(c);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+}
+
+/*
+ * The typed calls on real QEMUs: what an idle -S QEMU answers, what it
+ * refuses (QMP errors from the typed calls), and a whole migration of an
+ * empty machine over a descriptor handed over by getfd, as tgvm moves VMs.
+ */
+static void test_real_qemu_typed(void **state)
+{
+	const struct tgvm_qmp_migrate_cap_state caps[] = {
+	    {TGVM_QMP_MIGRATE_CAP_EVENTS, true},
+	    {TGVM_QMP_MIGRATE_CAP_X_IGNORE_SHARED, true},
+	};
+	struct tgvm_qmp_migrate_params p = {.has_max_bandwidth = true,
+	                                    .max_bandwidth = 1ull << 30,
+	                                    .has_downtime_limit = true,
+	                                    .downtime_limit = 250,
+	                                    .has_max_postcopy_bandwidth = true,
+	                                    .max_postcopy_bandwidth = 1ull << 29,
+	                                    .has_multifd_channels = true,
+	                                    .multifd_channels = 3};
+	struct tgvm_qmp_migrate_info mi;
+	struct tgvm_qmp_status st;
+	struct tgvm_qmp_cpu_def *defs = NULL;
+	struct tgvm_qmp_cpu_model model = {0};
+	struct tgvm_error err = {0};
+	struct qmp_conn *src, *dst;
+	struct qmp_event ev;
+	json_t *params = NULL, *off;
+	char *out = NULL;
+	int64_t tb = -2;
+	size_t n = 0;
+	bool has_max = false;
+	char dir[] = "/tmp/tgvm-test-qmp-XXXXXX";
+	pid_t spid, dpid;
+	int sv[2], p2[2];
+
+	(void)state;
+	if (!have_qemu())
+		skip();
+	assert_non_null(mkdtemp(dir));
+	src = spawn_idle_qemu(dir, "src", false, &spid);
+	dst = spawn_idle_qemu(dir, "dst", true, &dpid);
+
+	assert_int_equal(tgvm_qmp_query_status(src, 5000, &st, &err), 0);
+	assert_false(st.running);
+	assert_int_equal(st.state, TGVM_QMP_RUN_STATE_PRELAUNCH);
+	assert_int_equal(tgvm_qmp_query_status(dst, 5000, &st, &err), 0);
+	assert_int_equal(st.state, TGVM_QMP_RUN_STATE_INMIGRATE);
+
+	/* no migration yet: QEMU says nothing, and nothing is made up */
+	assert_int_equal(tgvm_qmp_query_migrate(src, 5000, &mi, &err), 0);
+	assert_false(mi.has_status);
+	assert_int_equal(mi.status, TGVM_QMP_MIGRATION_STATUS_NONE);
+	assert_false(mi.has_ram || mi.has_total_time || mi.has_downtime);
+
+	/* what a migration sets, read back */
+	assert_int_equal(tgvm_qmp_migrate_set_capabilities(src, caps, ARRAY_SIZE(caps), 5000, &err),
+	                 0);
+	assert_int_equal(tgvm_qmp_migrate_set_capabilities(dst, caps, ARRAY_SIZE(caps), 5000, &err),
+	                 0);
+	assert_int_equal(tgvm_qmp_migrate_set_parameters(src, &p, 5000, &err), 0);
+	assert_int_equal(
+	    qmp_conn_command(src, "query-migrate-parameters", NULL, 5000, &params, &err), 0);
+	assert_int_equal(json_integer_value(json_object_get(params, "max-bandwidth")), 1 << 30);
+	assert_int_equal(json_integer_value(json_object_get(params, "downtime-limit")), 250);
+	assert_int_equal(json_integer_value(json_object_get(params, "max-postcopy-bandwidth")),
+	                 1 << 29);
+	assert_int_equal(json_integer_value(json_object_get(params, "multifd-channels")), 3);
+	json_decref(params);
+
+	/* refused by QEMU outside a migration: the typed calls report its error */
+	assert_int_equal(tgvm_qmp_migrate_start_postcopy(src, 5000, &err), -EREMOTEIO);
+	assert_int_equal(tgvm_qmp_migrate_pause(src, 5000, &err), -EREMOTEIO);
+	assert_non_null(strstr(err.msg, "postcopy"));
+	assert_int_equal(tgvm_qmp_migrate_recover(dst, "unix:/nonexistent/x", 5000, &err),
+	                 -EREMOTEIO);
+	assert_int_equal(tgvm_qmp_migrate_cancel(src, 5000, &err), 0); /* nothing to cancel */
+	assert_int_equal(tgvm_qmp_trace_event_set_state(src, "vm_state_notify", true, 5000, &err),
+	                 0);
+	assert_int_equal(tgvm_qmp_trace_event_set_state(src, "no_such_event", true, 5000, &err),
+	                 -EREMOTEIO);
+	assert_int_equal(tgvm_qmp_human_monitor_command(src, "info version", 5000, &out, &err), 0);
+	assert_true(strtol(out, NULL, 10) >= 6);
+	free(out);
+	assert_int_equal(tgvm_qmp_x_query_jit(src, 5000, &tb, &err), 0);
+	assert_true(tb >= 0); /* TCG: the count is there (0 before any code ran) */
+	assert_int_equal(tgvm_qmp_stop(src, 5000, &err), 0);
+
+	/* CPU models, as the fleet reads them */
+	assert_int_equal(tgvm_qmp_query_cpu_definitions(src, 10000, &defs, &n, &err), 0);
+	assert_true(n > 10);
+	for (size_t i = 0; i < n; i++)
+		has_max |= !strcmp(defs[i].name, "max") && defs[i].has_unavailable_features;
+	assert_true(has_max);
+	tgvm_qmp_cpu_defs_free(defs, n);
+	assert_int_equal(tgvm_qmp_query_cpu_model_expansion(src, TGVM_QMP_CPU_EXPANSION_FULL, "max",
+	                                                    NULL, 10000, &model, &err),
+	                 0);
+	assert_true(json_is_true(json_object_get(model.props, "sse2")));
+	assert_non_null(json_object_get(model.props, "family"));
+	tgvm_qmp_cpu_model_release(&model);
+	off = json_pack("{s:b}", "sse4.2", false);
+	assert_int_equal(tgvm_qmp_query_cpu_model_expansion(src, TGVM_QMP_CPU_EXPANSION_STATIC,
+	                                                    "Nehalem", off, 10000, &model, &err),
+	                 0);
+	assert_string_equal(model.name, "base");
+	assert_true(json_is_false(json_object_get(model.props, "sse4.2")));
+	tgvm_qmp_cpu_model_release(&model);
+	json_decref(off);
+	assert_int_equal(tgvm_qmp_query_cpu_model_expansion(src, TGVM_QMP_CPU_EXPANSION_FULL,
+	                                                    "no-such-cpu", NULL, 10000, &model,
+	                                                    &err),
+	                 -EREMOTEIO);
+
+	/* closefd lets go of what getfd handed over */
+	assert_int_equal(pipe2(p2, O_NONBLOCK | O_CLOEXEC), 0);
+	assert_int_equal(tgvm_qmp_getfd(src, "spare", p2[1], 5000, &err), 0);
+	close(p2[1]);
+	assert_int_equal(tgvm_qmp_closefd(src, "spare", 5000, &err), 0);
+	char ch;
+	assert_int_equal(read(p2[0], &ch, 1), 0);
+	close(p2[0]);
+	assert_int_equal(tgvm_qmp_closefd(src, "spare", 5000, &err), -EREMOTEIO);
+
+	/* a whole migration over a connection of ours, as tgvm's stream */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(tgvm_qmp_getfd(dst, "mig", sv[1], 5000, &err), 0);
+	assert_int_equal(tgvm_qmp_getfd(src, "mig", sv[0], 5000, &err), 0);
+	close(sv[0]);
+	close(sv[1]);
+	assert_int_equal(tgvm_qmp_migrate_incoming(dst, "fd:mig", 5000, &err), 0);
+	assert_int_equal(tgvm_qmp_migrate_incoming(dst, "fd:mig", 5000, &err), -EREMOTEIO);
+	assert_int_equal(tgvm_qmp_migrate(src, "fd:mig", false, 5000, &err), 0);
+	for (;;) {
+		assert_int_equal(qmp_conn_wait_event(src, "MIGRATION", 20000, &ev, &err), 1);
+		const char *s = json_string_value(json_object_get(ev.data, "status"));
+		bool done = s && (!strcmp(s, "completed") || !strcmp(s, "failed"));
+
+		if (done)
+			assert_string_equal(s, "completed");
+		qmp_event_release(&ev);
+		if (done)
+			break;
+	}
+	assert_int_equal(tgvm_qmp_query_migrate(src, 5000, &mi, &err), 0);
+	assert_int_equal(mi.status, TGVM_QMP_MIGRATION_STATUS_COMPLETED);
+	assert_string_equal(mi.status_word, "completed");
+	assert_true(mi.has_total_time && mi.total_time >= 0);
+	assert_true(mi.has_downtime && mi.downtime >= 0);
+	assert_true(mi.has_setup_time);
+	assert_true(mi.has_ram);
+	assert_true(mi.ram.has_transferred);
+	assert_true(mi.ram.has_mbps);
+	assert_true(mi.ram.has_dirty_sync_count && mi.ram.dirty_sync_count >= 1);
+	assert_false(mi.has_error_desc);
+	assert_int_equal(tgvm_qmp_query_status(src, 5000, &st, &err), 0);
+	assert_int_equal(st.state, TGVM_QMP_RUN_STATE_POSTMIGRATE);
+	assert_int_equal(tgvm_qmp_query_status(dst, 5000, &st, &err), 0);
+	assert_int_not_equal(st.state, TGVM_QMP_RUN_STATE_INMIGRATE);
+
+	quit_qemu(src, spid);
+	quit_qemu(dst, dpid);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -807,6 +1529,14 @@ int main(void)
 	    cmocka_unit_test(test_connect_retries),
 	    cmocka_unit_test(test_real_qemu_stdio),
 	    cmocka_unit_test(test_real_qemu_socket),
+	    cmocka_unit_test(test_typed_requests),
+	    cmocka_unit_test(test_query_migrate),
+	    cmocka_unit_test(test_query_status),
+	    cmocka_unit_test(test_typed_errors),
+	    cmocka_unit_test(test_x_query_jit),
+	    cmocka_unit_test(test_cpu_queries),
+	    cmocka_unit_test(test_enum_tables),
+	    cmocka_unit_test(test_real_qemu_typed),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
