@@ -9,6 +9,7 @@
 #ifndef TGVM_MIGRATE_H
 #define TGVM_MIGRATE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -116,23 +117,52 @@ typedef int (*migrate_check_fn)(const struct vm_config *vm, const struct vm_host
                                 struct tgvm_error *reterr);
 
 /*
- * Hooks for what other layers add (network switch, blackout probe). Called
- * from the pipeline's thread; they must return quickly. @t is the live
- * timeline; a hook may add fields to t->extra.
+ * What a phase hook sees of a move in flight. The QMP connections are the
+ * pipeline's (valid while the hook runs; NULL before prepare and after
+ * cleanup); a hook may add fields to t->extra.
  */
-struct migrate_hooks {
-	void (*switchover)(const struct vm_config *vm, const struct vm_host *src,
-	                   const struct vm_host *dst, struct migrate_timeline *t, void *opaque);
-	void (*after_start)(const struct vm_config *vm, const struct vm_host *src,
-	                    const struct vm_host *dst, struct migrate_timeline *t, void *opaque);
-	/* Every sample during precopy (about every 20 ms): progress display. */
-	void (*progress)(const struct migrate_timeline *t, const char *status, void *opaque);
-	/* nil-migration: both QEMUs ready, just before the source is told to migrate
-	 * (QMP connections are the pipeline's, valid until after_start returns; @indir is
-	 * the destination's state directory). */
-	void (*before_migrate)(struct qmp_conn *src, struct qmp_conn *dst, const char *indir,
-	                       struct migrate_timeline *t, void *opaque);
+struct vm_memdev_lease;
+struct qmp_conn;
+
+struct migrate_run {
+	const struct vm_config *src, *dst;
+	const struct vm_host *src_host, *dst_host;
+	struct qmp_conn *sq, *dq;
+	const char *vmdir; /* the VM's state directory */
+	const char *indir; /* the destination's state directory */
+	struct migrate_timeline *t;
+};
+
+enum migrate_hook_when {
+	MIGRATE_HOOK_BEFORE,   /* before the phase runs; an error fails the move there */
+	MIGRATE_HOOK_AFTER,    /* after it ran; an error fails the move there */
+	MIGRATE_HOOK_ROLLBACK, /* the move is being rolled back from this phase; errors ignored */
+	MIGRATE_HOOK__MAX
+};
+
+/*
+ * One step another layer adds to a phase (storage, network, plane, devices):
+ * @fn runs on the pipeline's thread and must return quickly; 0 or -errno
+ * with @reterr filled. Hooks of one phase and moment run in array order.
+ */
+struct migrate_hook {
+	enum migrate_phase phase;
+	enum migrate_hook_when when;
+	int (*fn)(struct migrate_run *run, void *opaque, struct tgvm_error *reterr);
 	void *opaque;
+};
+#define MIGRATE_HOOKS_MAX 16
+
+/*
+ * What must happen with a move's shared memory once it is settled, also when
+ * a later process settles it (recorded in the move's journal): hand the
+ * lease of @lease_file to the destination host, or free a device file.
+ * Empty strings: nothing.
+ */
+struct migrate_actions {
+	char lease_file[4096];       /* completed: the lease of this RAM file moves to the destination */
+	char free_on_complete[4096]; /* completed: this RAM file (and its lease) is freed */
+	char free_on_rollback[4096]; /* rolled back: this RAM file (and its lease) is freed */
 };
 
 struct migrate_opts {
@@ -153,7 +183,23 @@ struct migrate_opts {
 	                           no network switch), measured the same way */
 	migrate_check_fn check; /* NULL: no CPU check */
 	void *check_opaque;
-	struct migrate_hooks hooks;
+	struct migrate_hook hooks[MIGRATE_HOOKS_MAX];
+	size_t n_hooks;
+	/* Every sample during precopy (about every 100 ms): progress display. */
+	void (*progress)(const struct migrate_timeline *t, const char *status, void *opaque);
+	void *progress_opaque;
+	/*
+	 * Set (to the signal number) by the caller's signal handler: the move
+	 * stops at the next safe point. Before the destination has the VM it is
+	 * cancelled (the VM runs on the source); after, it is completed. Postcopy
+	 * after the switch always completes. NULL: not interruptible.
+	 */
+	const volatile sig_atomic_t *interrupt;
+	/* Tests: the process stops itself (SIGSTOP) when this phase begins; -1 never. */
+	int test_stop_at;
+	struct migrate_actions actions;
+	struct vm_memdev_lease *lease_held; /* the caller holds this lease's lock (handoff) */
+	const char *test_fault; /* tests only (tgvm-migrate(1), FAULTS); NULL: none */
 	/* nil-migration (src/migrate/shared.c, tgvm/memdev.h) */
 	bool ignore_shared; /* x-ignore-shared on both sides: RAM on a shared device is not sent */
 	bool same_host;     /* @to may be the VM's own host (decouple, recouple) */
@@ -188,9 +234,48 @@ int migrate_cancel_request(const char *name, struct tgvm_error *reterr);
 
 /*
  * Status of VM @name's migration: the live progress of one in flight, else the
- * last stored timeline. *ret is a new JSON reference; *ret_active tells which.
+ * last stored timeline. A move whose tgvm process is gone is settled first
+ * (migrate_reconcile). *ret is a new JSON reference; *ret_active tells which.
  */
 int migrate_status(const char *name, json_t **ret, bool *ret_active, struct tgvm_error *reterr);
+
+/*
+ * Every VM's move in flight and its last one: a JSON array of
+ * {"vm", "active", "status", "from", "to", "mode", "ended_unix_ns"}, newest
+ * first. Settles moves whose process is gone first. New reference.
+ */
+int migrate_status_all(json_t **ret, struct tgvm_error *reterr);
+
+enum migrate_recovery_action {
+	MIGRATE_RECOVERY_NONE,      /* nothing was left half done */
+	MIGRATE_RECOVERY_BUSY,      /* a live tgvm process drives the move */
+	MIGRATE_RECOVERY_COMPLETED, /* the destination had the VM: the move was completed */
+	MIGRATE_RECOVERY_ROLLED_BACK, /* it never ran there: the source keeps the VM */
+	MIGRATE_RECOVERY_WAITING,   /* postcopy: the destination runs, pages still coming */
+	MIGRATE_RECOVERY_LOST,      /* the source QEMU died before the switch */
+	MIGRATE_RECOVERY__MAX
+};
+const char *migrate_recovery_action_to_string(enum migrate_recovery_action a);
+
+struct migrate_recovery {
+	enum migrate_recovery_action action;
+	char host[TGVM_NAME_MAX];        /* where the VM runs now ("" when lost) */
+	char evidence[TGVM_ERROR_MSG_MAX]; /* what the QEMUs said */
+};
+
+/*
+ * Settle a move of VM @name that its tgvm process left (killed, crashed):
+ * from the two QEMUs' run and migration states, complete it (the
+ * destination ran guest code, or had everything) or roll it back (it never
+ * ran: the source resumes). Once the destination has run guest code the
+ * source is never resumed. The decision and its evidence go to the VM's
+ * tgvm.log and timeline. Cost: a few QMP round trips; postcopy waits up to
+ * @wait_ms for the source to finish sending pages.
+ */
+int migrate_reconcile(const char *name, int wait_ms, struct migrate_recovery *ret,
+                      struct tgvm_error *reterr);
+/* The same for every VM; the number of moves settled, or -errno. */
+int migrate_reconcile_all(int wait_ms, struct tgvm_error *reterr);
 
 /*
  * The default check: the destination's CPU profile (from the inventory that

@@ -201,6 +201,7 @@ struct tgvm_strv; /* src/util/util.h */
 struct vm_launch {
 	const char *dir; /* state directory holding the sockets, logs and pid */
 	bool incoming;   /* start paused with -incoming defer (migration destination) */
+	const char *serial_log; /* the console log, appended to; NULL: @dir/serial.log */
 };
 
 /*

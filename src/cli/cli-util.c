@@ -47,8 +47,10 @@ int cli_fail_err(const char *verb, const struct tgvm_error *err)
 
 int cli_refused(const char *verb, const struct tgvm_error *err)
 {
-	return cli_fail(err->code == ENOENT ? TGVM_EXIT_USAGE : TGVM_EXIT_NO, verb, "refused: %s",
-	                err->msg[0] ? err->msg : "refused");
+	/* An unknown VM or host is bad input, not a refusal: say it as such. */
+	if (err->code == ENOENT)
+		return cli_fail(TGVM_EXIT_USAGE, verb, "%s", err->msg[0] ? err->msg : "not found");
+	return cli_fail(TGVM_EXIT_NO, verb, "refused: %s", err->msg[0] ? err->msg : "refused");
 }
 
 int cli_usage(const char *verb)

@@ -54,6 +54,21 @@ int cli_fleet_memdevs(const char *inventory, json_t *json_out);
 bool cli_fleet_has_memdevs(const char *inventory);
 /* The table form of a stored migration timeline (cmd-migrate.c). */
 void cli_migrate_print_timeline(json_t *j);
+/*
+ * The exit code of a move that returned @r with timeline status @status and
+ * error @err (cmd-migrate.c): 0 done (also when a signal came too late to
+ * stop it, said on stderr), 1/2 refused, 128+signal cancelled by a signal,
+ * 3 failed.
+ */
+int cli_migrate_exit(int r, const char *vm, const char *status, const char *from, const char *to,
+                     const struct tgvm_error *err);
+
+/* Signals during a move (cli-signal.c): the flag the engine reads. */
+#include <signal.h>
+const volatile sig_atomic_t *cli_interrupt_install(void);
+int cli_interrupt_signal(void); /* the first signal received, 0 none */
+/* TGVM_TEST_STOP_AT / TGVM_TEST_FAULT into @o (tests only; tgvm-migrate(1)). */
+void cli_migrate_test_env(struct migrate_opts *o);
 
 const struct tgvm_cmd *cli_commands(size_t *ret_n);
 const struct tgvm_cmd *cli_command_find(const char *name);

@@ -155,6 +155,8 @@ int cmd_migrate_nil(int argc, char **argv)
 	if (memdev && (!mode || strcmp(mode, "nil")))
 		return cli_fail(TGVM_EXIT_USAGE, "migrate", "--memdev goes with --mode nil");
 
+	o.interrupt = cli_interrupt_install();
+	cli_migrate_test_env(&o);
 	if (decouple) {
 		r = migrate_decouple(vm, decouple, &o, &t[0], &err);
 		n = 1;
@@ -191,14 +193,10 @@ int cmd_migrate_nil(int argc, char **argv)
 			json_decref(j);
 		}
 	}
-	rc = TGVM_EXIT_OK;
-	if (r < 0) {
-		bool refused = n && !strcmp(t[n - 1].status, "refused");
-
-		rc = refused ? cli_refused("migrate", &err)
-		             : cli_fail(TGVM_EXIT_FAILURE, "migrate", "%s",
-		                        err.msg[0] ? err.msg : "failed");
-	}
+	rc = n ? cli_migrate_exit(r, vm, t[n - 1].status, t[n - 1].from, t[n - 1].to, &err)
+	       : cli_fail(TGVM_EXIT_FAILURE, "migrate", "%s", err.msg[0] ? err.msg : "failed");
+	if (r == -EINTR && n && !strcmp(t[n - 1].status, "completed"))
+		rc = 128 + cli_interrupt_signal(); /* nil: stopped between two steps */
 	for (size_t i = 0; i < n; i++)
 		migrate_timeline_release(&t[i]);
 	return rc;

@@ -5,9 +5,11 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -234,6 +236,58 @@ static int print_json(json_t *j)
 	return TGVM_EXIT_OK;
 }
 
+/* Every move in progress and each VM's last one, newest first. */
+static int migrate_status_list(bool json)
+{
+	static const char *const hdr[] = {"VM", "STATUS", "FROM", "TO", "MODE", "ENDED"};
+	struct tgvm_error err = {0};
+	struct cli_table *tb;
+	json_t *all = NULL, *v;
+	size_t i;
+	int rc;
+
+	if (migrate_status_all(&all, &err) < 0)
+		return cli_fail_err("migrate status", &err);
+	if (json) {
+		rc = print_json(all);
+		json_decref(all);
+		return rc;
+	}
+	if (!json_array_size(all)) {
+		printf("no VM has been migrated\n");
+		json_decref(all);
+		return TGVM_EXIT_OK;
+	}
+	tb = cli_table_new(6, hdr);
+	json_array_foreach(all, i, v)
+	{
+		char ended[40] = "-";
+		json_int_t ns = json_integer_value(json_object_get(v, "ended_unix_ns"));
+		bool active = json_is_true(json_object_get(v, "active"));
+
+		if (!active && ns > 0) {
+			time_t s = (time_t)(ns / 1000000000);
+			struct tm tm;
+
+			localtime_r(&s, &tm);
+			strftime(ended, sizeof(ended), "%Y-%m-%d %H:%M:%S", &tm);
+		}
+		const char *row[6] = {json_string_value(json_object_get(v, "vm")),
+		                      active ? "in progress"
+		                             : json_string_value(json_object_get(v, "status")) ?: "-",
+		                      json_string_value(json_object_get(v, "from")) ?: "-",
+		                      json_string_value(json_object_get(v, "to")) ?: "-",
+		                      json_string_value(json_object_get(v, "mode")) ?: "-", ended};
+		if (tb)
+			cli_table_add(tb, row);
+	}
+	if (tb)
+		cli_table_print(tb, stdout);
+	cli_table_free(tb);
+	json_decref(all);
+	return TGVM_EXIT_OK;
+}
+
 static int migrate_status_cmd(int argc, char **argv)
 {
 	struct tgvm_error err = {0};
@@ -250,10 +304,12 @@ static int migrate_status_cmd(int argc, char **argv)
 		else
 			argc = 0; /* usage */
 	}
-	if (argc < 2) {
+	if (argc < 1) {
 		migrate_usage();
 		return TGVM_EXIT_USAGE;
 	}
+	if (argc == 1)
+		return migrate_status_list(json);
 	if (migrate_status(argv[1], &j, &active, &err) < 0)
 		return cli_fail_err("migrate status", &err);
 	if (json) {
@@ -441,32 +497,54 @@ int cmd_migrate(int argc, char **argv)
 	if (svg && (rc = svg_path_check(svg)) != 0)
 		return rc;
 	if (!json && cli_isatty(stderr))
-		o.hooks.progress = progress;
+		o.progress = progress;
+	o.interrupt = cli_interrupt_install();
+	cli_migrate_test_env(&o);
 	r = migrate_vm(argv[optind], to, &o, &t, &err);
-	if (o.hooks.progress)
+	if (o.progress)
 		fprintf(stderr, "\r\033[K");
-	if (r < 0 && !strcmp(t.status, "refused")) {
-		rc = cli_refused("migrate", &err);
-		if (json) {
-			json_t *j = migrate_timeline_to_json(&t);
-
-			print_json(j);
-			json_decref(j);
-		}
-		migrate_timeline_release(&t);
-		return rc;
-	}
 	json_t *j = migrate_timeline_to_json(&t);
 	if (json)
 		print_json(j);
-	else
+	else if (strcmp(t.status, "refused"))
 		cli_migrate_print_timeline(j);
-	rc = TGVM_EXIT_OK;
-	if (svg && write_svg(j, svg) != TGVM_EXIT_OK && r == 0)
+	if (svg && strcmp(t.status, "refused") && write_svg(j, svg) != TGVM_EXIT_OK && r == 0)
 		fprintf(stderr, "tgvm migrate: the VM moved; only its picture is missing\n");
 	json_decref(j);
-	if (r < 0) /* past the check: a failure, whatever its cause */
-		rc = cli_fail(TGVM_EXIT_FAILURE, "migrate", "%s", err.msg[0] ? err.msg : "failed");
+	rc = cli_migrate_exit(r, argv[optind], t.status, t.from, to, &err);
 	migrate_timeline_release(&t);
 	return rc;
+}
+
+static const char *sig_name(int sig)
+{
+	return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
+}
+
+int cli_migrate_exit(int r, const char *vm, const char *status, const char *from, const char *to,
+                     const struct tgvm_error *err)
+{
+	int sig = cli_interrupt_signal();
+
+	if (!strcmp(status, "refused"))
+		return cli_refused("migrate", err);
+	if (r == 0) {
+		if (sig)
+			fprintf(stderr,
+			        "tgvm migrate: %s came after the destination had the VM: the move was "
+			        "completed; VM '%s' runs on host '%s'\n",
+			        sig_name(sig), vm, to);
+		return TGVM_EXIT_OK;
+	}
+	if (r == -EINTR && sig && strcmp(status, "completed")) {
+		fprintf(stderr,
+		        "tgvm migrate: %s before the switch: the move was cancelled; VM '%s' runs on "
+		        "host '%s'\n",
+		        sig_name(sig), vm, from && *from ? from : "?");
+		return 128 + sig;
+	}
+	if (!strcmp(status, "completed"))
+		return cli_fail(TGVM_EXIT_FAILURE, "migrate", "VM '%s' moved to host '%s', but %s", vm,
+		                to, err->msg[0] ? err->msg : "something failed");
+	return cli_fail(TGVM_EXIT_FAILURE, "migrate", "%s", err->msg[0] ? err->msg : "failed");
 }

@@ -321,6 +321,9 @@ static int vm_list_cmd(int argc, char **argv)
 		vm_usage();
 		return TGVM_EXIT_USAGE;
 	}
+	/* A move whose tgvm process is gone is settled first, from the QEMUs:
+	 * the list then shows each VM once, where it runs. */
+	migrate_reconcile_all(0, NULL);
 	if (vm_list(&v, &n, &err) < 0)
 		return cli_fail_err("vm list", &err);
 	if (json) {

@@ -17,6 +17,7 @@
 
 #include "tgvm/memdev.h"
 #include "tgvm/nil.h"
+#include "tgvm/qmp-monitor.h"
 #include "tgvm/qmp.h"
 #include "util/util.h"
 
@@ -84,45 +85,40 @@ static int prepare_dst(struct vm_config *dst, void *opaque, struct tgvm_error *r
 static void trace_on(struct qmp_conn *q, const char *file)
 {
 	char cmd[4400];
-	json_t *args;
 
 	snprintf(cmd, sizeof(cmd), "logfile %s", file);
-	args = json_pack("{s:s}", "command-line", cmd);
-	qmp_conn_command(q, "human-monitor-command", args, QMP_MS, NULL, NULL);
-	json_decref(args);
-	for (size_t i = 0; i < ARRAY_SIZE(trace_events); i++) {
-		args = json_pack("{s:s, s:b}", "name", trace_events[i], "enable", true);
-		qmp_conn_command(q, "trace-event-set-state", args, QMP_MS, NULL, NULL);
-		json_decref(args);
-	}
+	tgvm_qmp_human_monitor_command(q, cmd, QMP_MS, NULL, NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(trace_events); i++)
+		tgvm_qmp_trace_event_set_state(q, trace_events[i], true, QMP_MS, NULL);
 }
 
-static void h_before(struct qmp_conn *sq, struct qmp_conn *dq, const char *indir,
-                     struct migrate_timeline *t, void *opaque)
+/* Just before the source is told to migrate (precopy begins). */
+static int h_before(struct migrate_run *run, void *opaque, struct tgvm_error *reterr)
 {
 	struct nil_ctx *x = opaque;
+	struct migrate_timeline *t = run->t;
 
-	x->sq = sq;
+	(void)reterr;
+	x->sq = run->sq;
 	if (x->step == NIL_HANDOFF) /* the pipeline ran precopy's settings; users asked for this */
 		json_object_set_new(t->extra, "mode", json_string("shared"));
 	/* For tests (tgvm-migrate(1), FAULTS): freeze the destination QEMU just
 	 * before the source starts the handoff, as a host that hangs mid-switch. */
-	const char *fault = getenv("TGVM_TEST_FAULT");
+	const char *fault = x->user->test_fault;
 	if (fault && !strcmp(fault, "handoff-freeze-destination") && x->step == NIL_HANDOFF) {
-		int pid = vm_dir_pid(indir);
+		int pid = vm_dir_pid(run->indir);
 
 		if (pid > 0 && kill(pid, SIGSTOP) == 0)
 			json_object_set_new(t->extra, "test_fault", json_string(fault));
 	}
 	if (x->breakdown) {
 		snprintf(x->src_trace, sizeof(x->src_trace), "%s/trace-handoff.log", x->vmdir);
-		snprintf(x->dst_trace, sizeof(x->dst_trace), "%s/trace-handoff.log", indir);
+		snprintf(x->dst_trace, sizeof(x->dst_trace), "%s/trace-handoff.log", run->indir);
 		unlink(x->src_trace);
-		trace_on(sq, x->src_trace);
-		trace_on(dq, x->dst_trace);
+		trace_on(run->sq, x->src_trace);
+		trace_on(run->dq, x->dst_trace);
 	}
-	if (x->user->hooks.before_migrate)
-		x->user->hooks.before_migrate(sq, dq, indir, t, x->user->hooks.opaque);
+	return 0;
 }
 
 static void tgvm_file_copy_best_effort(const char *from, const char *to)
@@ -321,66 +317,50 @@ static void add_breakdown(struct nil_ctx *x, struct migrate_timeline *t)
 	unlink(x->src_trace);
 }
 
-static void h_after(const struct vm_config *vm, const struct vm_host *src,
-                    const struct vm_host *dst, struct migrate_timeline *t, void *opaque)
+/* The guest answers on the destination: what the handoff moved. */
+static int h_after(struct migrate_run *run, void *opaque, struct tgvm_error *reterr)
 {
 	struct nil_ctx *x = opaque;
-	json_t *q = NULL;
+	struct migrate_timeline *t = run->t;
+	struct tgvm_qmp_migrate_info q;
 
+	(void)reterr;
 	/* QEMU's mbps at completion is the stream's bytes (RAM, device state,
 	 * headers) over total-time minus setup-time: undo that division. */
-	if (x->sq && qmp_conn_command(x->sq, "query-migrate", NULL, QMP_MS, &q, NULL) == 0) {
-		json_t *ram = json_object_get(q, "ram");
-		json_int_t total = json_integer_value(json_object_get(q, "total-time"));
-		json_int_t setup = json_integer_value(json_object_get(q, "setup-time"));
-		double mbps = json_number_value(json_object_get(ram, "mbps"));
-
-		if (total > setup && mbps > 0)
-			json_object_set_new(
-			    t->extra, "stream_bytes",
-			    json_integer(
-			        (json_int_t)(mbps * (double)(total - setup) * 125.0 + 0.5)));
-		json_object_set_new(
-		    t->extra, "ram_bytes",
-		    json_integer(json_integer_value(json_object_get(ram, "transferred"))));
+	if (x->sq && tgvm_qmp_query_migrate(x->sq, QMP_MS, &q, NULL) == 0) {
+		if (q.has_total_time && q.has_setup_time && q.total_time > q.setup_time &&
+		    q.ram.has_mbps && q.ram.mbps > 0)
+			json_object_set_new(t->extra, "stream_bytes",
+			                    json_integer((json_int_t)(q.ram.mbps *
+			                                              (double)(q.total_time -
+			                                                       q.setup_time) *
+			                                              125.0 +
+			                                          0.5)));
+		json_object_set_new(t->extra, "ram_bytes",
+		                    q.ram.has_transferred
+		                        ? json_integer((json_int_t)q.ram.transferred)
+		                        : json_null());
 	}
-	json_decref(q);
 	json_object_set_new(t->extra, "stop_event_us", json_integer((json_int_t)t->stop_event_us));
 	json_object_set_new(t->extra, "resume_event_us",
 	                    json_integer((json_int_t)t->resume_event_us));
 	if (x->breakdown)
 		add_breakdown(x, t);
-	if (x->user->hooks.after_start)
-		x->user->hooks.after_start(vm, src, dst, t, x->user->hooks.opaque);
+	x->sq = NULL; /* the pipeline's connection: not ours past this hook */
+	return 0;
 }
 
-static void h_switchover(const struct vm_config *vm, const struct vm_host *src,
-                         const struct vm_host *dst, struct migrate_timeline *t, void *opaque)
-{
-	struct nil_ctx *x = opaque;
-
-	if (x->user->hooks.switchover)
-		x->user->hooks.switchover(vm, src, dst, t, x->user->hooks.opaque);
-}
-
-static void h_progress(const struct migrate_timeline *t, const char *status, void *opaque)
-{
-	struct nil_ctx *x = opaque;
-
-	if (x->user->hooks.progress)
-		x->user->hooks.progress(t, status, x->user->hooks.opaque);
-}
-
-/* The pipeline's options for one step: the user's, with our hooks chained in front. */
+/* The pipeline's options for one step: the user's, with our hooks added. */
 static void step_opts(struct nil_ctx *x, struct migrate_opts *oo)
 {
 	*oo = *x->user;
 	oo->step = step_names[x->step];
-	oo->hooks.before_migrate = h_before;
-	oo->hooks.after_start = h_after;
-	oo->hooks.switchover = h_switchover;
-	oo->hooks.progress = h_progress;
-	oo->hooks.opaque = x;
+	if (oo->n_hooks + 2 <= MIGRATE_HOOKS_MAX) {
+		oo->hooks[oo->n_hooks++] = (struct migrate_hook){MIGRATE_PHASE_PRECOPY,
+		                                                 MIGRATE_HOOK_BEFORE, h_before, x};
+		oo->hooks[oo->n_hooks++] = (struct migrate_hook){MIGRATE_PHASE_START,
+		                                                 MIGRATE_HOOK_AFTER, h_after, x};
+	}
 	oo->prepare_dst = prepare_dst;
 	oo->prepare_opaque = x;
 	oo->ignore_shared = x->step == NIL_HANDOFF;
@@ -464,6 +444,10 @@ int migrate_handoff(const char *name, const char *to, const struct migrate_opts 
 	ctx_init(&x, o, NIL_HANDOFF, name);
 	x.breakdown = n && n->breakdown;
 	step_opts(&x, &oo);
+	/* The lease goes to the destination as part of the move (also when a
+	 * later process settles a move this one left). */
+	snprintf(oo.actions.lease_file, sizeof(oo.actions.lease_file), "%s", c.mem_file);
+	oo.lease_held = &l;
 	r = migrate_vm(name, to, &oo, ret, reterr);
 	if (r < 0 && strcmp(ret->status, "completed")) {
 		struct vm_config now;
@@ -483,15 +467,9 @@ int migrate_handoff(const char *name, const char *to, const struct migrate_opts 
 			vm_config_release(&now);
 		}
 	}
-	if (!strcmp(ret->status, "completed")) {
-		struct tgvm_error lerr = {0};
-
-		if (vm_memdev_lease_move(&l, to, &lerr) < 0 && r == 0)
-			r = tgvm_error_set(reterr, lerr.code, "VM '%s' runs on host '%s' but %s",
-			                   name, to, lerr.msg);
+	if (!strcmp(ret->status, "completed"))
 		json_object_set_new(ret->extra, "lease_generation",
 		                    json_integer((json_int_t)l.generation));
-	}
 	vm_memdev_lease_unlock(&l);
 	vm_config_release(&c);
 	return r;
@@ -506,7 +484,7 @@ int migrate_decouple(const char *name, const char *memdev, const struct migrate_
                      struct migrate_timeline *ret, struct tgvm_error *reterr)
 {
 	char file[TGVM_MEMDEV_PATH_MAX + 48];
-	struct vm_config c, now;
+	struct vm_config c;
 	struct vm_memdev d;
 	struct migrate_opts oo;
 	struct nil_ctx x;
@@ -530,18 +508,11 @@ int migrate_decouple(const char *name, const char *memdev, const struct migrate_
 	x.memdev = d.name;
 	x.mem_file = file;
 	step_opts(&x, &oo);
+	/* Rolled back (now or by a later process): the space goes back. */
+	snprintf(oo.actions.free_on_rollback, sizeof(oo.actions.free_on_rollback), "%s", file);
 	r = migrate_vm(name, c.host, &oo, ret, reterr);
-	if (r < 0) {
-		/* Give the space back unless the VM ended up on it anyway. */
-		bool on_it = false;
-
-		if (vm_load(name, &now, NULL) == 0) {
-			on_it = now.mem_file && !strcmp(now.mem_file, file);
-			vm_config_release(&now);
-		}
-		if (!on_it)
-			vm_memdev_free(file);
-	}
+	if (r < 0 && !strcmp(ret->status, "refused"))
+		vm_memdev_free(file);
 	vm_config_release(&c);
 	return r;
 refused:
@@ -575,9 +546,10 @@ int migrate_recouple(const char *name, const struct migrate_opts *o, struct migr
 	}
 	ctx_init(&x, o, NIL_RECOUPLE, name);
 	step_opts(&x, &oo);
+	/* Completed (now or by a later process): the device's file goes. */
+	snprintf(oo.actions.free_on_complete, sizeof(oo.actions.free_on_complete), "%s",
+	         c.mem_file);
 	r = migrate_vm(name, c.host, &oo, ret, reterr);
-	if (!strcmp(ret->status, "completed"))
-		vm_memdev_free(c.mem_file);
 	vm_memdev_lease_unlock(&l);
 	vm_config_release(&c);
 	return r;
@@ -654,10 +626,24 @@ int migrate_nil(const char *name, const char *to, const char *memdev, const stru
 		r = migrate_decouple(name, dev, o, &ret[(*ret_n)++], reterr);
 		if (r < 0)
 			goto out;
+		if (o->interrupt && *o->interrupt) {
+			r = tgvm_error_set(reterr, EINTR,
+			                   "interrupted after the decouple: VM '%s' runs on host "
+			                   "'%s' with its memory on device '%s'",
+			                   name, c.host, dev);
+			goto out;
+		}
 	}
 	r = migrate_handoff(name, to, o, n, &ret[(*ret_n)++], reterr);
 	if (r < 0)
 		goto out;
+	if (o->interrupt && *o->interrupt) {
+		r = tgvm_error_set(reterr, EINTR,
+		                   "interrupted after the handoff: VM '%s' runs on host '%s' with "
+		                   "its memory on the shared device",
+		                   name, to);
+		goto out;
+	}
 	r = migrate_recouple(name, o, &ret[(*ret_n)++], reterr);
 out:
 	vm_config_release(&c);

@@ -303,9 +303,14 @@ int vm_qemu_argv(const struct vm_config *c, const struct vm_launch *l, struct tg
 	PUSH("-mon");
 	PUSH("chardev=qmp,mode=control");
 	PUSH("-chardev");
-	PUSHF("socket,id=ser0,path=%s/console.sock,server=on,wait=off,logfile=%s/serial.log,"
-	      "logappend=on",
-	      l->dir, l->dir);
+	if (l->serial_log)
+		PUSHF("socket,id=ser0,path=%s/console.sock,server=on,wait=off,logfile=%s,"
+		      "logappend=on",
+		      l->dir, l->serial_log);
+	else
+		PUSHF("socket,id=ser0,path=%s/console.sock,server=on,wait=off,"
+		      "logfile=%s/serial.log,logappend=on",
+		      l->dir, l->dir);
 	PUSH("-serial");
 	PUSH("chardev:ser0");
 	PUSH("-netdev");
