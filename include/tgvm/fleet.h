@@ -63,23 +63,35 @@ bool tgvm_host_accepts(const struct tgvm_cpu_model *host, const struct tgvm_feat
 
 /* ---- the minimal model ---- */
 
+/* The accelerator a model is for: its -cpu string starts under it. */
+enum tgvm_model_accel {
+	TGVM_MODEL_ACCEL_AUTO, /* TCG when TCG can present the needs, else KVM */
+	TGVM_MODEL_ACCEL_TCG,
+	TGVM_MODEL_ACCEL_KVM,
+	TGVM_MODEL_ACCEL__MAX
+};
+const char *tgvm_model_accel_to_string(enum tgvm_model_accel a); /* "auto", "tcg", "kvm" */
+int tgvm_model_accel_from_string(const char *s);                 /* or -EINVAL */
+
 struct tgvm_model_request {
 	struct tgvm_featureset need; /* what the software requires */
 	struct tgvm_featureset uses; /* what it uses after a CPU check (reported) */
-	enum tgvm_vendor vendor;     /* UNKNOWN: the inventory's majority, else intel */
+	enum tgvm_vendor vendor;     /* UNKNOWN: the vendor the needs allow, intel first */
 	bool cross_vendor;           /* the VM may move between vendors */
 	bool libvirt_names;          /* base only on unversioned names libvirt knows */
+	enum tgvm_model_accel accel;
 };
 
 struct tgvm_model_choice {
 	enum tgvm_vendor vendor;
 	bool cross_vendor;
+	enum tgvm_model_accel accel;        /* TCG or KVM: what the -cpu string starts under */
 	struct tgvm_featureset presented;   /* the exact set the guest sees (HV features aside) */
 	char base[TGVM_MODEL_NAME_MAX];     /* nearest named QEMU model */
 	struct tgvm_featureset plus;        /* features added to the base */
 	struct tgvm_featureset minus;       /* features removed from the base */
 	struct tgvm_featureset hv_kept;     /* hypervisor-provided features the base keeps */
-	struct tgvm_featureset tcg_missing; /* presented features TCG cannot give */
+	struct tgvm_featureset tcg_missing; /* features of the -cpu string TCG cannot give */
 	struct tgvm_featureset lost;        /* 'uses' the model does not present */
 };
 
@@ -87,10 +99,40 @@ struct tgvm_model_choice {
  * The minimal model: the Linux boot baseline plus every needed feature, closed
  * under dependencies, nothing else (bar hypervisor-provided bits), written as
  * the named QEMU model of the vendor that needs the fewest +/- flags.
- * O(models * words).
+ * A feature that QEMU's models show on one vendor's CPUs only (sse4a, clzero:
+ * AMD) picks that vendor; asked for another vendor, or for features of two
+ * vendors, it fails with -EPERM naming them. A feature this QEMU cannot set
+ * fails with -ENOTSUP; so does a need TCG cannot give when @req->accel is TCG.
+ * Under TCG the base's hypervisor features TCG lacks (tsc-deadline) are
+ * removed, so the string starts there. O(models * words).
  */
 int tgvm_model_choose(const struct tgvm_modeldb *db, const struct tgvm_model_request *req,
                       struct tgvm_model_choice *ret, struct tgvm_error *reterr);
+
+/* How a model fits an inventory (tgvm_model_choose_fleet()). */
+struct tgvm_model_fit {
+	uint64_t machines;                    /* machines that can run the VM */
+	uint64_t total;                       /* machines in the inventory */
+	uint64_t by_vendor[TGVM_VENDOR__MAX]; /* of them, per vendor (with that vendor's model) */
+	size_t entries;                       /* inventory entries that can run it */
+	unsigned vendors;                     /* 1 << vendor for each vendor counted */
+};
+
+/*
+ * The minimal model for @req on the machines of @inv, counted the way
+ * tgvm_fleet_evaluate() counts the minimal policy: a request without a vendor
+ * (and without cross_vendor) is placed per vendor: each vendor's model is
+ * counted on that vendor's machines, and the vendor whose model runs on the
+ * most machines is chosen. No machine able to run it: -EPERM, and @reterr
+ * names the features that rule the machines out. O(vendors * (models + hosts)).
+ */
+int tgvm_model_choose_fleet(const struct tgvm_modeldb *db, const struct tgvm_model_request *req,
+                            const struct tgvm_inventory *inv, struct tgvm_model_choice *ret,
+                            struct tgvm_model_fit *ret_fit, struct tgvm_error *reterr);
+/* Is @h one of the machines tgvm_model_choose_fleet() counted for @c? */
+bool tgvm_model_fit_host(const struct tgvm_model_fit *fit, const struct tgvm_model_choice *c,
+                         const struct tgvm_host *h);
+
 /* "Haswell-v4,-hle,-rtm,...,enforce" (QEMU -cpu). Caller frees. */
 char *tgvm_model_qemu_string(const struct tgvm_model_choice *c);
 /* libvirt <cpu mode='custom' match='exact'> XML. Caller frees. */
@@ -125,10 +167,18 @@ struct tgvm_vm_needs {
 	enum tgvm_vendor vendor; /* UNKNOWN: any */
 };
 
+/*
+ * Where one VM may run under one policy. A VM without a vendor that may not
+ * cross vendors is placed per vendor (with each vendor's model on that
+ * vendor's hosts): hosts is the sum, hosts_by_vendor the parts; the other
+ * fields describe its primary placement (the vendor with the most machines).
+ */
 struct tgvm_placement {
 	bool runs;                           /* some host can start it at all */
 	uint64_t hosts;                      /* machines (counts summed) it may run on */
+	uint64_t hosts_by_vendor[TGVM_VENDOR__MAX]; /* zero with cross_vendor */
 	size_t entries;                      /* inventory entries it may run on */
+	enum tgvm_vendor vendor;             /* of the primary placement */
 	char first_host[TGVM_HOST_NAME_MAX]; /* where it starts (passthrough's CPU) */
 	struct tgvm_featureset presented;    /* what the guest sees */
 	struct tgvm_featureset lost;         /* required or guarded features not presented */

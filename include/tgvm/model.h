@@ -30,6 +30,7 @@ struct tgvm_cpu_model {
 	bool deprecated;
 	struct tgvm_featureset features;        /* what the model presents */
 	struct tgvm_featureset tcg_unavailable; /* what TCG on this QEMU cannot give */
+	bool tcg_unnamed; /* TCG also lacks features of it that tgvm has no name for */
 };
 
 struct tgvm_modeldb {
@@ -67,7 +68,7 @@ int tgvm_cpu_model_version(const struct tgvm_cpu_model *m);
 /*
  * JSON form of a model/profile: {"name","vendor","family","model","stepping",
  * "model_id","features":[...]} (+"alias_of","migration_safe","deprecated",
- * "tcg_unavailable"). tgvm_cpu_model_from_json() reads it back; feature names
+ * "tcg_unavailable", "tcg_unnamed"). tgvm_cpu_model_from_json() reads it back; feature names
  * unknown to the vocabulary fail with -ENOENT naming them.
  */
 json_t *tgvm_cpu_model_to_json(const struct tgvm_cpu_model *m);

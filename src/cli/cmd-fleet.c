@@ -349,6 +349,19 @@ int cmd_fleet(int argc, char **argv)
 				    json_real(total ? (double)x->hosts / (double)total : 0));
 				json_object_set_new(o, "entries",
 				                    json_integer((json_int_t)x->entries));
+				json_object_set_new(o, "vendor",
+				                    json_string(tgvm_vendor_to_string(x->vendor)));
+				if (!fo.cross_vendor) {
+					json_t *bv = json_object();
+
+					for (int vd = 0; vd < TGVM_VENDOR__MAX; vd++)
+						if (x->hosts_by_vendor[vd])
+							json_object_set_new(
+							    bv, tgvm_vendor_to_string(vd),
+							    json_integer(
+							        (json_int_t)x->hosts_by_vendor[vd]));
+					json_object_set_new(o, "machines_by_vendor", bv);
+				}
 				json_object_set_new(o, "first_host", json_string(x->first_host));
 				json_object_set_new(
 				    o, "presented_count",
@@ -408,9 +421,14 @@ int cmd_fleet(int argc, char **argv)
 		    "\nShare of the machines each VM may run on and move among. passthrough: the "
 		    "VM sees the whole CPU\nof %s; baseline: the fleet's common "
 		    "CPU%s, as FlexMigration/EVC mask it;\nminimal: what the software "
-		    "requires plus the guarded features every such host has.\n",
+		    "requires plus the guarded features every such host has.%s\n",
 		    fo.first_host ? fo.first_host : "the newest host that can run it",
-		    fo.cross_vendor ? "" : " per vendor");
+		    fo.cross_vendor ? "" : " per vendor",
+		    fo.cross_vendor || fo.first_host
+		        ? ""
+		        : "\nA VM of no particular vendor is placed per vendor (that vendor's "
+		          "model on its hosts; it\nmoves only among them); its share counts "
+		          "every vendor's.");
 		cli_fleet_memdevs(inventory, NULL); /* nil-migration: devices and domains */
 	}
 	if (heatmap) {

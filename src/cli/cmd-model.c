@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* tgvm model: the minimal CPU model for what a VM's software needs. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,53 @@ static void print_set_line(const char *label, const struct tgvm_featureset *s)
 	free(names);
 }
 
+/* A choice that failed: refused (1), bad input (2), or a model QEMU cannot present (3). */
+static int model_fail(const struct tgvm_error *err)
+{
+	if (err->code == EPERM)
+		return cli_refused("model", err);
+	if (err->code == ENOTSUP || err->code == ENOENT)
+		return cli_fail(TGVM_EXIT_FAILURE, "model", "%s", err->msg);
+	return cli_fail_err("model", err);
+}
+
+static json_t *by_vendor_json(const struct tgvm_model_fit *fit)
+{
+	json_t *o = json_object();
+
+	for (int v = 0; v < TGVM_VENDOR__MAX; v++)
+		if (fit->by_vendor[v])
+			json_object_set_new(o, tgvm_vendor_to_string(v),
+			                    json_integer((json_int_t)fit->by_vendor[v]));
+	return o;
+}
+
+static void print_fit(const struct tgvm_model_fit *fit, const struct tgvm_model_choice *c,
+                      const char *path)
+{
+	printf("\nhosts:    %llu of %llu machines in '%s' can run it (%.0f%%)", (unsigned long long)fit->machines,
+	       (unsigned long long)fit->total, path,
+	       fit->total ? 100.0 * (double)fit->machines / (double)fit->total : 0.0);
+	if (fit->by_vendor[c->vendor] != fit->machines) {
+		/* placed per vendor: the other vendors' machines run their own model */
+		const char *sep = ":";
+
+		for (int v = 0; v < TGVM_VENDOR__MAX; v++) {
+			if (!fit->by_vendor[v])
+				continue;
+			if (v == (int)c->vendor)
+				printf("%s %llu %s with this model", sep,
+				       (unsigned long long)fit->by_vendor[v], tgvm_vendor_to_string(v));
+			else
+				printf("%s %llu %s with an %s model (--vendor %s)", sep,
+				       (unsigned long long)fit->by_vendor[v], tgvm_vendor_to_string(v),
+				       tgvm_vendor_to_string(v), tgvm_vendor_to_string(v));
+			sep = ",";
+		}
+	}
+	printf("\n");
+}
+
 int cmd_model(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -26,6 +74,7 @@ int cmd_model(int argc, char **argv)
 	    {"cross-vendor", no_argument, NULL, 'x'},
 	    {"inventory", required_argument, NULL, 'i'},
 	    {"format", required_argument, NULL, 'f'},
+	    {"accel", required_argument, NULL, 'a'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -34,15 +83,16 @@ int cmd_model(int argc, char **argv)
 	struct tgvm_model_choice choice, lv;
 	struct tgvm_modeldb *db = NULL;
 	struct tgvm_inventory *inv = NULL;
+	struct tgvm_model_fit fit = {0};
 	struct tgvm_error err = {0};
 	enum out_format fmt = OUT_TEXT;
 	const char *inventory = NULL;
 	bool have_input = false;
-	int c, rc = TGVM_EXIT_FAILURE;
+	int c, r, rc = TGVM_EXIT_FAILURE;
 
 	memset(&req, 0, sizeof(req));
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "n:r:v:xi:f:jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:r:v:xi:f:a:jh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n': {
 			struct tgvm_featureset s;
@@ -94,6 +144,15 @@ int cmd_model(int argc, char **argv)
 				                "unknown format '%s' (qemu, libvirt, json or text)",
 				                optarg);
 			break;
+		case 'a': {
+			int a = tgvm_model_accel_from_string(optarg);
+
+			if (a < 0)
+				return cli_fail(TGVM_EXIT_USAGE, "model",
+				                "unknown accelerator '%s' (tcg, kvm or auto)", optarg);
+			req.accel = a;
+			break;
+		}
 		case 'j':
 			fmt = OUT_JSON;
 			break;
@@ -117,47 +176,32 @@ int cmd_model(int argc, char **argv)
 		rc = cli_fail_err("model", &err);
 		goto out;
 	}
-	if (inventory) {
-		if (tgvm_inventory_load(inventory, db, &inv, &err) < 0) {
-			rc = cli_fail(TGVM_EXIT_USAGE, "model", "%s", err.msg);
-			goto out;
-		}
-		if (req.vendor == TGVM_VENDOR_UNKNOWN) {
-			uint64_t per[TGVM_VENDOR__MAX] = {0};
-
-			for (size_t i = 0; i < inv->n; i++)
-				per[inv->hosts[i].profile.vendor] += inv->hosts[i].count;
-			req.vendor = per[TGVM_VENDOR_AMD] > per[TGVM_VENDOR_INTEL]
-			                 ? TGVM_VENDOR_AMD
-			                 : TGVM_VENDOR_INTEL;
-		}
-	}
-	if (tgvm_model_choose(db, &req, &choice, &err) < 0) {
-		rc = cli_fail_err("model", &err);
+	if (inventory && tgvm_inventory_load(inventory, db, &inv, &err) < 0) {
+		rc = cli_fail(TGVM_EXIT_USAGE, "model", "%s", err.msg);
 		goto out;
 	}
+	r = inv ? tgvm_model_choose_fleet(db, &req, inv, &choice, &fit, &err)
+	        : tgvm_model_choose(db, &req, &choice, &err);
+	if (r < 0) {
+		rc = model_fail(&err);
+		goto out;
+	}
+	/* libvirt names the same CPU by an unversioned model */
 	req.libvirt_names = true;
+	req.vendor = choice.vendor;
+	req.accel = choice.accel;
 	if (tgvm_model_choose(db, &req, &lv, &err) < 0) {
-		rc = cli_fail_err("model", &err);
+		rc = model_fail(&err);
 		goto out;
 	}
 
 	char *qemu = tgvm_model_qemu_string(&choice), *xml = tgvm_model_libvirt_xml(&lv);
-	uint64_t ok = 0, total = 0;
 	json_t *acc = json_array();
 
-	if (inv) {
-		total = tgvm_inventory_total(inv);
-		for (size_t i = 0; i < inv->n; i++) {
-			const struct tgvm_host *h = &inv->hosts[i];
-
-			if (tgvm_host_accepts(&h->profile, &choice.presented, choice.vendor,
-			                      req.cross_vendor, NULL)) {
-				ok += h->count;
-				json_array_append_new(acc, json_string(h->name));
-			}
-		}
-	}
+	if (inv)
+		for (size_t i = 0; i < inv->n; i++)
+			if (tgvm_model_fit_host(&fit, &choice, &inv->hosts[i]))
+				json_array_append_new(acc, json_string(inv->hosts[i].name));
 	switch (fmt) {
 	case OUT_QEMU:
 		printf("%s\n", qemu ? qemu : "");
@@ -174,8 +218,10 @@ int cmd_model(int argc, char **argv)
 		if (inv) {
 			json_object_set_new(j, "inventory", json_string(inv->path));
 			json_object_set_new(j, "hosts_accepting", json_incref(acc));
-			json_object_set_new(j, "machines_accepting", json_integer((json_int_t)ok));
-			json_object_set_new(j, "machines_total", json_integer((json_int_t)total));
+			json_object_set_new(j, "machines_accepting",
+			                    json_integer((json_int_t)fit.machines));
+			json_object_set_new(j, "machines_total", json_integer((json_int_t)fit.total));
+			json_object_set_new(j, "machines_by_vendor", by_vendor_json(&fit));
 		}
 		s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		puts(s ? s : "{}");
@@ -198,6 +244,10 @@ int cmd_model(int argc, char **argv)
 		       tgvm_psabi_to_string(tgvm_psabi_supported(&choice.presented)),
 		       tgvm_featureset_count(&choice.presented));
 		print_set_line("", &beyond);
+		printf("%-10s%s: %s\n", "accel", tgvm_model_accel_to_string(choice.accel),
+		       choice.accel == TGVM_MODEL_ACCEL_TCG
+		           ? "the -cpu string starts under TCG and KVM"
+		           : "the -cpu string is for KVM (TCG cannot give all of it)");
 		printf("%-10s%s with %d flags\n", "base", choice.base,
 		       tgvm_featureset_count(&choice.plus) + tgvm_featureset_count(&choice.minus));
 		if (!tgvm_featureset_empty(&choice.lost))
@@ -206,9 +256,7 @@ int cmd_model(int argc, char **argv)
 			print_set_line("no TCG", &choice.tcg_missing);
 		printf("\nQEMU:     -cpu %s\n\nlibvirt:\n%s", qemu ? qemu : "", xml ? xml : "");
 		if (inv)
-			printf("\nhosts:    %llu of %llu machines in '%s' can run it (%.0f%%)\n",
-			       (unsigned long long)ok, (unsigned long long)total, inv->path,
-			       total ? 100.0 * (double)ok / (double)total : 0.0);
+			print_fit(&fit, &choice, inv->path);
 		break;
 	}
 	}

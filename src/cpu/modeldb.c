@@ -11,6 +11,9 @@
 #include "tgvm/model.h"
 #include "util/util.h"
 
+/* The cache file's format: 2 added "tcg_unnamed" (older caches are rebuilt). */
+#define TGVM_MODELDB_FORMAT 2
+
 struct tgvm_modeldb *tgvm_modeldb_new(void)
 {
 	return calloc(1, sizeof(struct tgvm_modeldb));
@@ -180,6 +183,8 @@ json_t *tgvm_cpu_model_to_json(const struct tgvm_cpu_model *m)
 	json_object_set_new(j, "features", featureset_to_json(&m->features));
 	if (!tgvm_featureset_empty(&m->tcg_unavailable))
 		json_object_set_new(j, "tcg_unavailable", featureset_to_json(&m->tcg_unavailable));
+	if (m->tcg_unnamed)
+		json_object_set_new(j, "tcg_unnamed", json_true());
 	return j;
 }
 
@@ -267,6 +272,7 @@ int tgvm_cpu_model_from_json(json_t *j, struct tgvm_cpu_model *ret, struct tgvm_
 	m.stepping = (int)json_integer_value(json_object_get(j, "stepping"));
 	m.migration_safe = json_is_true(json_object_get(j, "migration_safe"));
 	m.deprecated = json_is_true(json_object_get(j, "deprecated"));
+	m.tcg_unnamed = json_is_true(json_object_get(j, "tcg_unnamed"));
 	v = json_object_get(j, "features");
 	if (!v)
 		return tgvm_error_set(reterr, EINVAL, "model '%s' has no \"features\"", m.name);
@@ -285,7 +291,7 @@ json_t *tgvm_modeldb_to_json(const struct tgvm_modeldb *db)
 	json_t *j = json_object(), *a = json_array();
 
 	json_object_set_new(j, "format", json_string("tgvm-cpu-models"));
-	json_object_set_new(j, "version", json_integer(1));
+	json_object_set_new(j, "version", json_integer(TGVM_MODELDB_FORMAT));
 	json_object_set_new(j, "qemu_version", json_string(db->qemu_version));
 	json_object_set_new(j, "settable", featureset_to_json(&db->settable));
 	json_object_set_new(j, "tcg_max", featureset_to_json(&db->tcg_max));
@@ -305,6 +311,10 @@ int tgvm_modeldb_from_json(json_t *j, struct tgvm_modeldb **ret, struct tgvm_err
 	if (!json_is_object(j) ||
 	    strcmp(json_string_value(json_object_get(j, "format")) ?: "", "tgvm-cpu-models"))
 		return tgvm_error_set(reterr, EINVAL, "not a tgvm CPU model database");
+	if (json_integer_value(json_object_get(j, "version")) != TGVM_MODELDB_FORMAT)
+		return tgvm_error_set(reterr, EINVAL,
+		                      "CPU model database of another format version (want %d)",
+		                      TGVM_MODELDB_FORMAT);
 	a = json_object_get(j, "models");
 	if (!json_is_array(a))
 		return tgvm_error_set(reterr, EINVAL, "CPU model database has no \"models\" array");

@@ -70,21 +70,30 @@ struct profile_group {
 	size_t entries;
 };
 
-/*
- * VMs that require the same features (and vendor) land on the same hosts; all
- * the per-host work is done once per such group. Guarded features only change
- * what the VM loses, which is per VM and cheap.
- */
-struct req_group {
-	const struct tgvm_vm_needs *needs; /* the first VM with this requirement */
-	enum tgvm_vendor vendor;           /* the VM's, or its first host's */
+/* One placement of a requirement: on the hosts of one vendor, or of all. */
+struct vendor_eval {
+	enum tgvm_vendor vendor;           /* the model's vendor */
 	size_t first_entry;                /* SIZE_MAX: no host can run it */
-	struct tgvm_featureset need;       /* required + boot baseline, closed */
 	struct tgvm_featureset common;     /* features all hosts accepting 'need' share */
 	struct tgvm_featureset presented[TGVM_POLICY__MAX];
 	bool runs[TGVM_POLICY__MAX];
 	uint64_t hosts[TGVM_POLICY__MAX];
 	size_t entries[TGVM_POLICY__MAX];
+};
+
+/*
+ * VMs that require the same features (and vendor) land on the same hosts; all
+ * the per-host work is done once per such group. Guarded features only change
+ * what the VM loses, which is per VM and cheap. A VM without a vendor that may
+ * not cross vendors is placed once per vendor of the fleet (it starts with
+ * that vendor's model on that vendor's hosts); its machines are the sum.
+ */
+struct req_group {
+	const struct tgvm_vm_needs *needs; /* the first VM with this requirement */
+	struct tgvm_featureset need;       /* required + boot baseline, closed */
+	size_t nev;
+	struct vendor_eval ev[TGVM_VENDOR__MAX];
+	size_t primary; /* the placement on the most machines (minimal policy) */
 };
 
 /* Where a VM starts: the named first host, else the newest machine that can
@@ -117,48 +126,79 @@ static size_t pick_first(const struct tgvm_inventory *inv, const struct profile_
 	return best;
 }
 
+static void eval_vendor(struct vendor_eval *E, const struct req_group *G,
+                        const struct tgvm_inventory *inv, const struct profile_group *pg,
+                        size_t npg, const struct tgvm_featureset *base_by_vendor,
+                        const bool *have_vendor, const struct tgvm_featureset *base_all,
+                        const struct tgvm_fleet_opts *opts)
+{
+	bool cross = opts && opts->cross_vendor;
+	bool any = false;
+
+	E->first_entry =
+	    pick_first(inv, pg, npg, &G->need, E->vendor, opts ? opts->first_host : NULL);
+	if (E->first_entry == SIZE_MAX)
+		return;
+	if (E->vendor == TGVM_VENDOR_UNKNOWN)
+		E->vendor = inv->hosts[E->first_entry].profile.vendor;
+
+	E->presented[TGVM_POLICY_PASSTHROUGH] = inv->hosts[E->first_entry].profile.features;
+	E->presented[TGVM_POLICY_BASELINE] =
+	    cross ? *base_all : base_by_vendor[have_vendor[E->vendor] ? E->vendor : 0];
+	E->presented[TGVM_POLICY_MINIMAL] = G->need;
+	for (int p = 0; p < TGVM_POLICY__MAX; p++) {
+		struct tgvm_featureset blocking = G->needs->required;
+
+		tgvm_featureset_minus(&blocking, &E->presented[p]);
+		E->runs[p] = tgvm_featureset_empty(&blocking);
+	}
+	for (size_t h = 0; h < npg; h++) {
+		const struct tgvm_cpu_model *prof = pg[h].profile;
+
+		for (int p = 0; p < TGVM_POLICY__MAX; p++) {
+			if (!E->runs[p] ||
+			    !tgvm_host_accepts(prof, &E->presented[p], E->vendor, cross, NULL))
+				continue;
+			E->hosts[p] += pg[h].hosts;
+			E->entries[p] += pg[h].entries;
+			if (p == TGVM_POLICY_MINIMAL) {
+				if (!any)
+					E->common = prof->features;
+				else
+					tgvm_featureset_intersect(&E->common, &prof->features);
+				any = true;
+			}
+		}
+	}
+}
+
 static void eval_group(struct req_group *G, const struct tgvm_inventory *inv,
                        const struct profile_group *pg, size_t npg,
                        const struct tgvm_featureset *base_by_vendor, const bool *have_vendor,
                        const struct tgvm_featureset *base_all, const struct tgvm_fleet_opts *opts)
 {
 	bool cross = opts && opts->cross_vendor;
-	bool any = false;
+	bool named = opts && opts->first_host && *opts->first_host;
 
-	G->first_entry =
-	    pick_first(inv, pg, npg, &G->need, G->vendor, opts ? opts->first_host : NULL);
-	if (G->first_entry == SIZE_MAX)
-		return;
-	if (G->vendor == TGVM_VENDOR_UNKNOWN)
-		G->vendor = inv->hosts[G->first_entry].profile.vendor;
-
-	G->presented[TGVM_POLICY_PASSTHROUGH] = inv->hosts[G->first_entry].profile.features;
-	G->presented[TGVM_POLICY_BASELINE] =
-	    cross ? *base_all : base_by_vendor[have_vendor[G->vendor] ? G->vendor : 0];
-	G->presented[TGVM_POLICY_MINIMAL] = G->need;
-	for (int p = 0; p < TGVM_POLICY__MAX; p++) {
-		struct tgvm_featureset blocking = G->needs->required;
-
-		tgvm_featureset_minus(&blocking, &G->presented[p]);
-		G->runs[p] = tgvm_featureset_empty(&blocking);
+	G->nev = 0;
+	if (G->needs->vendor != TGVM_VENDOR_UNKNOWN || cross || named) {
+		/* One placement: the VM's vendor, or its first host's. */
+		G->ev[G->nev++].vendor = G->needs->vendor;
+	} else {
+		for (int v = TGVM_VENDOR_INTEL; v < TGVM_VENDOR__MAX; v++)
+			if (have_vendor[v])
+				G->ev[G->nev++].vendor = v;
 	}
-	for (size_t h = 0; h < npg; h++) {
-		const struct tgvm_cpu_model *prof = pg[h].profile;
+	G->primary = 0;
+	for (size_t k = 0; k < G->nev; k++) {
+		struct vendor_eval *E = &G->ev[k];
 
-		for (int p = 0; p < TGVM_POLICY__MAX; p++) {
-			if (!G->runs[p] ||
-			    !tgvm_host_accepts(prof, &G->presented[p], G->vendor, cross, NULL))
-				continue;
-			G->hosts[p] += pg[h].hosts;
-			G->entries[p] += pg[h].entries;
-			if (p == TGVM_POLICY_MINIMAL) {
-				if (!any)
-					G->common = prof->features;
-				else
-					tgvm_featureset_intersect(&G->common, &prof->features);
-				any = true;
-			}
-		}
+		eval_vendor(E, G, inv, pg, npg, base_by_vendor, have_vendor, base_all, opts);
+		if (E->first_entry == SIZE_MAX)
+			continue;
+		if (G->ev[G->primary].first_entry == SIZE_MAX ||
+		    E->hosts[TGVM_POLICY_MINIMAL] > G->ev[G->primary].hosts[TGVM_POLICY_MINIMAL])
+			G->primary = k;
 	}
 }
 
@@ -168,12 +208,13 @@ static void eval_group(struct req_group *G, const struct tgvm_inventory *inv,
  * the VM keeps its fast paths wherever that costs it no host.
  */
 static struct tgvm_featureset minimal_presented(const struct req_group *G,
+                                                const struct vendor_eval *E,
                                                 const struct tgvm_featureset *guarded)
 {
 	struct tgvm_featureset free_ = *guarded, out = G->need;
 
 	tgvm_featureset_close(&free_);
-	tgvm_featureset_intersect(&free_, &G->common);
+	tgvm_featureset_intersect(&free_, &E->common);
 	tgvm_featureset_union(&out, &free_);
 	tgvm_featureset_close_down(&out);
 	/* Closing down may only drop what was added, never a requirement. */
@@ -255,7 +296,6 @@ int tgvm_fleet_evaluate(const struct tgvm_inventory *inv, const struct tgvm_vm_n
 
 			vt.slot[s] = (int64_t)nrg++;
 			G->needs = n;
-			G->vendor = n->vendor;
 			G->need = n->required;
 			tgvm_featureset_union(&G->need, &boot);
 			tgvm_featureset_close(&G->need);
@@ -264,9 +304,11 @@ int tgvm_fleet_evaluate(const struct tgvm_inventory *inv, const struct tgvm_vm_n
 		group_of[i] = (size_t)vt.slot[s];
 	}
 
-	/* Per VM: what it sees and loses. */
+	/* Per VM: what it sees and loses (on its primary placement), and where. */
 	for (size_t i = 0; i < nvms; i++) {
 		const struct req_group *G = &rg[group_of[i]];
+		const struct vendor_eval *P = &G->ev[G->primary];
+		bool placed = P->first_entry != SIZE_MAX;
 		struct tgvm_featureset uses = vms[i].required;
 
 		tgvm_featureset_union(&uses, &vms[i].guarded);
@@ -274,31 +316,46 @@ int tgvm_fleet_evaluate(const struct tgvm_inventory *inv, const struct tgvm_vm_n
 			struct tgvm_placement *pl = &ret[i * TGVM_POLICY__MAX + p];
 
 			memset(pl, 0, sizeof(*pl));
-			if (G->first_entry != SIZE_MAX)
+			pl->vendor = placed ? P->vendor : vms[i].vendor;
+			if (placed)
 				snprintf(pl->first_host, sizeof(pl->first_host), "%s",
-				         inv->hosts[G->first_entry].name);
-			pl->presented = G->first_entry == SIZE_MAX ? G->need
+				         inv->hosts[P->first_entry].name);
+			pl->presented = !placed ? G->need
 			                : p == TGVM_POLICY_MINIMAL
-			                    ? minimal_presented(G, &vms[i].guarded)
-			                    : G->presented[p];
+			                    ? minimal_presented(G, P, &vms[i].guarded)
+			                    : P->presented[p];
 			pl->lost = uses;
 			tgvm_featureset_minus(&pl->lost, &pl->presented);
 			pl->blocking = vms[i].required;
 			tgvm_featureset_minus(&pl->blocking, &pl->presented);
-			pl->runs = G->first_entry != SIZE_MAX && G->runs[p];
-			pl->hosts = pl->runs ? G->hosts[p] : 0;
-			pl->entries = pl->runs ? G->entries[p] : 0;
+			for (size_t k = 0; k < G->nev; k++) {
+				const struct vendor_eval *E = &G->ev[k];
+
+				if (E->first_entry == SIZE_MAX || !E->runs[p])
+					continue;
+				pl->runs = true;
+				pl->hosts += E->hosts[p];
+				pl->entries += E->entries[p];
+				if (!cross)
+					pl->hosts_by_vendor[E->vendor] += E->hosts[p];
+			}
 		}
 		if (!opts || !opts->matrix)
 			continue;
 		for (size_t j = 0; j < inv->n; j++) {
 			uint8_t bits = 0;
 
-			for (int p = 0; p < TGVM_POLICY__MAX; p++)
-				if (G->first_entry != SIZE_MAX && G->runs[p] &&
-				    tgvm_host_accepts(&inv->hosts[j].profile, &G->presented[p],
-				                      G->vendor, cross, NULL))
-					bits |= (uint8_t)(1u << p);
+			for (size_t k = 0; k < G->nev; k++) {
+				const struct vendor_eval *E = &G->ev[k];
+
+				if (E->first_entry == SIZE_MAX)
+					continue;
+				for (int p = 0; p < TGVM_POLICY__MAX; p++)
+					if (E->runs[p] &&
+					    tgvm_host_accepts(&inv->hosts[j].profile,
+					                      &E->presented[p], E->vendor, cross, NULL))
+						bits |= (uint8_t)(1u << p);
+			}
 			opts->matrix[i * inv->n + j] = bits;
 		}
 	}

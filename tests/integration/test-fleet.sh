@@ -33,10 +33,16 @@ expect_rc 0
 head -c 8 "$TMP/h.png" | od -c | grep -q 'P   N   G' || fail "not a PNG"
 ok
 
-# Cross-vendor moves only when asked.
+# A VM of no vendor is placed per vendor: its machines are every vendor's.
 run "$TGVM" fleet --inventory "$INV" --vm a= --json
+[ "$(json_get "d['vms'][0]['policies']['minimal']['machines'] == d['machines']")" = True ] || fail "per-vendor placement"
+[ "$(json_get "sorted(d['vms'][0]['policies']['minimal']['machines_by_vendor'])")" = "['amd', 'intel']" ] || fail "by vendor"
+ok
+# Cross-vendor moves only when asked: a VM of one vendor stays on it.
+echo '{"vms": [{"name": "a", "required": [], "vendor": "intel"}]}' >"$TMP/vi.json"
+run "$TGVM" fleet --inventory "$INV" --vms "$TMP/vi.json" --json
 n1=$(json_get "d['vms'][0]['policies']['minimal']['machines']")
-run "$TGVM" fleet --inventory "$INV" --vm a= --json --cross-vendor
+run "$TGVM" fleet --inventory "$INV" --vms "$TMP/vi.json" --json --cross-vendor
 n2=$(json_get "d['vms'][0]['policies']['minimal']['machines']")
 [ "$n2" -gt "$n1" ] || fail "cross-vendor should widen ($n1 -> $n2)"
 ok

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "tgvm/fleet.h"
+#include "util/util.h"
 
 static struct tgvm_featureset fs(const char *list)
 {
@@ -52,7 +53,7 @@ static struct tgvm_modeldb *test_db(void)
 	for (int f = 0; f < TGVM_F__MAX; f++)
 		if (!(tgvm_feature_info(f)->flags & TGVM_FF_NOQEMU))
 			tgvm_featureset_add(&db->settable, f);
-	db->tcg_max = fs("pni,ssse3,sse4.2,popcnt,cx16,avx2,bmi2,aes");
+	db->tcg_max = fs("pni,ssse3,sse4.2,popcnt,cx16,avx2,bmi2,aes,x2apic");
 	struct tgvm_featureset b;
 	tgvm_linux_baseline(&b);
 	tgvm_featureset_union(&db->tcg_max, &b);
@@ -245,37 +246,53 @@ static void test_placement(void **state)
 	assert_int_equal(tgvm_fleet_evaluate(inv, vms, 3, &fo, pl, &err), 0);
 
 	const struct tgvm_placement *p = &pl[0];
-	/* plain: passthrough from the newest intel host only fits 'new' (5). */
+	/* plain has no vendor: placed per vendor, intel (primary, most machines)
+	 * and amd. Passthrough from each vendor's newest host: new (5) + zen (4). */
 	assert_true(p[TGVM_POLICY_PASSTHROUGH].runs);
 	assert_string_equal(p[TGVM_POLICY_PASSTHROUGH].first_host, "new");
-	assert_int_equal(p[TGVM_POLICY_PASSTHROUGH].hosts, 5);
-	/* baseline (intel): old + new + mid-plus = 16, loses avx2. */
-	assert_int_equal(p[TGVM_POLICY_BASELINE].hosts, 16);
+	assert_int_equal(p[TGVM_POLICY_PASSTHROUGH].vendor, TGVM_VENDOR_INTEL);
+	assert_int_equal(p[TGVM_POLICY_PASSTHROUGH].hosts, 9);
+	/* baseline per vendor: intel old + new + mid-plus = 16, amd zen 4; loses avx2. */
+	assert_int_equal(p[TGVM_POLICY_BASELINE].hosts, 20);
+	assert_int_equal(p[TGVM_POLICY_BASELINE].hosts_by_vendor[TGVM_VENDOR_INTEL], 16);
+	assert_int_equal(p[TGVM_POLICY_BASELINE].hosts_by_vendor[TGVM_VENDOR_AMD], 4);
 	assert_true(tgvm_featureset_has(&p[TGVM_POLICY_BASELINE].lost, TGVM_F_AVX2));
-	/* minimal: every intel host; avx2 not free (old lacks it). */
-	assert_int_equal(p[TGVM_POLICY_MINIMAL].hosts, 16);
+	/* minimal: every host; on intel avx2 is not free (old lacks it). */
+	assert_int_equal(p[TGVM_POLICY_MINIMAL].hosts, 20);
 	assert_true(tgvm_featureset_has(&p[TGVM_POLICY_MINIMAL].lost, TGVM_F_AVX2));
 
 	p = &pl[TGVM_POLICY__MAX];
-	/* avx2 required: baseline (old lacks avx2) cannot run it; minimal runs on new only
-	 * (mid-plus lost avx). */
-	assert_false(p[TGVM_POLICY_BASELINE].runs);
-	assert_true(tgvm_featureset_has(&p[TGVM_POLICY_BASELINE].blocking, TGVM_F_AVX2));
+	/* avx2 required: the intel baseline (old lacks avx2) cannot run it, amd's can;
+	 * minimal runs on new (mid-plus lost avx) and zen. */
+	assert_true(p[TGVM_POLICY_BASELINE].runs);
+	assert_int_equal(p[TGVM_POLICY_BASELINE].hosts, 4);
+	assert_int_equal(p[TGVM_POLICY_BASELINE].hosts_by_vendor[TGVM_VENDOR_INTEL], 0);
 	assert_true(p[TGVM_POLICY_MINIMAL].runs);
-	assert_int_equal(p[TGVM_POLICY_MINIMAL].hosts, 5);
+	assert_int_equal(p[TGVM_POLICY_MINIMAL].hosts, 9);
 
 	p = &pl[2 * TGVM_POLICY__MAX];
 	assert_int_equal(p[TGVM_POLICY_MINIMAL].hosts, 5);
 	assert_false(p[TGVM_POLICY_BASELINE].runs);
+	assert_true(tgvm_featureset_has(&p[TGVM_POLICY_BASELINE].blocking, TGVM_F_AVX512F));
 
-	/* Heat map bits: 'plain' may use 'old' under baseline and minimal, not passthrough. */
+	/* Heat map bits: 'plain' may use 'old' under baseline and minimal, not passthrough;
+	 * 'zen' under all three (the amd placement starts there). */
 	assert_int_equal(matrix[0 * 4 + 0],
 	                 (1u << TGVM_POLICY_BASELINE) | (1u << TGVM_POLICY_MINIMAL));
-	assert_int_equal(matrix[0 * 4 + 3], 0); /* zen: other vendor */
+	assert_int_equal(matrix[0 * 4 + 3], 7);
+	assert_int_equal(matrix[2 * 4 + 3], 0); /* avx512: not on zen */
 	char *svg = tgvm_fleet_heatmap_svg(inv, vms, 3, matrix);
 	assert_non_null(strstr(svg, "<svg"));
 	assert_non_null(strstr(svg, "avx512"));
 	free(svg);
+
+	/* A VM of one vendor stays on it. */
+	vms[0].vendor = TGVM_VENDOR_INTEL;
+	fo.matrix = NULL;
+	assert_int_equal(tgvm_fleet_evaluate(inv, vms, 3, &fo, pl, &err), 0);
+	assert_int_equal(pl[TGVM_POLICY_MINIMAL].hosts, 16);
+	assert_int_equal(pl[TGVM_POLICY_PASSTHROUGH].hosts, 5);
+	vms[0].vendor = TGVM_VENDOR_UNKNOWN;
 
 	/* Cross-vendor: the AMD host joins plain's minimal set. */
 	fo.cross_vendor = true;
@@ -305,7 +322,8 @@ static void test_modeldb_json(void **state)
 	json_decref(j);
 	tgvm_modeldb_free(back);
 
-	j = json_loads("{\"format\":\"tgvm-cpu-models\",\"qemu_version\":\"1\",\"settable\":[],"
+	j = json_loads("{\"format\":\"tgvm-cpu-models\",\"version\":2,\"qemu_version\":\"1\","
+	               "\"settable\":[],"
 	               "\"tcg_max\":[],\"models\":[{\"name\":\"x\",\"features\":[\"nope\"]}]}",
 	               0, NULL);
 	assert_int_equal(tgvm_modeldb_from_json(j, &back, &err), -ENOENT);
@@ -348,13 +366,187 @@ static void test_needs_report(void **state)
 	unlink(path);
 }
 
+/* A feature QEMU shows on one vendor's models only picks that vendor or refuses. */
+static void test_model_vendor_features(void **state)
+{
+	struct tgvm_modeldb *db = test_db();
+	struct tgvm_model_request req = {0};
+	struct tgvm_model_choice c;
+	struct tgvm_error err = {0};
+
+	(void)state;
+	req.need = fs("sse4a"); /* only Zen-v1 has it */
+	assert_int_equal(tgvm_model_choose(db, &req, &c, &err), 0);
+	assert_int_equal(c.vendor, TGVM_VENDOR_AMD);
+	assert_string_equal(c.base, "Zen-v1");
+	req.vendor = TGVM_VENDOR_INTEL;
+	assert_int_equal(tgvm_model_choose(db, &req, &c, &err), -EPERM);
+	assert_non_null(strstr(err.msg, "'sse4a'"));
+	assert_non_null(strstr(err.msg, "amd"));
+	/* avx512f is on intel models only here: both at once exist nowhere. */
+	req.vendor = TGVM_VENDOR_UNKNOWN;
+	req.need = fs("sse4a,avx512f");
+	assert_int_equal(tgvm_model_choose(db, &req, &c, &err), -EPERM);
+	assert_non_null(strstr(err.msg, "sse4a"));
+	assert_non_null(strstr(err.msg, "avx512f"));
+	/* A feature on every vendor's models leaves the default. */
+	req.need = fs("avx2");
+	assert_int_equal(tgvm_model_choose(db, &req, &c, &err), 0);
+	assert_int_equal(c.vendor, TGVM_VENDOR_INTEL);
+	tgvm_modeldb_free(db);
+}
+
+/* The -cpu string is for an accelerator; what TCG lacks comes from QEMU's TCG answers. */
+static void test_model_accel(void **state)
+{
+	struct tgvm_modeldb *db = test_db();
+	struct tgvm_model_request req = {0};
+	struct tgvm_model_choice c;
+	struct tgvm_error err = {0};
+	struct tgvm_cpu_model m;
+
+	(void)state;
+	/* A base with a hypervisor feature TCG cannot give (Haswell's tsc-deadline). */
+	memset(&m, 0, sizeof(m));
+	snprintf(m.name, sizeof(m.name), "Mid2-v1");
+	m.vendor = TGVM_VENDOR_INTEL;
+	m.features = tgvm_modeldb_find(db, "Mid-v1", false)->features;
+	tgvm_featureset_del(&m.features, TGVM_F_AES);
+	tgvm_featureset_add(&m.features, TGVM_F_TSC_DEADLINE);
+	tgvm_featureset_add(&m.features, TGVM_F_RDRAND);
+	tgvm_featureset_add(&m.tcg_unavailable, TGVM_F_TSC_DEADLINE);
+	assert_int_equal(tgvm_modeldb_add(db, &m), 0);
+	tgvm_featureset_add(&db->tcg_max, TGVM_F_RDRAND);
+
+	req.need = fs("avx2,bmi2,popcnt,sse4.2,cx16,rdrand");
+	assert_int_equal(tgvm_model_choose(db, &req, &c, &err), 0);
+	assert_int_equal(c.accel, TGVM_MODEL_ACCEL_TCG); /* auto: TCG can give it all */
+	assert_string_equal(c.base, "Mid2-v1");
+	assert_true(tgvm_featureset_has(&c.minus, TGVM_F_TSC_DEADLINE));
+	assert_true(tgvm_featureset_empty(&c.tcg_missing));
+
+	req.accel = TGVM_MODEL_ACCEL_KVM; /* KVM gives tsc-deadline: it stays, but TCG lacks it */
+	assert_int_equal(tgvm_model_choose(db, &req, &c, &err), 0);
+	assert_false(tgvm_featureset_has(&c.minus, TGVM_F_TSC_DEADLINE));
+	assert_true(tgvm_featureset_has(&c.hv_kept, TGVM_F_TSC_DEADLINE));
+	assert_true(tgvm_featureset_has(&c.tcg_missing, TGVM_F_TSC_DEADLINE));
+
+	/* A base TCG lacks unnamed parts of is never a TCG base. */
+	((struct tgvm_cpu_model *)tgvm_modeldb_find(db, "Mid2-v1", false))->tcg_unnamed = true;
+	req.accel = TGVM_MODEL_ACCEL_TCG;
+	assert_int_equal(tgvm_model_choose(db, &req, &c, &err), 0);
+	assert_string_not_equal(c.base, "Mid2-v1");
+
+	/* A need TCG cannot give: refused for TCG, a KVM model under auto. */
+	req.need = fs("avx512f");
+	assert_int_equal(tgvm_model_choose(db, &req, &c, &err), -ENOTSUP);
+	assert_non_null(strstr(err.msg, "avx512f"));
+	req.accel = TGVM_MODEL_ACCEL_AUTO;
+	assert_int_equal(tgvm_model_choose(db, &req, &c, &err), 0);
+	assert_int_equal(c.accel, TGVM_MODEL_ACCEL_KVM);
+	assert_true(tgvm_featureset_has(&c.tcg_missing, TGVM_F_AVX512F));
+	tgvm_modeldb_free(db);
+}
+
+/* model (tgvm_model_choose_fleet) and fleet (the minimal policy) count the same machines. */
+static void test_model_fleet_agree(void **state)
+{
+	const char *const invs[] = {
+	    inv_json,
+	    "{\"hosts\": [{\"name\": \"h\", \"profile\": \"Mid-v1\", \"count\": 1000},"
+	    "{\"name\": \"g\", \"profile\": \"Zen-v1\", \"count\": 10}]}",
+	    "{\"hosts\": [{\"name\": \"h\", \"profile\": \"Old-v1\", \"count\": 7},"
+	    "{\"name\": \"g\", \"profile\": \"Zen-v1\", \"count\": 30}]}",
+	};
+	static const char *const needs[] = {"", "avx2", "sse4a", "popcnt,sse4.2", "avx512f",
+	                                    "aes", "bmi2"};
+	struct tgvm_modeldb *db = test_db();
+	struct tgvm_error err = {0};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(invs); i++) {
+		struct tgvm_inventory *inv;
+		int r;
+
+		inv = load_inv(db, invs[i], &err, &r);
+		assert_int_equal(r, 0);
+		for (size_t k = 0; k < ARRAY_SIZE(needs); k++) {
+			struct tgvm_model_request req = {0};
+			struct tgvm_model_choice c;
+			struct tgvm_model_fit fit;
+			struct tgvm_vm_needs vm = {0};
+			struct tgvm_placement pl[TGVM_POLICY__MAX];
+			uint64_t listed = 0;
+
+			assert_int_equal(tgvm_featureset_parse(needs[k], &req.need, NULL), 0);
+			vm.required = req.need;
+			assert_int_equal(tgvm_fleet_evaluate(inv, &vm, 1, NULL, pl, &err), 0);
+			r = tgvm_model_choose_fleet(db, &req, inv, &c, &fit, &err);
+			if (r == -EPERM) {
+				/* refused: no machine, and fleet says the same */
+				assert_int_equal(pl[TGVM_POLICY_MINIMAL].hosts, 0);
+				continue;
+			}
+			assert_int_equal(r, 0);
+			assert_int_equal(fit.machines, pl[TGVM_POLICY_MINIMAL].hosts);
+			for (int v = 0; v < TGVM_VENDOR__MAX; v++)
+				assert_int_equal(fit.by_vendor[v],
+				                 pl[TGVM_POLICY_MINIMAL].hosts_by_vendor[v]);
+			for (size_t h = 0; h < inv->n; h++)
+				if (tgvm_model_fit_host(&fit, &c, &inv->hosts[h]))
+					listed += inv->hosts[h].count;
+			assert_int_equal(listed, fit.machines);
+		}
+		tgvm_inventory_free(inv);
+	}
+	tgvm_modeldb_free(db);
+}
+
+/* A model no machine can run is refused, naming what rules them out. */
+static void test_model_rules_out(void **state)
+{
+	struct tgvm_modeldb *db = test_db();
+	struct tgvm_model_request req = {0};
+	struct tgvm_model_choice c;
+	struct tgvm_model_fit fit;
+	struct tgvm_error err = {0};
+	struct tgvm_inventory *inv;
+	int r;
+
+	(void)state;
+	inv = load_inv(db, inv_json, &err, &r);
+	assert_int_equal(r, 0);
+	req.need = fs("xstore,avx2");
+	assert_int_equal(tgvm_model_choose_fleet(db, &req, inv, &c, &fit, &err), -EPERM);
+	assert_non_null(strstr(err.msg, "none has xstore"));
+	assert_null(strstr(err.msg, "avx2"));
+	/* each lacks something else: say what each lacks */
+	req.need = fs("avx512f,sha-ni");
+	assert_int_equal(tgvm_model_choose_fleet(db, &req, inv, &c, &fit, &err), -EPERM);
+	assert_non_null(strstr(err.msg, "'new' lacks sha-ni"));
+	/* a vendor the inventory does not have */
+	req.need = fs("avx2");
+	req.vendor = TGVM_VENDOR_AMD;
+	assert_int_equal(tgvm_model_choose_fleet(db, &req, inv, &c, &fit, &err), 0);
+	assert_int_equal(fit.machines, 4);
+	req.need = fs("sse4a");
+	req.vendor = TGVM_VENDOR_UNKNOWN;
+	assert_int_equal(tgvm_model_choose_fleet(db, &req, inv, &c, &fit, &err), 0);
+	assert_int_equal(c.vendor, TGVM_VENDOR_AMD);
+	assert_int_equal(fit.machines, 4);
+	tgvm_inventory_free(inv);
+	tgvm_modeldb_free(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_model_choice), cmocka_unit_test(test_host_accepts),
 	    cmocka_unit_test(test_inventory),    cmocka_unit_test(test_inventory_file_errors),
 	    cmocka_unit_test(test_placement),    cmocka_unit_test(test_modeldb_json),
-	    cmocka_unit_test(test_needs_report),
+	    cmocka_unit_test(test_needs_report), cmocka_unit_test(test_model_vendor_features),
+	    cmocka_unit_test(test_model_accel),  cmocka_unit_test(test_model_fleet_agree),
+	    cmocka_unit_test(test_model_rules_out),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
