@@ -19,6 +19,7 @@
 
 #define TGVM_MODEL_NAME_MAX 64
 #define TGVM_MODELDB_MAX    4096 /* models in one database (QEMU 7.2 has 132) */
+#define TGVM_MODELDB_FORMAT 2    /* of the cache file; 2 added "tcg_unnamed" */
 
 struct tgvm_cpu_model {
 	char name[TGVM_MODEL_NAME_MAX];     /* "Skylake-Server-v4" */
@@ -80,7 +81,7 @@ int tgvm_modeldb_from_json(json_t *j, struct tgvm_modeldb **ret, struct tgvm_err
 
 /*
  * The database of the installed QEMU: read from the cache
- * ($TGVM_CACHE_DIR/qemu-cpu-models-VERSION.json) or, when missing or stale,
+ * ($TGVM_CACHE_DIR/qemu-cpu-models-VERSION-fFORMAT.json) or, when missing or stale,
  * by running `qemu-system-x86_64 -machine none -accel tcg` and asking it over
  * QMP (query-cpu-definitions, then query-cpu-model-expansion type=full for
  * each model), then caching it. $TGVM_QEMU overrides the binary. A missing or

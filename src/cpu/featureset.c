@@ -294,6 +294,21 @@ static const struct {
      */
     {TGVM_F_AVX2, TGVM_F_BMI1},
     {TGVM_F_XSAVE, TGVM_F_XSAVEOPT},
+    /*
+     * The psABI levels nest: glibc picks hwcaps directories by level and
+     * compilers targeting a level assume the ones below. Every CPU with AVX
+     * has all of x86-64-v2; every CPU with AVX-512 all of x86-64-v3.
+     */
+    {TGVM_F_AVX, TGVM_F_SSE4_2},
+    {TGVM_F_AVX, TGVM_F_POPCNT},
+    {TGVM_F_AVX, TGVM_F_CX16},
+    {TGVM_F_AVX, TGVM_F_LAHF_LM},
+    {TGVM_F_AVX512F, TGVM_F_AVX2},
+    {TGVM_F_AVX512F, TGVM_F_FMA},
+    {TGVM_F_AVX512F, TGVM_F_F16C},
+    {TGVM_F_AVX512F, TGVM_F_BMI2},
+    {TGVM_F_AVX512F, TGVM_F_ABM},
+    {TGVM_F_AVX512F, TGVM_F_MOVBE},
 };
 
 void tgvm_feature_deps(enum tgvm_feature f, struct tgvm_featureset *ret)

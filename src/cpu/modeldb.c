@@ -11,9 +11,6 @@
 #include "tgvm/model.h"
 #include "util/util.h"
 
-/* The cache file's format: 2 added "tcg_unnamed" (older caches are rebuilt). */
-#define TGVM_MODELDB_FORMAT 2
-
 struct tgvm_modeldb *tgvm_modeldb_new(void)
 {
 	return calloc(1, sizeof(struct tgvm_modeldb));

@@ -179,6 +179,8 @@ static int query_qemu(struct tgvm_modeldb **ret, const char *version, struct tgv
 
 			if (f >= 0)
 				tgvm_featureset_add(&m.tcg_unavailable, f);
+			else
+				m.tcg_unnamed = true; /* no -flag of ours can take it away */
 		}
 		if (!strcmp(name, "host"))
 			continue; /* needs KVM; says nothing about models */
@@ -236,7 +238,8 @@ int tgvm_modeldb_load_default(struct tgvm_modeldb **ret, struct tgvm_error *rete
 		                      version);
 	if (tgvm_cache_dir(dir, sizeof(dir)) < 0)
 		return tgvm_error_set(reterr, ENAMETOOLONG, "cache directory path is too long");
-	snprintf(path, sizeof(path), "%s/qemu-cpu-models-%s.json", dir, version);
+	snprintf(path, sizeof(path), "%s/qemu-cpu-models-%s-f%d.json", dir, version,
+	         TGVM_MODELDB_FORMAT);
 
 	if (tgvm_file_read(path, CACHE_MAX, &text, NULL, NULL) == 0) {
 		j = json_loads(text, 0, &jerr);

@@ -538,6 +538,53 @@ static void test_model_rules_out(void **state)
 	tgvm_modeldb_free(db);
 }
 
+/*
+ * Every model tgvm prints, for any one needed feature of either vendor, holds
+ * what its features imply (the dependency table: avx2 => avx => xsave,
+ * sse4.2 => sse4.1 => ssse3 => pni, the psABI levels nested), on the real
+ * QEMU's database; skipped without QEMU.
+ */
+static void test_models_imply(void **state)
+{
+	struct tgvm_modeldb *db = NULL;
+	struct tgvm_featureset v2, v3;
+	int checked = 0;
+
+	(void)state;
+	if (tgvm_modeldb_load_default(&db, NULL) < 0)
+		skip();
+	tgvm_psabi_set(TGVM_PSABI_V2, &v2);
+	tgvm_psabi_set(TGVM_PSABI_V3, &v3);
+	for (int f = 0; f < TGVM_F__MAX; f++) {
+		for (int v = TGVM_VENDOR_UNKNOWN; v <= TGVM_VENDOR_AMD; v++) {
+			struct tgvm_model_request req = {0};
+			struct tgvm_model_choice c;
+			struct tgvm_featureset full, closed;
+
+			tgvm_featureset_add(&req.need, f);
+			req.vendor = v;
+			if (tgvm_model_choose(db, &req, &c, NULL) < 0)
+				continue; /* refused: nothing printed */
+			full = c.presented;
+			tgvm_featureset_union(&full, &c.hv_kept);
+			closed = full;
+			tgvm_featureset_close(&closed);
+			if (!tgvm_featureset_equal(&closed, &full))
+				fail_msg("need %s (%s): base %s lacks what its features imply",
+				         tgvm_feature_name(f), tgvm_vendor_to_string(v), c.base);
+			if (tgvm_featureset_has(&full, TGVM_F_AVX) && !tgvm_featureset_subset(&v2, &full))
+				fail_msg("need %s: AVX without all of x86-64-v2", tgvm_feature_name(f));
+			if (tgvm_featureset_has(&full, TGVM_F_AVX512F) &&
+			    !tgvm_featureset_subset(&v3, &full))
+				fail_msg("need %s: AVX-512 without all of x86-64-v3",
+				         tgvm_feature_name(f));
+			checked++;
+		}
+	}
+	assert_true(checked > 100);
+	tgvm_modeldb_free(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -546,7 +593,7 @@ int main(void)
 	    cmocka_unit_test(test_placement),    cmocka_unit_test(test_modeldb_json),
 	    cmocka_unit_test(test_needs_report), cmocka_unit_test(test_model_vendor_features),
 	    cmocka_unit_test(test_model_accel),  cmocka_unit_test(test_model_fleet_agree),
-	    cmocka_unit_test(test_model_rules_out),
+	    cmocka_unit_test(test_model_rules_out), cmocka_unit_test(test_models_imply),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
