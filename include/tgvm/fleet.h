@@ -18,6 +18,8 @@
 #define TGVM_INVENTORY_HOSTS_MAX 100000
 #define TGVM_INVENTORY_FILE_MAX  (64u << 20)
 #define TGVM_HOST_NAME_MAX       64
+#define TGVM_VM_NAME_LEN         63   /* characters of a VM name in fleet input */
+#define TGVM_FEATURE_LIST_MAX    4096 /* entries of a feature list in JSON input */
 
 struct tgvm_host {
 	char name[TGVM_HOST_NAME_MAX];
@@ -34,6 +36,16 @@ struct tgvm_inventory {
 };
 
 /*
+ * Check that every key of the JSON object @obj is in @known (NULL-ended),
+ * "comment", or starts with "x-" (a user's own annotation). Else -EINVAL:
+ * "'FILE', line N: unknown key "cuont" in host 'a' (did you mean "count"?)",
+ * the line found in @text (the file's text; may be NULL: no line) and @where
+ * naming the object ("host 'a'"). O(keys * known + text length on error).
+ */
+int tgvm_json_check_keys(json_t *obj, const char *const *known, const char *text,
+                         const char *origin, const char *where, struct tgvm_error *reterr);
+
+/*
  * Load an inventory:
  *   {"hosts": [{"name": "rome-1", "profile": "EPYC-Rome", "count": 40,
  *               "address": "198.18.0.11"},
@@ -42,7 +54,9 @@ struct tgvm_inventory {
  *              {"name": "lab", "profile": {<output of tgvm host detect --json>}}]}
  * Profiles name QEMU models of @db. Malformed JSON fails with the file, line
  * and column; unknown models or features with the name and the closest one;
- * duplicate host names are refused. Caller frees with tgvm_inventory_free().
+ * an unknown key (tgvm_json_check_keys()) with its line and the closest key;
+ * duplicate host names are refused. Memory devices ("memdevs") are checked by
+ * tgvm_memdevs_from_json(). Caller frees with tgvm_inventory_free().
  */
 int tgvm_inventory_load(const char *path, const struct tgvm_modeldb *db,
                         struct tgvm_inventory **ret, struct tgvm_error *reterr);
@@ -161,7 +175,7 @@ const char *tgvm_policy_to_string(enum tgvm_policy p);
 int tgvm_policy_from_string(const char *s);
 
 struct tgvm_vm_needs {
-	char name[64];
+	char name[TGVM_VM_NAME_LEN + 1];
 	struct tgvm_featureset required;
 	struct tgvm_featureset guarded;
 	enum tgvm_vendor vendor; /* UNKNOWN: any */
@@ -208,8 +222,15 @@ char *tgvm_fleet_heatmap_svg(const struct tgvm_inventory *inv, const struct tgvm
 
 /*
  * Read a report of `tgvm scan`, `tgvm probe` or `tgvm model --json` (or a plain
- * {"required":[...],"guarded":[...]}) into needs. Feature names are checked.
+ * {"required":[...],"guarded":[...],"vendor","name"}) into needs. Feature
+ * names are checked; a plain report's unknown keys are refused
+ * (tgvm_json_check_keys()), a tool's report only keys one typo away from those
+ * read. A scan report listing files it could not read is incomplete: refused
+ * with -EINVAL naming them, unless @allow_incomplete, when *ret_unread (may be
+ * NULL) gets "PATH: ERROR" lines of those files (caller frees; NULL when
+ * complete).
  */
-int tgvm_needs_from_report(const char *path, struct tgvm_vm_needs *ret, struct tgvm_error *reterr);
+int tgvm_needs_from_report(const char *path, bool allow_incomplete, struct tgvm_vm_needs *ret,
+                           char **ret_unread, struct tgvm_error *reterr);
 
 #endif

@@ -10,10 +10,12 @@
 
 #include "cli/cli.h"
 #include "tgvm/fleet.h"
+#include "tgvm/memdev.h"
 #include "util/proc.h"
 #include "util/util.h"
 
-#define VMS_MAX 1000000
+#define VMS_MAX     1000000
+#define REPORTS_MAX 256
 
 struct vm_list {
 	struct tgvm_vm_needs *v;
@@ -35,6 +37,19 @@ static struct tgvm_vm_needs *vm_list_push(struct vm_list *l)
 	return &l->v[l->n++];
 }
 
+/* A VM's name: 1 to TGVM_VM_NAME_LEN characters. */
+static int check_vm_name(const char *name, size_t len, struct tgvm_error *err)
+{
+	if (len == 0)
+		return tgvm_error_set(err, EINVAL, "a VM needs a name");
+	if (len > TGVM_VM_NAME_LEN)
+		return tgvm_error_set(err, ENAMETOOLONG,
+		                      "VM name '%.*s...' is longer than %d characters, the limit "
+		                      "for VM names",
+		                      20, name, TGVM_VM_NAME_LEN);
+	return 0;
+}
+
 /* --vm NAME=LIST[:GUARDED] */
 static int parse_vm_arg(const char *arg, struct vm_list *l, struct tgvm_error *err)
 {
@@ -43,9 +58,11 @@ static int parse_vm_arg(const char *arg, struct vm_list *l, struct tgvm_error *e
 	char *req = NULL, *colon;
 	int r;
 
-	if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof(n->name))
+	if (!eq)
 		return tgvm_error_set(err, EINVAL, "--vm wants NAME=FEATURES[:GUARDED], not '%s'",
 		                      arg);
+	if ((r = check_vm_name(arg, (size_t)(eq - arg), err)) < 0)
+		return r;
 	n = vm_list_push(l);
 	if (!n)
 		return tgvm_error_set(err, ENOMEM, "out of memory");
@@ -65,9 +82,45 @@ static int parse_vm_arg(const char *arg, struct vm_list *l, struct tgvm_error *e
 	return r;
 }
 
+/* A feature list of the VMs file into @ret. */
+static int vms_features(json_t *a, const char *what, struct tgvm_featureset *ret,
+                        struct tgvm_error *err)
+{
+	struct tgvm_buf b;
+	size_t k;
+	json_t *x;
+	int r;
+
+	tgvm_featureset_clear(ret);
+	if (!a)
+		return 0;
+	if (!json_is_array(a))
+		return tgvm_error_set(err, EINVAL, "\"%s\" must be an array of feature names", what);
+	if (json_array_size(a) > TGVM_FEATURE_LIST_MAX)
+		return tgvm_error_set(err, E2BIG, "\"%s\" has %zu entries, more than %d, the limit "
+		                      "for a feature list",
+		                      what, json_array_size(a), TGVM_FEATURE_LIST_MAX);
+	tgvm_buf_init(&b);
+	tgvm_buf_append(&b, "", 0);
+	json_array_foreach(a, k, x)
+	{
+		if (!json_is_string(x) || strpbrk(json_string_value(x), ", \t\n")) {
+			tgvm_buf_release(&b);
+			return tgvm_error_set(err, EINVAL, "\"%s\"[%zu] is not a feature name", what,
+			                      k);
+		}
+		tgvm_buf_printf(&b, "%s,", json_string_value(x));
+	}
+	r = tgvm_featureset_parse(b.data ? b.data : "", ret, err);
+	tgvm_buf_release(&b);
+	return r;
+}
+
 /* A VM list file: {"vms": [{"name", "required", "guarded", "vendor"}]} */
 static int load_vms(const char *path, struct vm_list *l, struct tgvm_error *err)
 {
+	static const char *const top_keys[] = {"vms", NULL};
+	static const char *const vm_keys[] = {"name", "required", "guarded", "vendor", NULL};
 	json_error_t jerr;
 	json_t *j, *a, *v;
 	char *text = NULL;
@@ -77,72 +130,70 @@ static int load_vms(const char *path, struct vm_list *l, struct tgvm_error *err)
 	r = tgvm_file_read(path, 256u << 20, &text, NULL, err);
 	if (r < 0)
 		return r;
-	j = json_loads(text, 0, &jerr);
-	free(text);
-	if (!j)
-		return tgvm_error_set(err, EINVAL, "'%s', line %d, column %d: %s", path, jerr.line,
-		                      jerr.column, jerr.text);
-	a = json_object_get(j, "vms");
-	if (!json_is_array(a) || json_array_size(a) > VMS_MAX) {
-		json_decref(j);
-		return tgvm_error_set(err, EINVAL, "'%s': expected {\"vms\": [...]} (at most %d)",
-		                      path, VMS_MAX);
+	j = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+	if (!j) {
+		r = tgvm_error_set(err, EINVAL, "'%s', line %d, column %d: %s", path, jerr.line,
+		                   jerr.column, jerr.text);
+		goto out;
 	}
+	a = json_object_get(j, "vms");
+	if (!json_is_array(a)) {
+		r = tgvm_error_set(err, EINVAL, "'%s': expected {\"vms\": [...]}", path);
+		goto out;
+	}
+	if (json_array_size(a) > VMS_MAX) {
+		r = tgvm_error_set(err, E2BIG, "'%s': more than %d VMs, the limit of a VMs file",
+		                   path, VMS_MAX);
+		goto out;
+	}
+	if ((r = tgvm_json_check_keys(j, top_keys, text, path, "the VMs file", err)) < 0)
+		goto out;
 	json_array_foreach(a, i, v)
 	{
-		struct tgvm_vm_needs *n = vm_list_push(l);
 		const char *name = json_string_value(json_object_get(v, "name"));
-		char *req, *gua;
-		json_t *rq = json_object_get(v, "required"), *gd = json_object_get(v, "guarded");
-
-		if (!n) {
-			json_decref(j);
-			return tgvm_error_set(err, ENOMEM, "out of memory");
-		}
-		snprintf(n->name, sizeof(n->name), "%s", name ? name : "vm");
-		if (rq && !json_is_array(rq)) {
-			json_decref(j);
-			return tgvm_error_set(
-			    err, EINVAL, "'%s': vm %zu: \"required\" must be an array", path, i);
-		}
-		/* Reuse the feature-list parser on joined names. */
-		struct tgvm_buf b;
-		size_t k;
-		json_t *x;
-
-		tgvm_buf_init(&b);
-		tgvm_buf_append(&b, "", 0);
-		json_array_foreach(rq, k, x)
-		    tgvm_buf_printf(&b, "%s,", json_string_value(x) ?: "?");
-		req = b.data;
-		tgvm_buf_init(&b);
-		tgvm_buf_append(&b, "", 0);
-		if (json_is_array(gd))
-			json_array_foreach(gd, k, x)
-			    tgvm_buf_printf(&b, "%s,", json_string_value(x) ?: "?");
-		gua = b.data;
-		r = tgvm_featureset_parse(req ? req : "", &n->required, err);
-		if (r >= 0)
-			r = tgvm_featureset_parse(gua ? gua : "", &n->guarded, err);
-		free(req);
-		free(gua);
 		const char *vd = json_string_value(json_object_get(v, "vendor"));
-		if (r >= 0 && vd) {
-			int vv = tgvm_vendor_from_string(vd);
+		struct tgvm_vm_needs *n;
+		char where[TGVM_VM_NAME_LEN + 16];
+
+		if (!json_is_object(v) || !name) {
+			r = tgvm_error_set(err, EINVAL, "'%s': vm %zu has no \"name\"", path, i);
+			goto out;
+		}
+		if ((r = check_vm_name(name, strlen(name), err)) < 0) {
+			tgvm_error_prefix(err, "'%s'", path);
+			goto out;
+		}
+		snprintf(where, sizeof(where), "vm '%s'", name);
+		if ((r = tgvm_json_check_keys(v, vm_keys, text, path, where, err)) < 0)
+			goto out;
+		n = vm_list_push(l);
+		if (!n) {
+			r = tgvm_error_set(err, ENOMEM, "out of memory");
+			goto out;
+		}
+		snprintf(n->name, sizeof(n->name), "%s", name);
+		r = vms_features(json_object_get(v, "required"), "required", &n->required, err);
+		if (r >= 0)
+			r = vms_features(json_object_get(v, "guarded"), "guarded", &n->guarded, err);
+		if (r >= 0 && json_object_get(v, "vendor")) {
+			int vv = vd ? tgvm_vendor_from_string(vd) : -EINVAL;
 
 			if (vv < 0)
-				r = tgvm_error_set(err, EINVAL, "unknown vendor '%s'", vd);
+				r = tgvm_error_set(err, EINVAL, "unknown vendor '%s' (intel, amd or other)",
+				                   vd ? vd : "?");
 			else
 				n->vendor = vv;
 		}
 		if (r < 0) {
 			tgvm_error_prefix(err, "'%s': vm '%s'", path, n->name);
-			json_decref(j);
-			return r;
+			goto out;
 		}
 	}
+	r = 0;
+out:
+	free(text);
 	json_decref(j);
-	return 0;
+	return r;
 }
 
 static const char *pct(char *buf, size_t size, const struct tgvm_placement *p, uint64_t total)
@@ -204,6 +255,7 @@ int cmd_fleet(int argc, char **argv)
 	    {"json", no_argument, NULL, 'j'},
 	    {"heatmap", required_argument, NULL, 'm'},
 	    {"first-host", required_argument, NULL, 'F'},
+	    {"allow-incomplete", no_argument, NULL, 'I'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -213,13 +265,15 @@ int cmd_fleet(int argc, char **argv)
 	struct tgvm_placement *pl = NULL;
 	struct tgvm_fleet_opts fo = {0};
 	struct tgvm_error err = {0};
-	const char *inventory = NULL, *heatmap = NULL;
+	const char *inventory = NULL, *heatmap = NULL, *reports[REPORTS_MAX];
+	int nreports = 0;
+	bool allow_incomplete = false;
 	char defpath[PATH_MAX];
 	bool json = false;
 	int c, rc = TGVM_EXIT_FAILURE;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "i:v:V:r:xjm:F:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "i:v:V:r:xjm:F:Ih", opts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
 			inventory = optarg;
@@ -236,15 +290,17 @@ int cmd_fleet(int argc, char **argv)
 				goto out;
 			}
 			break;
-		case 'r': {
-			struct tgvm_vm_needs *n = vm_list_push(&vms);
-
-			if (!n || tgvm_needs_from_report(optarg, n, &err) < 0) {
-				rc = cli_fail(TGVM_EXIT_USAGE, "fleet", "%s", err.msg);
+		case 'r':
+			if (nreports == REPORTS_MAX) {
+				rc = cli_fail(TGVM_EXIT_USAGE, "fleet", "at most %d --report files",
+				              REPORTS_MAX);
 				goto out;
 			}
+			reports[nreports++] = optarg;
 			break;
-		}
+		case 'I':
+			allow_incomplete = true;
+			break;
 		case 'x':
 			fo.cross_vendor = true;
 			break;
@@ -265,6 +321,30 @@ int cmd_fleet(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (optind < argc) {
+		rc = cli_fail(TGVM_EXIT_USAGE, "fleet", "unexpected argument '%s'", argv[optind]);
+		goto out;
+	}
+	for (int i = 0; i < nreports; i++) {
+		struct tgvm_vm_needs *n = vm_list_push(&vms);
+		char *unread = NULL;
+
+		if (!n) {
+			rc = cli_fail(TGVM_EXIT_FAILURE, "fleet", "out of memory");
+			goto out;
+		}
+		if (tgvm_needs_from_report(reports[i], allow_incomplete, n, &unread, &err) < 0) {
+			rc = cli_fail(TGVM_EXIT_USAGE, "fleet", "%s", err.msg);
+			goto out;
+		}
+		if (unread) {
+			fprintf(stderr,
+			        "tgvm fleet: warning: '%s' is incomplete; VM '%s' is placed without "
+			        "what these files need:\n%s",
+			        reports[i], n->name, unread);
+			free(unread);
+		}
+	}
 	if (!inventory) {
 		if (tgvm_data_dir(defpath, sizeof(defpath)) < 0 ||
 		    strlen(defpath) + 20 >= sizeof(defpath)) {
@@ -273,6 +353,16 @@ int cmd_fleet(int argc, char **argv)
 		}
 		strncat(defpath, "/examples/fleet.json", sizeof(defpath) - strlen(defpath) - 1);
 		inventory = defpath;
+	}
+	{
+		/* A bad memory device makes the whole inventory bad input: nothing else printed. */
+		struct tgvm_memdevs md = {0};
+
+		if (tgvm_memdevs_load(inventory, &md, &err) < 0) {
+			rc = cli_fail(TGVM_EXIT_USAGE, "fleet", "%s", err.msg);
+			goto out;
+		}
+		tgvm_memdevs_release(&md);
 	}
 	if (vms.n == 0 && cli_fleet_has_memdevs(inventory)) {
 		/* No VMs, but memory devices: show the migration domains alone. */

@@ -10,6 +10,8 @@
 
 enum out_format { OUT_TEXT, OUT_QEMU, OUT_LIBVIRT, OUT_JSON };
 
+#define REPORTS_MAX 256
+
 static void print_set_line(const char *label, const struct tgvm_featureset *s)
 {
 	char *names = tgvm_featureset_to_string(s, " ");
@@ -75,6 +77,7 @@ int cmd_model(int argc, char **argv)
 	    {"inventory", required_argument, NULL, 'i'},
 	    {"format", required_argument, NULL, 'f'},
 	    {"accel", required_argument, NULL, 'a'},
+	    {"allow-incomplete", no_argument, NULL, 'I'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -86,13 +89,14 @@ int cmd_model(int argc, char **argv)
 	struct tgvm_model_fit fit = {0};
 	struct tgvm_error err = {0};
 	enum out_format fmt = OUT_TEXT;
-	const char *inventory = NULL;
-	bool have_input = false;
+	const char *inventory = NULL, *reports[REPORTS_MAX];
+	int nreports = 0;
+	bool have_input = false, allow_incomplete = false;
 	int c, r, rc = TGVM_EXIT_FAILURE;
 
 	memset(&req, 0, sizeof(req));
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "n:r:v:xi:f:a:jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:r:v:xi:f:a:Ijh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n': {
 			struct tgvm_featureset s;
@@ -103,18 +107,16 @@ int cmd_model(int argc, char **argv)
 			have_input = true;
 			break;
 		}
-		case 'r': {
-			struct tgvm_vm_needs n;
-
-			if (tgvm_needs_from_report(optarg, &n, &err) < 0)
-				return cli_fail(TGVM_EXIT_USAGE, "model", "%s", err.msg);
-			tgvm_featureset_union(&req.need, &n.required);
-			tgvm_featureset_union(&req.uses, &n.guarded);
-			if (n.vendor != TGVM_VENDOR_UNKNOWN && req.vendor == TGVM_VENDOR_UNKNOWN)
-				req.vendor = n.vendor;
+		case 'r':
+			if (nreports == REPORTS_MAX)
+				return cli_fail(TGVM_EXIT_USAGE, "model",
+				                "at most %d --report files", REPORTS_MAX);
+			reports[nreports++] = optarg;
 			have_input = true;
 			break;
-		}
+		case 'I':
+			allow_incomplete = true;
+			break;
 		case 'v': {
 			int v = tgvm_vendor_from_string(optarg);
 
@@ -169,6 +171,24 @@ int cmd_model(int argc, char **argv)
 		    TGVM_EXIT_USAGE, "model",
 		    "say what the VM needs: --need LIST or --report FILE (from tgvm scan "
 		    "or tgvm probe)");
+	for (int i = 0; i < nreports; i++) {
+		struct tgvm_vm_needs n;
+		char *unread = NULL;
+
+		if (tgvm_needs_from_report(reports[i], allow_incomplete, &n, &unread, &err) < 0)
+			return cli_fail(TGVM_EXIT_USAGE, "model", "%s", err.msg);
+		if (unread) {
+			fprintf(stderr,
+			        "tgvm model: warning: '%s' is incomplete; a partial answer without "
+			        "what these files need:\n%s",
+			        reports[i], unread);
+			free(unread);
+		}
+		tgvm_featureset_union(&req.need, &n.required);
+		tgvm_featureset_union(&req.uses, &n.guarded);
+		if (n.vendor != TGVM_VENDOR_UNKNOWN && req.vendor == TGVM_VENDOR_UNKNOWN)
+			req.vendor = n.vendor;
+	}
 	/* Guarded uses that are also required are simply required. */
 	tgvm_featureset_minus(&req.uses, &req.need);
 

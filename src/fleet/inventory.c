@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fleet/fleet-int.h"
 #include "tgvm/fleet.h"
 #include "util/util.h"
 
@@ -56,6 +57,76 @@ int tgvm_inventory_find(const struct tgvm_inventory *inv, const char *name,
 	                      inv->path);
 }
 
+/* Line of the first `"key"` followed by a colon in @text, or 0. */
+static int key_line(const char *text, const char *key)
+{
+	size_t klen = strlen(key);
+
+	for (const char *p = text ? strchr(text, '"') : NULL; p; p = strchr(p + 1, '"')) {
+		const char *q = p + 1 + klen;
+		int line = 1;
+
+		if (strncmp(p + 1, key, klen) || *q != '"')
+			continue;
+		for (q++; *q == ' ' || *q == '\t' || *q == '\n' || *q == '\r'; q++)
+			;
+		if (*q != ':')
+			continue;
+		for (const char *c = text; c < p; c++)
+			line += *c == '\n';
+		return line;
+	}
+	return 0;
+}
+
+int tgvm_json_check_keys(json_t *obj, const char *const *known, const char *text,
+                         const char *origin, const char *where, struct tgvm_error *reterr)
+{
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(obj))
+		return 0;
+	json_object_foreach(obj, key, v)
+	{
+		const char *best = NULL;
+		int best_d = 1000, line;
+		char at[32] = "";
+
+		(void)v;
+		if (!strcmp(key, "comment") || !strncmp(key, "x-", 2))
+			continue;
+		for (size_t i = 0; known[i]; i++) {
+			int d;
+
+			if (!strcmp(key, known[i]))
+				break;
+			d = tgvm_edit_distance(key, known[i]);
+			if (d < best_d) {
+				best_d = d;
+				best = known[i];
+			}
+			if (!known[i + 1])
+				goto unknown;
+		}
+		continue;
+unknown:
+		line = key_line(text, key);
+		if (line)
+			snprintf(at, sizeof(at), ", line %d", line);
+		if (best && best_d <= TGVM_MAX(2, (int)strlen(key) / 3))
+			return tgvm_error_set(reterr, EINVAL,
+			                      "'%s'%s: unknown key \"%s\" in %s (did you mean "
+			                      "\"%s\"?)",
+			                      origin, at, key, where, best);
+		return tgvm_error_set(reterr, EINVAL,
+		                      "'%s'%s: unknown key \"%s\" in %s (an \"x-\" prefix marks "
+		                      "a key of your own)",
+		                      origin, at, key, where);
+	}
+	return 0;
+}
+
 static int names_to_set(json_t *a, const char *what, struct tgvm_featureset *ret,
                         struct tgvm_error *reterr)
 {
@@ -67,9 +138,14 @@ static int names_to_set(json_t *a, const char *what, struct tgvm_featureset *ret
 		tgvm_featureset_clear(ret);
 		return 0;
 	}
-	if (!json_is_array(a) || json_array_size(a) > 4096)
+	if (!json_is_array(a))
 		return tgvm_error_set(reterr, EINVAL, "\"%s\" must be an array of feature names",
 		                      what);
+	if (json_array_size(a) > TGVM_FEATURE_LIST_MAX)
+		return tgvm_error_set(reterr, E2BIG,
+		                      "\"%s\" has %zu entries, more than %d, the limit for a "
+		                      "feature list",
+		                      what, json_array_size(a), TGVM_FEATURE_LIST_MAX);
 	json_array_foreach(a, i, v)
 	{
 		const char *n = json_string_value(v);
@@ -97,10 +173,20 @@ static int names_to_set(json_t *a, const char *what, struct tgvm_featureset *ret
 
 /* One host's "profile": a model name, {"base", "add", "remove"}, or a full profile. */
 static int parse_profile(json_t *p, const struct tgvm_modeldb *db, struct tgvm_host *h,
-                         struct tgvm_error *reterr)
+                         const char *text, const char *origin, struct tgvm_error *reterr)
 {
+	static const char *const edit_keys[] = {"base", "add", "remove", "name", NULL};
+	/* what tgvm host detect --json and tgvm host show --json print */
+	static const char *const full_keys[] = {
+	    "name",           "alias_of",   "vendor",          "family",
+	    "model",          "stepping",   "model_id",        "migration_safe",
+	    "deprecated",     "psabi",      "features",        "tcg_unavailable",
+	    "tcg_unnamed",    "disabled_by_kernel", "source",  NULL};
 	const struct tgvm_cpu_model *m;
+	char where[TGVM_HOST_NAME_MAX + 32];
 	int r;
+
+	snprintf(where, sizeof(where), "the profile of host '%s'", h->name);
 
 	if (json_is_string(p)) {
 		r = tgvm_modeldb_lookup(db, json_string_value(p), &m, reterr);
@@ -115,6 +201,10 @@ static int parse_profile(json_t *p, const struct tgvm_modeldb *db, struct tgvm_h
 		                      "\"profile\" must be a QEMU model name or an object");
 	if (json_object_get(p, "base")) {
 		struct tgvm_featureset add, del;
+
+		r = tgvm_json_check_keys(p, edit_keys, text, origin, where, reterr);
+		if (r < 0)
+			return r;
 		const char *base = json_string_value(json_object_get(p, "base"));
 		json_t *v;
 
@@ -144,6 +234,9 @@ static int parse_profile(json_t *p, const struct tgvm_modeldb *db, struct tgvm_h
 		snprintf(h->profile.name, sizeof(h->profile.name), "%s", h->profile_name);
 		return 0;
 	}
+	r = tgvm_json_check_keys(p, full_keys, text, origin, where, reterr);
+	if (r < 0)
+		return r;
 	r = tgvm_cpu_model_from_json(p, &h->profile, reterr);
 	if (r < 0)
 		return r;
@@ -151,9 +244,12 @@ static int parse_profile(json_t *p, const struct tgvm_modeldb *db, struct tgvm_h
 	return 0;
 }
 
-int tgvm_inventory_from_json(json_t *j, const char *origin, const struct tgvm_modeldb *db,
-                             struct tgvm_inventory **ret, struct tgvm_error *reterr)
+static int inventory_from_json(json_t *j, const char *text, const char *origin,
+                               const struct tgvm_modeldb *db, struct tgvm_inventory **ret,
+                               struct tgvm_error *reterr)
 {
+	static const char *const top_keys[] = {"hosts", "memdevs", NULL};
+	static const char *const host_keys[] = {"name", "profile", "count", "address", NULL};
 	struct tgvm_inventory *inv = NULL;
 	json_t *hosts, *h;
 	size_t i;
@@ -165,6 +261,9 @@ int tgvm_inventory_from_json(json_t *j, const char *origin, const struct tgvm_mo
 		                      "'%s': expected an object with a \"hosts\" array", origin);
 	if (json_array_size(hosts) == 0)
 		return tgvm_error_set(reterr, EINVAL, "'%s': \"hosts\" is empty", origin);
+	r = tgvm_json_check_keys(j, top_keys, text, origin, "the inventory", reterr);
+	if (r < 0)
+		return r;
 	if (json_array_size(hosts) > TGVM_INVENTORY_HOSTS_MAX)
 		return tgvm_error_set(reterr, E2BIG, "'%s': more than %d hosts", origin,
 		                      TGVM_INVENTORY_HOSTS_MAX);
@@ -203,6 +302,14 @@ int tgvm_inventory_from_json(json_t *j, const char *origin, const struct tgvm_mo
 				goto out;
 			}
 		snprintf(host->name, sizeof(host->name), "%s", name);
+		{
+			char where[TGVM_HOST_NAME_MAX + 16];
+
+			snprintf(where, sizeof(where), "host '%s'", name);
+			r = tgvm_json_check_keys(h, host_keys, text, origin, where, reterr);
+			if (r < 0)
+				goto out;
+		}
 		host->count = 1;
 		if (count) {
 			if (!json_is_integer(count) || json_integer_value(count) < 1 ||
@@ -231,18 +338,34 @@ int tgvm_inventory_from_json(json_t *j, const char *origin, const struct tgvm_mo
 			                   origin, name);
 			goto out;
 		}
-		r = parse_profile(json_object_get(h, "profile"), db, host, reterr);
+		r = parse_profile(json_object_get(h, "profile"), db, host, text, origin, reterr);
 		if (r < 0) {
-			tgvm_error_prefix(reterr, "'%s': host '%s'", origin, name);
+			if (!strstr(reterr ? reterr->msg : "", "unknown key"))
+				tgvm_error_prefix(reterr, "'%s': host '%s'", origin, name);
 			goto out;
 		}
 		inv->n++;
+	}
+	/* The memory devices are part of the inventory: bad ones make it bad input. */
+	{
+		struct tgvm_memdevs md;
+
+		r = fleet_memdevs_from_json(j, text, origin, &md, reterr);
+		if (r < 0)
+			goto out;
+		tgvm_memdevs_release(&md);
 	}
 	*ret = inv;
 	inv = NULL;
 out:
 	tgvm_inventory_free(inv);
 	return r;
+}
+
+int tgvm_inventory_from_json(json_t *j, const char *origin, const struct tgvm_modeldb *db,
+                             struct tgvm_inventory **ret, struct tgvm_error *reterr)
+{
+	return inventory_from_json(j, NULL, origin, db, ret, reterr);
 }
 
 int tgvm_inventory_load(const char *path, const struct tgvm_modeldb *db,
@@ -257,21 +380,50 @@ int tgvm_inventory_load(const char *path, const struct tgvm_modeldb *db,
 	if (r < 0)
 		return r;
 	j = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
-	free(text);
-	if (!j)
+	if (!j) {
+		free(text);
 		return tgvm_error_set(reterr, EINVAL, "'%s', line %d, column %d: %s", path,
 		                      jerr.line, jerr.column, jerr.text);
-	r = tgvm_inventory_from_json(j, path, db, ret, reterr);
+	}
+	r = inventory_from_json(j, text, path, db, ret, reterr);
+	free(text);
 	json_decref(j);
 	return r;
 }
 
-int tgvm_needs_from_report(const char *path, struct tgvm_vm_needs *ret, struct tgvm_error *reterr)
+/* The files an incomplete scan report could not read, as "PATH: ERROR" lines. */
+static char *unread_files(json_t *errors, size_t *ret_n)
 {
+	struct tgvm_buf b;
+	size_t i;
+	json_t *e;
+
+	tgvm_buf_init(&b);
+	tgvm_buf_append(&b, "", 0);
+	*ret_n = 0;
+	json_array_foreach(errors, i, e)
+	{
+		const char *p = json_string_value(json_object_get(e, "path"));
+		const char *m = json_string_value(json_object_get(e, "error"));
+
+		tgvm_buf_printf(&b, "%s: %s\n", p ? p : "?", m ? m : "not read");
+		(*ret_n)++;
+	}
+	return b.data;
+}
+
+int tgvm_needs_from_report(const char *path, bool allow_incomplete, struct tgvm_vm_needs *ret,
+                           char **ret_unread, struct tgvm_error *reterr)
+{
+	/* what tgvm_needs_from_report() reads */
+	static const char *const plain_keys[] = {"required", "guarded", "vendor", "name", NULL};
+	static const char *const read_keys[] = {
+	    "tool",   "version", "required", "guarded", "vendor", "name",
+	    "errors", "reference_ok", "untestable_required", NULL};
 	struct tgvm_vm_needs n;
 	json_error_t jerr;
-	char *text = NULL;
-	const char *tool, *base;
+	char *text = NULL, *unread = NULL;
+	const char *tool, *base, *key;
 	json_t *j, *v;
 	int r;
 
@@ -280,15 +432,39 @@ int tgvm_needs_from_report(const char *path, struct tgvm_vm_needs *ret, struct t
 	if (r < 0)
 		return r;
 	j = json_loads(text, 0, &jerr);
-	free(text);
-	if (!j)
+	if (!j) {
+		free(text);
 		return tgvm_error_set(reterr, EINVAL, "'%s', line %d, column %d: %s", path,
 		                      jerr.line, jerr.column, jerr.text);
+	}
 	if (!json_is_object(j) || !json_is_array(json_object_get(j, "required"))) {
 		r = tgvm_error_set(reterr, EINVAL,
 		                   "'%s' is not a tgvm report: it has no \"required\" feature list",
 		                   path);
 		goto out;
+	}
+	tool = json_string_value(json_object_get(j, "tool"));
+	if (!tool) {
+		r = tgvm_json_check_keys(j, plain_keys, text, path, "the report", reterr);
+		if (r < 0)
+			goto out;
+	} else {
+		/* A tool's report has fields of its own; refuse only a typo of one we read. */
+		json_object_foreach(j, key, v)
+		{
+			for (size_t i = 0; read_keys[i]; i++) {
+				int d = tgvm_edit_distance(key, read_keys[i]);
+
+				if (d == 0)
+					break;
+				if (d <= 2 && strlen(key) > 3) {
+					r = tgvm_json_check_keys(j, read_keys, text, path,
+					                         "the report", reterr);
+					if (r < 0)
+						goto out;
+				}
+			}
+		}
 	}
 	r = names_to_set(json_object_get(j, "required"), "required", &n.required, reterr);
 	if (r >= 0)
@@ -298,12 +474,34 @@ int tgvm_needs_from_report(const char *path, struct tgvm_vm_needs *ret, struct t
 		goto out;
 	}
 	v = json_object_get(j, "vendor");
-	if (json_is_string(v)) {
-		int vd = tgvm_vendor_from_string(json_string_value(v));
+	if (v) {
+		int vd = json_is_string(v) ? tgvm_vendor_from_string(json_string_value(v)) : -1;
 
-		n.vendor = vd < 0 ? TGVM_VENDOR_UNKNOWN : vd;
+		if (vd < 0) {
+			r = tgvm_error_set(reterr, EINVAL,
+			                   "'%s': unknown \"vendor\" (intel, amd or other)", path);
+			goto out;
+		}
+		n.vendor = vd;
 	}
-	tool = json_string_value(json_object_get(j, "tool"));
+	v = json_object_get(j, "errors");
+	if (json_array_size(v) > 0) {
+		size_t nu;
+
+		unread = unread_files(v, &nu);
+		if (!allow_incomplete) {
+			const char *nl = unread ? strchr(unread, '\n') : NULL;
+
+			r = tgvm_error_set(reterr, EINVAL,
+			                   "'%s' is incomplete: %zu file%s could not be read (%.*s%s); "
+			                   "a model from it could lack what they need: repair the "
+			                   "input, or give --allow-incomplete",
+			                   path, nu, nu == 1 ? "" : "s",
+			                   nl ? (int)(nl - unread) : 0, unread ? unread : "",
+			                   nu > 1 ? ", ..." : "");
+			goto out;
+		}
+	}
 	if (tool && !strcmp(tool, "tgvm-probe")) {
 		/* A probe whose reference run failed found nothing to go by. */
 		if (json_is_false(json_object_get(j, "reference_ok"))) {
@@ -325,9 +523,23 @@ int tgvm_needs_from_report(const char *path, struct tgvm_vm_needs *ret, struct t
 	}
 	v = json_object_get(j, "name");
 	base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-	snprintf(n.name, sizeof(n.name), "%s", json_is_string(v) ? json_string_value(v) : base);
+	if (json_is_string(v) && strlen(json_string_value(v)) > TGVM_VM_NAME_LEN) {
+		r = tgvm_error_set(reterr, ENAMETOOLONG,
+		                   "'%s': \"name\" is longer than %d characters, the limit for VM "
+		                   "names",
+		                   path, TGVM_VM_NAME_LEN);
+		goto out;
+	}
+	snprintf(n.name, sizeof(n.name), "%.*s", TGVM_VM_NAME_LEN,
+	         json_is_string(v) ? json_string_value(v) : base);
 	*ret = n;
+	if (ret_unread) {
+		*ret_unread = unread;
+		unread = NULL;
+	}
 out:
+	free(unread);
+	free(text);
 	json_decref(j);
 	return r;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fleet/fleet-int.h"
 #include "tgvm/fleet.h"
 #include "tgvm/memdev.h"
 #include "util/util.h"
@@ -100,9 +101,11 @@ static void assign_domains(struct tgvm_memdevs *m)
 	free(id);
 }
 
-static int parse_one(json_t *d, size_t idx, json_t *hosts, const char *origin,
+static int parse_one(json_t *d, size_t idx, json_t *hosts, const char *text, const char *origin,
                      struct tgvm_memdevs *m, struct tgvm_memdev *ret, struct tgvm_error *reterr)
 {
+	static const char *const keys[] = {"name", "capacity", "hosts", "path", NULL};
+	char where[TGVM_NAME_MAX + 32];
 	const char *name = json_string_value(json_object_get(d, "name"));
 	json_t *cap = json_object_get(d, "capacity"), *hl = json_object_get(d, "hosts");
 	json_t *path = json_object_get(d, "path"), *h;
@@ -115,6 +118,9 @@ static int parse_one(json_t *d, size_t idx, json_t *hosts, const char *origin,
 		                      origin, idx);
 	if ((r = tgvm_name_check("memory device", name, reterr)) < 0)
 		return tgvm_error_prefix(reterr, "'%s'", origin);
+	snprintf(where, sizeof(where), "memory device '%s'", name);
+	if ((r = tgvm_json_check_keys(d, keys, text, origin, where, reterr)) < 0)
+		return r;
 	if (tgvm_memdevs_find(m, name))
 		return tgvm_error_set(reterr, EEXIST, "'%s': memory device '%s' is listed twice",
 		                      origin, name);
@@ -169,8 +175,8 @@ static int parse_one(json_t *d, size_t idx, json_t *hosts, const char *origin,
 	return 0;
 }
 
-int tgvm_memdevs_from_json(json_t *inv, const char *origin, struct tgvm_memdevs *ret,
-                           struct tgvm_error *reterr)
+int fleet_memdevs_from_json(json_t *inv, const char *text, const char *origin,
+                            struct tgvm_memdevs *ret, struct tgvm_error *reterr)
 {
 	struct tgvm_memdevs m;
 	json_t *a = json_object_get(inv, "memdevs"), *hosts = json_object_get(inv, "hosts"), *d;
@@ -194,7 +200,7 @@ int tgvm_memdevs_from_json(json_t *inv, const char *origin, struct tgvm_memdevs 
 		return tgvm_error_set(reterr, ENOMEM, "out of memory");
 	json_array_foreach(a, i, d)
 	{
-		if ((r = parse_one(d, i, hosts, origin, &m, &m.v[m.n], reterr)) < 0) {
+		if ((r = parse_one(d, i, hosts, text, origin, &m, &m.v[m.n], reterr)) < 0) {
 			tgvm_memdevs_release(&m);
 			return r;
 		}
@@ -203,6 +209,12 @@ int tgvm_memdevs_from_json(json_t *inv, const char *origin, struct tgvm_memdevs 
 	assign_domains(&m);
 	*ret = m;
 	return 0;
+}
+
+int tgvm_memdevs_from_json(json_t *inv, const char *origin, struct tgvm_memdevs *ret,
+                           struct tgvm_error *reterr)
+{
+	return fleet_memdevs_from_json(inv, NULL, origin, ret, reterr);
 }
 
 int tgvm_memdevs_load(const char *inventory, struct tgvm_memdevs *ret, struct tgvm_error *reterr)
@@ -215,11 +227,13 @@ int tgvm_memdevs_load(const char *inventory, struct tgvm_memdevs *ret, struct tg
 	if ((r = tgvm_file_read(inventory, TGVM_INVENTORY_FILE_MAX, &text, NULL, reterr)) < 0)
 		return r;
 	j = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
-	free(text);
-	if (!j)
+	if (!j) {
+		free(text);
 		return tgvm_error_set(reterr, EINVAL, "'%s', line %d, column %d: %s", inventory,
 		                      jerr.line, jerr.column, jerr.text);
-	r = tgvm_memdevs_from_json(j, inventory, ret, reterr);
+	}
+	r = fleet_memdevs_from_json(j, text, inventory, ret, reterr);
+	free(text);
 	json_decref(j);
 	return r;
 }

@@ -349,19 +349,19 @@ static void test_needs_report(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, ok, strlen(ok)), (ssize_t)strlen(ok));
 	close(fd);
-	assert_int_equal(tgvm_needs_from_report(path, &n, &err), 0);
+	assert_int_equal(tgvm_needs_from_report(path, false, &n, NULL, &err), 0);
 	assert_true(tgvm_featureset_has(&n.required, TGVM_F_POPCNT));
 	assert_true(tgvm_featureset_has(&n.guarded, TGVM_F_AVX2));
 	fd = open(path, O_WRONLY | O_TRUNC);
 	assert_int_equal(write(fd, bad, strlen(bad)), (ssize_t)strlen(bad));
 	close(fd);
-	assert_int_equal(tgvm_needs_from_report(path, &n, &err), -ENOENT);
+	assert_int_equal(tgvm_needs_from_report(path, false, &n, NULL, &err), -ENOENT);
 	assert_non_null(strstr(err.msg, "'avx7'"));
 	assert_non_null(strstr(err.msg, path));
 	fd = open(path, O_WRONLY | O_TRUNC);
 	assert_int_equal(write(fd, "{\"x\":1}", 7), 7);
 	close(fd);
-	assert_int_equal(tgvm_needs_from_report(path, &n, &err), -EINVAL);
+	assert_int_equal(tgvm_needs_from_report(path, false, &n, NULL, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "not a tgvm report"));
 	unlink(path);
 }
