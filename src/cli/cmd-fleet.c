@@ -325,6 +325,15 @@ int cmd_fleet(int argc, char **argv)
 		rc = cli_fail(TGVM_EXIT_USAGE, "fleet", "unexpected argument '%s'", argv[optind]);
 		goto out;
 	}
+	if (heatmap) {
+		size_t hl = strlen(heatmap);
+
+		if (hl <= 4 || (strcmp(heatmap + hl - 4, ".svg") && strcmp(heatmap + hl - 4, ".png"))) {
+			rc = cli_fail(TGVM_EXIT_USAGE, "fleet", "heat map '%s': name it .svg or .png",
+			              heatmap);
+			goto out;
+		}
+	}
 	for (int i = 0; i < nreports; i++) {
 		struct tgvm_vm_needs *n = vm_list_push(&vms);
 		char *unread = NULL;

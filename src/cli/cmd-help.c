@@ -102,11 +102,15 @@ int cmd_help(int argc, char **argv)
 
 	if (argc < 2)
 		return list_verbs(stdout);
+	if (argc > 3)
+		return cli_fail(TGVM_EXIT_USAGE, "help", "unexpected argument '%s'", argv[3]);
 	/* "host up" and "host-up": a sub-verb's own page, where there is one */
 	snprintf(name, sizeof(name), "%s%s%s", argv[1], argc > 2 ? "-" : "",
 	         argc > 2 ? argv[2] : "");
 	if (strchr(name, '-') && !strchr(name, '/') && show_page(name, NULL) == 0)
 		return 0;
+	if (argc > 2)
+		return cli_fail(TGVM_EXIT_USAGE, "help", "no page for '%s %s'", argv[1], argv[2]);
 	c = cli_command_find(argv[1]);
 	if (!c) {
 		fprintf(stderr, "tgvm help: unknown verb '%s'\n", argv[1]);
@@ -118,7 +122,8 @@ int cmd_help(int argc, char **argv)
 
 int cmd_version(int argc, char **argv)
 {
-	(void)argc;
+	if (argc > 1)
+		return cli_fail(TGVM_EXIT_USAGE, "version", "unexpected argument '%s'", argv[1]);
 	(void)argv;
 	printf("tgvm %s\n", TGVM_VERSION);
 	return 0;

@@ -51,6 +51,9 @@ static int host_models(int argc, char **argv)
 			return cli_usage("host");
 		}
 	}
+	if (optind < argc)
+		return cli_fail(TGVM_EXIT_USAGE, "host models", "unexpected argument '%s'",
+		                argv[optind]);
 	if (tgvm_modeldb_load_default(&db, &err) < 0)
 		return cli_fail_err("host models", &err);
 	if (json) {
@@ -153,6 +156,14 @@ static int host_detect(int argc, char **argv)
 			return cli_usage("host");
 		}
 	}
+	if (optind < argc)
+		return cli_fail(TGVM_EXIT_USAGE, "host detect", "unexpected argument '%s'",
+		                argv[optind]);
+	if (name && (!*name || strlen(name) >= sizeof(m.name)))
+		return cli_fail(TGVM_EXIT_USAGE, "host detect",
+		                "--name: a profile name is 1 to %zu characters, the limit for "
+		                "profile names",
+		                sizeof(m.name) - 1);
 	if (tgvm_cpu_detect(&m, &hidden, &err) < 0)
 		return cli_fail_err("host detect", &err);
 	if (name)
@@ -176,17 +187,35 @@ static int host_detect(int argc, char **argv)
 
 static int host_show(int argc, char **argv)
 {
+	static const struct option opts[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    {NULL, 0, NULL, 0},
+	};
 	struct tgvm_modeldb *db = NULL;
 	const struct tgvm_cpu_model *m;
 	struct tgvm_error err = {0};
-	bool json = argc > 2 && !strcmp(argv[2], "--json");
-	int rc;
+	bool json = false;
+	int c, rc;
 
-	if (argc < 2)
-		return cli_usage("host");
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "j", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		default:
+			return cli_usage("host");
+		}
+	}
+	if (optind >= argc)
+		return cli_fail(TGVM_EXIT_USAGE, "host show", "name a CPU model ('tgvm host models' "
+		                "lists them)");
+	if (optind + 1 < argc)
+		return cli_fail(TGVM_EXIT_USAGE, "host show", "unexpected argument '%s'",
+		                argv[optind + 1]);
 	if (tgvm_modeldb_load_default(&db, &err) < 0)
 		return cli_fail_err("host show", &err);
-	if (tgvm_modeldb_lookup(db, argv[1], &m, &err) < 0) {
+	if (tgvm_modeldb_lookup(db, argv[optind], &m, &err) < 0) {
 		rc = cli_fail(TGVM_EXIT_USAGE, "host show", "%s", err.msg);
 	} else if (json) {
 		rc = print_json(tgvm_cpu_model_to_json(m));
@@ -208,7 +237,9 @@ static const struct {
 
 int cmd_host(int argc, char **argv)
 {
-	if (argc < 2 || !strcmp(argv[1], "--help"))
+	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
+		return cmd_help(2, (char *[]){"help", "host", NULL});
+	if (argc < 2)
 		return cli_usage("host");
 	for (size_t i = 0; i < sizeof(host_verbs) / sizeof(host_verbs[0]); i++)
 		if (!strcmp(argv[1], host_verbs[i].name))
