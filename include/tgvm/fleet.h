@@ -188,15 +188,15 @@ struct tgvm_vm_needs {
  * fields describe its primary placement (the vendor with the most machines).
  */
 struct tgvm_placement {
-	bool runs;                           /* some host can start it at all */
-	uint64_t hosts;                      /* machines (counts summed) it may run on */
+	bool runs;                                  /* some host can start it at all */
+	uint64_t hosts;                             /* machines (counts summed) it may run on */
 	uint64_t hosts_by_vendor[TGVM_VENDOR__MAX]; /* zero with cross_vendor */
-	size_t entries;                      /* inventory entries it may run on */
-	enum tgvm_vendor vendor;             /* of the primary placement */
-	char first_host[TGVM_HOST_NAME_MAX]; /* where it starts (passthrough's CPU) */
-	struct tgvm_featureset presented;    /* what the guest sees */
-	struct tgvm_featureset lost;         /* required or guarded features not presented */
-	struct tgvm_featureset blocking;     /* required features not presented: cannot run */
+	size_t entries;                             /* inventory entries it may run on */
+	enum tgvm_vendor vendor;                    /* of the primary placement */
+	char first_host[TGVM_HOST_NAME_MAX];        /* where it starts (passthrough's CPU) */
+	struct tgvm_featureset presented;           /* what the guest sees */
+	struct tgvm_featureset lost;                /* required or guarded features not presented */
+	struct tgvm_featureset blocking; /* required features not presented: cannot run */
 };
 
 struct tgvm_fleet_opts {

@@ -95,9 +95,11 @@ static int vms_features(json_t *a, const char *what, struct tgvm_featureset *ret
 	if (!a)
 		return 0;
 	if (!json_is_array(a))
-		return tgvm_error_set(err, EINVAL, "\"%s\" must be an array of feature names", what);
+		return tgvm_error_set(err, EINVAL, "\"%s\" must be an array of feature names",
+		                      what);
 	if (json_array_size(a) > TGVM_FEATURE_LIST_MAX)
-		return tgvm_error_set(err, E2BIG, "\"%s\" has %zu entries, more than %d, the limit "
+		return tgvm_error_set(err, E2BIG,
+		                      "\"%s\" has %zu entries, more than %d, the limit "
 		                      "for a feature list",
 		                      what, json_array_size(a), TGVM_FEATURE_LIST_MAX);
 	tgvm_buf_init(&b);
@@ -106,8 +108,8 @@ static int vms_features(json_t *a, const char *what, struct tgvm_featureset *ret
 	{
 		if (!json_is_string(x) || strpbrk(json_string_value(x), ", \t\n")) {
 			tgvm_buf_release(&b);
-			return tgvm_error_set(err, EINVAL, "\"%s\"[%zu] is not a feature name", what,
-			                      k);
+			return tgvm_error_set(err, EINVAL, "\"%s\"[%zu] is not a feature name",
+			                      what, k);
 		}
 		tgvm_buf_printf(&b, "%s,", json_string_value(x));
 	}
@@ -174,12 +176,14 @@ static int load_vms(const char *path, struct vm_list *l, struct tgvm_error *err)
 		snprintf(n->name, sizeof(n->name), "%s", name);
 		r = vms_features(json_object_get(v, "required"), "required", &n->required, err);
 		if (r >= 0)
-			r = vms_features(json_object_get(v, "guarded"), "guarded", &n->guarded, err);
+			r = vms_features(json_object_get(v, "guarded"), "guarded", &n->guarded,
+			                 err);
 		if (r >= 0 && json_object_get(v, "vendor")) {
 			int vv = vd ? tgvm_vendor_from_string(vd) : -EINVAL;
 
 			if (vv < 0)
-				r = tgvm_error_set(err, EINVAL, "unknown vendor '%s' (intel, amd or other)",
+				r = tgvm_error_set(err, EINVAL,
+				                   "unknown vendor '%s' (intel, amd or other)",
 				                   vd ? vd : "?");
 			else
 				n->vendor = vv;
@@ -328,9 +332,10 @@ int cmd_fleet(int argc, char **argv)
 	if (heatmap) {
 		size_t hl = strlen(heatmap);
 
-		if (hl <= 4 || (strcmp(heatmap + hl - 4, ".svg") && strcmp(heatmap + hl - 4, ".png"))) {
-			rc = cli_fail(TGVM_EXIT_USAGE, "fleet", "heat map '%s': name it .svg or .png",
-			              heatmap);
+		if (hl <= 4 ||
+		    (strcmp(heatmap + hl - 4, ".svg") && strcmp(heatmap + hl - 4, ".png"))) {
+			rc = cli_fail(TGVM_EXIT_USAGE, "fleet",
+			              "heat map '%s': name it .svg or .png", heatmap);
 			goto out;
 		}
 	}
@@ -347,10 +352,11 @@ int cmd_fleet(int argc, char **argv)
 			goto out;
 		}
 		if (unread) {
-			fprintf(stderr,
-			        "tgvm fleet: warning: '%s' is incomplete; VM '%s' is placed without "
-			        "what these files need:\n%s",
-			        reports[i], n->name, unread);
+			fprintf(
+			    stderr,
+			    "tgvm fleet: warning: '%s' is incomplete; VM '%s' is placed without "
+			    "what these files need:\n%s",
+			    reports[i], n->name, unread);
 			free(unread);
 		}
 	}
@@ -458,7 +464,8 @@ int cmd_fleet(int argc, char **argv)
 							json_object_set_new(
 							    bv, tgvm_vendor_to_string(vd),
 							    json_integer(
-							        (json_int_t)x->hosts_by_vendor[vd]));
+							        (json_int_t)
+							            x->hosts_by_vendor[vd]));
 					json_object_set_new(o, "machines_by_vendor", bv);
 				}
 				json_object_set_new(o, "first_host", json_string(x->first_host));

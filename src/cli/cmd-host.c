@@ -208,7 +208,8 @@ static int host_show(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		return cli_fail(TGVM_EXIT_USAGE, "host show", "name a CPU model ('tgvm host models' "
+		return cli_fail(TGVM_EXIT_USAGE, "host show",
+		                "name a CPU model ('tgvm host models' "
 		                "lists them)");
 	if (optind + 1 < argc)
 		return cli_fail(TGVM_EXIT_USAGE, "host show", "unexpected argument '%s'",

@@ -44,8 +44,8 @@ static json_t *by_vendor_json(const struct tgvm_model_fit *fit)
 static void print_fit(const struct tgvm_model_fit *fit, const struct tgvm_model_choice *c,
                       const char *path)
 {
-	printf("\nhosts:    %llu of %llu machines in '%s' can run it (%.0f%%)", (unsigned long long)fit->machines,
-	       (unsigned long long)fit->total, path,
+	printf("\nhosts:    %llu of %llu machines in '%s' can run it (%.0f%%)",
+	       (unsigned long long)fit->machines, (unsigned long long)fit->total, path,
 	       fit->total ? 100.0 * (double)fit->machines / (double)fit->total : 0.0);
 	if (fit->by_vendor[c->vendor] != fit->machines) {
 		/* placed per vendor: the other vendors' machines run their own model */
@@ -56,11 +56,13 @@ static void print_fit(const struct tgvm_model_fit *fit, const struct tgvm_model_
 				continue;
 			if (v == (int)c->vendor)
 				printf("%s %llu %s with this model", sep,
-				       (unsigned long long)fit->by_vendor[v], tgvm_vendor_to_string(v));
+				       (unsigned long long)fit->by_vendor[v],
+				       tgvm_vendor_to_string(v));
 			else
 				printf("%s %llu %s with an %s model (--vendor %s)", sep,
-				       (unsigned long long)fit->by_vendor[v], tgvm_vendor_to_string(v),
-				       tgvm_vendor_to_string(v), tgvm_vendor_to_string(v));
+				       (unsigned long long)fit->by_vendor[v],
+				       tgvm_vendor_to_string(v), tgvm_vendor_to_string(v),
+				       tgvm_vendor_to_string(v));
 			sep = ",";
 		}
 	}
@@ -151,7 +153,8 @@ int cmd_model(int argc, char **argv)
 
 			if (a < 0)
 				return cli_fail(TGVM_EXIT_USAGE, "model",
-				                "unknown accelerator '%s' (tcg, kvm or auto)", optarg);
+				                "unknown accelerator '%s' (tcg, kvm or auto)",
+				                optarg);
 			req.accel = a;
 			break;
 		}
@@ -240,7 +243,8 @@ int cmd_model(int argc, char **argv)
 			json_object_set_new(j, "hosts_accepting", json_incref(acc));
 			json_object_set_new(j, "machines_accepting",
 			                    json_integer((json_int_t)fit.machines));
-			json_object_set_new(j, "machines_total", json_integer((json_int_t)fit.total));
+			json_object_set_new(j, "machines_total",
+			                    json_integer((json_int_t)fit.total));
 			json_object_set_new(j, "machines_by_vendor", by_vendor_json(&fit));
 		}
 		s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

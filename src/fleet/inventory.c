@@ -110,7 +110,7 @@ int tgvm_json_check_keys(json_t *obj, const char *const *known, const char *text
 				goto unknown;
 		}
 		continue;
-unknown:
+	unknown:
 		line = key_line(text, key);
 		if (line)
 			snprintf(at, sizeof(at), ", line %d", line);
@@ -177,11 +177,14 @@ static int parse_profile(json_t *p, const struct tgvm_modeldb *db, struct tgvm_h
 {
 	static const char *const edit_keys[] = {"base", "add", "remove", "name", NULL};
 	/* what tgvm host detect --json and tgvm host show --json print */
-	static const char *const full_keys[] = {
-	    "name",           "alias_of",   "vendor",          "family",
-	    "model",          "stepping",   "model_id",        "migration_safe",
-	    "deprecated",     "psabi",      "features",        "tcg_unavailable",
-	    "tcg_unnamed",    "disabled_by_kernel", "source",  NULL};
+	static const char *const full_keys[] = {"name",        "alias_of",
+	                                        "vendor",      "family",
+	                                        "model",       "stepping",
+	                                        "model_id",    "migration_safe",
+	                                        "deprecated",  "psabi",
+	                                        "features",    "tcg_unavailable",
+	                                        "tcg_unnamed", "disabled_by_kernel",
+	                                        "source",      NULL};
 	const struct tgvm_cpu_model *m;
 	char where[TGVM_HOST_NAME_MAX + 32];
 	int r;
@@ -417,9 +420,10 @@ int tgvm_needs_from_report(const char *path, bool allow_incomplete, struct tgvm_
 {
 	/* what tgvm_needs_from_report() reads */
 	static const char *const plain_keys[] = {"required", "guarded", "vendor", "name", NULL};
-	static const char *const read_keys[] = {
-	    "tool",   "version", "required", "guarded", "vendor", "name",
-	    "errors", "reference_ok", "untestable_required", NULL};
+	static const char *const read_keys[] = {"tool",    "version",      "required",
+	                                        "guarded", "vendor",       "name",
+	                                        "errors",  "reference_ok", "untestable_required",
+	                                        NULL};
 	struct tgvm_vm_needs n;
 	json_error_t jerr;
 	char *text = NULL, *unread = NULL;
@@ -457,7 +461,7 @@ int tgvm_needs_from_report(const char *path, bool allow_incomplete, struct tgvm_
 
 				if (d == 0)
 					break;
-				if (d <= 2 && strlen(key) > 3) {
+				if (d <= 2 && (size_t)d * 3 <= strlen(key)) {
 					r = tgvm_json_check_keys(j, read_keys, text, path,
 					                         "the report", reterr);
 					if (r < 0)
@@ -492,13 +496,13 @@ int tgvm_needs_from_report(const char *path, bool allow_incomplete, struct tgvm_
 		if (!allow_incomplete) {
 			const char *nl = unread ? strchr(unread, '\n') : NULL;
 
-			r = tgvm_error_set(reterr, EINVAL,
-			                   "'%s' is incomplete: %zu file%s could not be read (%.*s%s); "
-			                   "a model from it could lack what they need: repair the "
-			                   "input, or give --allow-incomplete",
-			                   path, nu, nu == 1 ? "" : "s",
-			                   nl ? (int)(nl - unread) : 0, unread ? unread : "",
-			                   nu > 1 ? ", ..." : "");
+			r = tgvm_error_set(
+			    reterr, EINVAL,
+			    "'%s' is incomplete: %zu file%s could not be read (%.*s%s); "
+			    "a model from it could lack what they need: repair the "
+			    "input, or give --allow-incomplete",
+			    path, nu, nu == 1 ? "" : "s", nl ? (int)(nl - unread) : 0,
+			    unread ? unread : "", nu > 1 ? ", ..." : "");
 			goto out;
 		}
 	}

@@ -150,11 +150,12 @@ static int pick_vendor(const struct tgvm_modeldb *db, const struct tgvm_features
 			if ((int)g != f && feature_vendors(db, g) && !(feature_vendors(db, g) & m))
 				tgvm_featureset_add(&other, g);
 			names = tgvm_featureset_to_string(&other, ", ");
-			r = tgvm_error_set(reterr, EPERM,
-			                   "no CPU has both '%s' (%s only) and %s: QEMU %s has no model "
-			                   "of one vendor with all of them",
-			                   tgvm_feature_name(f), vendors_str(m, vb, sizeof(vb)),
-			                   names ? names : "the others", db->qemu_version);
+			r = tgvm_error_set(
+			    reterr, EPERM,
+			    "no CPU has both '%s' (%s only) and %s: QEMU %s has no model "
+			    "of one vendor with all of them",
+			    tgvm_feature_name(f), vendors_str(m, vb, sizeof(vb)),
+			    names ? names : "the others", db->qemu_version);
 			free(names);
 			return r;
 		}
@@ -331,7 +332,8 @@ static int fit_refuse(const struct tgvm_inventory *inv, const struct tgvm_featur
 	if (!any) {
 		char vb[64];
 
-		r = tgvm_error_set(reterr, EPERM, "no machine in '%s' can run it: it has no %s "
+		r = tgvm_error_set(reterr, EPERM,
+		                   "no machine in '%s' can run it: it has no %s "
 		                   "machine",
 		                   inv->path, vendors_str(vendors, vb, sizeof(vb)));
 		goto out;
@@ -339,9 +341,8 @@ static int fit_refuse(const struct tgvm_inventory *inv, const struct tgvm_featur
 	if (!tgvm_featureset_empty(&none_has)) {
 		char *names = tgvm_featureset_to_string(&none_has, ", ");
 
-		r = tgvm_error_set(reterr, EPERM,
-		                   "no machine in '%s' can run it: none has %s", inv->path,
-		                   names ? names : "what it needs");
+		r = tgvm_error_set(reterr, EPERM, "no machine in '%s' can run it: none has %s",
+		                   inv->path, names ? names : "what it needs");
 		free(names);
 		goto out;
 	}
@@ -427,7 +428,8 @@ int tgvm_model_choose_fleet(const struct tgvm_modeldb *db, const struct tgvm_mod
 			if (!reterr)
 				return -first.code;
 			*reterr = first;
-			return tgvm_error_prefix(reterr, "no machine in '%s' can run it", inv->path);
+			return tgvm_error_prefix(reterr, "no machine in '%s' can run it",
+			                         inv->path);
 		}
 	}
 	if (!fit.machines)

@@ -72,9 +72,9 @@ struct profile_group {
 
 /* One placement of a requirement: on the hosts of one vendor, or of all. */
 struct vendor_eval {
-	enum tgvm_vendor vendor;           /* the model's vendor */
-	size_t first_entry;                /* SIZE_MAX: no host can run it */
-	struct tgvm_featureset common;     /* features all hosts accepting 'need' share */
+	enum tgvm_vendor vendor;       /* the model's vendor */
+	size_t first_entry;            /* SIZE_MAX: no host can run it */
+	struct tgvm_featureset common; /* features all hosts accepting 'need' share */
 	struct tgvm_featureset presented[TGVM_POLICY__MAX];
 	bool runs[TGVM_POLICY__MAX];
 	uint64_t hosts[TGVM_POLICY__MAX];
@@ -351,9 +351,9 @@ int tgvm_fleet_evaluate(const struct tgvm_inventory *inv, const struct tgvm_vm_n
 				if (E->first_entry == SIZE_MAX)
 					continue;
 				for (int p = 0; p < TGVM_POLICY__MAX; p++)
-					if (E->runs[p] &&
-					    tgvm_host_accepts(&inv->hosts[j].profile,
-					                      &E->presented[p], E->vendor, cross, NULL))
+					if (E->runs[p] && tgvm_host_accepts(&inv->hosts[j].profile,
+					                                    &E->presented[p],
+					                                    E->vendor, cross, NULL))
 						bits |= (uint8_t)(1u << p);
 			}
 			opts->matrix[i * inv->n + j] = bits;

@@ -26,6 +26,8 @@ echo '{"vms": [{"name": "a", "requried": ["avx2"]}]}' >"$TMP/vms-key.json"
 echo '{"vms": [{"name": "a", "required": ["avx2"]}]}' >"$TMP/vms.json"
 long=$(printf 'v%.0s' $(seq 70))
 python3 -c "import json; print(json.dumps({'vms': [{'name': 'a', 'required': ['sse2'] * 5000}]}))" >"$TMP/vms-big.json"
+"$TGVM" model --need avx2 --json >"$TMP/model-report.json"
+"$TGVM" scan /bin/true --json >"$TMP/scan-report.json"
 ln -s "$TMP/loop-b" "$TMP/loop-a"; ln -s "$TMP/loop-a" "$TMP/loop-b"
 
 # CODE ARGS... (ARGS with ${...} expanded here)
@@ -43,6 +45,9 @@ cases=$(cat <<CASES
 0 model --need avx2 --inventory $INV --format qemu
 0 model --report $TMP/plain.json --json
 0 model --report $TMP/incomplete.json --allow-incomplete
+0 model --report $TMP/model-report.json
+0 model --report $TMP/scan-report.json
+0 fleet --inventory $INV --report $TMP/model-report.json --report $TMP/scan-report.json
 0 model --need avx2 --inventory $TMP/inv-x.json
 0 model --need avx2 --inventory $TMP/inv-md.json
 1 model --need sse4a --vendor intel

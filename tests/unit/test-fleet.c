@@ -458,8 +458,8 @@ static void test_model_fleet_agree(void **state)
 	    "{\"hosts\": [{\"name\": \"h\", \"profile\": \"Old-v1\", \"count\": 7},"
 	    "{\"name\": \"g\", \"profile\": \"Zen-v1\", \"count\": 30}]}",
 	};
-	static const char *const needs[] = {"", "avx2", "sse4a", "popcnt,sse4.2", "avx512f",
-	                                    "aes", "bmi2"};
+	static const char *const needs[] = {"",        "avx2", "sse4a", "popcnt,sse4.2",
+	                                    "avx512f", "aes",  "bmi2"};
 	struct tgvm_modeldb *db = test_db();
 	struct tgvm_error err = {0};
 
@@ -572,8 +572,10 @@ static void test_models_imply(void **state)
 			if (!tgvm_featureset_equal(&closed, &full))
 				fail_msg("need %s (%s): base %s lacks what its features imply",
 				         tgvm_feature_name(f), tgvm_vendor_to_string(v), c.base);
-			if (tgvm_featureset_has(&full, TGVM_F_AVX) && !tgvm_featureset_subset(&v2, &full))
-				fail_msg("need %s: AVX without all of x86-64-v2", tgvm_feature_name(f));
+			if (tgvm_featureset_has(&full, TGVM_F_AVX) &&
+			    !tgvm_featureset_subset(&v2, &full))
+				fail_msg("need %s: AVX without all of x86-64-v2",
+				         tgvm_feature_name(f));
 			if (tgvm_featureset_has(&full, TGVM_F_AVX512F) &&
 			    !tgvm_featureset_subset(&v3, &full))
 				fail_msg("need %s: AVX-512 without all of x86-64-v3",
@@ -588,11 +590,11 @@ static void test_models_imply(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_model_choice), cmocka_unit_test(test_host_accepts),
-	    cmocka_unit_test(test_inventory),    cmocka_unit_test(test_inventory_file_errors),
-	    cmocka_unit_test(test_placement),    cmocka_unit_test(test_modeldb_json),
-	    cmocka_unit_test(test_needs_report), cmocka_unit_test(test_model_vendor_features),
-	    cmocka_unit_test(test_model_accel),  cmocka_unit_test(test_model_fleet_agree),
+	    cmocka_unit_test(test_model_choice),    cmocka_unit_test(test_host_accepts),
+	    cmocka_unit_test(test_inventory),       cmocka_unit_test(test_inventory_file_errors),
+	    cmocka_unit_test(test_placement),       cmocka_unit_test(test_modeldb_json),
+	    cmocka_unit_test(test_needs_report),    cmocka_unit_test(test_model_vendor_features),
+	    cmocka_unit_test(test_model_accel),     cmocka_unit_test(test_model_fleet_agree),
 	    cmocka_unit_test(test_model_rules_out), cmocka_unit_test(test_models_imply),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
