@@ -45,6 +45,7 @@ struct memwriter {
 	uint64_t counter; /* pages written since start, the initial fill included */
 	uint64_t rate;    /* bytes per second; 0 = never rewrite; RATE_MAX = as fast as possible */
 	uint64_t mib;
+	uint64_t mark; /* a value set by 'mark N': where the guest's memory came from */
 	uint64_t start_ns;
 	char boot_id[40];
 };
@@ -145,9 +146,9 @@ static void format_tail(const struct memwriter *w, char *buf, size_t size)
 	format_rate(w, rate, sizeof(rate));
 	snprintf(buf, size,
 	         "pages=%" PRIu64 " gen=%" PRIu64 " cursor=%" PRIu64 " counter=%" PRIu64
-	         " mib=%" PRIu64 " rate=%s uptime_ms=%" PRIu64 " boot_id=%s pid=%d",
+	         " mib=%" PRIu64 " rate=%s uptime_ms=%" PRIu64 " boot_id=%s pid=%d mark=%" PRIu64,
 	         w->pages, w->gen, w->cursor, w->counter, w->mib, rate,
-	         clock_ns(CLOCK_BOOTTIME) / NS_PER_MS, w->boot_id, (int)getpid());
+	         clock_ns(CLOCK_BOOTTIME) / NS_PER_MS, w->boot_id, (int)getpid(), w->mark);
 }
 
 static void report_status(const struct memwriter *w, char *buf, size_t size)
@@ -259,11 +260,15 @@ static void udp_serve(struct memwriter *w, int fd)
 			report_status(w, reply, sizeof(reply));
 		else if (strncmp(req, "corrupt ", 8) == 0)
 			corrupt_page(w, req + 8, reply, sizeof(reply));
+		else if (strncmp(req, "mark ", 5) == 0 &&
+		         parse_u64(req + 5, 0, UINT64_MAX, &w->mark) == 0)
+			report_status(w, reply, sizeof(reply));
 		else
-			snprintf(reply, sizeof(reply),
-			         "MEMWRITER error unknown request '%.64s' (want 'verify', 'status' "
-			         "or 'corrupt PAGE')",
-			         req);
+			snprintf(
+			    reply, sizeof(reply),
+			    "MEMWRITER error unknown request '%.64s' (want 'verify', 'status', "
+			    "'mark N' or 'corrupt PAGE')",
+			    req);
 		printf("%s\n", reply);
 		(void)sendto(fd, reply, strlen(reply), MSG_DONTWAIT, (struct sockaddr *)&peer,
 		             plen);

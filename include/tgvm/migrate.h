@@ -160,7 +160,7 @@ struct migrate_hook {
  * Empty strings: nothing.
  */
 struct migrate_actions {
-	char lease_file[4096];       /* completed: the lease of this RAM file moves to the destination */
+	char lease_file[4096]; /* completed: the lease of this RAM file moves to the destination */
 	char free_on_complete[4096]; /* completed: this RAM file (and its lease) is freed */
 	char free_on_rollback[4096]; /* rolled back: this RAM file (and its lease) is freed */
 };
@@ -199,7 +199,7 @@ struct migrate_opts {
 	int test_stop_at;
 	struct migrate_actions actions;
 	struct vm_memdev_lease *lease_held; /* the caller holds this lease's lock (handoff) */
-	const char *test_fault; /* tests only (tgvm-migrate(1), FAULTS); NULL: none */
+	const char *test_fault;             /* tests only (tgvm-migrate(1), FAULTS); NULL: none */
 	/* nil-migration (src/migrate/shared.c, tgvm/memdev.h) */
 	bool ignore_shared; /* x-ignore-shared on both sides: RAM on a shared device is not sent */
 	bool same_host;     /* @to may be the VM's own host (decouple, recouple) */
@@ -247,19 +247,19 @@ int migrate_status(const char *name, json_t **ret, bool *ret_active, struct tgvm
 int migrate_status_all(json_t **ret, struct tgvm_error *reterr);
 
 enum migrate_recovery_action {
-	MIGRATE_RECOVERY_NONE,      /* nothing was left half done */
-	MIGRATE_RECOVERY_BUSY,      /* a live tgvm process drives the move */
-	MIGRATE_RECOVERY_COMPLETED, /* the destination had the VM: the move was completed */
+	MIGRATE_RECOVERY_NONE,        /* nothing was left half done */
+	MIGRATE_RECOVERY_BUSY,        /* a live tgvm process drives the move */
+	MIGRATE_RECOVERY_COMPLETED,   /* the destination had the VM: the move was completed */
 	MIGRATE_RECOVERY_ROLLED_BACK, /* it never ran there: the source keeps the VM */
-	MIGRATE_RECOVERY_WAITING,   /* postcopy: the destination runs, pages still coming */
-	MIGRATE_RECOVERY_LOST,      /* the source QEMU died before the switch */
+	MIGRATE_RECOVERY_WAITING,     /* postcopy: the destination runs, pages still coming */
+	MIGRATE_RECOVERY_LOST,        /* the source QEMU died before the switch */
 	MIGRATE_RECOVERY__MAX
 };
 const char *migrate_recovery_action_to_string(enum migrate_recovery_action a);
 
 struct migrate_recovery {
 	enum migrate_recovery_action action;
-	char host[TGVM_NAME_MAX];        /* where the VM runs now ("" when lost) */
+	char host[TGVM_NAME_MAX];          /* where the VM runs now ("" when lost) */
 	char evidence[TGVM_ERROR_MSG_MAX]; /* what the QEMUs said */
 };
 

@@ -199,8 +199,8 @@ struct tgvm_strv; /* src/util/util.h */
 
 /* What QEMU needs to run a VM described by a config from one state directory. */
 struct vm_launch {
-	const char *dir; /* state directory holding the sockets, logs and pid */
-	bool incoming;   /* start paused with -incoming defer (migration destination) */
+	const char *dir;        /* state directory holding the sockets, logs and pid */
+	bool incoming;          /* start paused with -incoming defer (migration destination) */
 	const char *serial_log; /* the console log, appended to; NULL: @dir/serial.log */
 };
 

@@ -518,7 +518,10 @@ int cmd_migrate(int argc, char **argv)
 
 static const char *sig_name(int sig)
 {
-	return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
+	return sig == SIGINT    ? "SIGINT"
+	       : sig == SIGTERM ? "SIGTERM"
+	       : sig == SIGHUP  ? "SIGHUP"
+	                        : "a signal";
 }
 
 int cli_migrate_exit(int r, const char *vm, const char *status, const char *from, const char *to,
@@ -530,21 +533,23 @@ int cli_migrate_exit(int r, const char *vm, const char *status, const char *from
 		return cli_refused("migrate", err);
 	if (r == 0) {
 		if (sig)
-			fprintf(stderr,
-			        "tgvm migrate: %s came after the destination had the VM: the move was "
-			        "completed; VM '%s' runs on host '%s'\n",
-			        sig_name(sig), vm, to);
+			fprintf(
+			    stderr,
+			    "tgvm migrate: %s came after the destination had the VM: the move was "
+			    "completed; VM '%s' runs on host '%s'\n",
+			    sig_name(sig), vm, to);
 		return TGVM_EXIT_OK;
 	}
 	if (r == -EINTR && sig && strcmp(status, "completed")) {
-		fprintf(stderr,
-		        "tgvm migrate: %s before the switch: the move was cancelled; VM '%s' runs on "
-		        "host '%s'\n",
-		        sig_name(sig), vm, from && *from ? from : "?");
+		fprintf(
+		    stderr,
+		    "tgvm migrate: %s before the switch: the move was cancelled; VM '%s' runs on "
+		    "host '%s'\n",
+		    sig_name(sig), vm, from && *from ? from : "?");
 		return 128 + sig;
 	}
 	if (!strcmp(status, "completed"))
-		return cli_fail(TGVM_EXIT_FAILURE, "migrate", "VM '%s' moved to host '%s', but %s", vm,
-		                to, err->msg[0] ? err->msg : "something failed");
+		return cli_fail(TGVM_EXIT_FAILURE, "migrate", "VM '%s' moved to host '%s', but %s",
+		                vm, to, err->msg[0] ? err->msg : "something failed");
 	return cli_fail(TGVM_EXIT_FAILURE, "migrate", "%s", err->msg[0] ? err->msg : "failed");
 }

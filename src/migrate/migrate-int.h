@@ -136,7 +136,7 @@ enum mig_verdict {
  * @resume_seen: a RESUME from the destination was seen. @sq/@dq may be NULL
  * (that QEMU is gone). Appends the evidence to @why.
  */
-enum mig_verdict mig_settle(struct qmp_conn *sq, struct qmp_conn *dq, bool resume_seen,
-                            char *why, size_t why_size);
+enum mig_verdict mig_settle(struct qmp_conn *sq, struct qmp_conn *dq, bool resume_seen, char *why,
+                            size_t why_size);
 
 #endif

@@ -156,10 +156,11 @@ static int sample(struct mig *m, struct tgvm_error *reterr)
 		    .dirty_sync_count = pass,
 		    .remaining_bytes = ram->has_remaining ? ram->remaining : 0,
 		    .transferred_bytes = ram->has_transferred ? ram->transferred : 0,
-		    .dirty_rate_bps = (ram->has_dirty_pages_rate ? ram->dirty_pages_rate : 0) *
-		                      (ram->has_page_size && ram->page_size ? ram->page_size : 4096),
-		    .throughput_bps = ram->has_mbps && ram->mbps > 0 ? (uint64_t)(ram->mbps * 1e6 / 8)
-		                                                     : 0,
+		    .dirty_rate_bps =
+		        (ram->has_dirty_pages_rate ? ram->dirty_pages_rate : 0) *
+		        (ram->has_page_size && ram->page_size ? ram->page_size : 4096),
+		    .throughput_bps =
+		        ram->has_mbps && ram->mbps > 0 ? (uint64_t)(ram->mbps * 1e6 / 8) : 0,
 		};
 
 		/* One entry per pass: a new pass appends, the same pass updates. */
@@ -246,7 +247,7 @@ static int steer(struct mig *m, uint64_t now, struct tgvm_error *reterr)
 	if (!m->limit_raised && !o->qemu_defaults && o->downtime_limit_ms < RAISED_LIMIT_MS &&
 	    pass >= RAISE_AFTER_PASSES) {
 		struct tgvm_qmp_migrate_params p = {.has_downtime_limit = true,
-		                                     .downtime_limit = RAISED_LIMIT_MS};
+		                                    .downtime_limit = RAISED_LIMIT_MS};
 
 		m->limit_raised = true;
 		if (tgvm_qmp_migrate_set_parameters(m->sq, &p, MIG_QMP_MS, NULL) == 0)
@@ -337,7 +338,8 @@ static int drive(struct mig *m, enum until u, struct tgvm_error *reterr)
 		if ((r = sample(m, reterr)) < 0) {
 			if (!vm_dir_pid(m->indir) && !m->resume_seen)
 				return tgvm_error_set(
-				    reterr, EPIPE, "the destination QEMU on host '%s' died during %s",
+				    reterr, EPIPE,
+				    "the destination QEMU on host '%s' died during %s",
 				    m->dst_host.name, migrate_phase_to_string(m->phase));
 			return r;
 		}
@@ -434,7 +436,8 @@ static int set_migration_params(struct mig *m, bool mfd, struct tgvm_error *rete
 	struct tgvm_qmp_migrate_params p = {0};
 	int r;
 
-	mig_wait_source_idle(m->sq, 30000); /* a migration cancelled just before may still wind down */
+	mig_wait_source_idle(m->sq,
+	                     30000); /* a migration cancelled just before may still wind down */
 	/* QEMU refuses while the thread of a just-cancelled migration winds down. */
 	for (int tries = 0; tries < 150; tries++) {
 		r = tgvm_qmp_migrate_set_capabilities(m->sq, src_caps, ARRAY_SIZE(src_caps),
@@ -466,7 +469,7 @@ static int set_migration_params(struct mig *m, bool mfd, struct tgvm_error *rete
 		return tgvm_error_prefix(reterr, "cannot set migration parameters");
 	if (mfd) {
 		struct tgvm_qmp_migrate_params dp = {.has_multifd_channels = true,
-		                                      .multifd_channels = o->multifd_channels};
+		                                     .multifd_channels = o->multifd_channels};
 
 		if ((r = tgvm_qmp_migrate_set_parameters(m->dq, &dp, MIG_QMP_MS, reterr)) < 0)
 			return tgvm_error_prefix(reterr, "cannot set migration parameters");
@@ -531,7 +534,8 @@ static int ph_prepare(struct mig *m, struct tgvm_error *reterr)
 	snprintf(m->dst.host, sizeof(m->dst.host), "%s", m->dst_host.name);
 	if (o->prepare_dst && (r = o->prepare_dst(&m->dst, o->prepare_opaque, reterr)) < 0)
 		return r; /* nil-migration (shared.c): RAM backing of the destination */
-	snprintf(m->indir, sizeof(m->indir), "%s/in-%" PRIu64, m->vmdir, m->t->started_ns / 1000000);
+	snprintf(m->indir, sizeof(m->indir), "%s/in-%" PRIu64, m->vmdir,
+	         m->t->started_ns / 1000000);
 	snprintf(serial, sizeof(serial), "%s/serial.log", m->vmdir); /* one console log per VM */
 	snprintf(path, sizeof(path), "%s/" MIG_CANCEL_FILE, m->vmdir);
 	unlink(path);
@@ -761,7 +765,10 @@ static size_t phase_index(enum migrate_phase p)
 
 static const char *signal_name(int sig)
 {
-	return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "signal";
+	return sig == SIGINT    ? "SIGINT"
+	       : sig == SIGTERM ? "SIGTERM"
+	       : sig == SIGHUP  ? "SIGHUP"
+	                        : "signal";
 }
 
 /*
@@ -796,14 +803,16 @@ static int settle(struct mig *m, size_t at, int r, uint64_t *prev_end, struct tg
 	json_object_set_new(t->extra, "settled",
 	                    json_pack("{s:s, s:s, s:s}", "at_phase",
 	                              migrate_phase_to_string(phases[at].phase), "verdict",
-	                              v == MIG_VERDICT_COMPLETE   ? "completed"
-	                              : v == MIG_VERDICT_WAIT     ? "postcopy still running"
-	                              : v == MIG_VERDICT_LOST     ? "lost"
-	                                                          : "rolled back",
+	                              v == MIG_VERDICT_COMPLETE ? "completed"
+	                              : v == MIG_VERDICT_WAIT   ? "postcopy still running"
+	                              : v == MIG_VERDICT_LOST   ? "lost"
+	                                                        : "rolled back",
 	                              "evidence", why));
 	mig_log(m->vmdir, "move to '%s' stopped in %s (%s): %s%s%s", m->dst_host.name,
 	        migrate_phase_to_string(phases[at].phase), reterr ? reterr->msg : "",
-	        v == MIG_VERDICT_COMPLETE ? "completing it" : v == MIG_VERDICT_WAIT ? "postcopy goes on" : "rolling back",
+	        v == MIG_VERDICT_COMPLETE ? "completing it"
+	        : v == MIG_VERDICT_WAIT   ? "postcopy goes on"
+	                                  : "rolling back",
 	        why[0] ? "; " : "", why);
 	switch (v) {
 	case MIG_VERDICT_WAIT:
@@ -811,19 +820,20 @@ static int settle(struct mig *m, size_t at, int r, uint64_t *prev_end, struct tg
 			/* Postcopy itself broke: both QEMUs stay, the VM runs on the
 			 * destination; a later 'migrate status' settles it. */
 			m->keep_journal = true;
-			return tgvm_error_prefix(reterr,
-			                         "postcopy broke after the switch to '%s' (the VM "
-			                         "runs there and its source keeps the pages it still "
-			                         "needs; QEMU's postcopy recovery can resume it)",
-			                         m->dst_host.name);
+			return tgvm_error_prefix(
+			    reterr,
+			    "postcopy broke after the switch to '%s' (the VM "
+			    "runs there and its source keeps the pages it still "
+			    "needs; QEMU's postcopy recovery can resume it)",
+			    m->dst_host.name);
 		}
 		/* fall through */
 	case MIG_VERDICT_COMPLETE: {
 		/* The destination has the VM: finish the move whatever stopped it. */
 		struct tgvm_error e2 = {0};
 		size_t from = phase_index(v == MIG_VERDICT_WAIT ? MIGRATE_PHASE_SWITCH
-		                          : m->resume_seen    ? MIGRATE_PHASE_START
-		                                              : MIGRATE_PHASE_SWITCH);
+		                          : m->resume_seen      ? MIGRATE_PHASE_START
+		                                                : MIGRATE_PHASE_SWITCH);
 
 		if (phases[at].phase >= phases[from].phase)
 			from = at + 1;
@@ -878,8 +888,12 @@ int migrate_vm(const char *name, const char *to, const struct migrate_opts *o,
 	snprintf(t->status, sizeof(t->status), "failed");
 	vm_config_init(&m.src);
 	vm_config_init(&m.dst);
-	m.run = (struct migrate_run){.src = &m.src, .dst = &m.dst, .src_host = &m.src_host,
-	                             .dst_host = &m.dst_host, .vmdir = m.vmdir, .indir = m.indir,
+	m.run = (struct migrate_run){.src = &m.src,
+	                             .dst = &m.dst,
+	                             .src_host = &m.src_host,
+	                             .dst_host = &m.dst_host,
+	                             .vmdir = m.vmdir,
+	                             .indir = m.indir,
 	                             .t = t};
 
 	/* A move of this VM that an earlier process left is settled first. */
@@ -923,15 +937,16 @@ int migrate_vm(const char *name, const char *to, const struct migrate_opts *o,
 		mig_write_json(m.vmdir, MIG_TIMELINE_FILE, j, NULL);
 		json_decref(j);
 		if (strcmp(t->error, "") || m.interrupted)
-			mig_log(m.vmdir, "move to '%s': %s%s%s", to, t->status, t->error[0] ? ": " : "",
-			        t->error);
+			mig_log(m.vmdir, "move to '%s': %s%s%s", to, t->status,
+			        t->error[0] ? ": " : "", t->error);
 		snprintf(path, sizeof(path), "%s/" MIG_ACTIVE_FILE, m.vmdir);
 		unlink(path);
 		snprintf(path, sizeof(path), "%s/" MIG_CANCEL_FILE, m.vmdir);
 		unlink(path);
 	}
 	if (m.claimed)
-		mig_unclaim(m.vmdir); /* the VM directory may have followed the VM: the claim is in it */
+		mig_unclaim(
+		    m.vmdir); /* the VM directory may have followed the VM: the claim is in it */
 	vm_config_release(&m.src);
 	vm_config_release(&m.dst);
 	return r;

@@ -330,12 +330,12 @@ static int h_after(struct migrate_run *run, void *opaque, struct tgvm_error *ret
 	if (x->sq && tgvm_qmp_query_migrate(x->sq, QMP_MS, &q, NULL) == 0) {
 		if (q.has_total_time && q.has_setup_time && q.total_time > q.setup_time &&
 		    q.ram.has_mbps && q.ram.mbps > 0)
-			json_object_set_new(t->extra, "stream_bytes",
-			                    json_integer((json_int_t)(q.ram.mbps *
-			                                              (double)(q.total_time -
-			                                                       q.setup_time) *
-			                                              125.0 +
-			                                          0.5)));
+			json_object_set_new(
+			    t->extra, "stream_bytes",
+			    json_integer(
+			        (json_int_t)(q.ram.mbps * (double)(q.total_time - q.setup_time) *
+			                         125.0 +
+			                     0.5)));
 		json_object_set_new(t->extra, "ram_bytes",
 		                    q.ram.has_transferred
 		                        ? json_integer((json_int_t)q.ram.transferred)
@@ -356,10 +356,10 @@ static void step_opts(struct nil_ctx *x, struct migrate_opts *oo)
 	*oo = *x->user;
 	oo->step = step_names[x->step];
 	if (oo->n_hooks + 2 <= MIGRATE_HOOKS_MAX) {
-		oo->hooks[oo->n_hooks++] = (struct migrate_hook){MIGRATE_PHASE_PRECOPY,
-		                                                 MIGRATE_HOOK_BEFORE, h_before, x};
-		oo->hooks[oo->n_hooks++] = (struct migrate_hook){MIGRATE_PHASE_START,
-		                                                 MIGRATE_HOOK_AFTER, h_after, x};
+		oo->hooks[oo->n_hooks++] =
+		    (struct migrate_hook){MIGRATE_PHASE_PRECOPY, MIGRATE_HOOK_BEFORE, h_before, x};
+		oo->hooks[oo->n_hooks++] =
+		    (struct migrate_hook){MIGRATE_PHASE_START, MIGRATE_HOOK_AFTER, h_after, x};
 	}
 	oo->prepare_dst = prepare_dst;
 	oo->prepare_opaque = x;

@@ -164,12 +164,12 @@ void mig_journal_write(struct mig *m)
 	json_object_set_new(j, "qemu_status", json_string(m->qemu_status));
 	json_object_set_new(j, "phase", json_string(migrate_phase_to_string(m->phase)));
 	json_object_set_new(j, "status", json_string("active"));
-	rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:o}", "src_host",
-	                m->src.host, "src_tap", m->src.tap, "src_mac", m->src.mac, "dst_host",
-	                m->dst_host.name, "dst_tap", m->dst.tap, "src_was_running",
-	                m->src_was_running, "stop_seen", m->stop_seen, "resume_seen",
-	                m->resume_seen, "net_switched", m->t->net_switched, "actions",
-	                actions_to_json(&m->o->actions));
+	rec =
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:o}", "src_host", m->src.host,
+	              "src_tap", m->src.tap, "src_mac", m->src.mac, "dst_host", m->dst_host.name,
+	              "dst_tap", m->dst.tap, "src_was_running", m->src_was_running, "stop_seen",
+	              m->stop_seen, "resume_seen", m->resume_seen, "net_switched",
+	              m->t->net_switched, "actions", actions_to_json(&m->o->actions));
 	json_object_set_new(j, "recovery", rec);
 	mig_write_json(m->vmdir, MIG_ACTIVE_FILE, j, NULL);
 	json_decref(j);
@@ -251,8 +251,9 @@ int mig_actions_run(const struct migrate_actions *a, bool completed, const char 
 
 	if (completed && a->lease_file[0] && dst_host) {
 		if (held && held->fd >= 0)
-			r = strcmp(held->host, dst_host) ? vm_memdev_lease_move(held, dst_host, reterr)
-			                                 : 0;
+			r = strcmp(held->host, dst_host)
+			        ? vm_memdev_lease_move(held, dst_host, reterr)
+			        : 0;
 		else
 			r = lease_move(a->lease_file, dst_host, reterr);
 	}
@@ -288,14 +289,14 @@ void mig_roll_back(struct mig *m)
 		if (m->stream_fd)
 			tgvm_qmp_closefd(m->sq, MIG_STREAM_FD_NAME, MIG_QMP_MS, NULL);
 		mig_wait_source_idle(m->sq, 30000);
-		if (m->src_was_running && tgvm_qmp_query_status(m->sq, MIG_QMP_MS, &st, NULL) == 0 &&
-		    !st.running)
+		if (m->src_was_running &&
+		    tgvm_qmp_query_status(m->sq, MIG_QMP_MS, &st, NULL) == 0 && !st.running)
 			tgvm_qmp_cont(m->sq, MIG_QMP_MS, NULL);
 	}
 }
 
-enum mig_verdict mig_settle(struct qmp_conn *sq, struct qmp_conn *dq, bool resume_seen,
-                            char *why, size_t why_size)
+enum mig_verdict mig_settle(struct qmp_conn *sq, struct qmp_conn *dq, bool resume_seen, char *why,
+                            size_t why_size)
 {
 	struct tgvm_qmp_status ds = {0}, ss = {0};
 	struct tgvm_qmp_migrate_info dm = {0}, sm = {0};
@@ -308,8 +309,7 @@ enum mig_verdict mig_settle(struct qmp_conn *sq, struct qmp_conn *dq, bool resum
 		if (n < why_size)                                                                  \
 			n += (size_t)snprintf(why + n, why_size - n, __VA_ARGS__);                 \
 	} while (0)
-	WHY("%sdestination: %s", n ? "; " : "",
-	    d_ok ? ds.status : (dq ? "not answering" : "gone"));
+	WHY("%sdestination: %s", n ? "; " : "", d_ok ? ds.status : (dq ? "not answering" : "gone"));
 	if (d_mig)
 		WHY(" (incoming migration %s)", mig_status_word(&dm));
 	if (resume_seen)
@@ -493,10 +493,12 @@ static int reconcile_locked(const char *name, const char *vmdir, int wait_ms,
 		break;
 	case MIG_VERDICT_ROLLBACK:
 	case MIG_VERDICT_LOST:
-		rec->action = v == MIG_VERDICT_LOST ? MIGRATE_RECOVERY_LOST
-		                                    : MIGRATE_RECOVERY_ROLLED_BACK;
+		rec->action =
+		    v == MIG_VERDICT_LOST ? MIGRATE_RECOVERY_LOST : MIGRATE_RECOVERY_ROLLED_BACK;
 		snprintf(rec->host, sizeof(rec->host), "%s",
-		         v == MIG_VERDICT_LOST ? "" : have_sc ? sc.host : "");
+		         v == MIG_VERDICT_LOST ? ""
+		         : have_sc             ? sc.host
+		                               : "");
 		if (indir[0]) {
 			vm_kill_dir(indir, have_dc ? dc.host : NULL, have_dc ? dc.tap : NULL, NULL);
 			vm_rm_rf(indir);
@@ -524,7 +526,7 @@ static int reconcile_locked(const char *name, const char *vmdir, int wait_ms,
 		store_outcome(vmdir, jr,
 		              rec->action == MIGRATE_RECOVERY_COMPLETED ? "completed"
 		              : rec->action == MIGRATE_RECOVERY_LOST    ? "failed"
-		                                                         : "cancelled",
+		                                                        : "cancelled",
 		              rec);
 		remove_journal(vmdir);
 	}
@@ -547,11 +549,16 @@ int migrate_reconcile(const char *name, int wait_ms, struct migrate_recovery *re
 		return r;
 	snprintf(path, sizeof(path), "%s/" MIG_ACTIVE_FILE, vmdir);
 	find_incoming(vmdir, indir, sizeof(indir));
+	pid = claim_pid(vmdir);
 	if (access(path, F_OK) < 0 && !indir[0]) {
+		/* Nothing half done; a claim whose process died early goes. */
+		if (pid > 0 && !pid_alive(pid)) {
+			snprintf(path, sizeof(path), "%s/" MIG_CLAIM_FILE, vmdir);
+			unlink(path);
+		}
 		*ret = rec;
 		return 0;
 	}
-	pid = claim_pid(vmdir);
 	if (pid > 0 && pid != (long)getpid() && pid_alive(pid)) {
 		rec.action = MIGRATE_RECOVERY_BUSY;
 		snprintf(rec.evidence, sizeof(rec.evidence), "tgvm process %ld drives the move",
@@ -625,10 +632,11 @@ int migrate_status(const char *name, json_t **ret, bool *ret_active, struct tgvm
 			                    json_real((double)(now - (uint64_t)st) / 1e6));
 		json_object_del(j, "recovery");
 		if (rec.action == MIGRATE_RECOVERY_WAITING)
-			json_object_set_new(j, "qemu_status",
-			                    json_sprintf("orphaned postcopy, settled once the source "
-			                                 "has sent every page (%s)",
-			                                 rec.evidence));
+			json_object_set_new(
+			    j, "qemu_status",
+			    json_sprintf("orphaned postcopy, settled once the source "
+			                 "has sent every page (%s)",
+			                 rec.evidence));
 		*ret = j;
 		*ret_active = true;
 		return 0;
@@ -668,11 +676,12 @@ int migrate_status_all(json_t **ret, struct tgvm_error *reterr)
 			if (de->d_name[0] == '.' || tgvm_name_check("VM", de->d_name, NULL) < 0 ||
 			    migrate_status(de->d_name, &j, &active, NULL) < 0)
 				continue;
-			row = json_pack("{s:s, s:b, s:O?, s:O?, s:O?, s:O?, s:O?}", "vm", de->d_name,
-			                "active", active, "status", json_object_get(j, "status"),
-			                "from", json_object_get(j, "from"), "to",
-			                json_object_get(j, "to"), "mode", json_object_get(j, "mode"),
-			                "ended_unix_ns", json_object_get(j, "ended_unix_ns"));
+			row =
+			    json_pack("{s:s, s:b, s:O?, s:O?, s:O?, s:O?, s:O?}", "vm", de->d_name,
+			              "active", active, "status", json_object_get(j, "status"),
+			              "from", json_object_get(j, "from"), "to",
+			              json_object_get(j, "to"), "mode", json_object_get(j, "mode"),
+			              "ended_unix_ns", json_object_get(j, "ended_unix_ns"));
 			json_decref(j);
 			nr = row ? realloc(rows, (n + 1) * sizeof(*rows)) : NULL;
 			if (!nr) {
@@ -712,9 +721,9 @@ int migrate_cancel_request(const char *name, struct tgvm_error *reterr)
 		for (int i = 0; i < 3000 && access(path, F_OK) == 0; i++)
 			sleep_ms(10);
 		if (access(path, F_OK) == 0)
-			return tgvm_error_set(reterr, ETIMEDOUT,
-			                      "the migrate process (pid %ld) did not stop within 30 s",
-			                      pid);
+			return tgvm_error_set(
+			    reterr, ETIMEDOUT,
+			    "the migrate process (pid %ld) did not stop within 30 s", pid);
 		json_t *j = mig_read_json(dir, MIG_TIMELINE_FILE);
 		const char *st = json_string_value(json_object_get(j, "status"));
 		r = st && !strcmp(st, "completed")

@@ -171,4 +171,3 @@ json_t *migrate_timeline_to_json(const struct migrate_timeline *t)
 		json_object_update(j, t->extra); /* hooks' fields (may fill network_blackout_ms) */
 	return j;
 }
-
