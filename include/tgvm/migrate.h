@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "tgvm/error.h"
+#include "tgvm/hostcheck.h"
 #include "tgvm/model.h"
 #include "tgvm/vm.h"
 
@@ -276,23 +277,5 @@ int migrate_reconcile(const char *name, int wait_ms, struct migrate_recovery *re
                       struct tgvm_error *reterr);
 /* The same for every VM; the number of moves settled, or -errno. */
 int migrate_reconcile_all(int wait_ms, struct tgvm_error *reterr);
-
-/*
- * The default check: the destination's CPU profile (from the inventory that
- * created the host, else this machine's CPU under KVM or TCG's maximum under
- * TCG) must contain every feature the
- * VM's -cpu string presents, and the vendor must match. @opaque unused.
- */
-int migrate_check_cpu(const struct vm_config *vm, const struct vm_host *dst, void *opaque,
-                      struct tgvm_error *reterr);
-
-/*
- * Host @h's CPU profile as the check sees it: from the inventory that created
- * it, else this machine's CPU when @accel is "kvm", else TCG's maximum (with
- * @vm_vendor, since TCG presents either vendor).
- */
-int migrate_host_profile(const struct vm_host *h, const char *accel, const struct tgvm_modeldb *db,
-                         enum tgvm_vendor vm_vendor, struct tgvm_cpu_model *ret,
-                         struct tgvm_error *reterr);
 
 #endif

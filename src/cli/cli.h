@@ -38,17 +38,22 @@ int cmd_migrate(int argc, char **argv);
 int cmd_host_up(int argc, char **argv);
 int cmd_host_down(int argc, char **argv);
 
-/* nil-migration steps of tgvm migrate (cmd-migrate-nil.c). */
+/* Every form of `tgvm migrate VM ...`, parsed once (cmd-migrate.c). */
 #include <jansson.h>
-struct migrate_opts;
-bool cli_migrate_is_nil(int argc, char **argv);
-/*
- * The options every form of `tgvm migrate` takes (-d -b -T -n -P -N -S, see
- * cmd-migrate.c): true when @c is one of them, with *rc 0 or the exit code of
- * a bad value (already reported).
- */
-bool cli_migrate_common_opt(int c, const char *arg, struct migrate_opts *o, int *rc);
-int cmd_migrate_nil(int argc, char **argv);
+
+#include "tgvm/migrate.h"
+#include "tgvm/nil.h"
+struct cli_migrate_args {
+	const char *vm, *to, *svg;
+	const char *nil_mode; /* "shared" or "nil", else NULL */
+	const char *decouple; /* the device, for --decouple */
+	bool recouple, json, mode_given;
+	const char *memdev; /* --mode nil --memdev */
+	struct nil_opts nil;
+	struct migrate_opts o;
+};
+/* The nil-migration steps (cmd-migrate-nil.c): run, print, exit code. */
+int cli_migrate_nil(struct cli_migrate_args *a);
 /* Memory devices and migration domains of @inventory: a table, or into @json_out (cli-memdev.c). */
 int cli_fleet_memdevs(const char *inventory, json_t *json_out);
 bool cli_fleet_has_memdevs(const char *inventory);

@@ -18,18 +18,19 @@
 
 static void migrate_usage(void)
 {
-	fprintf(stderr,
-	        "usage: tgvm migrate VM --to HOST [--mode precopy|postcopy|auto]\n"
-	        "                    [--downtime-limit MS] [--max-bandwidth SIZE]\n"
-	        "                    [--converge-timeout MS] [--timeout MS] [--stall-timeout MS]\n"
-	        "                    [--multifd N]\n"
-	        "                    [--probe-interval US | --no-probe] [--no-net-switch]\n"
-	        "                    [--stream-buffer SIZE|auto]\n"
-	        "                    [--svg FILE] [--qemu-defaults] [--no-check] [--json]\n"
-	        "       tgvm migrate VM --to HOST --mode shared|nil | --decouple DEVICE |\n"
-	        "                    --recouple   (nil-migration; see tgvm-migrate(1))\n"
-	        "       tgvm migrate status VM [--json] [--svg FILE]\n"
-	        "       tgvm migrate cancel VM\n");
+	fprintf(
+	    stderr,
+	    "usage: tgvm migrate VM --to HOST [--mode precopy|postcopy|auto]\n"
+	    "                    [--downtime-limit MS] [--max-bandwidth SIZE]\n"
+	    "                    [--converge-timeout MS] [--timeout MS] [--stall-timeout MS]\n"
+	    "                    [--multifd N]\n"
+	    "                    [--probe-interval US | --no-probe] [--no-net-switch]\n"
+	    "                    [--stream-buffer SIZE|auto]\n"
+	    "                    [--svg FILE] [--qemu-defaults] [--no-check] [--json]\n"
+	    "       tgvm migrate VM --to HOST --mode shared|nil [--memdev DEVICE] [--breakdown]\n"
+	    "       tgvm migrate VM --decouple DEVICE | --recouple   (nil-migration)\n"
+	    "       tgvm migrate status [VM] [--json] [--svg FILE]\n"
+	    "       tgvm migrate cancel VM\n");
 }
 
 static void progress(const struct migrate_timeline *t, const char *status, void *opaque)
@@ -341,59 +342,180 @@ static int migrate_cancel_cmd(int argc, char **argv)
 	return TGVM_EXIT_OK;
 }
 
-bool cli_migrate_common_opt(int c, const char *arg, struct migrate_opts *o, int *rc)
+/* One option of `tgvm migrate` into @a; 0, or the exit code of a bad value (reported). */
+static int migrate_opt(int c, const char *arg, struct cli_migrate_args *a)
 {
-	*rc = 0;
+	struct migrate_opts *o = &a->o;
+	uint64_t v = 0;
+	int r;
+
 	switch (c) {
+	case 't':
+		a->to = arg;
+		return 0;
+	case 'm':
+		if (!strcmp(arg, "shared") || !strcmp(arg, "nil")) {
+			a->nil_mode = arg;
+			return 0;
+		}
+		if ((r = migrate_mode_from_string(arg)) < 0)
+			return cli_fail(TGVM_EXIT_USAGE, "migrate",
+			                "unknown mode '%s' (precopy, postcopy, auto, shared, nil)",
+			                arg);
+		o->mode = (enum migrate_mode)r;
+		a->mode_given = true;
+		return 0;
+	case 'D':
+		a->decouple = arg;
+		return 0;
+	case 'R':
+		a->recouple = true;
+		return 0;
+	case 'e':
+		a->memdev = arg;
+		return 0;
+	case 'B':
+		a->nil.breakdown = true;
+		return 0;
 	case 'd':
 		o->downtime_limit_set = true;
 		if (tgvm_parse_int(arg, 1, 600000, &o->downtime_limit_ms) < 0)
-			*rc = cli_fail(TGVM_EXIT_USAGE, "migrate",
-			               "--downtime-limit takes milliseconds, not '%s'", arg);
-		return true;
+			return cli_fail(TGVM_EXIT_USAGE, "migrate",
+			                "--downtime-limit takes milliseconds, not '%s'", arg);
+		return 0;
 	case 'b':
 		if (tgvm_parse_size(arg, &o->max_bandwidth) < 0 || !o->max_bandwidth)
-			*rc = cli_fail(
+			return cli_fail(
 			    TGVM_EXIT_USAGE, "migrate",
 			    "--max-bandwidth takes bytes per second (e.g. 100M), not '%s'", arg);
-		return true;
+		return 0;
+	case 'c':
+		if (tgvm_parse_int(arg, 1, 3600000, &o->converge_timeout_ms) < 0)
+			return cli_fail(TGVM_EXIT_USAGE, "migrate",
+			                "--converge-timeout takes milliseconds, not '%s'", arg);
+		return 0;
 	case 'T':
 		if (tgvm_parse_int(arg, 1, 86400000, &o->timeout_ms) < 0)
-			*rc = cli_fail(TGVM_EXIT_USAGE, "migrate",
-			               "--timeout takes milliseconds, not '%s'", arg);
-		return true;
+			return cli_fail(TGVM_EXIT_USAGE, "migrate",
+			                "--timeout takes milliseconds, not '%s'", arg);
+		return 0;
+	case 'z':
+		if (tgvm_parse_int(arg, 100, 3600000, &o->stall_timeout_ms) < 0)
+			return cli_fail(TGVM_EXIT_USAGE, "migrate",
+			                "--stall-timeout takes milliseconds, not '%s'", arg);
+		return 0;
+	case 'M':
+		if (tgvm_parse_int(arg, 1, 64, &o->multifd_channels) < 0)
+			return cli_fail(TGVM_EXIT_USAGE, "migrate",
+			                "--multifd takes 1 to 64 channels, not '%s'", arg);
+		return 0;
 	case 'n':
 		o->check = NULL;
-		return true;
+		return 0;
 	case 'P':
 		if (tgvm_parse_int(arg, 10, 1000000, &o->probe_interval_us) < 0)
-			*rc = cli_fail(TGVM_EXIT_USAGE, "migrate",
-			               "--probe-interval takes microseconds, not '%s'", arg);
-		return true;
+			return cli_fail(TGVM_EXIT_USAGE, "migrate",
+			                "--probe-interval takes microseconds, not '%s'", arg);
+		return 0;
 	case 'N':
 		o->probe_interval_us = -1;
-		return true;
+		return 0;
 	case 'S':
 		o->no_net_switch = true;
-		return true;
-	case 'H': {
-		uint64_t v = 0;
-
+		return 0;
+	case 'H':
 		if (!strcmp(arg, "auto"))
 			o->stream_buffer = -1;
 		else if (tgvm_parse_size(arg, &v) < 0 || v < 4096 || v > (256u << 20))
-			*rc =
-			    cli_fail(TGVM_EXIT_USAGE, "migrate",
-			             "--stream-buffer takes a size from 4K to 256M or 'auto', not "
-			             "'%s'",
-			             arg);
+			return cli_fail(
+			    TGVM_EXIT_USAGE, "migrate",
+			    "--stream-buffer takes a size from 4K to 256M or 'auto', not '%s'",
+			    arg);
 		else
 			o->stream_buffer = (int)v;
-		return true;
-	}
+		return 0;
+	case 'g':
+		a->svg = arg;
+		return 0;
+	case 'Q':
+		o->qemu_defaults = true;
+		return 0;
+	case 'j':
+		a->json = true;
+		return 0;
 	default:
-		return false;
+		migrate_usage();
+		return TGVM_EXIT_USAGE;
 	}
+}
+
+/* What goes with what: one message per conflict, before anything moves. */
+static int migrate_args_check(struct cli_migrate_args *a, int argc, char **argv)
+{
+	bool nil = a->nil_mode || a->decouple || a->recouple;
+
+	if (optind != argc - 1) {
+		if (optind >= argc)
+			fprintf(stderr, "tgvm migrate: which VM?\n");
+		else
+			fprintf(stderr, "tgvm migrate: unexpected argument '%s'%s\n",
+			        argv[optind + 1],
+			        a->to ? "" : " (the destination goes after --to)");
+		migrate_usage();
+		return TGVM_EXIT_USAGE;
+	}
+	a->vm = argv[optind];
+	if ((a->decouple != NULL) + a->recouple + (a->nil_mode != NULL) > 1)
+		return cli_fail(TGVM_EXIT_USAGE, "migrate",
+		                "give one of --mode shared|nil, --decouple DEVICE, --recouple");
+	if (a->nil_mode && a->mode_given)
+		return cli_fail(TGVM_EXIT_USAGE, "migrate", "one --mode");
+	if ((a->decouple || a->recouple) && a->to)
+		return cli_fail(TGVM_EXIT_USAGE, "migrate",
+		                "--decouple and --recouple stay on the VM's host: no --to");
+	if (!a->decouple && !a->recouple && !a->to) {
+		fprintf(stderr, "tgvm migrate: no destination (--to HOST)\n");
+		migrate_usage();
+		return TGVM_EXIT_USAGE;
+	}
+	if (a->memdev && (!a->nil_mode || strcmp(a->nil_mode, "nil")))
+		return cli_fail(TGVM_EXIT_USAGE, "migrate", "--memdev goes with --mode nil");
+	if (a->nil.breakdown && !a->nil_mode)
+		return cli_fail(TGVM_EXIT_USAGE, "migrate",
+		                "--breakdown goes with --mode shared|nil");
+	if (nil && (a->svg || a->o.qemu_defaults || a->o.multifd_channels || a->mode_given))
+		return cli_fail(
+		    TGVM_EXIT_USAGE, "migrate",
+		    "--svg, --qemu-defaults, --multifd and --mode precopy|postcopy|auto "
+		    "do not go with nil-migration");
+	if (a->svg)
+		return svg_path_check(a->svg);
+	return 0;
+}
+
+/* A precopy, postcopy or auto move: run it, print its timeline. */
+static int migrate_live(struct cli_migrate_args *a)
+{
+	struct migrate_timeline t;
+	struct tgvm_error err = {0};
+	int r, rc;
+
+	if (!a->json && cli_isatty(stderr))
+		a->o.progress = progress;
+	r = migrate_vm(a->vm, a->to, &a->o, &t, &err);
+	if (a->o.progress)
+		fprintf(stderr, "\r\033[K");
+	json_t *j = migrate_timeline_to_json(&t);
+	if (a->json)
+		print_json(j);
+	else if (strcmp(t.status, "refused"))
+		cli_migrate_print_timeline(j);
+	if (a->svg && strcmp(t.status, "refused") && write_svg(j, a->svg) != TGVM_EXIT_OK && r == 0)
+		fprintf(stderr, "tgvm migrate: the VM moved; only its picture is missing\n");
+	json_decref(j);
+	rc = cli_migrate_exit(r, a->vm, t.status, t.from, a->to, &err);
+	migrate_timeline_release(&t);
+	return rc;
 }
 
 int cmd_migrate(int argc, char **argv)
@@ -401,6 +523,10 @@ int cmd_migrate(int argc, char **argv)
 	static const struct option opts[] = {
 	    {"to", required_argument, NULL, 't'},
 	    {"mode", required_argument, NULL, 'm'},
+	    {"decouple", required_argument, NULL, 'D'},
+	    {"recouple", no_argument, NULL, 'R'},
+	    {"memdev", required_argument, NULL, 'e'},
+	    {"breakdown", no_argument, NULL, 'B'},
 	    {"downtime-limit", required_argument, NULL, 'd'},
 	    {"max-bandwidth", required_argument, NULL, 'b'},
 	    {"converge-timeout", required_argument, NULL, 'c'},
@@ -418,102 +544,26 @@ int cmd_migrate(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct migrate_opts o;
-	struct migrate_timeline t;
-	struct tgvm_error err = {0};
-	const char *to = NULL, *svg = NULL;
-	bool json = false;
-	int c, r, rc = 0;
+	struct cli_migrate_args a = {0};
+	int c, rc;
 
 	if (argc >= 2 && !strcmp(argv[1], "status"))
 		return migrate_status_cmd(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "cancel"))
 		return migrate_cancel_cmd(argc - 1, argv + 1);
-	if (cli_migrate_is_nil(argc, argv)) /* --mode shared|nil, --decouple, --recouple */
-		return cmd_migrate_nil(argc, argv);
-	migrate_opts_init(&o);
+	migrate_opts_init(&a.o);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "t:m:d:b:c:T:M:njhP:NSH:g:Qz:", opts, NULL)) != -1) {
-		switch (c) {
-		case 't':
-			to = optarg;
-			break;
-		case 'm':
-			r = migrate_mode_from_string(optarg);
-			if (r < 0)
-				return cli_fail(
-				    TGVM_EXIT_USAGE, "migrate",
-				    "unknown mode '%s' (precopy, postcopy, auto, shared, nil)",
-				    optarg);
-			o.mode = (enum migrate_mode)r;
-			break;
-		case 'c':
-			if (tgvm_parse_int(optarg, 1, 3600000, &o.converge_timeout_ms) < 0)
-				return cli_fail(TGVM_EXIT_USAGE, "migrate",
-				                "--converge-timeout takes milliseconds, not '%s'",
-				                optarg);
-			break;
-		case 'M':
-			if (tgvm_parse_int(optarg, 1, 64, &o.multifd_channels) < 0)
-				return cli_fail(TGVM_EXIT_USAGE, "migrate",
-				                "--multifd takes 1 to 64 channels, not '%s'",
-				                optarg);
-			break;
-		case 'g':
-			svg = optarg;
-			break;
-		case 'Q':
-			o.qemu_defaults = true;
-			break;
-		case 'z':
-			if (tgvm_parse_int(optarg, 100, 3600000, &o.stall_timeout_ms) < 0)
-				return cli_fail(TGVM_EXIT_USAGE, "migrate",
-				                "--stall-timeout takes milliseconds, not '%s'",
-				                optarg);
-			break;
-		case 'j':
-			json = true;
-			break;
-		default:
-			if (cli_migrate_common_opt(c, optarg, &o, &rc))
-				break;
-			migrate_usage();
-			return TGVM_EXIT_USAGE;
-		}
-		if (rc)
+	while ((c = getopt_long(argc, argv, "t:m:D:Re:Bd:b:c:T:M:njhP:NSH:g:Qz:", opts, NULL)) !=
+	       -1)
+		if ((rc = migrate_opt(c, optarg, &a)) != 0)
 			return rc;
-	}
-	if (optind != argc - 1 || !to) {
-		if (optind >= argc)
-			fprintf(stderr, "tgvm migrate: which VM?\n");
-		else if (optind < argc - 1)
-			fprintf(stderr, "tgvm migrate: unexpected argument '%s'%s\n",
-			        argv[optind + 1], to ? "" : " (the destination goes after --to)");
-		else
-			fprintf(stderr, "tgvm migrate: no destination (--to HOST)\n");
-		migrate_usage();
-		return TGVM_EXIT_USAGE;
-	}
-	if (svg && (rc = svg_path_check(svg)) != 0)
+	if ((rc = migrate_args_check(&a, argc, argv)) != 0)
 		return rc;
-	if (!json && cli_isatty(stderr))
-		o.progress = progress;
-	o.interrupt = cli_interrupt_install();
-	cli_migrate_test_env(&o);
-	r = migrate_vm(argv[optind], to, &o, &t, &err);
-	if (o.progress)
-		fprintf(stderr, "\r\033[K");
-	json_t *j = migrate_timeline_to_json(&t);
-	if (json)
-		print_json(j);
-	else if (strcmp(t.status, "refused"))
-		cli_migrate_print_timeline(j);
-	if (svg && strcmp(t.status, "refused") && write_svg(j, svg) != TGVM_EXIT_OK && r == 0)
-		fprintf(stderr, "tgvm migrate: the VM moved; only its picture is missing\n");
-	json_decref(j);
-	rc = cli_migrate_exit(r, argv[optind], t.status, t.from, to, &err);
-	migrate_timeline_release(&t);
-	return rc;
+	a.o.interrupt = cli_interrupt_install();
+	cli_migrate_test_env(&a.o);
+	if (a.nil_mode || a.decouple || a.recouple)
+		return cli_migrate_nil(&a);
+	return migrate_live(&a);
 }
 
 static const char *sig_name(int sig)

@@ -20,6 +20,7 @@
 #include "tgvm/model.h"
 #include "tgvm/netprobe.h"
 #include "tgvm/vm.h"
+#include "tgvm/vmstart.h"
 #include "util/util.h"
 
 static void vm_usage(void)
@@ -42,6 +43,52 @@ static int set_str(char **dst, const char *v)
 	free(*dst);
 	*dst = strdup(v);
 	return *dst ? 0 : -ENOMEM;
+}
+
+/* A dry run's QEMU command line: one line, or a JSON array of arguments. */
+static void print_argv(const struct tgvm_strv *v, bool json)
+{
+	if (json) {
+		json_t *a = json_array();
+		char *s;
+
+		for (size_t i = 0; i < v->n; i++)
+			json_array_append_new(a, json_string(v->v[i]));
+		s = json_dumps(a, JSON_INDENT(2));
+		if (s)
+			puts(s);
+		free(s);
+		json_decref(a);
+		return;
+	}
+	for (size_t i = 0; i < v->n; i++)
+		printf("%s%s", i ? " " : "", v->v[i]);
+	printf("\n");
+}
+
+/* What a started VM got: its stored config as JSON, or one line. */
+static void print_started(const char *name, bool json)
+{
+	struct tgvm_error err = {0};
+	struct vm_config now;
+
+	if (vm_load(name, &now, &err) < 0)
+		return;
+	if (json) {
+		json_t *j = vm_config_to_json(&now);
+		char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+
+		if (s)
+			puts(s);
+		free(s);
+		json_decref(j);
+	} else {
+		printf("VM '%s' started on host '%s' (address %s, %s, -cpu %s)\n", now.name,
+		       now.host, now.ip, now.accel, now.cpu ? now.cpu : "qemu64");
+		if (now.memdev[0])
+			printf("its memory is on device '%s' (%s)\n", now.memdev, now.mem_file);
+	}
+	vm_config_release(&now);
 }
 
 static int vm_start_cmd(int argc, char **argv)
@@ -174,138 +221,28 @@ static int vm_start_cmd(int argc, char **argv)
 		                "'%s' cannot name a VM ('tgvm migrate %s' is a sub-verb)",
 		                argv[optind], argv[optind]);
 	}
-	if (!cfg.kernel && !cfg.disk) {
-		/* The bundled guest, answering UDP echo on its address. */
-		struct tgvm_guest g;
-		struct tgvm_error gerr = {0};
+	struct tgvm_vm_start_req req = {.cfg = &cfg,
+	                                .model_auto = model_auto,
+	                                .model_given = model_given,
+	                                .workload = workload,
+	                                .memdev = memdev,
+	                                .dry_run = dry};
+	struct tgvm_vm_start_info info;
 
-		char append[768];
-
-		snprintf(append, sizeof(append), "%s tgvm.workload=%s", TGVM_GUEST_BASE_APPEND,
-		         workload);
-		if (tgvm_guest_locate(&g, &gerr) < 0 || set_str(&cfg.kernel, g.kernel) < 0 ||
-		    set_str(&cfg.initrd, g.initrd) < 0 ||
-		    (!cfg.append && set_str(&cfg.append, append) < 0)) {
-			vm_config_release(&cfg);
-			return cli_fail(TGVM_EXIT_USAGE, "vm start",
-			                "no --kernel or --disk given and the bundled guest is not "
-			                "usable: %s",
-			                gerr.msg[0] ? gerr.msg : "out of memory");
-		}
-	}
-	/* The host's CPU profile: what it can present decides the default
-	 * model's vendor, and the model must fit it, as a migration's check
-	 * demands of a destination. */
-	struct tgvm_modeldb *db = NULL;
-	struct tgvm_cpu_model profile;
-	struct vm_host host;
-
-	if (host_get(cfg.host, &host, &err) < 0 || tgvm_modeldb_load_default(&db, &err) < 0 ||
-	    migrate_host_profile(&host, cfg.accel, db, TGVM_VENDOR_UNKNOWN, &profile, &err) < 0) {
-		tgvm_modeldb_free(db);
+	if (tgvm_vm_start(&req, &info, &err) < 0) {
 		vm_config_release(&cfg);
 		return cli_fail_err("vm start", &err);
 	}
-	tgvm_modeldb_free(db);
-	/* Without --model: the minimal model when there is an initramfs to scan
-	 * (the bundled guest's included), else a generic 64-bit model of the
-	 * host's vendor (scanning a whole disk image can take minutes). */
-	if (!model_given && cfg.initrd)
-		model_auto = true;
-	else if (!model_given &&
-	         set_str(&cfg.cpu, profile.vendor == TGVM_VENDOR_INTEL ? "kvm64" : "qemu64") < 0) {
-		vm_config_release(&cfg);
-		return cli_fail(TGVM_EXIT_FAILURE, "vm start", "out of memory");
-	}
-	if (model_auto) {
-		/* The minimal model from a scan of what the guest will run. */
-		const char *in = cfg.initrd ? cfg.initrd : cfg.disk;
-		struct tgvm_featureset need, bl;
-		char *cpu = NULL, *list;
-
-		if (tgvm_model_auto(&in, in ? 1 : 0, profile.vendor, &cpu, &need, &err) < 0) {
-			vm_config_release(&cfg);
-			return cli_fail_err("vm start", &err);
-		}
-		free(cfg.cpu);
-		cfg.cpu = cpu;
-		tgvm_linux_baseline(&bl);
-		tgvm_featureset_minus(&need, &bl);
-		list = tgvm_featureset_to_string(&need, ",");
+	if (info.scanned[0])
 		fprintf(stderr,
 		        "model auto: the software in '%s' requires %s beyond the boot baseline: "
 		        "-cpu %s\n",
-		        in, list && *list ? list : "nothing beyond the baseline", cpu);
-		free(list);
-	}
-	if (migrate_check_cpu(&cfg, &host, NULL, &err) < 0) {
-		vm_config_release(&cfg);
-		return cli_fail_err("vm start", &err);
-	}
-	if (dry) {
-		char dir[4096];
-		struct vm_launch l = {.dir = dir};
-		struct tgvm_strv v;
-
-		tgvm_strv_init(&v);
-		vm_dir(cfg.name, dir, sizeof(dir));
-		if (vm_config_finish(&cfg, &err) < 0 || vm_qemu_argv(&cfg, &l, &v, &err) < 0) {
-			tgvm_strv_release(&v);
-			vm_config_release(&cfg);
-			return cli_fail_err("vm start", &err);
-		}
-		if (json) { /* the command line as an array of arguments */
-			json_t *a = json_array();
-			char *s;
-
-			for (size_t i = 0; i < v.n; i++)
-				json_array_append_new(a, json_string(v.v[i]));
-			s = json_dumps(a, JSON_INDENT(2));
-			if (s)
-				puts(s);
-			free(s);
-			json_decref(a);
-		} else {
-			for (size_t i = 0; i < v.n; i++)
-				printf("%s%s", i ? " " : "", v.v[i]);
-			printf("\n");
-		}
-		tgvm_strv_release(&v);
-		vm_config_release(&cfg);
-		return TGVM_EXIT_OK;
-	}
-	/* Guest RAM on a shared memory device (nil-migration): place it first. */
-	if (memdev && tgvm_memdev_place(&cfg, memdev, &err) < 0) {
-		vm_config_release(&cfg);
-		return cli_fail_err("vm start", &err);
-	}
-	if (vm_start(&cfg, &err) < 0) {
-		if (cfg.mem_file)
-			vm_memdev_free(cfg.mem_file);
-		rc = cli_fail_err("vm start", &err);
-	} else {
-		struct vm_config now;
-
-		if (vm_load(cfg.name, &now, &err) == 0) {
-			if (json) {
-				json_t *j = vm_config_to_json(&now);
-				char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
-
-				if (s)
-					puts(s);
-				free(s);
-				json_decref(j);
-			} else {
-				printf("VM '%s' started on host '%s' (address %s, %s, -cpu %s)\n",
-				       now.name, now.host, now.ip, now.accel,
-				       now.cpu ? now.cpu : "qemu64");
-				if (now.memdev[0])
-					printf("its memory is on device '%s' (%s)\n", now.memdev,
-					       now.mem_file);
-			}
-			vm_config_release(&now);
-		}
-	}
+		        info.scanned, info.needs && *info.needs ? info.needs : "nothing", cfg.cpu);
+	if (dry)
+		print_argv(info.argv, json);
+	else
+		print_started(cfg.name, json);
+	tgvm_vm_start_info_release(&info);
 	vm_config_release(&cfg);
 	return rc;
 }

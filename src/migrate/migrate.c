@@ -39,7 +39,7 @@ void migrate_opts_init(struct migrate_opts *o)
 	o->mode = MIGRATE_PRECOPY;
 	o->converge_timeout_ms = 10000;
 	o->downtime_limit_ms = 20; /* QEMU's own is 300; see RAISED_LIMIT_MS */
-	o->check = migrate_check_cpu;
+	o->check = tgvm_host_check_cpu;
 	o->test_stop_at = -1;
 }
 

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * The safety check before a migration: the features a VM's -cpu string
- * presents must all be in the destination host's CPU profile (from the
- * inventory that created the host, else what this machine can present: its
- * detected CPU under KVM, TCG's maximum under TCG).
+ * Whether a host can run a VM's CPU model, the rule both `vm start` and a
+ * migration's check apply: the features the VM's -cpu string presents must
+ * all be in the host's CPU profile (from the inventory that created the
+ * host, else what this machine can present: its detected CPU under KVM,
+ * TCG's maximum under TCG), and the vendor must match.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -11,7 +12,7 @@
 
 #include "tgvm/cpu.h"
 #include "tgvm/fleet.h"
-#include "tgvm/migrate.h"
+#include "tgvm/hostcheck.h"
 #include "tgvm/model.h"
 #include "util/util.h"
 
@@ -70,9 +71,9 @@ out:
 	return r;
 }
 
-int migrate_host_profile(const struct vm_host *h, const char *accel, const struct tgvm_modeldb *db,
-                         enum tgvm_vendor vm_vendor, struct tgvm_cpu_model *ret,
-                         struct tgvm_error *reterr)
+int tgvm_host_profile(const struct vm_host *h, const char *accel, const struct tgvm_modeldb *db,
+                      enum tgvm_vendor vm_vendor, struct tgvm_cpu_model *ret,
+                      struct tgvm_error *reterr)
 {
 	int r;
 
@@ -106,8 +107,8 @@ int migrate_host_profile(const struct vm_host *h, const char *accel, const struc
 	return 0;
 }
 
-int migrate_check_cpu(const struct vm_config *vm, const struct vm_host *dst, void *opaque,
-                      struct tgvm_error *reterr)
+int tgvm_host_check_cpu(const struct vm_config *vm, const struct vm_host *dst, void *opaque,
+                        struct tgvm_error *reterr)
 {
 	struct tgvm_modeldb *db = NULL;
 	struct tgvm_cpu_model profile;
@@ -123,7 +124,7 @@ int migrate_check_cpu(const struct vm_config *vm, const struct vm_host *dst, voi
 		tgvm_error_prefix(reterr, "VM '%s'", vm->name);
 		goto out;
 	}
-	if ((r = migrate_host_profile(dst, vm->accel, db, vendor, &profile, reterr)) < 0)
+	if ((r = tgvm_host_profile(dst, vm->accel, db, vendor, &profile, reterr)) < 0)
 		goto out;
 	if (!tgvm_host_accepts(&profile, &want, vendor, false, &missing)) {
 		char *list = tgvm_featureset_to_string(&missing, ", ");
