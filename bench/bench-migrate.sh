@@ -14,6 +14,8 @@
 #   env: SIZES="512M 1G 2G"  RUNS=5  LOADS="idle dirty"  MODES="plain precopy auto"
 #        (also: autobuf = precopy with the kernel's autotuned socket buffers)
 #        DIRTY="memwriter:--mib=256:--rate=max"  TIMEOUT_MS=120000
+#        OLD_BUILD=DIR: modes named old-MODE run DIR/tgvm instead (the same move
+#        by an older build, alternating with the new one in this run)
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build}
@@ -70,14 +72,16 @@ for size in $SIZES; do
         f="$OUT/$size-$load-$mode.jsonl"
         to=$([ "$here_host" = $A ] && echo $B || echo $A)
         args=(--to "$to" --json --timeout "$TIMEOUT_MS")
-        case $mode in
+        bin=$T
+        case $mode in old-*) bin=${OLD_BUILD:?old-$mode needs OLD_BUILD}/tgvm ;; esac
+        case ${mode#old-} in
           plain) args+=(--qemu-defaults) ;;
           precopy) args+=(--mode precopy) ;;
           autobuf) args+=(--mode precopy --stream-buffer auto) ;; # kernel-sized socket buffers
           auto) args+=(--mode auto --converge-timeout 5000) ;;
         esac
         printf '\r%-60s' "$size $load $mode run $i/$RUNS" >&2
-        if j=$("$T" migrate $VM "${args[@]}" 2>/dev/null); then
+        if j=$("$bin" migrate $VM "${args[@]}" 2>/dev/null); then
           here_host=$to
         fi
         # one line per run; a failed run is kept with its status
@@ -155,7 +159,7 @@ for size, load, mode, path in rows:
 print()
 print("ratio of median network blackout, tgvm / plain QEMU (goal <= 0.5):")
 for (size, load, mode), v in med_net.items():
-    if mode == "plain":
+    if mode == "plain" or mode.startswith("old-"):
         continue
     base = med_net.get((size, load, "plain"))
     if v is not None and base:

@@ -10,7 +10,8 @@
 # destination) median/p95/max, QEMU's downtime and the bytes moved, then where
 # a handoff's blackout goes (QEMU trace, extra runs with --breakdown).
 # Usage: bench/bench-nil.sh [BUILD_DIR]; env NIL_RUNS (10), NIL_SIZES
-# ("512M 1G 2G 4G"), NIL_BREAKDOWN_RUNS (5), NIL_PRECOPY=0 skips precopy.
+# ("512M 1G 2G 4G"), NIL_BREAKDOWN_RUNS (5), NIL_PRECOPY=0 skips precopy,
+# OLD_BUILD=DIR alternates each handoff with one by DIR/tgvm ("handoff-old").
 set -uo pipefail
 build=${1:-build}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -191,6 +192,9 @@ for size in $SIZES; do
   wait_up "$(ipof $vm)" || echo "warning: $size guest did not answer" >&2
   for i in $(seq 1 "$RUNS"); do
     "$T" migrate $vm --to "$(other $vm)" --mode shared --json | record handoff "$size"
+    if [ -n "${OLD_BUILD:-}" ]; then
+      "$OLD_BUILD/tgvm" migrate $vm --to "$(other $vm)" --mode shared --json | record handoff-old "$size"
+    fi
   done
   for i in $(seq 1 "$BRUNS"); do
     "$T" migrate $vm --to "$(other $vm)" --mode shared --breakdown --json | record handoff-breakdown "$size"
@@ -219,12 +223,12 @@ def pct(v, p):
 sizes = []
 for r in rows:
     if r["size"] not in sizes: sizes.append(r["size"])
-names = {"handoff": "tgvm handoff (shared)", "plain": "plain QEMU x-ignore-shared",
-         "precopy": "tgvm precopy"}
+names = {"handoff": "tgvm handoff (shared)", "handoff-old": "tgvm handoff, OLD_BUILD",
+         "plain": "plain QEMU x-ignore-shared", "precopy": "tgvm precopy"}
 print("%-6s %-28s %5s %8s %8s %8s %8s %8s %8s %7s %10s %12s" % ("SIZE", "CASE", "RUNS", "vCPU med", "p95", "max",
       "net med", "p95", "max", "floor", "QEMU med", "MOVED med"))
 for s in sizes:
-    for c in ("handoff", "plain", "precopy"):
+    for c in ("handoff", "handoff-old", "plain", "precopy"):
         rs = [r for r in rows if r["size"] == s and r["case"] == c and r["status"] == "completed" and r["vcpu_ms"] is not None]
         fails = len([r for r in rows if r["size"] == s and r["case"] == c]) - len(rs)
         if not rs: continue
