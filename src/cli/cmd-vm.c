@@ -91,6 +91,93 @@ static void print_started(const char *name, bool json)
 	vm_config_release(&now);
 }
 
+struct vm_start_args {
+	struct vm_config cfg;
+	const char *workload, *memdev;
+	bool dry, json, model_auto, model_given;
+};
+
+/* One option of `vm start` into @a: 0, or the exit code of a bad value (reported). */
+static int vm_start_opt(int c, const char *arg, struct vm_start_args *a)
+{
+	int r = 0;
+
+	switch (c) {
+	case 'H':
+		if (strlen(arg) >= sizeof(a->cfg.host))
+			r = -EINVAL;
+		else
+			snprintf(a->cfg.host, sizeof(a->cfg.host), "%s", arg);
+		break;
+	case 'm':
+		if (tgvm_parse_size(arg, &a->cfg.mem_bytes) < 0) {
+			return cli_fail(TGVM_EXIT_USAGE, "vm start",
+			                "cannot read memory size '%s' (e.g. 256M, 1G)", arg);
+		}
+		break;
+	case 'c':
+		if (tgvm_parse_int(arg, 1, TGVM_VM_CPUS_MAX, &a->cfg.cpus) < 0) {
+			return cli_fail(TGVM_EXIT_USAGE, "vm start",
+			                "cpus must be 1 to %d, not '%s'", TGVM_VM_CPUS_MAX, arg);
+		}
+		break;
+	case 'M':
+		a->model_given = true;
+		a->model_auto = !strcmp(arg, "auto");
+		if (!a->model_auto)
+			r = set_str(&a->cfg.cpu, arg);
+		break;
+	case 'k':
+		r = set_str(&a->cfg.kernel, arg);
+		break;
+	case 'i':
+		r = set_str(&a->cfg.initrd, arg);
+		break;
+	case 'a':
+		r = set_str(&a->cfg.append, arg);
+		break;
+	case 'd':
+		r = set_str(&a->cfg.disk, arg);
+		break;
+	case 'I':
+		snprintf(a->cfg.ip, sizeof(a->cfg.ip), "%s", arg);
+		if (!tgvm_net_addr_ok(arg))
+			r = -EINVAL;
+		break;
+	case 'A':
+		snprintf(a->cfg.accel, sizeof(a->cfg.accel), "%s", arg);
+		break;
+	case 'n':
+		a->dry = true;
+		break;
+	case 'D':
+		a->memdev = arg;
+		break;
+	case 'j':
+		a->json = true;
+		break;
+	case 'w':
+		if (strlen(arg) > 512 || strpbrk(arg, " \t\n\"'"))
+			r = -EINVAL;
+		a->workload = arg;
+		break;
+	default:
+		vm_usage();
+		return TGVM_EXIT_USAGE;
+	}
+	if (r < 0) {
+		const char *what = c == 'I'   ? "--ip: a guest address is 198.18.0.1 to "
+		                                "198.19.255.254 (the fabric's /15)"
+		                   : c == 'H' ? "--host: not a host name"
+		                   : c == 'w' ? "--workload: no spaces or quotes, at most "
+		                                "512 characters"
+		                              : "out of memory";
+
+		return cli_fail(TGVM_EXIT_USAGE, "vm start", "bad value '%s' (%s)", arg, what);
+	}
+	return 0;
+}
+
 static int vm_start_cmd(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -103,99 +190,22 @@ static int vm_start_cmd(int argc, char **argv)
 	    {"memdev", required_argument, NULL, 'D'},   {"help", no_argument, NULL, 'h'},
 	    {"workload", required_argument, NULL, 'w'}, {NULL, 0, NULL, 0},
 	};
+	struct vm_start_args a = {.workload = "udp-responder"};
 	struct vm_config cfg;
 	struct tgvm_error err = {0};
-	const char *workload = "udp-responder";
-	bool dry = false, json = false, model_auto = false, model_given = false;
-	const char *memdev = NULL;
 	int c, rc = TGVM_EXIT_OK;
 
-	vm_config_init(&cfg);
+	vm_config_init(&a.cfg);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "H:m:c:M:k:i:a:d:I:A:njhw:D:", opts, NULL)) != -1) {
-		int r = 0;
-
-		switch (c) {
-		case 'H':
-			if (strlen(optarg) >= sizeof(cfg.host))
-				r = -EINVAL;
-			else
-				snprintf(cfg.host, sizeof(cfg.host), "%s", optarg);
-			break;
-		case 'm':
-			if (tgvm_parse_size(optarg, &cfg.mem_bytes) < 0) {
-				vm_config_release(&cfg);
-				return cli_fail(TGVM_EXIT_USAGE, "vm start",
-				                "cannot read memory size '%s' (e.g. 256M, 1G)",
-				                optarg);
-			}
-			break;
-		case 'c':
-			if (tgvm_parse_int(optarg, 1, TGVM_VM_CPUS_MAX, &cfg.cpus) < 0) {
-				vm_config_release(&cfg);
-				return cli_fail(TGVM_EXIT_USAGE, "vm start",
-				                "cpus must be 1 to %d, not '%s'", TGVM_VM_CPUS_MAX,
-				                optarg);
-			}
-			break;
-		case 'M':
-			model_given = true;
-			model_auto = !strcmp(optarg, "auto");
-			if (!model_auto)
-				r = set_str(&cfg.cpu, optarg);
-			break;
-		case 'k':
-			r = set_str(&cfg.kernel, optarg);
-			break;
-		case 'i':
-			r = set_str(&cfg.initrd, optarg);
-			break;
-		case 'a':
-			r = set_str(&cfg.append, optarg);
-			break;
-		case 'd':
-			r = set_str(&cfg.disk, optarg);
-			break;
-		case 'I':
-			snprintf(cfg.ip, sizeof(cfg.ip), "%s", optarg);
-			if (!tgvm_net_addr_ok(optarg))
-				r = -EINVAL;
-			break;
-		case 'A':
-			snprintf(cfg.accel, sizeof(cfg.accel), "%s", optarg);
-			break;
-		case 'n':
-			dry = true;
-			break;
-		case 'D':
-			memdev = optarg;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'w':
-			if (strlen(optarg) > 512 || strpbrk(optarg, " \t\n\"'"))
-				r = -EINVAL;
-			workload = optarg;
-			break;
-		default:
-			vm_config_release(&cfg);
-			vm_usage();
-			return TGVM_EXIT_USAGE;
+	while ((c = getopt_long(argc, argv, "H:m:c:M:k:i:a:d:I:A:njhw:D:", opts, NULL)) != -1)
+		if ((rc = vm_start_opt(c, optarg, &a)) != 0) {
+			vm_config_release(&a.cfg);
+			return rc;
 		}
-		if (r < 0) {
-			const char *what = c == 'I'   ? "--ip: a guest address is 198.18.0.1 to "
-			                                "198.19.255.254 (the fabric's /15)"
-			                   : c == 'H' ? "--host: not a host name"
-			                   : c == 'w' ? "--workload: no spaces or quotes, at most "
-			                                "512 characters"
-			                              : "out of memory";
+	cfg = a.cfg;
+	const char *workload = a.workload, *memdev = a.memdev;
+	bool dry = a.dry, json = a.json, model_auto = a.model_auto, model_given = a.model_given;
 
-			vm_config_release(&cfg);
-			return cli_fail(TGVM_EXIT_USAGE, "vm start", "bad value '%s' (%s)", optarg,
-			                what);
-		}
-	}
 	if (optind != argc - 1 || !cfg.host[0]) {
 		if (optind >= argc)
 			fprintf(stderr, "tgvm vm start: which name?\n");
