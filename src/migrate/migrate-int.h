@@ -68,7 +68,7 @@ struct mig {
 	uint64_t last_bytes, last_move_ns; /* stall detection */
 	uint64_t last_recover_ns;
 	uint64_t deadline_ns, precopy_start_ns;
-	char qemu_status[32]; /* the source's migration status, last sample */
+	char qemu_status[TGVM_QMP_WORD_MAX]; /* the source's migration status, last sample */
 	bool postcopy_asked, limit_raised;
 	int recover_listens; /* migrate-recover calls that took on the destination */
 	struct netprobe *np;
