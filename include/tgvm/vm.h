@@ -213,6 +213,9 @@ int vm_qemu_argv(const struct vm_config *c, const struct vm_launch *l, struct tg
 
 /* ---- VM processes ---- */
 
+/* The qemu-system-x86_64 to run (tgvm_config_get()->qemu, else from PATH). */
+const char *vm_qemu_binary(void);
+
 /* The state directory of VM @name into @buf. 0 or -ENAMETOOLONG. */
 int vm_dir(const char *name, char *buf, size_t size);
 

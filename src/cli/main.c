@@ -2,8 +2,10 @@
 /* tgvm's entry point: finds the verb in one static table and runs it. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "tgvm/config.h"
 
 static const struct tgvm_cmd commands[] = {
     {"model", cmd_model, "the minimal CPU model for a VM's needs (-cpu, libvirt XML, JSON)",
@@ -47,10 +49,38 @@ const struct tgvm_cmd *cli_command_find(const char *name)
 	return NULL;
 }
 
+/* The environment, read once, given to the library (tgvm(1), ENVIRONMENT). */
+static void config_from_env(void)
+{
+	static char cache[4096], state[4096];
+	struct tgvm_config c = {0};
+	const char *v;
+
+	c.qemu = getenv("TGVM_QEMU");
+	c.accel = getenv("TGVM_ACCEL");
+	c.netns_prefix = getenv("TGVM_NETNS_PREFIX");
+	c.keep_trace = getenv("TGVM_KEEP_TRACE") != NULL;
+	c.data_dir = getenv("TGVM_DATA_DIR");
+	if ((v = getenv("TGVM_CACHE_DIR")) && *v)
+		snprintf(cache, sizeof(cache), "%s", v);
+	else if ((v = getenv("XDG_CACHE_HOME")) && *v)
+		snprintf(cache, sizeof(cache), "%s/tgvm", v);
+	else if ((v = getenv("HOME")) && *v)
+		snprintf(cache, sizeof(cache), "%s/.cache/tgvm", v);
+	c.cache_dir = cache[0] ? cache : NULL;
+	if ((v = getenv("TGVM_STATE_DIR")) && *v)
+		snprintf(state, sizeof(state), "%s", v);
+	else if (getuid() != 0 && (v = getenv("XDG_RUNTIME_DIR")) && *v)
+		snprintf(state, sizeof(state), "%s/tgvm", v);
+	c.state_dir = state[0] ? state : NULL;
+	tgvm_config_set(&c);
+}
+
 int main(int argc, char **argv)
 {
 	const struct tgvm_cmd *cmd;
 
+	config_from_env();
 	if (argc < 2)
 		return cmd_help(1, argv) == 0 ? TGVM_EXIT_USAGE : TGVM_EXIT_USAGE;
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))

@@ -16,23 +16,17 @@
 
 #include "tgvm/model.h"
 #include "tgvm/qmp-monitor.h"
+#include "tgvm/vm.h"
 #include "util/proc.h"
 #include "util/util.h"
 
 #define QMP_TIMEOUT_MS 20000
 #define CACHE_MAX      (16u << 20)
 
-static const char *qemu_binary(void)
-{
-	const char *q = getenv("TGVM_QEMU");
-
-	return q && *q ? q : "qemu-system-x86_64";
-}
-
 /* "QEMU emulator version 7.2.22 (Debian ...)" -> "7.2.22"; -ENOENT when absent. */
 static int qemu_version(char *buf, size_t size, int *major, struct tgvm_error *reterr)
 {
-	char *argv[] = {(char *)qemu_binary(), "--version", NULL};
+	char *argv[] = {(char *)vm_qemu_binary(), "--version", NULL};
 	char *out = NULL;
 	const char *p;
 	int status, r;
@@ -137,14 +131,14 @@ static int query_qemu(struct tgvm_modeldb **ret, const char *version, struct tgv
 		dup2(sv[1], 1);
 		if (devnull >= 0)
 			dup2(devnull, 2);
-		execlp(qemu_binary(), qemu_binary(), "-machine", "none", "-accel", "tcg",
+		execlp(vm_qemu_binary(), vm_qemu_binary(), "-machine", "none", "-accel", "tcg",
 		       "-nodefaults", "-display", "none", "-qmp", "stdio", (char *)NULL);
 		_exit(127);
 	}
 	close(sv[1]);
 	r = qmp_conn_open_fd(sv[0], QMP_TIMEOUT_MS, &c, reterr);
 	if (r < 0) {
-		tgvm_error_prefix(reterr, "cannot talk to '%s'", qemu_binary());
+		tgvm_error_prefix(reterr, "cannot talk to '%s'", vm_qemu_binary());
 		goto out;
 	}
 	r = tgvm_qmp_query_cpu_definitions(c, QMP_TIMEOUT_MS, &defs, &ndefs, reterr);

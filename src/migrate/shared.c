@@ -307,7 +307,7 @@ static void add_breakdown(struct nil_ctx *x, struct migrate_timeline *t)
 	                    slowest(x->dst_trace, stop, "qemu_loadvm_state_section_startfull",
 	                            "qemu_loadvm_state_post_main"));
 	json_object_set_new(t->extra, "breakdown", b);
-	if (getenv("TGVM_KEEP_TRACE")) { /* debugging: keep both QEMUs' trace lines */
+	if (tgvm_config_get()->keep_trace) { /* debugging: keep both QEMUs' trace lines */
 		char keep[4400];
 
 		snprintf(keep, sizeof(keep), "%s.dst", x->src_trace);

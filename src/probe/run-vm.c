@@ -172,8 +172,7 @@ int probe_run_vm(const struct probe_ctx *ctx, const char *cpu,
 	const char *qemu = opt->qemu_system;
 
 	if (!qemu)
-		qemu = getenv("TGVM_QEMU") && *getenv("TGVM_QEMU") ? getenv("TGVM_QEMU")
-		                                                   : "qemu-system-x86_64";
+		qemu = vm_qemu_binary();
 	snprintf(mem, sizeof(mem), "%u", opt->mem_mib ? opt->mem_mib : 128);
 	char *argv[] = {(char *)qemu, "-accel",
 	                "tcg",        "-cpu",

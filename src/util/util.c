@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tgvm/config.h"
 #include "util/util.h"
 
 int tgvm_parse_u64(const char *s, uint64_t *ret)
@@ -423,46 +424,23 @@ int tgvm_edit_distance(const char *a, const char *b)
 	return TGVM_MIN(row[lb], 100);
 }
 
-static int dir_from_env(char *buf, size_t size, const char *var, const char *suffix)
-{
-	const char *v = getenv(var);
-
-	if (!v || !*v)
-		return -ENOENT;
-	if (snprintf(buf, size, "%s%s", v, suffix) >= (int)size)
-		return -ENAMETOOLONG;
-	return 0;
-}
-
 int tgvm_cache_dir(char *buf, size_t size)
 {
-	int r = dir_from_env(buf, size, "TGVM_CACHE_DIR", "");
+	const char *d = tgvm_config_get()->cache_dir;
+	int n = d ? snprintf(buf, size, "%s", d)
+	          : snprintf(buf, size, "/tmp/tgvm-cache-%d", (int)getuid());
 
-	if (r != -ENOENT)
-		return r;
-	r = dir_from_env(buf, size, "XDG_CACHE_HOME", "/tgvm");
-	if (r != -ENOENT)
-		return r;
-	r = dir_from_env(buf, size, "HOME", "/.cache/tgvm");
-	if (r != -ENOENT)
-		return r;
-	return snprintf(buf, size, "/tmp/tgvm-cache-%d", (int)getuid()) >= (int)size ? -ENAMETOOLONG
-	                                                                             : 0;
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
 int tgvm_state_dir(char *buf, size_t size)
 {
-	int r = dir_from_env(buf, size, "TGVM_STATE_DIR", "");
+	const char *d = tgvm_config_get()->state_dir;
+	int n = d               ? snprintf(buf, size, "%s", d)
+	        : getuid() == 0 ? snprintf(buf, size, "/run/tgvm")
+	                        : snprintf(buf, size, "/tmp/tgvm-state-%d", (int)getuid());
 
-	if (r != -ENOENT)
-		return r;
-	if (getuid() == 0)
-		return snprintf(buf, size, "/run/tgvm") >= (int)size ? -ENAMETOOLONG : 0;
-	r = dir_from_env(buf, size, "XDG_RUNTIME_DIR", "/tgvm");
-	if (r != -ENOENT)
-		return r;
-	return snprintf(buf, size, "/tmp/tgvm-state-%d", (int)getuid()) >= (int)size ? -ENAMETOOLONG
-	                                                                             : 0;
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
 #ifndef TGVM_SOURCE_DIR
@@ -471,11 +449,9 @@ int tgvm_state_dir(char *buf, size_t size)
 
 int tgvm_data_dir(char *buf, size_t size)
 {
-	int r = dir_from_env(buf, size, "TGVM_DATA_DIR", "");
+	const char *d = tgvm_config_get()->data_dir;
 
-	if (r != -ENOENT)
-		return r;
-	return snprintf(buf, size, "%s", TGVM_SOURCE_DIR) >= (int)size ? -ENAMETOOLONG : 0;
+	return snprintf(buf, size, "%s", d ? d : TGVM_SOURCE_DIR) >= (int)size ? -ENAMETOOLONG : 0;
 }
 
 void tgvm_buf_xml(struct tgvm_buf *b, const char *s)

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tgvm/config.h"
 #include "tgvm/error.h"
 
 #define ARRAY_SIZE(a)  (sizeof(a) / sizeof((a)[0]))
@@ -77,7 +78,7 @@ int tgvm_edit_distance(const char *a, const char *b);
  * $TGVM_CACHE_DIR, else $XDG_CACHE_HOME/tgvm, else ~/.cache/tgvm. State (VMs,
  * hosts, migrations) in $TGVM_STATE_DIR, else /run/tgvm for root, else
  * $XDG_RUNTIME_DIR/tgvm. The data dir (bundled examples, guest recipe) is
- * $TGVM_DATA_DIR, else the source tree the binary was built from.
+ * the configuration's data_dir ($TGVM_DATA_DIR), else the source tree the binary was built from.
  * Each writes into @buf of @size and returns 0 or -ENAMETOOLONG.
  */
 int tgvm_cache_dir(char *buf, size_t size);

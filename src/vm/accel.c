@@ -166,13 +166,14 @@ enum vm_accel vm_accel_choose(const char *kernel, int timeout_ms, char *ret_reas
                               size_t reason_size)
 {
 	char key[1024], reason[256] = "";
-	const char *env = getenv("TGVM_ACCEL");
+	const char *env = tgvm_config_get()->accel;
 	enum vm_accel a;
 	int fd, cached;
 
 	if (env && *env && vm_accel_from_string(env) >= 0) {
 		if (ret_reason)
-			snprintf(ret_reason, reason_size, "chosen by TGVM_ACCEL");
+			snprintf(ret_reason, reason_size,
+			         "chosen by the configuration (TGVM_ACCEL)");
 		return (enum vm_accel)vm_accel_from_string(env);
 	}
 	fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);

@@ -42,9 +42,9 @@ uint32_t vm_fnv1a(const char *s)
 
 const char *vm_qemu_binary(void)
 {
-	const char *q = getenv("TGVM_QEMU");
+	const char *q = tgvm_config_get()->qemu;
 
-	return q && *q ? q : "qemu-system-x86_64";
+	return q ? q : "qemu-system-x86_64";
 }
 
 const char *tgvm_netns_prefix(void)
@@ -54,7 +54,7 @@ const char *tgvm_netns_prefix(void)
 
 	if (pfx[0])
 		return pfx;
-	e = getenv("TGVM_NETNS_PREFIX");
+	e = tgvm_config_get()->netns_prefix;
 	if (e && *e && strlen(e) <= 12 &&
 	    strspn(e, "abcdefghijklmnopqrstuvwxyz0123456789-") == strlen(e))
 		snprintf(pfx, sizeof(pfx), "%s", e);

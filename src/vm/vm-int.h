@@ -40,7 +40,6 @@ void vm_sleep_ms(int ms);
 uint32_t vm_fnv1a(const char *s);
 
 /* The QEMU binary: $TGVM_QEMU or "qemu-system-x86_64". */
-const char *vm_qemu_binary(void);
 
 /* nil-migration (vm/memdev.c): the id of the file-backed RAM object, named as
  * QEMU names its default RAM block so private and shared QEMUs interoperate. */

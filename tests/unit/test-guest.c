@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Unit tests of the bundled-guest API: locating it in a scratch cache
- * ($TGVM_CACHE_DIR) that is missing, incomplete, malformed or complete;
+ * (the configuration's cache_dir) that is missing, incomplete, malformed or complete;
  * composing the tgvm.* command line; reading markers from console logs.
  */
 #include <errno.h>
@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "tgvm/config.h"
 #include "tgvm/vm.h"
 #include "util/util.h"
 
@@ -48,7 +49,7 @@ static int setup(void **state)
 	snprintf(s->root, sizeof(s->root), "/tmp/tgvm-unit-guest.XXXXXX");
 	assert_non_null(mkdtemp(s->root));
 	snprintf(s->guest, sizeof(s->guest), "%s/guest", s->root);
-	setenv("TGVM_CACHE_DIR", s->root, 1);
+	tgvm_config_set(&(struct tgvm_config){.cache_dir = s->root});
 	*state = s;
 	return 0;
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "tgvm/config.h"
 #include "tgvm/memdev.h"
 #include "util/util.h"
 
@@ -108,7 +109,7 @@ static int setup(void **state)
 	if (!mkdtemp(s->state))
 		return -1;
 	snprintf(s->dev, sizeof(s->dev), "/dev/shm/tgvm-test-memdev-%d", (int)getpid());
-	setenv("TGVM_STATE_DIR", s->state, 1);
+	tgvm_config_set(&(struct tgvm_config){.state_dir = s->state});
 	*state = s;
 	if (statfs("/dev/shm", &sf) < 0)
 		return -1;
