@@ -45,13 +45,14 @@ const char *migrate_phase_to_string(enum migrate_phase p);
 
 #define MIGRATE_ITER_MAX 512
 
+/* One precopy pass as QEMU counted it; -1 where QEMU did not say. */
 struct migrate_iteration {
-	uint64_t t_ns;             /* wall clock when sampled */
-	uint64_t dirty_sync_count; /* QEMU's pass number */
-	uint64_t remaining_bytes;
-	uint64_t transferred_bytes;
-	uint64_t dirty_rate_bps; /* dirty-pages-rate * page size */
-	uint64_t throughput_bps; /* mbps from QEMU, in bytes/s */
+	uint64_t t_ns;            /* wall clock when sampled */
+	int64_t dirty_sync_count; /* QEMU's pass number */
+	int64_t remaining_bytes;
+	int64_t transferred_bytes;
+	int64_t dirty_rate_bps; /* dirty-pages-rate * page size */
+	int64_t throughput_bps; /* mbps from QEMU, in bytes/s */
 };
 
 struct migrate_timeline {

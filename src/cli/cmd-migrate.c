@@ -40,11 +40,9 @@ static void progress(const struct migrate_timeline *t, const char *status, void 
 	(void)opaque;
 	if (!it)
 		return;
-	fprintf(stderr, "\r\033[K%s: pass %llu, %llu MiB sent, %llu MiB left, dirtying %llu MiB/s",
-	        status, (unsigned long long)it->dirty_sync_count,
-	        (unsigned long long)(it->transferred_bytes >> 20),
-	        (unsigned long long)(it->remaining_bytes >> 20),
-	        (unsigned long long)(it->dirty_rate_bps >> 20));
+	fprintf(stderr, "\r\033[K%s: pass %lld, %lld MiB sent, %lld MiB left, dirtying %lld MiB/s",
+	        status, (long long)it->dirty_sync_count, (long long)(it->transferred_bytes >> 20),
+	        (long long)(it->remaining_bytes >> 20), (long long)(it->dirty_rate_bps >> 20));
 }
 
 static void fmt_ms(char *buf, size_t size, json_t *v)
@@ -53,6 +51,17 @@ static void fmt_ms(char *buf, size_t size, json_t *v)
 		snprintf(buf, size, "%.1f", json_number_value(v));
 	else
 		snprintf(buf, size, "-");
+}
+
+/* A counter of QEMU's scaled by @div, or "-" where QEMU did not give it. */
+static void fmt_int(char *buf, size_t size, json_t *v, double div)
+{
+	if (!json_is_integer(v))
+		snprintf(buf, size, "-");
+	else if (div == 1)
+		snprintf(buf, size, "%lld", (long long)json_integer_value(v));
+	else
+		snprintf(buf, size, "%.1f", (double)json_integer_value(v) / div);
 }
 
 /* The stream's connection and what it still held at STOP, one line. */
@@ -115,18 +124,11 @@ void cli_migrate_print_timeline(json_t *j)
 	{
 		const char *row[5] = {a, b, c, d, e};
 
-		snprintf(a, sizeof(a), "%lld",
-		         (long long)json_integer_value(json_object_get(v, "pass")));
+		fmt_int(a, sizeof(a), json_object_get(v, "pass"), 1);
 		fmt_ms(b, sizeof(b), json_object_get(v, "at_ms"));
-		snprintf(c, sizeof(c), "%.1f",
-		         (double)json_integer_value(json_object_get(v, "transferred_bytes")) /
-		             1048576.0);
-		snprintf(d, sizeof(d), "%.1f",
-		         (double)json_integer_value(json_object_get(v, "remaining_bytes")) /
-		             1048576.0);
-		snprintf(e, sizeof(e), "%.1f",
-		         (double)json_integer_value(json_object_get(v, "dirty_rate_bytes_per_s")) /
-		             1048576.0);
+		fmt_int(c, sizeof(c), json_object_get(v, "transferred_bytes"), 1048576.0);
+		fmt_int(d, sizeof(d), json_object_get(v, "remaining_bytes"), 1048576.0);
+		fmt_int(e, sizeof(e), json_object_get(v, "dirty_rate_bytes_per_s"), 1048576.0);
 		if (it)
 			cli_table_add(it, row);
 	}
@@ -135,6 +137,10 @@ void cli_migrate_print_timeline(json_t *j)
 			cli_table_align_right(it, col);
 		printf("\n");
 		cli_table_print(it, stdout);
+		printf(
+		    "(QEMU's counters, sampled every 100 ms: a pass shorter than that has no row; "
+		    "LEFT grows when a\n pass begins and the pages the guest wrote meanwhile are "
+		    "added; '-': QEMU did not say)\n");
 	}
 	fmt_ms(a, sizeof(a), json_object_get(dt, "network_blackout_ms"));
 	fmt_ms(b, sizeof(b), json_object_get(dt, "vcpu_blackout_ms"));
@@ -143,6 +149,12 @@ void cli_migrate_print_timeline(json_t *j)
 	printf("\nnetwork blackout: %s ms   vCPU blackout (STOP->RESUME): %s ms   QEMU downtime: "
 	       "%s ms\n",
 	       a, b, c);
+	printf(
+	    "  network: the longest silence of the guest's UDP echo around the switch, seen from "
+	    "outside\n"
+	    "  vCPU:    the source's STOP event to the destination's RESUME event (QEMU's "
+	    "clocks)\n"
+	    "  QEMU:    QEMU's own downtime figure (its last copy only)\n");
 	json_t *np = json_object_get(j, "network_probe");
 	if (json_is_integer(json_object_get(np, "interval_us"))) {
 		fmt_ms(a, sizeof(a), json_object_get(dt, "probe_floor_ms"));

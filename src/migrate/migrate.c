@@ -150,17 +150,19 @@ static int sample(struct mig *m, struct tgvm_error *reterr)
 	snprintf(m->qemu_status, sizeof(m->qemu_status), "%s", mig_status_word(&mi));
 	if (mi.has_ram) {
 		const struct tgvm_qmp_migrate_ram *ram = &mi.ram;
-		uint64_t pass = ram->has_dirty_sync_count ? ram->dirty_sync_count : 0;
+		int64_t pass = ram->has_dirty_sync_count ? (int64_t)ram->dirty_sync_count : -1;
 		struct migrate_iteration it = {
 		    .t_ns = tgvm_wall_ns(),
 		    .dirty_sync_count = pass,
-		    .remaining_bytes = ram->has_remaining ? ram->remaining : 0,
-		    .transferred_bytes = ram->has_transferred ? ram->transferred : 0,
+		    .remaining_bytes = ram->has_remaining ? (int64_t)ram->remaining : -1,
+		    .transferred_bytes = ram->has_transferred ? (int64_t)ram->transferred : -1,
 		    .dirty_rate_bps =
-		        (ram->has_dirty_pages_rate ? ram->dirty_pages_rate : 0) *
-		        (ram->has_page_size && ram->page_size ? ram->page_size : 4096),
-		    .throughput_bps =
-		        ram->has_mbps && ram->mbps > 0 ? (uint64_t)(ram->mbps * 1e6 / 8) : 0,
+		        ram->has_dirty_pages_rate
+		            ? (int64_t)(ram->dirty_pages_rate *
+		                        (ram->has_page_size && ram->page_size ? ram->page_size
+		                                                              : 4096))
+		            : -1,
+		    .throughput_bps = ram->has_mbps ? (int64_t)(ram->mbps * 1e6 / 8) : -1,
 		};
 
 		/* One entry per pass: a new pass appends, the same pass updates. */
@@ -168,7 +170,8 @@ static int sample(struct mig *m, struct tgvm_error *reterr)
 			t->iter[t->n_iter - 1] = it;
 		else if (t->n_iter < MIGRATE_ITER_MAX)
 			t->iter[t->n_iter++] = it;
-		t->transferred_bytes = it.transferred_bytes;
+		if (it.transferred_bytes >= 0)
+			t->transferred_bytes = (uint64_t)it.transferred_bytes;
 	}
 	if (mi.has_downtime)
 		t->qemu_downtime_ms = mi.downtime;
@@ -235,7 +238,7 @@ static int steer(struct mig *m, uint64_t now, struct tgvm_error *reterr)
 	const struct migrate_opts *o = m->o;
 	struct migrate_timeline *t = m->t;
 	const struct migrate_iteration *it = t->n_iter ? &t->iter[t->n_iter - 1] : NULL;
-	uint64_t pass = it ? it->dirty_sync_count : 0;
+	int64_t pass = it ? it->dirty_sync_count : 0;
 	bool go = false;
 
 	if (strcmp(m->qemu_status, "active"))
@@ -263,10 +266,11 @@ static int steer(struct mig *m, uint64_t now, struct tgvm_error *reterr)
 	           now - m->precopy_start_ns >= (uint64_t)o->converge_timeout_ms * 1000000ull) {
 		go = true;
 		snprintf(t->postcopy_reason, sizeof(t->postcopy_reason),
-		         "precopy did not converge within %d ms (%" PRIu64
-		         " MiB left, dirtying %" PRIu64 " MiB/s)",
-		         o->converge_timeout_ms, it ? it->remaining_bytes >> 20 : 0,
-		         it ? it->dirty_rate_bps >> 20 : 0);
+		         "precopy did not converge within %d ms (%" PRId64
+		         " MiB left, dirtying %" PRId64 " MiB/s)",
+		         o->converge_timeout_ms,
+		         it && it->remaining_bytes > 0 ? it->remaining_bytes >> 20 : 0,
+		         it && it->dirty_rate_bps > 0 ? it->dirty_rate_bps >> 20 : 0);
 	}
 	if (!go)
 		return 0;
@@ -594,6 +598,11 @@ static int ph_pause(struct mig *m, struct tgvm_error *reterr)
 		m->switch_hooked = true;
 		mig_net_switch(m);
 	}
+	/* The pause lasts from STOP until the network points at the destination. */
+	if (m->t->net_switched && m->t->net_switch_after_stop_us >= 0)
+		m->phase_mark_ns = m->stop_ns + (uint64_t)m->t->net_switch_after_stop_us * 1000ull;
+	else
+		m->phase_mark_ns = m->stop_ns;
 	return 0;
 }
 

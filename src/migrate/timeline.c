@@ -64,6 +64,11 @@ static double ms_since(uint64_t base, uint64_t t)
 	return t >= base ? (double)(t - base) / 1e6 : -(double)(base - t) / 1e6;
 }
 
+static json_t *counter(int64_t v)
+{
+	return v >= 0 ? json_integer((json_int_t)v) : json_null();
+}
+
 json_t *migrate_timeline_to_json(const struct migrate_timeline *t)
 {
 	json_t *j = json_object(), *phases = json_array(), *iters = json_array(), *dt;
@@ -101,15 +106,15 @@ json_t *migrate_timeline_to_json(const struct migrate_timeline *t)
 	json_object_set_new(j, "phases", phases);
 	for (size_t i = 0; i < t->n_iter; i++) {
 		const struct migrate_iteration *it = &t->iter[i];
+		json_t *row = json_pack("{s:f}", "at_ms", ms_since(t->started_ns, it->t_ns));
 
-		json_array_append_new(
-		    iters, json_pack("{s:f, s:I, s:I, s:I, s:I, s:I}", "at_ms",
-		                     ms_since(t->started_ns, it->t_ns), "pass",
-		                     (json_int_t)it->dirty_sync_count, "remaining_bytes",
-		                     (json_int_t)it->remaining_bytes, "transferred_bytes",
-		                     (json_int_t)it->transferred_bytes, "dirty_rate_bytes_per_s",
-		                     (json_int_t)it->dirty_rate_bps, "throughput_bytes_per_s",
-		                     (json_int_t)it->throughput_bps));
+		/* QEMU's counters as it gave them; null where it did not */
+		json_object_set_new(row, "pass", counter(it->dirty_sync_count));
+		json_object_set_new(row, "remaining_bytes", counter(it->remaining_bytes));
+		json_object_set_new(row, "transferred_bytes", counter(it->transferred_bytes));
+		json_object_set_new(row, "dirty_rate_bytes_per_s", counter(it->dirty_rate_bps));
+		json_object_set_new(row, "throughput_bytes_per_s", counter(it->throughput_bps));
+		json_array_append_new(iters, row);
 	}
 	json_object_set_new(j, "precopy_iterations", iters);
 	dt = json_object();
