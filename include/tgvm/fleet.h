@@ -94,14 +94,21 @@ struct tgvm_model_request {
 	bool cross_vendor;           /* the VM may move between vendors */
 	bool libvirt_names;          /* base only on unversioned names libvirt knows */
 	enum tgvm_model_accel accel;
+	/* The target hosts: a base they can all present as it is (its features a
+	 * subset of hosts_common) is preferred. hosts_known false: any host. */
+	bool hosts_known;
+	struct tgvm_featureset hosts_common;
 };
 
 struct tgvm_model_choice {
 	enum tgvm_vendor vendor;
 	bool cross_vendor;
-	enum tgvm_model_accel accel;        /* TCG or KVM: what the -cpu string starts under */
-	struct tgvm_featureset presented;   /* the exact set the guest sees (HV features aside) */
-	char base[TGVM_MODEL_NAME_MAX];     /* nearest named QEMU model */
+	enum tgvm_model_accel accel;      /* TCG or KVM: what the -cpu string starts under */
+	struct tgvm_featureset presented; /* the exact set the guest sees (HV features aside) */
+	char base[TGVM_MODEL_NAME_MAX];   /* nearest named QEMU model */
+	char base_why[256];               /* why this base, in a sentence */
+	bool hosts_known;                 /* the request's target hosts, for a rerun */
+	struct tgvm_featureset hosts_common;
 	struct tgvm_featureset plus;        /* features added to the base */
 	struct tgvm_featureset minus;       /* features removed from the base */
 	struct tgvm_featureset hv_kept;     /* hypervisor-provided features the base keeps */
@@ -112,7 +119,10 @@ struct tgvm_model_choice {
 /*
  * The minimal model: the Linux boot baseline plus every needed feature, closed
  * under dependencies, nothing else (bar hypervisor-provided bits), written as
- * the named QEMU model of the vendor that needs the fewest +/- flags.
+ * a named QEMU model of the vendor: the closest real CPU that has every needed
+ * feature (none added, the fewest removed), of those the target hosts
+ * (@req->hosts_common) can present as they are; only when no model has them
+ * all, the one that lacks the fewest. c->base_why says which case it was.
  * A feature that QEMU's models show on one vendor's CPUs only (sse4a, clzero:
  * AMD) picks that vendor; asked for another vendor, or for features of two
  * vendors, it fails with -EPERM naming them. A feature this QEMU cannot set
