@@ -487,6 +487,11 @@ int cmd_fleet(int argc, char **argv)
 			goto out;
 		}
 		strncat(defpath, "/examples/fleet.json", sizeof(defpath) - strlen(defpath) - 1);
+#ifdef TGVM_INSTALL_DATA_DIR
+		if (access(defpath, R_OK) < 0) /* an installed tgvm: its own copy */
+			snprintf(defpath, sizeof(defpath), "%s/examples/fleet.json",
+			         TGVM_INSTALL_DATA_DIR);
+#endif
 		inventory = defpath;
 	}
 	{
