@@ -5,7 +5,7 @@ CHECK_BUILD ?= build-check
 MESON       ?= meson
 TGVM_ARGS   ?=
 
-.PHONY: all setup build demo check test format format-fix fuzz bench clean guest
+.PHONY: all setup build demo check test format format-fix fuzz bench clean guest install
 
 all: build
 
@@ -43,6 +43,14 @@ fuzz: setup
 
 bench: setup build
 	@bench/run.sh $(BUILD)
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the binary, man pages, bash
+# completion, guest programs and examples (meson install of $(BUILD)).
+PREFIX ?= /usr/local
+install: $(BUILD)/build.ninja
+	@$(MESON) configure $(BUILD) -Dprefix=$(PREFIX) >/dev/null
+	@ninja -C $(BUILD) >/dev/null
+	@$(MESON) install -C $(BUILD) --no-rebuild $(if $(DESTDIR),--destdir $(DESTDIR))
 
 clean:
 	rm -rf $(BUILD) $(CHECK_BUILD)

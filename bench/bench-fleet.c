@@ -2,11 +2,17 @@
 /*
  * Fleet evaluation speed: 10,000 hosts x 100,000 VMs under all three policies
  * on one core, against the naive per-VM, per-host check in the same run
- * (timed on a sample of VMs and scaled, since in full it takes minutes).
+ * (timed on a sample of VMs and scaled, since in full it takes minutes); then
+ * the same input through `tgvm fleet`: the table, --json and --heatmap, each
+ * with its wall time and peak memory (the child's maximum RSS).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "tgvm/fleet.h"
 #include "util/util.h"
@@ -22,6 +28,84 @@ static uint64_t next(void)
 	rng ^= rng >> 7;
 	rng ^= rng << 17;
 	return rng;
+}
+
+/* Write the synthetic inventory and VMs as the files a user would give. */
+static int write_inputs(const char *dir, const struct tgvm_inventory *inv, const char *const *base,
+                        const char *const *removed, const struct tgvm_vm_needs *vm, size_t vms)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/inventory.json", dir);
+	if (!(f = fopen(path, "w")))
+		return -1;
+	fprintf(f, "{\"hosts\": [\n");
+	for (size_t i = 0; i < inv->n; i++) {
+		fprintf(f, "  {\"name\": \"%s\", \"profile\": {\"base\": \"%s\"",
+		        inv->hosts[i].name, base[i]);
+		if (removed[i])
+			fprintf(f, ", \"remove\": [\"%s\"]", removed[i]);
+		fprintf(f, "}}%s\n", i + 1 < inv->n ? "," : "");
+	}
+	fprintf(f, "]}\n");
+	if (fclose(f))
+		return -1;
+	snprintf(path, sizeof(path), "%s/vms.json", dir);
+	if (!(f = fopen(path, "w")))
+		return -1;
+	fprintf(f, "{\"vms\": [\n");
+	for (size_t i = 0; i < vms; i++) {
+		char *req = tgvm_featureset_to_string(&vm[i].required, "\", \"");
+		char *gua = tgvm_featureset_to_string(&vm[i].guarded, "\", \"");
+
+		fprintf(f,
+		        "  {\"name\": \"%s\", \"required\": [%s%s%s], \"guarded\": [%s%s%s]}%s\n",
+		        vm[i].name, *req ? "\"" : "", req, *req ? "\"" : "", *gua ? "\"" : "", gua,
+		        *gua ? "\"" : "", i + 1 < vms ? "," : "");
+		free(req);
+		free(gua);
+	}
+	fprintf(f, "]}\n");
+	return fclose(f) ? -1 : 0;
+}
+
+/* Run tgvm with @args, its output to @out; wall seconds and peak RSS in MiB. */
+static int run_tgvm(const char *tgvm, char *const *args, const char *out, double *ret_s,
+                    double *ret_mib)
+{
+	struct rusage ru;
+	uint64_t t0 = tgvm_now_ns();
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		if (fd < 0 || dup2(fd, 1) < 0)
+			_exit(127);
+		execv(tgvm, args);
+		_exit(127);
+	}
+	if (wait4(pid, &status, 0, &ru) < 0)
+		return -1;
+	*ret_s = (double)(tgvm_now_ns() - t0) / 1e9;
+	*ret_mib = (double)ru.ru_maxrss / 1024.0;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static long file_size(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long n = -1;
+
+	if (f && !fseek(f, 0, SEEK_END))
+		n = ftell(f);
+	if (f)
+		fclose(f);
+	return n;
 }
 
 int main(int argc, char **argv)
@@ -53,6 +137,7 @@ int main(int argc, char **argv)
 
 	/* Hosts: a model each, with a microcode/BIOS variation in 1 of 4 (a feature off). */
 	inv.hosts = calloc(hosts, sizeof(*inv.hosts));
+	const char **base = calloc(hosts, sizeof(*base)), **removed = calloc(hosts, sizeof(*base));
 	inv.n = hosts;
 	snprintf(inv.path, sizeof(inv.path), "synthetic");
 	for (size_t i = 0; i < hosts; i++) {
@@ -61,8 +146,15 @@ int main(int argc, char **argv)
 		snprintf(h->name, sizeof(h->name), "h%zu", i);
 		h->count = 1;
 		h->profile = *named[next() % nnamed];
-		if (next() % 4 == 0)
-			tgvm_featureset_del(&h->profile.features, pool[next() % ARRAY_SIZE(pool)]);
+		base[i] = h->profile.name;
+		if (next() % 4 == 0) {
+			enum tgvm_feature f = pool[next() % ARRAY_SIZE(pool)];
+
+			/* the file form of the variation: {"base": M, "remove": [f]} */
+			if (tgvm_featureset_has(&h->profile.features, f))
+				removed[i] = tgvm_feature_name(f);
+			tgvm_featureset_del(&h->profile.features, f);
+		}
 	}
 	/* VMs: 0-4 required and 0-4 guarded features from a pool of 20. */
 	struct tgvm_vm_needs *vm = calloc(vms, sizeof(*vm));
@@ -116,9 +208,70 @@ int main(int argc, char **argv)
 	printf("  sample agreement:          %s (%llu vs %llu host matches)\n",
 	       fast_ok == naive_ok ? "yes" : "NO", (unsigned long long)fast_ok,
 	       (unsigned long long)naive_ok);
+
+	/* The verb on the same input, as files: table, --json, --heatmap. */
+	const char *tgvm = argc > 3 ? argv[3] : TGVM_BUILD_DIR "/tgvm";
+	char dir[] = "/tmp/tgvm-bench-fleet-XXXXXX", inv_path[600], vms_path[600], out[600],
+	     svg[600];
+	int bad = 0;
+
+	if (!mkdtemp(dir) || write_inputs(dir, &inv, base, removed, vm, vms) < 0) {
+		fprintf(stderr, "bench-fleet: cannot write the inputs in /tmp\n");
+		return 1;
+	}
+	snprintf(inv_path, sizeof(inv_path), "%s/inventory.json", dir);
+	snprintf(vms_path, sizeof(vms_path), "%s/vms.json", dir);
+	snprintf(out, sizeof(out), "%s/out", dir);
+	snprintf(svg, sizeof(svg), "%s/heatmap.svg", dir);
+	printf("\ntgvm fleet on %zu host entries x %zu VMs (%s; %.1f MB of VMs file)\n", hosts, vms,
+	       tgvm, (double)file_size(vms_path) / 1e6);
+	printf("  %-10s %10s %12s %12s\n", "OUTPUT", "WALL", "PEAK RSS", "WRITTEN");
+	struct {
+		const char *what;
+		const char *extra;
+		const char *file;
+	} runs[] = {
+	    {"table", NULL, out},
+	    {"json", "--json", out},
+	    {"heatmap", "--heatmap", svg},
+	};
+	double table_mib = 0;
+	for (size_t k = 0; k < ARRAY_SIZE(runs); k++) {
+		char *args[12];
+		int a = 0, rc;
+		double sec = 0, mib = 0;
+
+		args[a++] = "tgvm";
+		args[a++] = "fleet";
+		args[a++] = "--inventory";
+		args[a++] = inv_path;
+		args[a++] = "--vms";
+		args[a++] = vms_path;
+		if (runs[k].extra)
+			args[a++] = (char *)runs[k].extra;
+		if (runs[k].file == svg)
+			args[a++] = svg;
+		args[a] = NULL;
+		rc = run_tgvm(tgvm, args, out, &sec, &mib);
+		if (k == 0)
+			table_mib = mib;
+		printf("  %-10s %9.2fs %9.0f MiB %9.1f MB%s\n", runs[k].what, sec, mib,
+		       (double)file_size(runs[k].file) / 1e6,
+		       rc ? "  FAILED"
+		          : (k && mib > 2 * table_mib ? "  (over 2x the table's)" : ""));
+		bad |= rc != 0;
+	}
+	unlink(inv_path);
+	unlink(vms_path);
+	unlink(out);
+	unlink(svg);
+	rmdir(dir);
+
 	free(pl);
 	free(vm);
+	free(base);
+	free(removed);
 	free(inv.hosts);
 	tgvm_modeldb_free(db);
-	return fast_ok == naive_ok ? 0 : 1;
+	return fast_ok == naive_ok && !bad ? 0 : 1;
 }

@@ -1,5 +1,8 @@
 # SPDX-License-Identifier: MIT
-# bash completion for tgvm: verbs, sub-verbs, options, feature and model names.
+# bash completion for tgvm. Verbs, sub-verbs and options come from the binary
+# itself ('tgvm __complete': the verb table and each verb's own option table),
+# host and VM names from its state directory, feature and model names from
+# QEMU's database; files where an option or a verb takes one.
 _tgvm_features() {
   # The features people type most; any QEMU or Linux name is accepted.
   printf '%s\n' avx avx2 avx512f avx512bw avx512vl avx512dq avx512cd bmi1 bmi2 fma f16c \
@@ -7,49 +10,54 @@ _tgvm_features() {
     vaes vpclmulqdq gfni avx512vnni avx-vnni amx-tile amx-int8 amx-bf16 cx16 lahf-lm
 }
 _tgvm() {
-  local cur prev verb sub
+  local cur prev verb sub tgvm=${COMP_WORDS[0]}
   cur=${COMP_WORDS[COMP_CWORD]}
   prev=${COMP_WORDS[COMP_CWORD-1]}
   verb=${COMP_WORDS[1]:-}
   sub=${COMP_WORDS[2]:-}
+  command -v "$tgvm" >/dev/null 2>&1 || tgvm=tgvm
+  COMPREPLY=()
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=($(compgen -W "$(tgvm help 2>/dev/null | awk '/^  [a-z]/{print $1}')" -- "$cur"))
+    COMPREPLY=($(compgen -W "$("$tgvm" __complete verbs 2>/dev/null)" -- "$cur"))
     return
   fi
+  # An option's argument.
   case "$prev" in
-    --inventory|--report|--vms|--heatmap|--kernel|--initrd|--disk|--scan|--svg) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --inventory|--report|--vms|--heatmap|--kernel|--initrd|--disk|--scan|--svg|--log)
+      COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
+    --host|--to|--first-host|--hosts)
+      COMPREPLY=($(compgen -W "$("$tgvm" __complete hosts 2>/dev/null)" -- "$cur")); return ;;
     --vendor) COMPREPLY=($(compgen -W "intel amd" -- "$cur")); return ;;
     --format) COMPREPLY=($(compgen -W "text qemu libvirt json" -- "$cur")); return ;;
-    --cpu-base) COMPREPLY=($(compgen -W "max $(tgvm host models 2>/dev/null | awk 'NR>1 && NF>2 {print $1}')" -- "$cur")); return ;;
+    --accel) COMPREPLY=($(compgen -W "tcg kvm auto" -- "$cur")); return ;;
+    --cpu-base) COMPREPLY=($(compgen -W "max $("$tgvm" host models 2>/dev/null | awk 'NR>1 && NF>2 {print $1}')" -- "$cur")); return ;;
     --need|--candidates) COMPREPLY=($(compgen -W "$(_tgvm_features)" -- "${cur##*,}")); return ;;
     --mode) COMPREPLY=($(compgen -W "precopy postcopy auto shared nil" -- "$cur")); return ;;
   esac
-  case "$verb" in
-    help) COMPREPLY=($(compgen -W "$(tgvm help 2>/dev/null | awk '/^  [a-z]/{print $1}')" -- "$cur")) ;;
-    model) COMPREPLY=($(compgen -W "--need --report --vendor --cross-vendor --inventory --format --json --help" -- "$cur")) ;;
-    fleet) COMPREPLY=($(compgen -W "--inventory --vm --vms --report --cross-vendor --first-host --json --heatmap --help" -- "$cur")) ;;
-    host)
-      if [ "$COMP_CWORD" -eq 2 ]; then
-        COMPREPLY=($(compgen -W "models show detect up down" -- "$cur"))
-      elif [ "$sub" = show ] && [ "$COMP_CWORD" -eq 3 ]; then
-        COMPREPLY=($(compgen -W "$(tgvm host models --all 2>/dev/null | awk 'NR>1 && NF>2 {print $1}')" -- "$cur"))
-      else
-        COMPREPLY=($(compgen -W "--json --all --vendor --name --inventory --hosts" -- "$cur"))
-      fi ;;
-    probe)
-      if [[ "$cur" == -* ]]; then
-        COMPREPLY=($(compgen -W "--cpu-base --candidates --scan --timeout --jobs -j --check --json --runs --vm --kernel --initrd --disk --run --mem --help --" -- "$cur"))
-      else
-        COMPREPLY=($(compgen -c -- "$cur") $(compgen -f -- "$cur"))
-      fi ;;
-    scan) COMPREPLY=($(compgen -W "--json --explain --per-program -j --jobs --hwcaps" -- "$cur") $(compgen -f -- "$cur")) ;;
-    vm)
-      if [ "$COMP_CWORD" -eq 2 ]; then
-        COMPREPLY=($(compgen -W "start stop list console ping" -- "$cur"))
-      else
-        COMPREPLY=($(compgen -W "--host --mem --cpus --model --kernel --initrd --append --disk --ip --accel --memdev --workload --dry-run --json --log --duration --interval-us --port" -- "$cur"))
-      fi ;;
-    migrate) COMPREPLY=($(compgen -W "status cancel --to --mode --downtime-limit --max-bandwidth --converge-timeout --timeout --multifd --no-check --json --decouple --recouple --memdev --breakdown --svg --no-probe --probe-interval --no-net-switch --stall-timeout --stream-buffer --qemu-defaults" -- "$cur")) ;;
+  local subs
+  subs=$("$tgvm" __complete subverbs "$verb" 2>/dev/null)
+  if [ -n "$subs" ] && [ "$COMP_CWORD" -eq 2 ] && [[ "$cur" != -* ]]; then
+    # migrate takes a VM or a sub-verb here
+    [ "$verb" = migrate ] && subs="$subs $("$tgvm" __complete vms 2>/dev/null)"
+    COMPREPLY=($(compgen -W "$subs" -- "$cur"))
+    return
+  fi
+  if [[ "$cur" == -* ]]; then
+    local s=""
+    [ -n "$subs" ] && [ "$verb" != migrate ] && s=$sub
+    COMPREPLY=($(compgen -W "$("$tgvm" __complete options "$verb" $s 2>/dev/null)" -- "$cur"))
+    return
+  fi
+  # Positional arguments.
+  case "$verb:$sub" in
+    help:*) [ "$COMP_CWORD" -eq 2 ] &&
+      COMPREPLY=($(compgen -W "$("$tgvm" __complete verbs 2>/dev/null)" -- "$cur")) ;;
+    host:show) COMPREPLY=($(compgen -W "$("$tgvm" host models --all 2>/dev/null | awk 'NR>1 && NF>2 {print $1}')" -- "$cur")) ;;
+    host:up|host:down) COMPREPLY=($(compgen -W "$("$tgvm" __complete hosts 2>/dev/null)" -- "$cur")) ;;
+    vm:stop|vm:console|vm:ping|migrate:status|migrate:cancel)
+      COMPREPLY=($(compgen -W "$("$tgvm" __complete vms 2>/dev/null)" -- "$cur")) ;;
+    scan:*) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null ;;
+    probe:*) COMPREPLY=($(compgen -c -- "$cur") $(compgen -f -- "$cur")) ;;
   esac
 }
 complete -F _tgvm tgvm

@@ -94,14 +94,21 @@ struct tgvm_model_request {
 	bool cross_vendor;           /* the VM may move between vendors */
 	bool libvirt_names;          /* base only on unversioned names libvirt knows */
 	enum tgvm_model_accel accel;
+	/* The target hosts: a base they can all present as it is (its features a
+	 * subset of hosts_common) is preferred. hosts_known false: any host. */
+	bool hosts_known;
+	struct tgvm_featureset hosts_common;
 };
 
 struct tgvm_model_choice {
 	enum tgvm_vendor vendor;
 	bool cross_vendor;
-	enum tgvm_model_accel accel;        /* TCG or KVM: what the -cpu string starts under */
-	struct tgvm_featureset presented;   /* the exact set the guest sees (HV features aside) */
-	char base[TGVM_MODEL_NAME_MAX];     /* nearest named QEMU model */
+	enum tgvm_model_accel accel;      /* TCG or KVM: what the -cpu string starts under */
+	struct tgvm_featureset presented; /* the exact set the guest sees (HV features aside) */
+	char base[TGVM_MODEL_NAME_MAX];   /* nearest named QEMU model */
+	char base_why[256];               /* why this base, in a sentence */
+	bool hosts_known;                 /* the request's target hosts, for a rerun */
+	struct tgvm_featureset hosts_common;
 	struct tgvm_featureset plus;        /* features added to the base */
 	struct tgvm_featureset minus;       /* features removed from the base */
 	struct tgvm_featureset hv_kept;     /* hypervisor-provided features the base keeps */
@@ -112,7 +119,10 @@ struct tgvm_model_choice {
 /*
  * The minimal model: the Linux boot baseline plus every needed feature, closed
  * under dependencies, nothing else (bar hypervisor-provided bits), written as
- * the named QEMU model of the vendor that needs the fewest +/- flags.
+ * a named QEMU model of the vendor: the closest real CPU that has every needed
+ * feature (none added, the fewest removed), of those the target hosts
+ * (@req->hosts_common) can present as they are; only when no model has them
+ * all, the one that lacks the fewest. c->base_why says which case it was.
  * A feature that QEMU's models show on one vendor's CPUs only (sse4a, clzero:
  * AMD) picks that vendor; asked for another vendor, or for features of two
  * vendors, it fails with -EPERM naming them. A feature this QEMU cannot set
@@ -216,9 +226,79 @@ int tgvm_fleet_evaluate(const struct tgvm_inventory *inv, const struct tgvm_vm_n
                         size_t nvms, const struct tgvm_fleet_opts *opts, struct tgvm_placement *ret,
                         struct tgvm_error *reterr);
 
-/* The heat map (VMs x inventory entries) as an SVG document. Caller frees. */
-char *tgvm_fleet_heatmap_svg(const struct tgvm_inventory *inv, const struct tgvm_vm_needs *vms,
-                             size_t nvms, const uint8_t *matrix);
+/* ---- the heat map ---- */
+
+/* Cells drawn at most: the largest groups are drawn, the rest counted in the picture. */
+#define TGVM_HEATMAP_ROWS_MAX 60
+#define TGVM_HEATMAP_COLS_MAX 48
+
+/*
+ * Why a cell has its colour. 1..7 are the policies that let the VM run there
+ * (bit p for policy p); the other two are the reasons none does.
+ */
+enum tgvm_heat_kind {
+	TGVM_HEAT_LACKS = 0,        /* the host lacks a required feature under every policy */
+	TGVM_HEAT_OTHER_VENDOR = 8, /* another vendor's host: not a target (no --cross-vendor) */
+	TGVM_HEAT__MAX
+};
+/* "only minimal (tgvm)", "other vendor: not a target under any policy", ... */
+const char *tgvm_heat_kind_label(unsigned kind);
+const char *tgvm_heat_kind_colour(unsigned kind); /* "#1a7f37" */
+
+/* One row: VMs that require the same features (of one vendor). */
+struct tgvm_heat_row {
+	char label[TGVM_VM_NAME_LEN + 40]; /* "web" or "web and 41 more" */
+	size_t vms;                        /* VMs in the group */
+	struct tgvm_featureset required;
+	enum tgvm_vendor vendor;
+	bool runs; /* under some policy */
+	uint64_t machines[TGVM_POLICY__MAX];
+};
+
+/* One column: inventory entries with the same CPU profile. */
+struct tgvm_heat_col {
+	char label[TGVM_HOST_NAME_MAX + 48]; /* "rome (40)" or "h12 and 11 like it (340)" */
+	size_t entries;
+	uint64_t machines;
+	enum tgvm_vendor vendor;
+};
+
+/* A drawn box (cell, swatch or text, its estimated extent), for layout checks. */
+struct tgvm_heat_box {
+	int x, y, w, h;
+	bool text;
+};
+
+struct tgvm_heatmap {
+	size_t nrows, ncols; /* drawn */
+	struct tgvm_heat_row *rows;
+	struct tgvm_heat_col *cols;
+	uint8_t *cells;                /* nrows * ncols kinds, row-major */
+	size_t row_groups, col_groups; /* groups before the cap */
+	size_t vms, vms_drawn;         /* VMs, and those in drawn rows */
+	size_t entries;                /* inventory entries */
+	uint64_t machines, machines_drawn;
+	bool cross_vendor;
+	unsigned kinds;    /* 1 << kind for each kind a cell has: the legend */
+	int width, height; /* the canvas */
+	size_t nboxes;
+	struct tgvm_heat_box *boxes; /* everything drawn, after tgvm_heatmap_svg() */
+};
+
+/*
+ * The heat map of @vms on @inv under @opts (its matrix is ignored): rows are
+ * VMs grouped by requirement and vendor, columns inventory entries grouped by
+ * CPU profile, the TGVM_HEATMAP_ROWS_MAX / _COLS_MAX largest groups drawn.
+ * Memory O(VMs + entries) for the grouping plus O(drawn rows * profiles);
+ * time one tgvm_fleet_evaluate() of the drawn groups. Free with
+ * tgvm_heatmap_free().
+ */
+int tgvm_heatmap_build(const struct tgvm_inventory *inv, const struct tgvm_vm_needs *vms,
+                       size_t nvms, const struct tgvm_fleet_opts *opts, struct tgvm_heatmap **ret,
+                       struct tgvm_error *reterr);
+/* The picture as SVG (lays it out: sets width, height and boxes). Caller frees; NULL: ENOMEM. */
+char *tgvm_heatmap_svg(struct tgvm_heatmap *h);
+void tgvm_heatmap_free(struct tgvm_heatmap *h);
 
 /*
  * Read a report of `tgvm scan`, `tgvm probe` or `tgvm model --json` (or a plain

@@ -220,6 +220,126 @@ static json_t *set_json(const struct tgvm_featureset *s)
 	return a;
 }
 
+/* @text indented by @indent spaces after each newline, to stdout. */
+static int put_indented(const char *text, int indent)
+{
+	for (const char *p = text; *p; p++) {
+		if (putchar(*p) == EOF)
+			return -EIO;
+		if (*p == '\n' && printf("%*s", indent, "") < 0)
+			return -EIO;
+	}
+	return 0;
+}
+
+/* "key": VALUE at two spaces, @last without a comma; steals @v. */
+static int put_member(const char *key, json_t *v, bool last)
+{
+	char *s = v ? json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) : NULL;
+	json_t *k = json_string(key);
+	char *ks = k ? json_dumps(k, JSON_ENCODE_ANY) : NULL;
+	int r = -ENOMEM;
+
+	if (s && ks && printf("  %s: ", ks) >= 0 && put_indented(s, 2) == 0)
+		r = printf("%s\n", last ? "" : ",") < 0 ? -EIO : 0;
+	free(s);
+	free(ks);
+	json_decref(k);
+	json_decref(v);
+	return r;
+}
+
+static json_t *vm_json(const struct tgvm_vm_needs *vm, const struct tgvm_placement *pl,
+                       uint64_t total, bool cross_vendor)
+{
+	json_t *v = json_object(), *pol = json_object();
+
+	json_object_set_new(v, "name", json_string(vm->name));
+	json_object_set_new(v, "required", set_json(&vm->required));
+	json_object_set_new(v, "guarded", set_json(&vm->guarded));
+	for (int p = 0; p < TGVM_POLICY__MAX; p++) {
+		const struct tgvm_placement *x = &pl[p];
+		json_t *o = json_object();
+
+		json_object_set_new(o, "runs", json_boolean(x->runs));
+		json_object_set_new(o, "machines", json_integer((json_int_t)x->hosts));
+		json_object_set_new(o, "share",
+		                    json_real(total ? (double)x->hosts / (double)total : 0));
+		json_object_set_new(o, "entries", json_integer((json_int_t)x->entries));
+		json_object_set_new(o, "vendor", json_string(tgvm_vendor_to_string(x->vendor)));
+		if (!cross_vendor) {
+			json_t *bv = json_object();
+
+			for (int vd = 0; vd < TGVM_VENDOR__MAX; vd++)
+				if (x->hosts_by_vendor[vd])
+					json_object_set_new(
+					    bv, tgvm_vendor_to_string(vd),
+					    json_integer((json_int_t)x->hosts_by_vendor[vd]));
+			json_object_set_new(o, "machines_by_vendor", bv);
+		}
+		json_object_set_new(o, "first_host", json_string(x->first_host));
+		json_object_set_new(o, "presented_count",
+		                    json_integer(tgvm_featureset_count(&x->presented)));
+		json_object_set_new(o, "lost", set_json(&x->lost));
+		json_object_set_new(o, "blocking", set_json(&x->blocking));
+		json_object_set_new(pol, tgvm_policy_to_string(p), o);
+	}
+	json_object_set_new(v, "policies", pol);
+	return v;
+}
+
+/*
+ * The JSON answer, streamed: the header, one VM object at a time (memory for
+ * one VM's tree, not the whole document), then the memory devices.
+ */
+static int print_json(const struct tgvm_inventory *inv, const struct tgvm_vm_needs *vms, size_t n,
+                      const struct tgvm_placement *pl, bool cross_vendor, const char *inventory)
+{
+	uint64_t total = tgvm_inventory_total(inv);
+	json_t *tail = json_object();
+	const char *key;
+	json_t *val;
+	size_t left;
+
+	if (!tail || printf("{\n") < 0 || put_member("tool", json_string("tgvm-fleet"), false) ||
+	    put_member("version", json_integer(1), false) ||
+	    put_member("inventory", json_string(inv->path), false) ||
+	    put_member("machines", json_integer((json_int_t)total), false) ||
+	    put_member("entries", json_integer((json_int_t)inv->n), false) ||
+	    put_member("cross_vendor", json_boolean(cross_vendor), false) ||
+	    printf("  \"vms\": [") < 0) {
+		json_decref(tail);
+		return -EIO;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = vm_json(&vms[i], &pl[i * TGVM_POLICY__MAX], total, cross_vendor);
+		char *s = v ? json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+		int r = s && printf("%s\n    ", i ? "," : "") >= 0 ? put_indented(s, 4) : -ENOMEM;
+
+		free(s);
+		json_decref(v);
+		if (r < 0) {
+			json_decref(tail);
+			return r;
+		}
+	}
+	cli_fleet_memdevs(inventory, tail); /* nil-migration: devices and domains */
+	left = json_object_size(tail);
+	if (printf("%s]%s\n", n ? "\n  " : "", left ? "," : "") < 0) {
+		json_decref(tail);
+		return -EIO;
+	}
+	json_object_foreach(tail, key, val)
+	{
+		if (put_member(key, json_incref(val), --left == 0) < 0) {
+			json_decref(tail);
+			return -EIO;
+		}
+	}
+	json_decref(tail);
+	return printf("}\n") < 0 || fflush(stdout) ? -EIO : 0;
+}
+
 static int write_heatmap(const char *path, const char *svg, struct tgvm_error *err)
 {
 	size_t n = strlen(path);
@@ -367,6 +487,11 @@ int cmd_fleet(int argc, char **argv)
 			goto out;
 		}
 		strncat(defpath, "/examples/fleet.json", sizeof(defpath) - strlen(defpath) - 1);
+#ifdef TGVM_INSTALL_DATA_DIR
+		if (access(defpath, R_OK) < 0) /* an installed tgvm: its own copy */
+			snprintf(defpath, sizeof(defpath), "%s/examples/fleet.json",
+			         TGVM_INSTALL_DATA_DIR);
+#endif
 		inventory = defpath;
 	}
 	{
@@ -415,9 +540,7 @@ int cmd_fleet(int argc, char **argv)
 		}
 	}
 	pl = calloc(vms.n * TGVM_POLICY__MAX, sizeof(*pl));
-	if (heatmap)
-		fo.matrix = calloc(vms.n * inv->n, 1);
-	if (!pl || (heatmap && !fo.matrix)) {
+	if (!pl) {
 		rc = cli_fail(TGVM_EXIT_FAILURE, "fleet", "out of memory");
 		goto out;
 	}
@@ -427,64 +550,10 @@ int cmd_fleet(int argc, char **argv)
 	}
 	uint64_t total = tgvm_inventory_total(inv);
 	if (json) {
-		json_t *j = json_object(), *a = json_array();
-		char *s;
-
-		json_object_set_new(j, "tool", json_string("tgvm-fleet"));
-		json_object_set_new(j, "version", json_integer(1));
-		json_object_set_new(j, "inventory", json_string(inv->path));
-		json_object_set_new(j, "machines", json_integer((json_int_t)total));
-		json_object_set_new(j, "entries", json_integer((json_int_t)inv->n));
-		json_object_set_new(j, "cross_vendor", json_boolean(fo.cross_vendor));
-		for (size_t i = 0; i < vms.n; i++) {
-			json_t *v = json_object(), *pol = json_object();
-
-			json_object_set_new(v, "name", json_string(vms.v[i].name));
-			json_object_set_new(v, "required", set_json(&vms.v[i].required));
-			json_object_set_new(v, "guarded", set_json(&vms.v[i].guarded));
-			for (int p = 0; p < TGVM_POLICY__MAX; p++) {
-				const struct tgvm_placement *x = &pl[i * TGVM_POLICY__MAX + p];
-				json_t *o = json_object();
-
-				json_object_set_new(o, "runs", json_boolean(x->runs));
-				json_object_set_new(o, "machines",
-				                    json_integer((json_int_t)x->hosts));
-				json_object_set_new(
-				    o, "share",
-				    json_real(total ? (double)x->hosts / (double)total : 0));
-				json_object_set_new(o, "entries",
-				                    json_integer((json_int_t)x->entries));
-				json_object_set_new(o, "vendor",
-				                    json_string(tgvm_vendor_to_string(x->vendor)));
-				if (!fo.cross_vendor) {
-					json_t *bv = json_object();
-
-					for (int vd = 0; vd < TGVM_VENDOR__MAX; vd++)
-						if (x->hosts_by_vendor[vd])
-							json_object_set_new(
-							    bv, tgvm_vendor_to_string(vd),
-							    json_integer(
-							        (json_int_t)
-							            x->hosts_by_vendor[vd]));
-					json_object_set_new(o, "machines_by_vendor", bv);
-				}
-				json_object_set_new(o, "first_host", json_string(x->first_host));
-				json_object_set_new(
-				    o, "presented_count",
-				    json_integer(tgvm_featureset_count(&x->presented)));
-				json_object_set_new(o, "lost", set_json(&x->lost));
-				json_object_set_new(o, "blocking", set_json(&x->blocking));
-				json_object_set_new(pol, tgvm_policy_to_string(p), o);
-			}
-			json_object_set_new(v, "policies", pol);
-			json_array_append_new(a, v);
+		if (print_json(inv, vms.v, vms.n, pl, fo.cross_vendor, inventory) < 0) {
+			rc = cli_fail(TGVM_EXIT_FAILURE, "fleet", "cannot write the JSON output");
+			goto out;
 		}
-		json_object_set_new(j, "vms", a);
-		cli_fleet_memdevs(inventory, j); /* nil-migration: devices and domains */
-		s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		puts(s ? s : "{}");
-		free(s);
-		json_decref(j);
 	} else {
 		static const char *const hdr[] = {"VM",
 		                                  "REQUIRES",
@@ -538,22 +607,35 @@ int cmd_fleet(int argc, char **argv)
 		cli_fleet_memdevs(inventory, NULL); /* nil-migration: devices and domains */
 	}
 	if (heatmap) {
-		char *svg = tgvm_fleet_heatmap_svg(inv, vms.v, vms.n, fo.matrix);
+		struct tgvm_heatmap *hm = NULL;
+		char *svg = NULL;
 
-		if (!svg || write_heatmap(heatmap, svg, &err) < 0) {
-			free(svg);
+		if (tgvm_heatmap_build(inv, vms.v, vms.n, &fo, &hm, &err) < 0) {
 			rc = cli_fail_err("fleet", &err);
 			goto out;
 		}
-		free(svg);
-		if (!json)
+		svg = tgvm_heatmap_svg(hm);
+		if (!svg)
+			tgvm_error_set(&err, ENOMEM, "out of memory drawing the heat map");
+		if (!svg || write_heatmap(heatmap, svg, &err) < 0) {
+			free(svg);
+			tgvm_heatmap_free(hm);
+			rc = cli_fail_err("fleet", &err);
+			goto out;
+		}
+		if (!json && (hm->nrows < hm->row_groups || hm->ncols < hm->col_groups))
+			printf("heat map written to %s (the %zu largest of %zu VM groups, %zu "
+			       "largest of %zu CPU profiles)\n",
+			       heatmap, hm->nrows, hm->row_groups, hm->ncols, hm->col_groups);
+		else if (!json)
 			printf("heat map written to %s\n", heatmap);
+		free(svg);
+		tgvm_heatmap_free(hm);
 	}
 	rc = TGVM_EXIT_OK;
 out:
 	free(vms.v);
 	free(pl);
-	free(fo.matrix);
 	tgvm_inventory_free(inv);
 	tgvm_modeldb_free(db);
 	return rc;

@@ -16,6 +16,12 @@
 #ifndef TGVM_MAN_DIR
 #define TGVM_MAN_DIR ""
 #endif
+#ifndef TGVM_INSTALL_MAN_DIR
+#define TGVM_INSTALL_MAN_DIR ""
+#endif
+#ifndef TGVM_INSTALL_DATA_DIR
+#define TGVM_INSTALL_DATA_DIR ""
+#endif
 
 static int list_verbs(FILE *out)
 {
@@ -72,16 +78,26 @@ static int show_page(const char *name, const struct tgvm_cmd *c)
 	char page[PATH_MAX], src[PATH_MAX], data[PATH_MAX];
 	char *text = NULL;
 
-	if (*TGVM_MAN_DIR &&
-	    snprintf(page, sizeof(page), "%s/tgvm-%s.1", TGVM_MAN_DIR, name) < (int)sizeof(page) &&
-	    access(page, R_OK) == 0 && cli_isatty(stdout) && access("/usr/bin/man", X_OK) == 0) {
-		fflush(stdout);
-		execl("/usr/bin/man", "man", "-l", page, (char *)NULL);
-	}
-	if (tgvm_data_dir(data, sizeof(data)) == 0 &&
-	    snprintf(src, sizeof(src), "%s/docs/man/tgvm-%s.1.scd", data, name) <
-	        (int)sizeof(src) &&
-	    tgvm_file_read(src, 1 << 20, &text, NULL, NULL) == 0) {
+	/* The built page, else the installed one; the scdoc source as text. */
+	static const char *const man_dirs[] = {TGVM_MAN_DIR, TGVM_INSTALL_MAN_DIR};
+	static const char *data_dirs[] = {NULL, TGVM_INSTALL_DATA_DIR};
+
+	for (size_t i = 0; i < 2 && cli_isatty(stdout) && access("/usr/bin/man", X_OK) == 0; i++)
+		if (*man_dirs[i] &&
+		    snprintf(page, sizeof(page), "%s/tgvm-%s.1", man_dirs[i], name) <
+		        (int)sizeof(page) &&
+		    access(page, R_OK) == 0) {
+			fflush(stdout);
+			execl("/usr/bin/man", "man", "-l", page, (char *)NULL);
+		}
+	data_dirs[0] = tgvm_data_dir(data, sizeof(data)) == 0 ? data : "";
+	for (size_t i = 0; i < 2 && !text; i++)
+		if (!*data_dirs[i] ||
+		    snprintf(src, sizeof(src), "%s/docs/man/tgvm-%s.1.scd", data_dirs[i], name) >=
+		        (int)sizeof(src) ||
+		    tgvm_file_read(src, 1 << 20, &text, NULL, NULL) < 0)
+			text = NULL;
+	if (text) {
 		/* drop scdoc's header line */
 		const char *body = strstr(text, "\n# ");
 

@@ -212,6 +212,8 @@ int cmd_model(int argc, char **argv)
 	/* libvirt names the same CPU by an unversioned model */
 	req.libvirt_names = true;
 	req.vendor = choice.vendor;
+	req.hosts_known = choice.hosts_known;
+	req.hosts_common = choice.hosts_common;
 	req.accel = choice.accel;
 	if (tgvm_model_choose(db, &req, &lv, &err) < 0) {
 		rc = model_fail(&err);
@@ -272,8 +274,9 @@ int cmd_model(int argc, char **argv)
 		       choice.accel == TGVM_MODEL_ACCEL_TCG
 		           ? "the -cpu string starts under TCG and KVM"
 		           : "the -cpu string is for KVM (TCG cannot give all of it)");
-		printf("%-10s%s with %d flags\n", "base", choice.base,
-		       tgvm_featureset_count(&choice.plus) + tgvm_featureset_count(&choice.minus));
+		printf("%-10s%s with %d flags: %s\n", "base", choice.base,
+		       tgvm_featureset_count(&choice.plus) + tgvm_featureset_count(&choice.minus),
+		       choice.base_why);
 		if (!tgvm_featureset_empty(&choice.lost))
 			print_set_line("not given", &choice.lost);
 		if (!tgvm_featureset_empty(&choice.tcg_missing))

@@ -1,11 +1,17 @@
 // SPDX-License-Identifier: MIT
-/* tgvm's entry point: finds the verb in one static table and runs it. */
+/* tgvm's entry point: finds the verb in one static table and runs it; the
+ * hidden 'tgvm __complete' answers the bash completion from the same table. */
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "tgvm/config.h"
+#include "util/util.h"
 
 static const struct tgvm_cmd commands[] = {
     {"model", cmd_model, "the minimal CPU model for a VM's needs (-cpu, libvirt XML, JSON)",
@@ -76,6 +82,137 @@ static void config_from_env(void)
 	tgvm_config_set(&c);
 }
 
+/* Sub-verbs, and which of them (or of the verb itself, "") parse options. */
+static const struct {
+	const char *verb;
+	const char *const subs[6];
+	const char *const with_options[6];
+} sub_verbs[] = {
+    {"host", {"models", "show", "detect", "up", "down"}, {"models", "show", "detect", "up"}},
+    {"vm", {"start", "list", "stop", "console", "ping"}, {"start", "ping"}},
+    {"migrate", {"status", "cancel"}, {""}},
+    {"model", {NULL}, {""}},
+    {"fleet", {NULL}, {""}},
+    {"scan", {NULL}, {""}},
+    {"probe", {NULL}, {""}},
+};
+
+static bool in_list(const char *const *l, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n && l[i]; i++)
+		if (!strcmp(l[i], s))
+			return true;
+	return false;
+}
+
+/*
+ * The long options of VERB [SUB], read from its own getopt table: an empty
+ * option name ("--=") is a prefix of every one, so getopt_long refuses it as
+ * ambiguous and names them all (or the only one) on stderr, before the verb
+ * does anything. Only verbs that parse options first are asked.
+ */
+static int complete_options(const char *verb, const char *sub)
+{
+	char buf[16384], *p;
+	size_t len = 0;
+	int fds[2], status;
+	bool ok = false;
+	pid_t pid;
+
+	for (size_t i = 0; i < sizeof(sub_verbs) / sizeof(sub_verbs[0]); i++)
+		if (!strcmp(sub_verbs[i].verb, verb))
+			ok = in_list(sub_verbs[i].with_options, 6, sub ? sub : "");
+	if (!ok || pipe(fds) < 0)
+		return 0;
+	pid = fork();
+	if (pid < 0)
+		return 0;
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(fds[1], 2);
+		close(fds[0]);
+		execl("/proc/self/exe", "tgvm", verb, sub ? sub : "--=", sub ? "--=" : NULL,
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	for (ssize_t n;
+	     len + 1 < sizeof(buf) && (n = read(fds[0], buf + len, sizeof(buf) - 1 - len)) > 0;)
+		len += (size_t)n;
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	buf[len] = '\0';
+	/* "option '--=' is ambiguous; possibilities: '--a' '--b'" or "option '--a' ..." */
+	p = strstr(buf, "possibilities:");
+	p = p ? p : buf;
+	while ((p = strstr(p, "'--"))) {
+		size_t n = strspn(p + 1, "-abcdefghijklmnopqrstuvwxyz0123456789");
+
+		if (n > 2 && p[1 + n] == '\'')
+			printf("%.*s\n", (int)n, p + 1);
+		p += 1 + n;
+	}
+	return 0;
+}
+
+/* The names in the state directory's @what ("hosts": NAME.json, "vms": NAME/). */
+static int complete_state(const char *what)
+{
+	char dir[4096];
+	struct dirent *e;
+	DIR *d;
+
+	if (tgvm_state_dir(dir, sizeof(dir)) < 0 || strlen(dir) + strlen(what) + 2 >= sizeof(dir))
+		return 0;
+	strncat(dir, "/", sizeof(dir) - strlen(dir) - 1);
+	strncat(dir, what, sizeof(dir) - strlen(dir) - 1);
+	if (!(d = opendir(dir)))
+		return 0;
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+
+		if (e->d_name[0] == '.')
+			continue;
+		if (!strcmp(what, "hosts")) {
+			if (n > 5 && !strcmp(e->d_name + n - 5, ".json"))
+				printf("%.*s\n", (int)(n - 5), e->d_name);
+		} else {
+			printf("%s\n", e->d_name);
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+/*
+ * tgvm __complete verbs | subverbs VERB | options VERB [SUB] | hosts | vms:
+ * one word a line, for completion/tgvm.bash. Always exits 0.
+ */
+static int complete(int argc, char **argv)
+{
+	size_t n = sizeof(commands) / sizeof(commands[0]);
+
+	if (argc < 2)
+		return 0;
+	if (!strcmp(argv[1], "verbs"))
+		for (size_t i = 0; i < n; i++)
+			printf("%s\n", commands[i].name);
+	else if (!strcmp(argv[1], "subverbs") && argc > 2)
+		for (size_t i = 0; i < sizeof(sub_verbs) / sizeof(sub_verbs[0]); i++)
+			for (size_t k = 0;
+			     k < 6 && !strcmp(sub_verbs[i].verb, argv[2]) && sub_verbs[i].subs[k];
+			     k++)
+				printf("%s\n", sub_verbs[i].subs[k]);
+	else if (!strcmp(argv[1], "options") && argc > 2)
+		return complete_options(argv[2], argc > 3 ? argv[3] : NULL);
+	else if (!strcmp(argv[1], "hosts") || !strcmp(argv[1], "vms"))
+		return complete_state(argv[1]);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const struct tgvm_cmd *cmd;
@@ -87,6 +224,8 @@ int main(int argc, char **argv)
 		return cmd_help(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V"))
 		return cmd_version(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "__complete"))
+		return complete(argc - 1, argv + 1);
 	cmd = cli_command_find(argv[1]);
 	if (!cmd) {
 		fprintf(stderr, "tgvm: unknown verb '%s'; 'tgvm help' lists them\n", argv[1]);

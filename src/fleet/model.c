@@ -180,7 +180,7 @@ int tgvm_model_choose(const struct tgvm_modeldb *db, const struct tgvm_model_req
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct tgvm_model_choice c;
 	const struct tgvm_cpu_model *best = NULL;
-	int best_cost = 1 << 30, best_plus = 1 << 30, r;
+	int best_plus = 1 << 30, r;
 	struct tgvm_featureset target, unsettable, hv_ok, full;
 
 	pthread_once(&once, hv_init);
@@ -228,10 +228,18 @@ int tgvm_model_choose(const struct tgvm_modeldb *db, const struct tgvm_model_req
 	if (c.accel == TGVM_MODEL_ACCEL_TCG)
 		tgvm_featureset_intersect(&hv_ok, &db->tcg_max);
 
+	/*
+	 * The base: a real CPU, so the guest sees a plausible one. Ranked by
+	 * (runs on the target hosts as it is, features added, features removed,
+	 * not deprecated): the closest model that already has every needed
+	 * feature, masked down, rather than an old CPU given new features.
+	 */
+	int best_fits = -1, best_minus = 1 << 30;
+
 	for (size_t i = 0; i < db->n; i++) {
 		const struct tgvm_cpu_model *m = &db->models[i];
-		struct tgvm_featureset plus, minus;
-		int cost, np;
+		struct tgvm_featureset plus, minus, own;
+		int np, nm, fits;
 
 		if (!tgvm_cpu_model_is_named(m) || m->vendor != c.vendor)
 			continue;
@@ -242,19 +250,46 @@ int tgvm_model_choose(const struct tgvm_modeldb *db, const struct tgvm_model_req
 		/* TCG lacks something of it that no -flag of ours can take away. */
 		if (c.accel == TGVM_MODEL_ACCEL_TCG && m->tcg_unnamed)
 			continue;
-		cost = flag_cost(m, &target, &hv_ok, &plus, &minus);
+		flag_cost(m, &target, &hv_ok, &plus, &minus);
 		np = tgvm_featureset_count(&plus);
-		if (cost < best_cost || (cost == best_cost && np < best_plus) ||
-		    (cost == best_cost && np == best_plus && best && best->deprecated &&
-		     !m->deprecated)) {
+		nm = tgvm_featureset_count(&minus);
+		own = m->features;
+		tgvm_featureset_minus(&own, &hv_set);
+		fits = !req->hosts_known || tgvm_featureset_subset(&own, &req->hosts_common);
+		if (fits > best_fits || (fits == best_fits && np < best_plus) ||
+		    (fits == best_fits && np == best_plus && nm < best_minus) ||
+		    (fits == best_fits && np == best_plus && nm == best_minus && best &&
+		     best->deprecated && !m->deprecated)) {
 			best = m;
-			best_cost = cost;
+			best_fits = fits;
 			best_plus = np;
+			best_minus = nm;
 		}
 	}
 	if (!best)
-		return tgvm_error_set(reterr, ENOENT, "QEMU %s has no CPU model of vendor '%s'",
-		                      db->qemu_version, tgvm_vendor_to_string(c.vendor));
+		return tgvm_error_set(reterr, ENOENT, "QEMU's model database has no %s CPU model",
+		                      tgvm_vendor_to_string(c.vendor));
+	{
+		const char *vn = tgvm_vendor_to_string(c.vendor);
+		const char *hosts = !req->hosts_known ? ""
+		                    : best_fits       ? "; the target hosts can present it as it is"
+		                                : "; no such model runs on every target host as it "
+		                                  "is";
+
+		if (!best_plus)
+			snprintf(c.base_why, sizeof(c.base_why),
+			         "the %s CPU closest to the needs that has all of them (%s): %d of "
+			         "its features removed, none added%s",
+			         vn, tgvm_psabi_to_string(tgvm_psabi_supported(&best->features)),
+			         best_minus, hosts);
+		else
+			snprintf(c.base_why, sizeof(c.base_why),
+			         "no %s model of QEMU %s has every needed feature; this one lacks "
+			         "the fewest (%d added, %d removed)%s",
+			         vn, db->qemu_version, best_plus, best_minus, hosts);
+	}
+	c.hosts_known = req->hosts_known;
+	c.hosts_common = req->hosts_common;
 	snprintf(c.base, sizeof(c.base), "%s", best->name);
 	flag_cost(best, &target, &hv_ok, &c.plus, &c.minus);
 	c.hv_kept = best->features;
@@ -367,6 +402,35 @@ out:
 	return r;
 }
 
+/*
+ * The target hosts of @req on @inv for @vendor (UNKNOWN with cross_vendor:
+ * every vendor): the features all machines able to run the needs share, so
+ * the base is a CPU they can present as it is.
+ */
+static void target_hosts(const struct tgvm_inventory *inv, struct tgvm_model_request *req,
+                         enum tgvm_vendor vendor)
+{
+	struct tgvm_featureset target;
+
+	tgvm_linux_baseline(&target);
+	tgvm_featureset_union(&target, &req->need);
+	tgvm_featureset_close(&target);
+	req->hosts_known = false;
+	for (size_t i = 0; i < inv->n; i++) {
+		const struct tgvm_cpu_model *p = &inv->hosts[i].profile;
+
+		if (!req->cross_vendor && vendor != TGVM_VENDOR_UNKNOWN && p->vendor != vendor)
+			continue;
+		if (!tgvm_host_accepts(p, &target, p->vendor, true, NULL))
+			continue;
+		if (!req->hosts_known)
+			req->hosts_common = p->features;
+		else
+			tgvm_featureset_intersect(&req->hosts_common, &p->features);
+		req->hosts_known = true;
+	}
+}
+
 int tgvm_model_choose_fleet(const struct tgvm_modeldb *db, const struct tgvm_model_request *req,
                             const struct tgvm_inventory *inv, struct tgvm_model_choice *ret,
                             struct tgvm_model_fit *ret_fit, struct tgvm_error *reterr)
@@ -380,7 +444,10 @@ int tgvm_model_choose_fleet(const struct tgvm_modeldb *db, const struct tgvm_mod
 	memset(&fit, 0, sizeof(fit));
 	fit.total = tgvm_inventory_total(inv);
 	if (req->vendor != TGVM_VENDOR_UNKNOWN || req->cross_vendor) {
-		r = tgvm_model_choose(db, req, &best, reterr);
+		struct tgvm_model_request rv = *req;
+
+		target_hosts(inv, &rv, req->vendor);
+		r = tgvm_model_choose(db, &rv, &best, reterr);
 		if (r < 0)
 			return r;
 		fit.vendors = req->cross_vendor ? ~0u : 1u << best.vendor;
@@ -398,6 +465,7 @@ int tgvm_model_choose_fleet(const struct tgvm_modeldb *db, const struct tgvm_mod
 			if (!present[v])
 				continue;
 			rv.vendor = v;
+			target_hosts(inv, &rv, v);
 			r = tgvm_model_choose(db, &rv, &c, &e);
 			if (r == -EPERM || r == -ENOENT) {
 				/* the needs rule this vendor out, or QEMU has no model of it */
@@ -518,6 +586,7 @@ json_t *tgvm_model_choice_to_json(const struct tgvm_model_choice *c)
 	json_object_set_new(j, "cross_vendor", json_boolean(c->cross_vendor));
 	json_object_set_new(j, "accel", json_string(tgvm_model_accel_to_string(c->accel)));
 	json_object_set_new(j, "base", json_string(c->base));
+	json_object_set_new(j, "base_why", json_string(c->base_why));
 	json_object_set_new(j, "plus", names_json(&c->plus));
 	json_object_set_new(j, "minus", names_json(&c->minus));
 	json_object_set_new(j, "features", names_json(&c->presented));

@@ -281,10 +281,6 @@ static void test_placement(void **state)
 	                 (1u << TGVM_POLICY_BASELINE) | (1u << TGVM_POLICY_MINIMAL));
 	assert_int_equal(matrix[0 * 4 + 3], 7);
 	assert_int_equal(matrix[2 * 4 + 3], 0); /* avx512: not on zen */
-	char *svg = tgvm_fleet_heatmap_svg(inv, vms, 3, matrix);
-	assert_non_null(strstr(svg, "<svg"));
-	assert_non_null(strstr(svg, "avx512"));
-	free(svg);
 
 	/* A VM of one vendor stays on it. */
 	vms[0].vendor = TGVM_VENDOR_INTEL;
@@ -299,6 +295,147 @@ static void test_placement(void **state)
 	fo.matrix = NULL;
 	assert_int_equal(tgvm_fleet_evaluate(inv, vms, 3, &fo, pl, &err), 0);
 	assert_int_equal(pl[TGVM_POLICY_MINIMAL].hosts, 20);
+	tgvm_inventory_free(inv);
+	tgvm_modeldb_free(db);
+}
+
+/* Every cell's kind has a legend entry, the legend lists only drawn kinds, and
+ * every box lies inside a canvas the content reaches on the right and below. */
+static void check_heatmap_layout(struct tgvm_heatmap *hm)
+{
+	char *svg = tgvm_heatmap_svg(hm);
+	unsigned used = 0;
+	int max_x = 0, max_y = 0;
+
+	assert_non_null(svg);
+	for (size_t k = 0; k < hm->nrows * hm->ncols; k++) {
+		assert_true(hm->cells[k] < TGVM_HEAT__MAX);
+		used |= 1u << hm->cells[k];
+	}
+	assert_int_equal(hm->kinds, used);
+	for (unsigned k = 0; k < TGVM_HEAT__MAX; k++) {
+		const char *label = tgvm_heat_kind_label(k);
+		bool in_svg = strstr(svg, label) != NULL;
+
+		assert_true(label[0] != '?');
+		/* the legend line (and the cells' titles) name exactly the kinds drawn */
+		assert_int_equal(in_svg, !!(used & (1u << k)));
+	}
+	assert_true(hm->nboxes > hm->nrows * hm->ncols);
+	for (size_t i = 0; i < hm->nboxes; i++) {
+		const struct tgvm_heat_box *b = &hm->boxes[i];
+
+		assert_true(b->x >= 0 && b->y >= 0);
+		assert_true(b->x + b->w <= hm->width);
+		assert_true(b->y + b->h <= hm->height);
+		if (b->x + b->w > max_x)
+			max_x = b->x + b->w;
+		if (b->y + b->h > max_y)
+			max_y = b->y + b->h;
+	}
+	/* fits: no more than a margin and a share column's slack left empty */
+	assert_true(hm->width - max_x <= 80);
+	assert_true(hm->height - max_y <= 30);
+	free(svg);
+}
+
+static void test_heatmap(void **state)
+{
+	struct tgvm_modeldb *db = test_db();
+	struct tgvm_error err = {0};
+	struct tgvm_inventory *inv;
+	struct tgvm_heatmap *hm = NULL;
+	struct tgvm_fleet_opts fo = {0};
+	struct tgvm_vm_needs vms[3], *many;
+	int r;
+
+	(void)state;
+	inv = load_inv(db, inv_json, &err, &r);
+	assert_int_equal(r, 0);
+	memset(vms, 0, sizeof(vms));
+	snprintf(vms[0].name, sizeof(vms[0].name), "plain");
+	snprintf(vms[1].name, sizeof(vms[1].name), "intel-avx2");
+	vms[1].required = fs("avx2");
+	vms[1].vendor = TGVM_VENDOR_INTEL;
+	snprintf(vms[2].name, sizeof(vms[2].name), "avx512");
+	vms[2].required = fs("avx512f");
+
+	assert_int_equal(tgvm_heatmap_build(inv, vms, 3, &fo, &hm, &err), 0);
+	assert_int_equal(hm->nrows, 3);
+	assert_int_equal(hm->ncols, 4);
+	/* columns by vendor, then fewest features first: old, mid-plus, new, zen */
+	assert_non_null(strstr(hm->cols[0].label, "old (10)"));
+	assert_non_null(strstr(hm->cols[3].label, "zen (4)"));
+	/* plain runs on old under baseline and minimal (passthrough starts on new) */
+	assert_int_equal(hm->cells[0 * 4 + 0], 6);
+	assert_int_equal(hm->cells[0 * 4 + 2], 7);
+	/* an Intel VM on the AMD host: another vendor, said so, not "cannot run" */
+	assert_int_equal(hm->cells[1 * 4 + 3], TGVM_HEAT_OTHER_VENDOR);
+	assert_int_equal(hm->cells[1 * 4 + 0], TGVM_HEAT_LACKS); /* old lacks avx2 */
+	/* avx512 on zen: the AMD host lacks it (the VM has no vendor: zen is a target) */
+	assert_int_equal(hm->cells[2 * 4 + 3], TGVM_HEAT_LACKS);
+	check_heatmap_layout(hm);
+	tgvm_heatmap_free(hm);
+	hm = NULL;
+
+	/* With --cross-vendor nothing is "other vendor". */
+	fo.cross_vendor = true;
+	assert_int_equal(tgvm_heatmap_build(inv, vms, 3, &fo, &hm, &err), 0);
+	assert_false(hm->kinds & (1u << TGVM_HEAT_OTHER_VENDOR));
+	check_heatmap_layout(hm);
+	tgvm_heatmap_free(hm);
+	hm = NULL;
+	fo.cross_vendor = false;
+
+	/* Many VMs: grouped by requirement, capped, the picture says so. */
+	size_t n = 20000;
+	static const char *const reqs[] = {"popcnt", "avx2", "bmi2", "aes", "sse4.2", "avx512f"};
+	many = calloc(n, sizeof(*many));
+	assert_non_null(many);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(many[i].name, sizeof(many[i].name), "vm%zu", i);
+		many[i].required = fs(reqs[i % 6]);
+		if (i >= 100 && i < 100 + 2 * TGVM_HEATMAP_ROWS_MAX)
+			/* one-VM groups: distinct requirements by their guarded-free sets */
+			tgvm_featureset_add(&many[i].required,
+			                    (enum tgvm_feature)(i % TGVM_F__MAX));
+	}
+	assert_int_equal(tgvm_heatmap_build(inv, many, n, &fo, &hm, &err), 0);
+	assert_true(hm->row_groups > TGVM_HEATMAP_ROWS_MAX);
+	assert_int_equal(hm->nrows, TGVM_HEATMAP_ROWS_MAX);
+	assert_int_equal(hm->vms, n);
+	assert_true(hm->vms_drawn < n);
+	assert_non_null(strstr(hm->rows[0].label, "vm0 and "));
+	{
+		char *svg = tgvm_heatmap_svg(hm);
+
+		assert_non_null(strstr(svg, "share a row"));
+		assert_non_null(strstr(svg, "are not drawn"));
+		free(svg);
+	}
+	check_heatmap_layout(hm);
+	tgvm_heatmap_free(hm);
+	free(many);
+
+	/* Many entries of few profiles: one column per profile. */
+	{
+		struct tgvm_inventory big = {0};
+
+		big.n = 500;
+		big.hosts = calloc(big.n, sizeof(*big.hosts));
+		for (size_t i = 0; i < big.n; i++) {
+			big.hosts[i] = inv->hosts[i % inv->n];
+			snprintf(big.hosts[i].name, sizeof(big.hosts[i].name), "h%zu", i);
+		}
+		hm = NULL;
+		assert_int_equal(tgvm_heatmap_build(&big, vms, 3, &fo, &hm, &err), 0);
+		assert_int_equal(hm->ncols, 4);
+		assert_int_equal(hm->col_groups, 4);
+		assert_non_null(strstr(hm->cols[0].label, "and 124 like it"));
+		check_heatmap_layout(hm);
+		tgvm_heatmap_free(hm);
+		free(big.hosts);
+	}
 	tgvm_inventory_free(inv);
 	tgvm_modeldb_free(db);
 }
@@ -590,12 +727,19 @@ static void test_models_imply(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_model_choice),    cmocka_unit_test(test_host_accepts),
-	    cmocka_unit_test(test_inventory),       cmocka_unit_test(test_inventory_file_errors),
-	    cmocka_unit_test(test_placement),       cmocka_unit_test(test_modeldb_json),
-	    cmocka_unit_test(test_needs_report),    cmocka_unit_test(test_model_vendor_features),
-	    cmocka_unit_test(test_model_accel),     cmocka_unit_test(test_model_fleet_agree),
-	    cmocka_unit_test(test_model_rules_out), cmocka_unit_test(test_models_imply),
+	    cmocka_unit_test(test_model_choice),
+	    cmocka_unit_test(test_host_accepts),
+	    cmocka_unit_test(test_inventory),
+	    cmocka_unit_test(test_inventory_file_errors),
+	    cmocka_unit_test(test_placement),
+	    cmocka_unit_test(test_heatmap),
+	    cmocka_unit_test(test_modeldb_json),
+	    cmocka_unit_test(test_needs_report),
+	    cmocka_unit_test(test_model_vendor_features),
+	    cmocka_unit_test(test_model_accel),
+	    cmocka_unit_test(test_model_fleet_agree),
+	    cmocka_unit_test(test_model_rules_out),
+	    cmocka_unit_test(test_models_imply),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
