@@ -138,7 +138,8 @@ struct migrate_run {
 enum migrate_hook_when {
 	MIGRATE_HOOK_BEFORE,   /* before the phase runs; an error fails the move there */
 	MIGRATE_HOOK_AFTER,    /* after it ran; an error fails the move there */
-	MIGRATE_HOOK_ROLLBACK, /* the move is being rolled back from this phase; errors ignored */
+	MIGRATE_HOOK_ROLLBACK, /* the move is rolled back after this phase ran (every phase
+	                          that ran, the last first); errors ignored */
 	MIGRATE_HOOK__MAX
 };
 

@@ -840,11 +840,11 @@ static int settle(struct mig *m, size_t at, int r, uint64_t *prev_end, struct tg
 	case MIG_VERDICT_COMPLETE: {
 		/* The destination has the VM: finish the move whatever stopped it. */
 		struct tgvm_error e2 = {0};
-		size_t from = phase_index(v == MIG_VERDICT_WAIT ? MIGRATE_PHASE_SWITCH
-		                          : m->resume_seen      ? MIGRATE_PHASE_START
-		                                                : MIGRATE_PHASE_SWITCH);
+		/* From the switch (it waits for RESUME), or past what already ran. */
+		size_t from =
+		    phase_index(m->resume_seen ? MIGRATE_PHASE_START : MIGRATE_PHASE_SWITCH);
 
-		if (phases[at].phase >= phases[from].phase)
+		if (from <= at)
 			from = at + 1;
 		if (!m->t->postcopy_used && v == MIG_VERDICT_WAIT)
 			m->t->postcopy_used = true;
@@ -868,7 +868,10 @@ static int settle(struct mig *m, size_t at, int r, uint64_t *prev_end, struct tg
 		break;
 	}
 	mig_roll_back(m);
-	hooks_run(m, phases[at].phase, MIGRATE_HOOK_ROLLBACK, NULL);
+	/* Every phase that ran is undone, the last first. */
+	for (size_t i = at + 1; i-- > 0;)
+		if (t->phase_start_ns[phases[i].phase])
+			hooks_run(m, phases[i].phase, MIGRATE_HOOK_ROLLBACK, NULL);
 	mig_actions_run(&m->o->actions, false, NULL, NULL, NULL);
 	snprintf(t->status, sizeof(t->status), "%s",
 	         r == -EINTR || r == -ECANCELED ? "cancelled" : "failed");

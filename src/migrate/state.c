@@ -190,8 +190,10 @@ void mig_wait_source_idle(struct qmp_conn *q, int timeout_ms)
 	}
 }
 
-static const char *const moved_files[] = {"qmp.sock", "console.sock", "qemu.log", "pid",
-                                          "config.json"};
+/* The destination's files that become the VM's; its pid last, so that a
+ * crash halfway leaves the source's pid file (dead) or the destination's. */
+static const char *const moved_files[] = {"config.json", "qemu.log", "console.sock", "qmp.sock",
+                                          "pid"};
 
 int mig_finish(const char *vmdir, const char *indir, const char *src_host, const char *src_tap,
                struct tgvm_error *reterr)
@@ -199,8 +201,12 @@ int mig_finish(const char *vmdir, const char *indir, const char *src_host, const
 	char from[4400], to[4400];
 	int r;
 
-	r = vm_kill_dir(vmdir, src_host, src_tap, reterr);
-	if (r < 0)
+	if (!indir[0])
+		return 0; /* done before */
+	snprintf(from, sizeof(from), "%s/pid", indir);
+	/* Until the destination's pid file has moved, the VM directory's is the
+	 * source's: stop it (again, after a crash halfway: a no-op). */
+	if (access(from, F_OK) == 0 && (r = vm_kill_dir(vmdir, src_host, src_tap, reterr)) < 0)
 		return tgvm_error_prefix(reterr, "cannot stop the source QEMU");
 	for (size_t i = 0; i < ARRAY_SIZE(moved_files); i++) {
 		snprintf(from, sizeof(from), "%s/%s", indir, moved_files[i]);
@@ -422,26 +428,27 @@ static void remove_journal(const char *vmdir)
 	unlink(path);
 }
 
-static int reconcile_locked(const char *name, const char *vmdir, int wait_ms,
-                            struct migrate_recovery *rec, struct tgvm_error *reterr)
+/* Both sides of a move as a later process sees them: the journal first
+ * (the VM's config may already be the destination's), else the configs. */
+struct sides {
+	char src_host[TGVM_NAME_MAX], src_tap[32], src_mac[24];
+	char dst_host[TGVM_NAME_MAX], dst_tap[32];
+};
+
+static void copy_field(char *dst, size_t size, json_t *rv, const char *key, const char *fallback)
 {
-	json_t *jr = mig_read_json(vmdir, MIG_ACTIVE_FILE), *rv = json_object_get(jr, "recovery");
-	struct qmp_conn *sq = NULL, *dq = NULL;
-	struct migrate_actions act;
+	const char *v = json_string_value(json_object_get(rv, key));
+
+	snprintf(dst, size, "%s", v && *v ? v : fallback ? fallback : "");
+}
+
+static void sides_read(const char *name, const char *indir, json_t *rv, struct sides *ret)
+{
 	struct vm_config sc, dc;
-	char indir[4400];
-	enum mig_verdict v;
-	bool have_sc = false, have_dc = false;
-	int r = 0;
+	bool have_sc, have_dc = false;
 
 	vm_config_init(&sc);
 	vm_config_init(&dc);
-	find_incoming(vmdir, indir, sizeof(indir));
-	if (!jr && !indir[0]) {
-		rec->action = MIGRATE_RECOVERY_NONE;
-		goto out;
-	}
-	actions_from_json(json_object_get(rv, "actions"), &act);
 	have_sc = vm_load(name, &sc, NULL) == 0;
 	if (indir[0]) {
 		char *data = NULL, path[4500];
@@ -454,86 +461,129 @@ static int reconcile_locked(const char *name, const char *vmdir, int wait_ms,
 		have_dc = j && vm_config_from_json(j, &dc, NULL) == 0;
 		json_decref(j);
 	}
+	copy_field(ret->src_host, sizeof(ret->src_host), rv, "src_host", have_sc ? sc.host : NULL);
+	copy_field(ret->src_tap, sizeof(ret->src_tap), rv, "src_tap", have_sc ? sc.tap : NULL);
+	copy_field(ret->src_mac, sizeof(ret->src_mac), rv, "src_mac", have_sc ? sc.mac : NULL);
+	copy_field(ret->dst_host, sizeof(ret->dst_host), rv, "dst_host", have_dc ? dc.host : NULL);
+	copy_field(ret->dst_tap, sizeof(ret->dst_tap), rv, "dst_tap", have_dc ? dc.tap : NULL);
+	vm_config_release(&sc);
+	vm_config_release(&dc);
+}
+
+/* The verdict on a move left by a dead process: a move in its cleanup had
+ * decided already; otherwise the QEMUs say (postcopy: wait up to @wait_ms). */
+static enum mig_verdict judge(const char *vmdir, const char *indir, json_t *jr, int wait_ms,
+                              char *why, size_t size)
+{
+	const char *phase = json_string_value(json_object_get(jr, "phase"));
+	bool resumed =
+	    json_is_true(json_object_get(json_object_get(jr, "recovery"), "resume_seen"));
+	uint64_t until = tgvm_now_ns() + (uint64_t)(wait_ms > 0 ? wait_ms : 0) * 1000000ull;
+	struct qmp_conn *sq = NULL, *dq = NULL;
+	enum mig_verdict v;
+
+	if (phase && !strcmp(phase, "cleanup")) {
+		snprintf(why, size, "the move was in its cleanup phase");
+		return MIG_VERDICT_COMPLETE;
+	}
 	if (vm_dir_pid(vmdir))
 		vm_qmp_open(vmdir, 2000, &sq, NULL);
 	if (indir[0] && vm_dir_pid(indir))
 		vm_qmp_open(indir, 2000, &dq, NULL);
-	uint64_t until = tgvm_now_ns() + (uint64_t)(wait_ms > 0 ? wait_ms : 0) * 1000000ull;
 	for (;;) {
-		rec->evidence[0] = '\0';
-		v = mig_settle(sq, dq, json_is_true(json_object_get(rv, "resume_seen")),
-		               rec->evidence, sizeof(rec->evidence));
+		why[0] = '\0';
+		v = mig_settle(sq, dq, resumed, why, size);
 		if (v != MIG_VERDICT_WAIT || tgvm_now_ns() >= until)
 			break;
 		sleep_ms(500);
 	}
 	qmp_conn_free(sq);
 	qmp_conn_free(dq);
+	return v;
+}
+
+/* Roll back what a dead process left: the destination goes, the source resumes. */
+static void undo(const char *vmdir, const char *indir, json_t *rv, const struct sides *sd,
+                 bool resume)
+{
+	struct qmp_conn *q = NULL;
+	struct tgvm_qmp_status st;
+
+	if (indir[0]) {
+		vm_kill_dir(indir, sd->dst_host, sd->dst_tap, NULL);
+		vm_rm_rf(indir);
+	}
+	if (sd->src_mac[0] && json_is_true(json_object_get(rv, "net_switched")))
+		vm_net_switch(sd->src_mac, sd->src_host, sd->src_tap, NULL);
+	if (!resume || vm_qmp_open(vmdir, 2000, &q, NULL) < 0)
+		return;
+	if (tgvm_qmp_query_status(q, MIG_QMP_MS, &st, NULL) == 0 && !st.running &&
+	    (!rv || json_is_true(json_object_get(rv, "src_was_running"))))
+		tgvm_qmp_cont(q, MIG_QMP_MS, NULL);
+	qmp_conn_free(q);
+}
+
+static const char *outcome_status(enum migrate_recovery_action a)
+{
+	return a == MIGRATE_RECOVERY_COMPLETED ? "completed"
+	       : a == MIGRATE_RECOVERY_LOST    ? "failed"
+	                                       : "cancelled";
+}
+
+static int reconcile_locked(const char *name, const char *vmdir, int wait_ms,
+                            struct migrate_recovery *rec, struct tgvm_error *reterr)
+{
+	json_t *jr = mig_read_json(vmdir, MIG_ACTIVE_FILE), *rv = json_object_get(jr, "recovery");
+	struct migrate_actions act;
+	struct sides sd;
+	char indir[4400], what[256];
+	enum mig_verdict v;
+	int r = 0;
+
+	find_incoming(vmdir, indir, sizeof(indir));
+	if (!jr && !indir[0]) {
+		rec->action = MIGRATE_RECOVERY_NONE;
+		goto out;
+	}
+	actions_from_json(json_object_get(rv, "actions"), &act);
+	sides_read(name, indir, rv, &sd);
+	v = judge(vmdir, indir, jr, wait_ms, rec->evidence, sizeof(rec->evidence));
 	switch (v) {
 	case MIG_VERDICT_WAIT:
 		rec->action = MIGRATE_RECOVERY_WAITING;
-		snprintf(rec->host, sizeof(rec->host), "%s", have_dc ? dc.host : "");
+		snprintf(rec->host, sizeof(rec->host), "%s", sd.dst_host);
 		mig_log(vmdir, "orphaned move: postcopy still running, VM runs on '%s' (%s)",
 		        rec->host, rec->evidence);
 		goto out; /* the journal stays: settled by a later call */
 	case MIG_VERDICT_COMPLETE:
 		rec->action = MIGRATE_RECOVERY_COMPLETED;
-		snprintf(rec->host, sizeof(rec->host), "%s", have_dc ? dc.host : "");
-		r = mig_finish(vmdir, indir, have_sc ? sc.host : NULL, have_sc ? sc.tap : NULL,
-		               reterr);
+		snprintf(rec->host, sizeof(rec->host), "%s", sd.dst_host);
+		r = mig_finish(vmdir, indir, sd.src_host, sd.src_tap, reterr);
 		if (r == 0)
-			r = mig_actions_run(&act, true, have_dc ? dc.host : NULL, NULL, reterr);
-		if (r == 0) {
-			char what[256];
-
-			snprintf(what, sizeof(what), "VM moved from host '%s' to host '%s'",
-			         have_sc ? sc.host : "?", rec->host);
+			r = mig_actions_run(&act, true, sd.dst_host, NULL, reterr);
+		snprintf(what, sizeof(what), "VM moved from host '%s' to host '%s'", sd.src_host,
+		         sd.dst_host);
+		if (r == 0)
 			mig_serial_mark(vmdir, what);
-		}
 		break;
 	case MIG_VERDICT_ROLLBACK:
 	case MIG_VERDICT_LOST:
 		rec->action =
 		    v == MIG_VERDICT_LOST ? MIGRATE_RECOVERY_LOST : MIGRATE_RECOVERY_ROLLED_BACK;
 		snprintf(rec->host, sizeof(rec->host), "%s",
-		         v == MIG_VERDICT_LOST ? ""
-		         : have_sc             ? sc.host
-		                               : "");
-		if (indir[0]) {
-			vm_kill_dir(indir, have_dc ? dc.host : NULL, have_dc ? dc.tap : NULL, NULL);
-			vm_rm_rf(indir);
-		}
-		if (have_sc && json_is_true(json_object_get(rv, "net_switched")))
-			vm_net_switch(sc.mac, sc.host, sc.tap, NULL);
-		if (v == MIG_VERDICT_ROLLBACK) {
-			struct qmp_conn *q = NULL;
-			struct tgvm_qmp_status st;
-
-			if (vm_qmp_open(vmdir, 2000, &q, NULL) == 0) {
-				if (tgvm_qmp_query_status(q, MIG_QMP_MS, &st, NULL) == 0 &&
-				    !st.running &&
-				    (!rv || json_is_true(json_object_get(rv, "src_was_running"))))
-					tgvm_qmp_cont(q, MIG_QMP_MS, NULL);
-				qmp_conn_free(q);
-			}
-		}
+		         v == MIG_VERDICT_LOST ? "" : sd.src_host);
+		undo(vmdir, indir, rv, &sd, v == MIG_VERDICT_ROLLBACK);
 		mig_actions_run(&act, false, NULL, NULL, NULL);
 		break;
 	}
 	mig_log(vmdir, "orphaned move settled: %s, VM on host '%s' (%s)",
 	        migrate_recovery_action_to_string(rec->action), rec->host, rec->evidence);
 	if (r == 0) {
-		store_outcome(vmdir, jr,
-		              rec->action == MIGRATE_RECOVERY_COMPLETED ? "completed"
-		              : rec->action == MIGRATE_RECOVERY_LOST    ? "failed"
-		                                                        : "cancelled",
-		              rec);
+		store_outcome(vmdir, jr, outcome_status(rec->action), rec);
 		remove_journal(vmdir);
 	}
 out:
 	json_decref(jr);
-	vm_config_release(&sc);
-	vm_config_release(&dc);
 	return r;
 }
 
