@@ -9,6 +9,8 @@
 # rebooted, its writer's counter never went back, its memory verifies, and no
 # destination, journal, claim or tap is left. A deliberately wrong recovery
 # (resume the source after the destination ran) is shown to fail the oracle.
+# The same for nil-migration: a handoff through a shared memory device (its
+# lease must follow the VM) and --mode nil interrupted inside its first step.
 set -uo pipefail
 T=${TGVM:?}
 guest_dir=${TGVM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tgvm}/guest
@@ -29,7 +31,7 @@ cleanup() {
   [ -n "${mig:-}" ] && kill -KILL "$mig" 2>/dev/null
   "$T" vm stop $VM >/dev/null 2>&1
   "$T" host down >/dev/null 2>&1
-  rm -rf "$TGVM_STATE_DIR"
+  rm -rf "$TGVM_STATE_DIR" /dev/shm/${P}memdev-cxl0
 }
 trap cleanup EXIT
 check() { if eval "$2"; then echo "ok - $1"; else echo "FAIL - $1"; fail=1; fi; }
@@ -38,7 +40,12 @@ host_of() { "$T" vm list --json | python3 -c "
 import json,sys; v=[x for x in json.load(sys.stdin) if x['name']=='$VM']
 print(v[0]['host'] if len(v)==1 else 'count=%d' % len(v))"; }
 
-"$T" host up $A $B >/dev/null
+inv=$TGVM_STATE_DIR/inventory.json
+cat >"$inv" <<EOF
+{"hosts": [{"name": "$A", "profile": "Haswell-v4"}, {"name": "$B", "profile": "Haswell-v4"}],
+ "memdevs": [{"name": "cxl0", "capacity": "512M", "hosts": ["$A", "$B"]}]}
+EOF
+"$T" host up --inventory "$inv" >/dev/null
 "$T" vm start $VM --host $A --mem 128M --model auto \
   --workload udp-responder,memwriter:--mib=16:--rate=20 >/dev/null 2>&1
 ip=$("$T" vm list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["ip"])')
@@ -166,5 +173,32 @@ sleep 1
 check "after the wrong recovery the stale source answers (so the oracle reads it)" "MW_TRIES=30 mw status | grep -q 'MEMWRITER status'"
 rm -rf "$d" "$V/migration-active.json" "$V/migration.claim"
 check "a wrong recovery (resume the source) fails the oracle" "! settled_ok '' $acked"
+
+# nil-migration. A VM on the shared device, handed over and interrupted.
+"$T" vm stop $VM >/dev/null
+"$T" vm start $VM --host $A --mem 128M --memdev cxl0 \
+  --workload udp-responder,memwriter:--mib=16:--rate=20 >/dev/null 2>&1
+ip=$("$T" vm list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["ip"])')
+st=$(mw status); boot=$(field boot_id <<<"$st"); last_counter=$(field counter <<<"$st")
+check "guest on the shared device answers" "[ -n \"$boot\" ]"
+for phase in precopy switch cleanup; do
+  for sig in INT KILL; do
+    interrupt_at $sig $phase "--mode shared"
+    case $phase in precopy) want=$from ;; *) want=$to ;; esac
+    check "$sig in the handoff's $phase ($from -> $to): one current VM on $want" "settled_ok $want $acked"
+  done
+done
+from=$(host_of); to=$([ "$from" = $A ] && echo $B || echo $A)
+"$T" migrate $VM --to $to --mode shared >/dev/null 2>&1; rc=$?
+check "after the interrupted handoffs the lease follows the VM: a handoff back works" "[ $rc = 0 ] && settled_ok $to $acked"
+# --mode nil starts with a decouple (on the VM's own host): interrupted there.
+"$T" migrate $VM --recouple >/dev/null 2>&1
+check "recouple: private RAM again" "[ ! -e /dev/shm/${P}memdev-cxl0/$VM.ram ]"
+interrupt_at INT precopy "--mode nil"
+check "--mode nil, SIGINT in the decouple: cancelled, exit 130, the device's space back" \
+  "[ $rc = 130 ] && [ ! -e /dev/shm/${P}memdev-cxl0/$VM.ram ] && settled_ok $from $acked"
+interrupt_at KILL switch "--mode nil"
+check "--mode nil, SIGKILL in the decouple's switch: settled on the device, on $from" \
+  "settled_ok $from $acked && [ -e /dev/shm/${P}memdev-cxl0/$VM.ram ]"
 
 exit $fail
