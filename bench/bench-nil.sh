@@ -130,7 +130,7 @@ def start(host, n, incoming):
             "-serial", "file:%s/serial.log" % d, "-netdev", "tap,id=net0,ifname=%s,script=no,downscript=no" % tap,
             "-device", "virtio-net-pci,netdev=net0,mac=52:54:00:be:ec:01,romfile=",
             "-kernel", kernel, "-initrd", initrd, "-append",
-            "console=ttyS0 panic=-1 quiet cryptomgr.notests tgvm.workload=udp-responder tgvm.ip=198.19.7.7/15",
+            "console=ttyS0 panic=-1 quiet cryptomgr.notests no_timer_check tgvm.workload=udp-responder tgvm.ip=198.19.7.7/15",
             "-pidfile", d + "/pid", "-daemonize"]
     if incoming:
         argv += ["-incoming", "tcp:%s:4444" % addr[host]]

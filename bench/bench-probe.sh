@@ -68,7 +68,7 @@ printf '%s\n' none "${vc[@]}" | xargs -P "$jobs" -I{} sh -c '
 	if [ "{}" = none ]; then cpu=max; else cpu="max,-{}"; fi
 	timeout 120 qemu-system-x86_64 -accel tcg -cpu "$cpu" -m 128 -smp 1 -display none -monitor none \
 		-serial stdio -nic none -no-reboot -kernel "$1/vmlinuz" -initrd "$1/initramfs.img" \
-		-append "console=ttyS0 panic=-1 quiet cryptomgr.notests tgvm.poweroff=1 tgvm.run=cpuwork" \
+		-append "console=ttyS0 panic=-1 quiet cryptomgr.notests no_timer_check tgvm.poweroff=1 tgvm.run=cpuwork" \
 		</dev/null 2>/dev/null | grep -a -q "TGVM-RESULT rc=0" || echo {}' _ "$cache" >/dev/null
 t3=$(now)
 printf '%-14s %5s %5s | %6s %9.2f | %9s | %8s %9.2f %6s | %5.1fx\n' "vm:cpuwork" "${#vc[@]}" \

@@ -43,7 +43,7 @@ say "\$ tgvm host up --inventory inventory.json   (rome and milan share cxl0; ge
 "$T" fleet --inventory "$inv"
 say "\$ tgvm vm start demo-nil --host rome --mem 128M   (private RAM; memwriter rewrites 16 MiB)"
 "$T" vm start demo-nil --host rome --mem 128M \
-  --append "console=ttyS0 panic=-1 quiet cryptomgr.notests tgvm.workload=udp-responder,memwriter:--mib=16:--rate=4"
+  --append "console=ttyS0 panic=-1 quiet cryptomgr.notests no_timer_check tgvm.workload=udp-responder,memwriter:--mib=16:--rate=4"
 ip=$("$T" vm list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["ip"])')
 for _ in $(seq 1 120); do s=$(ask status); [ -n "$s" ] && break; sleep 1; done
 echo "guest: $s"

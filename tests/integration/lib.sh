@@ -125,7 +125,7 @@ boot_guest() {
 	GUEST_PID=""
 	: >"$GUEST_LOG"
 
-	cmdline="console=ttyS0 panic=-1 quiet cryptomgr.notests"
+	cmdline="console=ttyS0 panic=-1 quiet cryptomgr.notests no_timer_check"
 	[ $bg = 1 ] || cmdline+=" tgvm.poweroff=1"
 	[ -z "$run" ] || cmdline+=" tgvm.run64=$(printf '%s' "$run" | base64 -w0)"
 	[ -z "$append" ] || cmdline+=" $append"

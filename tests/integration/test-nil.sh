@@ -93,7 +93,7 @@ check "a host off the device cannot place a VM there" "[ $rc != 0 ] && grep -q \
 
 start_vm() { # HOST MEMWRITER-RATE [vm start options]
   "$T" vm start $VM --host $1 --mem 128M "${@:3}" \
-    --append "console=ttyS0 panic=-1 quiet cryptomgr.notests tgvm.workload=udp-responder,memwriter:--mib=16:--rate=$2" >/dev/null
+    --append "console=ttyS0 panic=-1 quiet cryptomgr.notests no_timer_check tgvm.workload=udp-responder,memwriter:--mib=16:--rate=$2" >/dev/null
   ip=$("$T" vm list --json | jq_ "print([x for x in j if x['name']=='$VM'][0]['ip'])")
   for _ in $(seq 1 120); do s=$(ask status); [[ $s == "MEMWRITER status"* ]] && break; sleep 1; done
   boot_id=$(field boot_id "$s")
