@@ -15,13 +15,6 @@
 #define ANSWER_WAIT_MS 20000 /* the guest must answer from the destination within */
 #define PROBE_TAIL_MS  500   /* probing goes on this long after the first answer */
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 /*
  * Start the network blackout probe and measure its floor: the longest silence
  * with no migration running. When the guest cannot answer at this rate (under
@@ -55,10 +48,10 @@ void mig_probe_begin(struct mig *m)
 			snprintf(t->probe_note, sizeof(t->probe_note), "%s", err.msg);
 			return;
 		}
-		sleep_ms(100); /* ARP and the first replies */
+		tgvm_sleep_ms(100); /* ARP and the first replies */
 		from = tgvm_wall_ns();
 		netprobe_stats(m->np, from, 0, &a);
-		sleep_ms(floor_ms);
+		tgvm_sleep_ms(floor_ms);
 		netprobe_stats(m->np, from, tgvm_wall_ns(), &b);
 		answered = b.sent > a.sent
 		               ? (double)(b.received - a.received) / (double)(b.sent - a.sent)
@@ -113,7 +106,7 @@ static int dest_event(struct mig *m, int wait_ms, char *bad, size_t size)
 	bad[0] = '\0';
 	if (!m->dq) {
 		if (wait_ms)
-			sleep_ms(wait_ms);
+			tgvm_sleep_ms(wait_ms);
 		return 0;
 	}
 	if (qmp_conn_next_event(m->dq, wait_ms, &e, NULL) <= 0)

@@ -26,13 +26,6 @@
 #define STREAM_BUF_DEFAULT (512 << 10) /* SO_SNDBUF/SO_RCVBUF of the stream (vm/stream.c) */
 #define JOURNAL_EVERY      (250ull * 1000000ull)
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 void migrate_opts_init(struct migrate_opts *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -448,7 +441,7 @@ static int set_migration_params(struct mig *m, bool mfd, struct tgvm_error *rete
 		                                      MIG_QMP_MS, reterr);
 		if (r != -EREMOTEIO || !reterr || !strstr(reterr->msg, "in progress"))
 			break;
-		sleep_ms(200);
+		tgvm_sleep_ms(200);
 	}
 	if (r < 0 || (r = tgvm_qmp_migrate_set_capabilities(m->dq, dst_caps, ARRAY_SIZE(dst_caps),
 	                                                    MIG_QMP_MS, reterr)) < 0)

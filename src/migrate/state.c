@@ -22,14 +22,6 @@
 #include "migrate/migrate-int.h"
 #include "tgvm/memdev.h"
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 int mig_write_json(const char *dir, const char *name, json_t *j, struct tgvm_error *reterr)
 {
 	char path[4400], *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -186,7 +178,7 @@ void mig_wait_source_idle(struct qmp_conn *q, int timeout_ms)
 			return;
 		if (!mig_in_flight(mi.status))
 			return;
-		sleep_ms(20);
+		tgvm_sleep_ms(20);
 	}
 }
 
@@ -350,7 +342,7 @@ enum mig_verdict mig_settle(struct qmp_conn *sq, struct qmp_conn *dq, bool resum
 				WHY("; destination then ran");
 				return MIG_VERDICT_COMPLETE;
 			}
-			sleep_ms(50);
+			tgvm_sleep_ms(50);
 		}
 		WHY("; destination did not start after the source completed");
 	}
@@ -495,7 +487,7 @@ static enum mig_verdict judge(const char *vmdir, const char *indir, json_t *jr, 
 		v = mig_settle(sq, dq, resumed, why, size);
 		if (v != MIG_VERDICT_WAIT || tgvm_now_ns() >= until)
 			break;
-		sleep_ms(500);
+		tgvm_sleep_ms(500);
 	}
 	qmp_conn_free(sq);
 	qmp_conn_free(dq);
@@ -769,7 +761,7 @@ int migrate_cancel_request(const char *name, struct tgvm_error *reterr)
 			return r;
 		/* The migrate process settles the move and removes its journal. */
 		for (int i = 0; i < 3000 && access(path, F_OK) == 0; i++)
-			sleep_ms(10);
+			tgvm_sleep_ms(10);
 		if (access(path, F_OK) == 0)
 			return tgvm_error_set(
 			    reterr, ETIMEDOUT,

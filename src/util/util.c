@@ -424,6 +424,14 @@ int tgvm_edit_distance(const char *a, const char *b)
 	return TGVM_MIN(row[lb], 100);
 }
 
+void tgvm_sleep_ms(int ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
 int tgvm_cache_dir(char *buf, size_t size)
 {
 	const char *d = tgvm_config_get()->cache_dir;

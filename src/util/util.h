@@ -81,6 +81,8 @@ int tgvm_edit_distance(const char *a, const char *b);
  * the configuration's data_dir ($TGVM_DATA_DIR), else the source tree the binary was built from.
  * Each writes into @buf of @size and returns 0 or -ENAMETOOLONG.
  */
+/* Sleep @ms milliseconds (a signal does not cut it short). */
+void tgvm_sleep_ms(int ms);
 int tgvm_cache_dir(char *buf, size_t size);
 int tgvm_state_dir(char *buf, size_t size);
 int tgvm_data_dir(char *buf, size_t size);

@@ -145,7 +145,7 @@ static bool kvm_boots(const char *kernel, int timeout_ms, char *reason, size_t r
 			         timeout_ms);
 			goto out;
 		}
-		vm_sleep_ms(20);
+		tgvm_sleep_ms(20);
 	}
 	char *log = NULL;
 	tgvm_file_read(tmpl, 1 << 20, &log, NULL, NULL);

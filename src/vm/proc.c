@@ -21,14 +21,6 @@
 
 #define RUN_OUT_MAX 4096
 
-void vm_sleep_ms(int ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 uint32_t vm_fnv1a(const char *s)
 {
 	uint32_t h = 2166136261u;
@@ -177,7 +169,7 @@ int vm_run(const char *ns, char *const *argv, int timeout_ms, struct tgvm_error 
 			return tgvm_error_set(reterr, ETIMEDOUT, "'%s' did not finish within %d ms",
 			                      argv[0], timeout_ms);
 		}
-		vm_sleep_ms(5);
+		tgvm_sleep_ms(5);
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
@@ -266,6 +258,6 @@ bool vm_pid_wait_gone(pid_t pid, int timeout_ms)
 			return true;
 		if (tgvm_now_ns() >= deadline)
 			return false;
-		vm_sleep_ms(10);
+		tgvm_sleep_ms(10);
 	}
 }

@@ -34,7 +34,6 @@ bool vm_pid_is_qemu(pid_t pid);
 bool vm_pid_wait_gone(pid_t pid, int timeout_ms);
 
 /* Sleep @ms milliseconds. */
-void vm_sleep_ms(int ms);
 
 /* 32-bit FNV-1a of @s. */
 uint32_t vm_fnv1a(const char *s);

@@ -200,7 +200,7 @@ int vm_spawn(const struct vm_config *c, const struct vm_launch *l, int timeout_m
 			                   timeout_ms);
 			goto fail;
 		}
-		vm_sleep_ms(5);
+		tgvm_sleep_ms(5);
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		qemu_log_tail(l->dir, tail, sizeof(tail));
