@@ -318,7 +318,7 @@ int vm_net_ip(const char *ns, struct tgvm_error *reterr, ...) __attribute__((sen
  * every device is state to save and load while the VM is stopped (measured at
  * a handoff: ich9_ahci 0.5 ms to save, 0.8-1.4 ms to load).
  */
-#define VM_MACHINE_DEFAULT     "q35,sata=off,smbus=off"
+#define VM_MACHINE_DEFAULT "q35,sata=off,smbus=off"
 
 /* no_timer_check: under TCG on a busy host the kernel's IO-APIC timer check
  * can fail and panic ("IO-APIC + timer doesn't work!", seen in probe-disk). */

@@ -187,10 +187,11 @@ static void test_cmdline(void **state)
 	a.extra = "tgvm.debug=1";
 	assert_int_equal(tgvm_guest_cmdline(&a, &line, &err), 0);
 	/* base64 of: echo "hi"; exit 3 */
-	assert_string_equal(line,
-	                    "console=ttyS0 panic=-1 quiet cryptomgr.notests no_timer_check tgvm.ip=198.18.0.2/24 "
-	                    "tgvm.workload=udp-responder,memwriter:--mib=64 tgvm.poweroff=1 "
-	                    "tgvm.run64=ZWNobyAiaGkiOyBleGl0IDM= tgvm.debug=1");
+	assert_string_equal(
+	    line,
+	    "console=ttyS0 panic=-1 quiet cryptomgr.notests no_timer_check tgvm.ip=198.18.0.2/24 "
+	    "tgvm.workload=udp-responder,memwriter:--mib=64 tgvm.poweroff=1 "
+	    "tgvm.run64=ZWNobyAiaGkiOyBleGl0IDM= tgvm.debug=1");
 	free(line);
 
 	/* Padding: 1 and 2 trailing bytes. */
