@@ -61,6 +61,9 @@ struct tgvm_scan_file {
 	int isa_needed;   /* level from GNU_PROPERTY_X86_ISA_1_NEEDED, 0 none */
 	struct tgvm_featureset required, guarded;
 	uint64_t code_bytes, insns;
+	/* NULL, or why its section headers were not used and the file was read
+	 * the way a loader reads it: PT_LOAD, PT_DYNAMIC, PT_GNU_EH_FRAME. */
+	const char *segments;
 };
 
 /* A program with the libraries the dynamic loader would give it. */
@@ -85,6 +88,7 @@ struct tgvm_scan_totals {
 	uint64_t programs;
 	uint64_t non_elf, non_x86_64, errors;
 	uint64_t hardlinks; /* names of a file already analysed under another name */
+	uint64_t segments;  /* analysed files read from their program headers alone */
 	uint64_t code_bytes, insns, bytes;
 	uint64_t elapsed_ns;
 };

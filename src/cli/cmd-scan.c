@@ -97,6 +97,23 @@ static int print_table(const struct tgvm_scan_report *rep, bool per_program)
 		printf("%llu of these names are hard links to a file analysed under another "
 		       "name; its code is counted once\n",
 		       (unsigned long long)t->hardlinks);
+	if (t->segments) {
+		size_t shown = 0;
+
+		printf("%llu file%s read from %s program headers (PT_LOAD, PT_DYNAMIC), as the "
+		       "loader reads them:\n",
+		       (unsigned long long)t->segments, t->segments == 1 ? "" : "s",
+		       t->segments == 1 ? "its" : "their");
+		for (size_t i = 0; i < tgvm_scan_report_n_files(rep) && shown < 10; i++) {
+			const struct tgvm_scan_file *f = tgvm_scan_report_file(rep, i);
+
+			if (f->segments && ++shown)
+				printf("  %s: %s\n", f->path, f->segments);
+		}
+		if (t->segments > shown)
+			printf("  (%llu more; --json lists all)\n",
+			       (unsigned long long)(t->segments - shown));
+	}
 	for (size_t i = 0; i < tgvm_scan_report_n_errors(rep) && i < 10; i++) {
 		const char *p, *m;
 

@@ -772,7 +772,10 @@ static int discover_one(struct scan_file *sf, size_t *pi)
 			                      : si->target,
 			                  si->addr, start, si->is_lea)) < 0)
 				return r;
-			if (fi < 0 && (si->kind == SCAN_I_CALL || si->kind == SCAN_I_JMP)) {
+			/* without symbols and frame ranges (a file read from its
+			 * segments alone), an address taken is a function too */
+			if (fi < 0 && (si->kind == SCAN_I_CALL || si->kind == SCAN_I_JMP ||
+			               (si->is_lea && sf->elf.from_segments && !sf->elf.nfdes))) {
 				int ni = func_insert(sf, si->target, 0);
 
 				if (ni < 0)
@@ -836,10 +839,13 @@ int scan_cfg_discover(struct scan_file *sf, struct tgvm_error *reterr)
 	}
 	/* entry points whose extent no symbol or FDE gives */
 	{
-		const uint64_t *lists[] = {e->entries, e->irel};
-		size_t ns[] = {e->nentries, e->nirel};
+		/* read from segments with no frame ranges: code addresses
+		 * stored in data are functions too */
+		bool data = e->from_segments && !e->nfdes;
+		const uint64_t *lists[] = {e->entries, e->irel, e->dataref};
+		size_t ns[] = {e->nentries, e->nirel, data ? e->ndataref : 0};
 
-		for (size_t l = 0; l < 2; l++)
+		for (size_t l = 0; l < 3; l++)
 			for (size_t i = 0; i < ns[l]; i++)
 				if (in_code(sf, lists[l][i]) &&
 				    scan_func_index(sf, lists[l][i]) < 0 &&

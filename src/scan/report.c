@@ -227,6 +227,8 @@ int scan_analyse(const char *path, const uint8_t *data, size_t size, struct scan
 	sf.hwcaps_level = scan_hwcaps_level_of(path);
 	res->hwcaps_level = sf.hwcaps_level;
 	res->isa_needed = sf.elf.isa_needed;
+	if (sf.elf.from_segments)
+		snprintf(res->segments, sizeof(res->segments), "%s", sf.elf.why);
 	res->is_static = !sf.elf.has_interp && !sf.elf.has_dynamic;
 	/* libc.so.6 has an interpreter too; a shared object names itself */
 	res->program = sf.elf.type == ET_EXEC || (sf.elf.has_interp && !sf.elf.has_soname);
@@ -385,6 +387,9 @@ int tgvm_scan_report_json(const struct tgvm_scan_report *r, char **ret_json,
 		json_object_set_new(o, "hwcaps_level", json_integer(f->hwcaps_level));
 		json_object_set_new(o, "isa_needed", json_integer(f->isa_needed));
 		json_object_set_new(o, "code_bytes", json_integer((json_int_t)f->code_bytes));
+		json_object_set_new(o, "read_from", json_string(f->segments ? "segments" : "sections"));
+		if (f->segments)
+			json_object_set_new(o, "segments_reason", json_string(f->segments));
 		json_array_append_new(files, o);
 	}
 	json_object_set_new(root, "files", files);
@@ -421,6 +426,7 @@ int tgvm_scan_report_json(const struct tgvm_scan_report *r, char **ret_json,
 		json_object_set_new(c, "files", json_integer((json_int_t)t->files));
 		json_object_set_new(c, "elf_files", json_integer((json_int_t)t->elf_files));
 		json_object_set_new(c, "hard_links", json_integer((json_int_t)t->hardlinks));
+		json_object_set_new(c, "read_from_segments", json_integer((json_int_t)t->segments));
 		json_object_set_new(c, "programs", json_integer((json_int_t)t->programs));
 		json_object_set_new(c, "code_bytes", json_integer((json_int_t)t->code_bytes));
 		json_object_set_new(c, "instructions", json_integer((json_int_t)t->insns));

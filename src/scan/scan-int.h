@@ -21,7 +21,8 @@
 #include "util/util.h"
 
 /* Bounds on what an ELF file may ask of us. */
-#define SCAN_ELF_SECTIONS_MAX 4096
+#define SCAN_ELF_SECTIONS_MAX 65536
+#define SCAN_ELF_SEGMENTS_MAX 4096
 #define SCAN_ELF_SYMBOLS_MAX  (4u << 20)
 #define SCAN_ELF_RELOCS_MAX   (16u << 20)
 #define SCAN_ELF_FDES_MAX     (4u << 20)
@@ -59,6 +60,7 @@ struct scan_sec {
 	uint64_t flags;
 	uint32_t type;
 	const char *name;
+	uint64_t align; /* sh_addralign while the table is checked */
 };
 
 struct scan_sym {
@@ -118,6 +120,11 @@ struct scan_elf {
 	struct tgvm_strv imports; /* undefined dynamic symbols */
 	bool has_soname;
 	int isa_needed; /* highest psABI level in GNU_PROPERTY_X86_ISA_1_NEEDED, 0 none */
+	/* Read from the program headers alone (PT_LOAD, PT_DYNAMIC,
+	 * PT_GNU_EH_FRAME): the section headers were missing or did not
+	 * describe what the loader maps, for the reason in @why. */
+	bool from_segments;
+	char why[96];
 };
 
 /* Parse @data (which must stay mapped). Non-ELF: -ENOEXEC; other machine: -EXDEV. */
@@ -369,6 +376,9 @@ struct scan_result {
 	size_t nfindings, cap_findings;
 	uint64_t code_bytes, insns, size;
 	int isa_needed, hwcaps_level;
+	/* Read from the program headers alone, and why ("" when the
+	 * section headers were used). */
+	char segments[96];
 	bool linked;   /* loaded by some program of the input */
 	bool hardlink; /* another name of a file analysed under an earlier name */
 };

@@ -589,6 +589,7 @@ static int finish(struct tgvm_scan_report *rep)
 		} else {
 			t->elf_files++;
 			t->programs += res->program;
+			t->segments += res->segments[0] != 0;
 			if (!res->hardlink) {
 				t->code_bytes += res->code_bytes;
 				t->insns += res->insns;
@@ -626,7 +627,8 @@ static int finish(struct tgvm_scan_report *rep)
 		                            res->req,
 		                            res->grd,
 		                            res->code_bytes,
-		                            res->insns};
+		                            res->insns,
+		                            res->segments[0] ? res->segments : NULL};
 		tgvm_featureset_minus(&rep->files[rep->nfiles - 1].guarded, &res->req);
 		for (size_t k = 0; k < res->nfindings; k++) {
 			const struct scan_finding *fd = &res->findings[k];
