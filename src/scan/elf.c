@@ -881,6 +881,14 @@ static int read_segments(struct build *b, const struct seg *ph, size_t nph, cons
 	uint64_t code_total = 0;
 	int r;
 
+	for (size_t i = 0; i < nloads; i++)
+		if (loads[i].off > e->size || loads[i].filesz > e->size - loads[i].off)
+			return tgvm_error_set(reterr, EINVAL,
+			                      "truncated ELF file: the segment at 0x%llx ends at byte "
+			                      "%llu, the file has %zu",
+			                      (unsigned long long)loads[i].vaddr,
+			                      (unsigned long long)(loads[i].off + loads[i].filesz),
+			                      e->size);
 	e->secs = calloc(2 * nloads + 1, sizeof(*e->secs));
 	if (!e->secs)
 		return -ENOMEM;

@@ -16,6 +16,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <elf.h>
+
 #include "scan/scan-int.h"
 #include "tgvm/scan.h"
 
@@ -279,6 +281,190 @@ static void test_hardlinks_once(void **state)
 
 /* ---- hostile input ---- */
 
+/* End of the last PT_LOAD's bytes in the file of ELF image @img. */
+static uint64_t loads_end(const uint8_t *img)
+{
+	Elf64_Ehdr eh;
+	uint64_t end = 0;
+
+	memcpy(&eh, img, sizeof(eh));
+	for (unsigned i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+
+		memcpy(&ph, img + eh.e_phoff + i * sizeof(ph), sizeof(ph));
+		if (ph.p_type == PT_LOAD)
+			end = TGVM_MAX(end, ph.p_offset + ph.p_filesz);
+	}
+	return end;
+}
+
+enum damage { D_SHNUM0, D_GARBAGE, D_SSTRIP, D_CUTOFF, D__MAX };
+static const char *const damage_names[D__MAX] = {"e_shnum = 0", "garbage section table",
+                                                  "sstrip", "section table cut off"};
+
+/* Write @img (@len bytes) damaged as @d to @path. */
+static void write_damaged(const uint8_t *img, size_t len, enum damage d, const char *path)
+{
+	uint8_t *m = malloc(len);
+	Elf64_Ehdr eh;
+	size_t n = len;
+	uint64_t seed = 0x2545F4914F6CDD1DULL;
+	FILE *f;
+
+	assert_non_null(m);
+	memcpy(m, img, len);
+	memcpy(&eh, m, sizeof(eh));
+	switch (d) {
+	case D_SHNUM0:
+		eh.e_shnum = 0;
+		break;
+	case D_GARBAGE:
+		for (uint64_t i = eh.e_shoff; i < eh.e_shoff + (uint64_t)eh.e_shnum * 64 && i < len;
+		     i++) {
+			seed ^= seed << 13;
+			seed ^= seed >> 7;
+			seed ^= seed << 17;
+			m[i] = (uint8_t)(seed >> 24);
+		}
+		break;
+	case D_SSTRIP:
+		eh.e_shoff = 0;
+		eh.e_shnum = 0;
+		eh.e_shstrndx = 0;
+		n = loads_end(img);
+		break;
+	case D_CUTOFF:
+		n = loads_end(img);
+		break;
+	default:
+		break;
+	}
+	memcpy(m, &eh, sizeof(eh));
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(m, 1, n, f), n);
+	fclose(f);
+	free(m);
+}
+
+/*
+ * A file whose section headers are missing, garbage, stripped by sstrip or
+ * cut off runs as well as the untouched one: its scan, read from the
+ * program headers, says so and loses no feature (required stays required,
+ * nothing found before is missing), libraries included. Every program and
+ * library of the corpus, and a real program of this machine.
+ */
+static void test_damaged_sections(void **state)
+{
+	char dir[] = "/tmp/tgvm-scan-dmg-XXXXXX", list[8192], cmd[8192 + 64], cwd[4096];
+	struct tgvm_strv files;
+	char *text = NULL;
+	size_t tested = 0;
+	bool rel;
+	FILE *p;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(cmd, sizeof(cmd),
+	         "ls -d %s/bin/* %s/lib/*.so /usr/bin/pzstd 2>/dev/null",
+	         corpus_dir(), corpus_dir());
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	list[fread(list, 1, sizeof(list) - 1, p)] = 0;
+	pclose(p);
+	tgvm_strv_init(&files);
+	assert_int_equal(tgvm_strv_split(&files, list, "\n"), 0);
+	assert_int_equal(chdir(dir), 0);
+	for (size_t i = 0; i < files.n; i++) {
+		char orig[4200];
+		const char *op[] = {orig};
+		struct tgvm_scan_report *base = NULL;
+		const struct tgvm_scan_totals *bt;
+		uint8_t *img = NULL;
+		size_t len = 0;
+
+		if (!*files.v[i] ||
+		    tgvm_file_read(files.v[i], 64 << 20, (char **)&img, &len, NULL) < 0)
+			continue;
+		if (len < 64 || memcmp(img, "\177ELF", 4) || !loads_end(img)) {
+			free(img);
+			continue;
+		}
+		/* Corpus files alone, by a relative name; a program of this
+		 * machine under an absolute path: its libraries come from the
+		 * machine's root and are scanned with it (none may be dropped). */
+		rel = !!strncmp(files.v[i], "/usr/bin/", 9);
+		snprintf(orig, sizeof(orig), "%s/orig", rel ? "." : dir);
+		write_damaged(img, len, D__MAX, orig);
+		assert_int_equal(tgvm_scan_run(op, 1, NULL, &base, NULL), 0);
+		bt = tgvm_scan_report_totals(base);
+		assert_int_equal(bt->segments, 0);
+		for (int d = 0; d < D__MAX; d++) {
+			char path[4200];
+			const char *dp[] = {path};
+			struct tgvm_scan_report *rep = NULL;
+			const struct tgvm_scan_totals *t;
+			struct tgvm_featureset lost_req = bt->required, lost_any = bt->required,
+			                       have = {0};
+
+			snprintf(path, sizeof(path), "%s/d%d", rel ? "." : dir, d);
+			write_damaged(img, len, (enum damage)d, path);
+			assert_int_equal(tgvm_scan_run(dp, 1, NULL, &rep, NULL), 0);
+			t = tgvm_scan_report_totals(rep);
+			tgvm_featureset_minus(&lost_req, &t->required);
+			tgvm_featureset_union(&lost_any, &bt->guarded);
+			have = t->required;
+			tgvm_featureset_union(&have, &t->guarded);
+			tgvm_featureset_minus(&lost_any, &have);
+			if (!tgvm_featureset_empty(&lost_req) || !tgvm_featureset_empty(&lost_any) ||
+			    t->errors || t->segments != 1 || t->elf_files != bt->elf_files) {
+				char *a = tgvm_featureset_to_string(&lost_req, ","),
+				     *b = tgvm_featureset_to_string(&lost_any, ",");
+
+				fail_msg("%s, %s: lost required {%s}, lost {%s}; %llu errors, %llu read "
+				         "from segments, %llu of %llu ELF files",
+				         files.v[i], damage_names[d], a, b,
+				         (unsigned long long)t->errors,
+				         (unsigned long long)t->segments,
+				         (unsigned long long)t->elf_files,
+				         (unsigned long long)bt->elf_files);
+			}
+			tgvm_scan_report_free(rep);
+		}
+		tgvm_scan_report_free(base);
+		free(img);
+		tested++;
+	}
+	assert_int_equal(chdir(cwd), 0);
+	assert_true(tested >= 10);
+	tgvm_strv_release(&files);
+	free(text);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* A program header table the loader cannot read is an error, not "not a program". */
+static void test_bad_phoff(void **state)
+{
+	char path[4096];
+	uint8_t *img = NULL;
+	size_t len = 0;
+	struct scan_result res = {0};
+	uint64_t bad = 0xffffffff00ULL;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/bin/avx2-plain", corpus_dir());
+	assert_int_equal(tgvm_file_read(path, 64 << 20, (char **)&img, &len, NULL), 0);
+	memcpy(img + 0x20, &bad, 8);
+	res.path = strdup("phoff");
+	assert_int_equal(scan_analyse("phoff", img, len, &res), -EINVAL);
+	assert_non_null(res.error);
+	assert_non_null(strstr(res.error, "program header table"));
+	scan_result_free(&res);
+	free(img);
+}
+
 static void test_hostile_elf(void **state)
 {
 	char path[4096];
@@ -292,7 +478,9 @@ static void test_hostile_elf(void **state)
 	mut = malloc(len);
 	assert_non_null(mut);
 	/* truncations at every interesting length: each one is an error, never
-	 * a file with less code; then random corruption */
+	 * a file with less code (cut after the last loaded byte, only the
+	 * section headers are gone: read from the segments); then random
+	 * corruption */
 	for (size_t cut = 0; cut < len; cut += cut < 4096 ? 61 : 4093) {
 		struct scan_result res = {0};
 		int r;
@@ -301,10 +489,14 @@ static void test_hostile_elf(void **state)
 		r = scan_analyse("cut", img, cut, &res);
 		if (cut < 64) {
 			assert_int_equal(r, -ENOEXEC);
+		} else if (cut >= loads_end(img)) {
+			assert_int_equal(r, 0);
+			assert_non_null(strstr(res.segments, "past the end"));
 		} else {
 			assert_int_equal(r, -EINVAL);
 			assert_non_null(res.error);
-			assert_non_null(strstr(res.error, "truncated ELF file"));
+			assert_true(strstr(res.error, "truncated ELF file") ||
+			            strstr(res.error, "program header table"));
 		}
 		scan_result_free(&res);
 	}
@@ -390,6 +582,8 @@ int main(void)
 	    cmocka_unit_test(test_text_table_not_decoded),
 	    cmocka_unit_test(test_hardlinks_once),
 	    cmocka_unit_test(test_hostile_elf),
+	    cmocka_unit_test(test_damaged_sections),
+	    cmocka_unit_test(test_bad_phoff),
 	    cmocka_unit_test(test_json_roundtrip),
 	};
 
