@@ -42,7 +42,9 @@ struct tgvm_scan_evidence {
 	enum tgvm_feature feature;
 	enum tgvm_scan_class cls;
 	const char *file;       /* path inside the input ("/usr/lib/x86_64-linux-gnu/libc.so.6") */
-	const char *symbol;     /* containing or nearest symbol, NULL when stripped */
+	const char *symbol;     /* the symbol whose [st_value, st_value + st_size) holds it */
+	const char *near;       /* else the nearest symbol before it with the offset,
+				"name+0x49"; both NULL: no symbol before it */
 	uint64_t address;       /* virtual address of the instruction */
 	const char *insn;       /* "vpaddd ymm0, ymm1, ymm2" */
 	const char *guard;      /* guarded: "ifunc", "target_clones", "glibc-hwcaps",
@@ -89,6 +91,7 @@ struct tgvm_scan_totals {
 	uint64_t non_elf, non_x86_64, errors;
 	uint64_t hardlinks; /* names of a file already analysed under another name */
 	uint64_t segments;  /* analysed files read from their program headers alone */
+	uint64_t duplicate_inputs; /* PATH arguments naming a file or tree named before */
 	uint64_t code_bytes, insns, bytes;
 	uint64_t elapsed_ns;
 };

@@ -5,6 +5,7 @@
  * after checking (guarded). Prints a table, JSON, or the evidence for one
  * feature; shows progress on a terminal.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +94,18 @@ static int print_table(const struct tgvm_scan_report *rep, bool per_program)
 	       (unsigned long long)t->non_x86_64, (unsigned long long)t->errors,
 	       (double)t->code_bytes / 1e6, (unsigned long long)t->insns,
 	       (double)t->elapsed_ns / 1e9);
+	if (t->duplicate_inputs)
+		printf("%llu PATH argument%s named a file or tree already named; read once\n",
+		       (unsigned long long)t->duplicate_inputs, t->duplicate_inputs == 1 ? "" : "s");
+	/* a library no program can load changes what the program needs */
+	for (size_t i = 0, shown = 0; i < tgvm_scan_report_n_programs(rep); i++) {
+		const struct tgvm_scan_program *p = tgvm_scan_report_program(rep, i);
+
+		for (size_t k = 0; k < p->n_missing && shown < 10; k++, shown++)
+			printf("warning: %s needs '%s', which is not in the input: its code is not "
+			       "in REQUIRED\n",
+			       p->path, p->missing[k]);
+	}
 	if (t->hardlinks)
 		printf("%llu of these names are hard links to a file analysed under another "
 		       "name; its code is counted once\n",
@@ -133,20 +146,36 @@ static int print_table(const struct tgvm_scan_report *rep, bool per_program)
 	return TGVM_EXIT_OK;
 }
 
+/* The evidence's place: "in foo+0x10", "after foo+0x49 (outside any symbol)". */
+static void print_place(const struct tgvm_scan_evidence *e)
+{
+	if (e->symbol)
+		printf("in %s", e->symbol);
+	else if (e->near)
+		printf("at %s (outside any symbol)", e->near);
+	else
+		printf("(no symbol)");
+}
+
 static int explain(const struct tgvm_scan_report *rep, enum tgvm_feature f)
 {
 	const struct tgvm_scan_evidence *e;
 	size_t n = tgvm_scan_report_evidence(rep, f, &e);
 	const struct tgvm_scan_totals *t = tgvm_scan_report_totals(rep);
 
+	/* the verdict agrees with the evidence listed under it */
 	printf("%s: %s\n", tgvm_feature_name(f),
-	       tgvm_featureset_has(&t->required, f)  ? "REQUIRED"
-	       : tgvm_featureset_has(&t->guarded, f) ? "guarded only"
-	                                             : "not used");
+	       tgvm_featureset_has(&t->required, f) ? "REQUIRED"
+	       : tgvm_featureset_has(&t->guarded, f)
+	           ? "guarded only"
+	       : n ? "not required: used only by code no program of the input reaches (library "
+	             "functions nothing imports)"
+	           : "not used");
 	for (size_t i = 0; i < n; i++) {
-		printf("  %-8s %s  0x%llx in %s:  %s\n", tgvm_scan_class_to_string(e[i].cls),
-		       e[i].file, (unsigned long long)e[i].address,
-		       e[i].symbol ? e[i].symbol : "(no symbol)", e[i].insn);
+		printf("  %-8s %s  0x%llx ", tgvm_scan_class_to_string(e[i].cls), e[i].file,
+		       (unsigned long long)e[i].address);
+		print_place(&e[i]);
+		printf(":  %s\n", e[i].insn);
 		if (e[i].guard)
 			printf("           guard %s: %s\n", e[i].guard, e[i].detail);
 		else
@@ -225,7 +254,11 @@ int cmd_scan(int argc, char **argv)
 	}
 	if (tgvm_scan_run((const char *const *)argv + optind, (size_t)(argc - optind), &opts, &rep,
 	                  &err) < 0)
-		return cli_fail_err("scan", &err);
+		/* a path that names nothing usable (missing, a symlink loop, a
+		 * kind of image tgvm cannot read) is bad input; failing to read
+		 * one is a failure */
+		return cli_fail(err.code == ELOOP ? TGVM_EXIT_USAGE : cli_exit_code(err.code), "scan",
+		                "%s", err.msg[0] ? err.msg : "failed");
 	if (json) {
 		char *s = NULL;
 
@@ -240,6 +273,15 @@ int cmd_scan(int argc, char **argv)
 		ret = explain(rep, feature);
 	} else {
 		ret = print_table(rep, per_program);
+	}
+	/* what was found is printed; a report with errors is not a full answer */
+	if (ret == TGVM_EXIT_OK && tgvm_scan_report_n_errors(rep)) {
+		if (json || feature >= 0)
+			fprintf(stderr, "tgvm scan: %zu file%s could not be read or analysed; the "
+			        "report is incomplete\n",
+			        tgvm_scan_report_n_errors(rep),
+			        tgvm_scan_report_n_errors(rep) == 1 ? "" : "s");
+		ret = TGVM_EXIT_FAILURE;
 	}
 	tgvm_scan_report_free(rep);
 	return ret;

@@ -200,6 +200,35 @@ const struct scan_sym *scan_elf_symbol_near(const struct scan_elf *e, uint64_t a
 	return &e->syms[i];
 }
 
+const struct scan_sym *scan_elf_symbol_containing(const struct scan_elf *e, uint64_t addr)
+{
+	size_t lo = 0, hi = e->nsyms;
+	const struct scan_sym *best = NULL;
+
+	while (lo < hi) { /* count of symbols with addr <= @addr */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (e->syms[mid].addr <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* nested symbols (a local label inside a function) sit close below */
+	for (size_t i = lo, k = 0; i > 0 && k < 64; i--, k++) {
+		const struct scan_sym *s = &e->syms[i - 1];
+
+		if (addr - s->addr < s->size || (!s->size && s->addr == addr)) {
+			if (!best || s->addr != best->addr)
+				best = s; /* the first of equal starts is the preferred name */
+			if (i < 2 || e->syms[i - 2].addr != s->addr)
+				break;
+		} else if (best) {
+			break;
+		}
+	}
+	return best;
+}
+
 const struct scan_sym *scan_elf_symbol_at(const struct scan_elf *e, uint64_t addr)
 {
 	const struct scan_sym *s = scan_elf_symbol_near(e, addr);

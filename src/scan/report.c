@@ -26,6 +26,7 @@ void scan_result_free(struct scan_result *r)
 	free(r->conds);
 	for (size_t i = 0; i < r->nfindings; i++) {
 		free(r->findings[i].symbol);
+		free(r->findings[i].near);
 		free(r->findings[i].insn);
 		free(r->findings[i].detail);
 	}
@@ -89,6 +90,7 @@ int scan_result_copy(struct scan_result *dst, const struct scan_result *src, con
 
 			*d = src->findings[i];
 			d->symbol = strdup_or_null(src->findings[i].symbol, &failed);
+			d->near = strdup_or_null(src->findings[i].near, &failed);
 			d->insn = strdup_or_null(src->findings[i].insn, &failed);
 			d->detail = strdup_or_null(src->findings[i].detail, &failed);
 			dst->nfindings++;
@@ -183,11 +185,23 @@ int scan_result_use(struct scan_file *sf, enum tgvm_feature f, enum scan_class c
 	fd->addr = addr;
 	fd->guard_addr = guard_addr;
 	fd->func = sf->cur_func;
-	s = scan_elf_symbol_near(&sf->elf, addr);
-	fd->symbol = s && *s->name ? strdup(s->name) : NULL;
+	s = scan_elf_symbol_containing(&sf->elf, addr);
+	if (s && *s->name) {
+		fd->symbol = strdup(s->name);
+	} else if ((s = scan_elf_symbol_near(&sf->elf, addr)) && *s->name) {
+		char buf[64];
+
+		snprintf(buf, sizeof(buf), "+0x%llx", (unsigned long long)(addr - s->addr));
+		fd->near = malloc(strlen(s->name) + strlen(buf) + 1);
+		if (fd->near) {
+			memcpy(fd->near, s->name, strlen(s->name));
+			memcpy(fd->near + strlen(s->name), buf, strlen(buf) + 1);
+		}
+	}
 	fd->insn = format_insn(sf, addr);
 	fd->detail = strdup(detail ? detail : "");
 	if (!fd->insn || !fd->detail) {
+		free(fd->near);
 		free(fd->symbol);
 		free(fd->insn);
 		free(fd->detail);
@@ -323,6 +337,8 @@ static json_t *evidence_json(const struct tgvm_scan_evidence *e)
 	json_object_set_new(o, "class", json_string(tgvm_scan_class_to_string(e->cls)));
 	json_object_set_new(o, "file", json_string(e->file));
 	json_object_set_new(o, "symbol", e->symbol ? json_string(e->symbol) : json_null());
+	if (!e->symbol && e->near)
+		json_object_set_new(o, "near", json_string(e->near));
 	json_object_set_new(o, "address", hex(e->address));
 	json_object_set_new(o, "insn", json_string(e->insn));
 	if (e->guard) {

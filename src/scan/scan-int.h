@@ -136,6 +136,8 @@ const uint8_t *scan_elf_code(const struct scan_elf *e, uint64_t addr, size_t *re
 const struct scan_sec *scan_elf_section_at(const struct scan_elf *e, uint64_t addr);
 /* Symbol containing @addr, else the nearest function symbol below it (or NULL). */
 const struct scan_sym *scan_elf_symbol_near(const struct scan_elf *e, uint64_t addr);
+/* Symbol whose [st_value, st_value + st_size) holds @addr (or NULL). */
+const struct scan_sym *scan_elf_symbol_containing(const struct scan_elf *e, uint64_t addr);
 const struct scan_sym *scan_elf_symbol_at(const struct scan_elf *e, uint64_t addr);
 const struct scan_sym *scan_elf_symbol_named(const struct scan_elf *e, const char *name);
 const char *scan_elf_gotsym(const struct scan_elf *e, uint64_t slot);
@@ -345,7 +347,8 @@ struct scan_finding {
 	uint64_t addr;
 	uint64_t guard_addr;
 	uint64_t func;
-	char *symbol;
+	char *symbol; /* the symbol holding it, or NULL */
+	char *near;   /* else the nearest one before it, "name+0x49", or NULL */
 	char *insn;
 	char *detail; /* reason (required) or guard description (guarded) */
 };

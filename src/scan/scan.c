@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +38,7 @@ struct entry {
 struct walk {
 	struct entry *v;
 	size_t n, cap;
+	uint64_t dev, ino; /* of the input itself, 0 unknown */
 	struct tgvm_scan_report *rep;
 };
 
@@ -638,6 +640,7 @@ static int finish(struct tgvm_scan_report *rep)
 			    fd->cls == SCAN_C_REQUIRED ? TGVM_SCAN_REQUIRED : TGVM_SCAN_GUARDED,
 			    res->path,
 			    fd->symbol,
+			    fd->near,
 			    fd->addr,
 			    fd->insn,
 			    fd->cls == SCAN_C_REQUIRED ? NULL
@@ -697,8 +700,23 @@ int tgvm_scan_run(const char *const *paths, size_t n_paths, const struct tgvm_sc
 	tgvm_strv_init(&rep->inputs);
 	/* open and list every input first, so progress knows the total */
 	for (size_t i = 0; i < n_paths; i++) {
+		struct stat st;
+		bool dup = false;
+
 		if ((r = tgvm_strv_push(&rep->inputs, paths[i])) < 0)
 			goto out;
+		/* the same file or tree named again (under any name) is read once */
+		if (stat(paths[i], &st) == 0) {
+			for (size_t k = 0; k < i && !dup; k++)
+				dup = walks[k].dev == (uint64_t)st.st_dev &&
+				      walks[k].ino == (uint64_t)st.st_ino;
+			walks[i].dev = (uint64_t)st.st_dev;
+			walks[i].ino = (uint64_t)st.st_ino;
+		}
+		if (dup) {
+			rep->totals.duplicate_inputs++;
+			continue;
+		}
 		if ((r = scan_fs_open(paths[i], &fss[i], reterr)) < 0)
 			goto out;
 		walks[i].rep = rep;
@@ -720,6 +738,8 @@ int tgvm_scan_run(const char *const *paths, size_t n_paths, const struct tgvm_sc
 		size_t first = rep->nresults;
 		struct scan_fs *rootfs = NULL;
 
+		if (!fss[i])
+			continue; /* named before */
 		pthread_mutex_init(&j.lock, NULL);
 		j.res = calloc(j.n ? j.n : 1, sizeof(*j.res));
 		if (!j.res) {

@@ -255,6 +255,22 @@ static bool pseudo_fs(int fd)
 	}
 }
 
+/* Does file @name (relative to @dfd) start with the ELF magic? Unreadable: yes,
+ * so that the caller reports it rather than calls it something else. */
+static bool is_elf_at(int dfd, const char *name)
+{
+	unsigned char m[4];
+	int fd = openat(dfd, name,
+	                O_RDONLY | O_CLOEXEC | O_NONBLOCK | (dfd == AT_FDCWD ? 0 : O_NOFOLLOW));
+	ssize_t n;
+
+	if (fd < 0)
+		return true;
+	n = pread(fd, m, sizeof(m), 0);
+	close(fd);
+	return n != (ssize_t)sizeof(m) || !memcmp(m, "\177ELF", 4);
+}
+
 static int walk_dir(struct walk_state *w, int dfd, size_t plen, int depth)
 {
 	struct tgvm_strv names;
@@ -319,13 +335,16 @@ static int walk_dir(struct walk_state *w, int dfd, size_t plen, int depth)
 			continue;
 		}
 		if (S_ISREG(st.st_mode)) {
-			if ((uint64_t)st.st_size > w->fs->lim.file_max) {
+			/* a large file that is not ELF (a swap file, a database) is
+			 * what it is whatever its size: the analysis skips it */
+			if ((uint64_t)st.st_size > w->fs->lim.file_max && is_elf_at(dfd, name)) {
 				if (w->on_error) {
 					struct tgvm_error err;
 
 					tgvm_error_set(
 					    &err, EFBIG,
-					    "'%s' in '%s' is larger than %llu MiB; skipped",
+					    "'%s' in '%s' is an ELF file larger than %llu MiB; "
+					    "not analysed",
 					    w->path, w->fs->origin,
 					    (unsigned long long)(w->fs->lim.file_max >> 20));
 					w->on_error(w->path, &err, w->ud);
@@ -396,11 +415,12 @@ static int file_walk(struct scan_fs *fs, scan_fs_walk_cb cb, scan_fs_error_cb on
 		}
 		return 0;
 	}
-	if ((uint64_t)st.st_size > fs->lim.file_max) {
+	if ((uint64_t)st.st_size > fs->lim.file_max && is_elf_at(AT_FDCWD, fs->self)) {
 		if (on_error) {
 			struct tgvm_error err;
 
-			tgvm_error_set(&err, EFBIG, "'%s' is larger than %llu MiB; skipped",
+			tgvm_error_set(&err, EFBIG, "'%s' is an ELF file larger than %llu MiB; not "
+			               "analysed",
 			               fs->self, (unsigned long long)(fs->lim.file_max >> 20));
 			on_error(fs->self, &err, ud);
 		}
