@@ -279,6 +279,13 @@ static int decode_range(struct scan_file *sf, const struct scan_func *fn)
 		struct scan_insn si;
 
 		if (decode_into(sf, a, &si) < 0) {
+			size_t avail;
+
+			/* a range a symbol or FDE declares past the end of the code
+			 * (a hostile size, up to 4 GiB) ends with the code: work
+			 * stays bounded by the file's size */
+			if (!scan_elf_code(&sf->elf, a, &avail))
+				break;
 			a++; /* undecodable byte inside a function: resync */
 			continue;
 		}
