@@ -89,8 +89,8 @@ struct tgvm_scan_totals {
 	uint64_t elf_files; /* analysed, by name */
 	uint64_t programs;
 	uint64_t non_elf, non_x86_64, errors;
-	uint64_t hardlinks; /* names of a file already analysed under another name */
-	uint64_t segments;  /* analysed files read from their program headers alone */
+	uint64_t hardlinks;        /* names of a file already analysed under another name */
+	uint64_t segments;         /* analysed files read from their program headers alone */
 	uint64_t duplicate_inputs; /* PATH arguments naming a file or tree named before */
 	uint64_t code_bytes, insns, bytes;
 	uint64_t elapsed_ns;

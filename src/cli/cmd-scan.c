@@ -96,7 +96,8 @@ static int print_table(const struct tgvm_scan_report *rep, bool per_program)
 	       (double)t->elapsed_ns / 1e9);
 	if (t->duplicate_inputs)
 		printf("%llu PATH argument%s named a file or tree already named; read once\n",
-		       (unsigned long long)t->duplicate_inputs, t->duplicate_inputs == 1 ? "" : "s");
+		       (unsigned long long)t->duplicate_inputs,
+		       t->duplicate_inputs == 1 ? "" : "s");
 	/* a library no program can load changes what the program needs */
 	for (size_t i = 0, shown = 0; i < tgvm_scan_report_n_programs(rep); i++) {
 		const struct tgvm_scan_program *p = tgvm_scan_report_program(rep, i);
@@ -165,9 +166,8 @@ static int explain(const struct tgvm_scan_report *rep, enum tgvm_feature f)
 
 	/* the verdict agrees with the evidence listed under it */
 	printf("%s: %s\n", tgvm_feature_name(f),
-	       tgvm_featureset_has(&t->required, f) ? "REQUIRED"
-	       : tgvm_featureset_has(&t->guarded, f)
-	           ? "guarded only"
+	       tgvm_featureset_has(&t->required, f)  ? "REQUIRED"
+	       : tgvm_featureset_has(&t->guarded, f) ? "guarded only"
 	       : n ? "not required: used only by code no program of the input reaches (library "
 	             "functions nothing imports)"
 	           : "not used");
@@ -257,8 +257,8 @@ int cmd_scan(int argc, char **argv)
 		/* a path that names nothing usable (missing, a symlink loop, a
 		 * kind of image tgvm cannot read) is bad input; failing to read
 		 * one is a failure */
-		return cli_fail(err.code == ELOOP ? TGVM_EXIT_USAGE : cli_exit_code(err.code), "scan",
-		                "%s", err.msg[0] ? err.msg : "failed");
+		return cli_fail(err.code == ELOOP ? TGVM_EXIT_USAGE : cli_exit_code(err.code),
+		                "scan", "%s", err.msg[0] ? err.msg : "failed");
 	if (json) {
 		char *s = NULL;
 
@@ -277,7 +277,8 @@ int cmd_scan(int argc, char **argv)
 	/* what was found is printed; a report with errors is not a full answer */
 	if (ret == TGVM_EXIT_OK && tgvm_scan_report_n_errors(rep)) {
 		if (json || feature >= 0)
-			fprintf(stderr, "tgvm scan: %zu file%s could not be read or analysed; the "
+			fprintf(stderr,
+			        "tgvm scan: %zu file%s could not be read or analysed; the "
 			        "report is incomplete\n",
 			        tgvm_scan_report_n_errors(rep),
 			        tgvm_scan_report_n_errors(rep) == 1 ? "" : "s");

@@ -628,8 +628,9 @@ static int build_rela(struct build *b, const GElf_Rela *ra, const GElf_Sym *s, c
 	if (type == R_X86_64_RELATIVE) {
 		to = (uint64_t)ra->r_addend;
 		if (is_code(e, to))
-			return (r = u64v_push(&b->dref, to)) < 0 ? r
-			                                         : refv_push(&b->slots, to, ra->r_offset);
+			return (r = u64v_push(&b->dref, to)) < 0
+			           ? r
+			           : refv_push(&b->slots, to, ra->r_offset);
 		return refv_push(&b->dptrs, to, ra->r_offset);
 	}
 	if ((type != R_X86_64_GLOB_DAT && type != R_X86_64_JUMP_SLOT && type != R_X86_64_64) ||
@@ -773,9 +774,10 @@ static const char *sections_disagree(const struct scan_sec *all, size_t n, const
 			     (!(s->flags & SHF_EXECINSTR) || (l->flags & PF_X));
 		}
 		if (!in && nloads) {
-			why = (s->flags & SHF_EXECINSTR) ? "an executable section lies outside "
-			                                   "the executable segments"
-			                                 : "a section lies outside the loaded segments";
+			why = (s->flags & SHF_EXECINSTR)
+			          ? "an executable section lies outside "
+			            "the executable segments"
+			          : "a section lies outside the loaded segments";
 			goto out;
 		}
 		v[nv] = *s;
@@ -845,10 +847,9 @@ static int dyn_read_syms(struct build *b, const struct seg *loads, size_t nloads
 		const char *name = NULL;
 
 		memcpy(&raw, e->data + off + i * sizeof(raw), sizeof(raw));
-		s = (GElf_Sym){raw.st_name, raw.st_info, raw.st_other, raw.st_shndx, raw.st_value,
-		               raw.st_size};
-		if (str && raw.st_name < strsz &&
-		    memchr(str + raw.st_name, 0, strsz - raw.st_name))
+		s = (GElf_Sym){raw.st_name,  raw.st_info,  raw.st_other,
+		               raw.st_shndx, raw.st_value, raw.st_size};
+		if (str && raw.st_name < strsz && memchr(str + raw.st_name, 0, strsz - raw.st_name))
 			name = str + raw.st_name;
 		if ((r = build_symbol(b, &s, name, true)) < 0)
 			return r;
@@ -912,12 +913,12 @@ static int read_segments(struct build *b, const struct seg *ph, size_t nph, cons
 
 	for (size_t i = 0; i < nloads; i++)
 		if (loads[i].off > e->size || loads[i].filesz > e->size - loads[i].off)
-			return tgvm_error_set(reterr, EINVAL,
-			                      "truncated ELF file: the segment at 0x%llx ends at byte "
-			                      "%llu, the file has %zu",
-			                      (unsigned long long)loads[i].vaddr,
-			                      (unsigned long long)(loads[i].off + loads[i].filesz),
-			                      e->size);
+			return tgvm_error_set(
+			    reterr, EINVAL,
+			    "truncated ELF file: the segment at 0x%llx ends at byte "
+			    "%llu, the file has %zu",
+			    (unsigned long long)loads[i].vaddr,
+			    (unsigned long long)(loads[i].off + loads[i].filesz), e->size);
 	e->secs = calloc(2 * nloads + 1, sizeof(*e->secs));
 	if (!e->secs)
 		return -ENOMEM;
@@ -927,8 +928,8 @@ static int read_segments(struct build *b, const struct seg *ph, size_t nph, cons
 		                 (l->flags & PF_W ? SHF_WRITE : 0);
 
 		if (l->filesz)
-			e->secs[e->nsecs++] =
-			    (struct scan_sec){l->vaddr, l->filesz, l->off, flags, SHT_PROGBITS, "", 0};
+			e->secs[e->nsecs++] = (struct scan_sec){
+			    l->vaddr, l->filesz, l->off, flags, SHT_PROGBITS, "", 0};
 		if (l->memsz > l->filesz)
 			e->secs[e->nsecs++] = (struct scan_sec){l->vaddr + l->filesz,
 			                                        l->memsz - l->filesz,
@@ -941,10 +942,11 @@ static int read_segments(struct build *b, const struct seg *ph, size_t nph, cons
 			code_total += l->filesz;
 	}
 	if (code_total > e->size)
-		return tgvm_error_set(reterr, E2BIG,
-		                      "executable segments declare %llu bytes, more than the file's "
-		                      "%zu (bound: each byte of the file is code once)",
-		                      (unsigned long long)code_total, e->size);
+		return tgvm_error_set(
+		    reterr, E2BIG,
+		    "executable segments declare %llu bytes, more than the file's "
+		    "%zu (bound: each byte of the file is code once)",
+		    (unsigned long long)code_total, e->size);
 	if ((r = build_code_table(e)) < 0)
 		return r;
 	for (size_t i = 0; i < nph; i++) {
@@ -984,11 +986,11 @@ static int read_segments(struct build *b, const struct seg *ph, size_t nph, cons
 			continue;
 		e->has_dynamic = true;
 		if (p->off > e->size || p->filesz > e->size - p->off)
-			return tgvm_error_set(reterr, EINVAL,
-			                      "PT_DYNAMIC (offset %llu, %llu bytes) lies outside the "
-			                      "file",
-			                      (unsigned long long)p->off,
-			                      (unsigned long long)p->filesz);
+			return tgvm_error_set(
+			    reterr, EINVAL,
+			    "PT_DYNAMIC (offset %llu, %llu bytes) lies outside the "
+			    "file",
+			    (unsigned long long)p->off, (unsigned long long)p->filesz);
 		for (uint64_t k = 0; k + sizeof(Elf64_Dyn) <= p->filesz; k += sizeof(Elf64_Dyn)) {
 			Elf64_Dyn dy;
 
@@ -1052,7 +1054,8 @@ static int read_segments(struct build *b, const struct seg *ph, size_t nph, cons
 			strsz = strsz ? TGVM_MIN(strsz, avail) : avail;
 		}
 		for (size_t k = 0; k < nneeded; k++) {
-			if (!str || needed[k] >= strsz || !memchr(str + needed[k], 0, strsz - needed[k]))
+			if (!str || needed[k] >= strsz ||
+			    !memchr(str + needed[k], 0, strsz - needed[k]))
 				return tgvm_error_set(reterr, EINVAL,
 				                      "DT_NEEDED string %llu is outside DT_STRTAB",
 				                      (unsigned long long)needed[k]);
@@ -1064,7 +1067,8 @@ static int read_segments(struct build *b, const struct seg *ph, size_t nph, cons
 		/* how many symbols: the hash tables say; without one, up to the strings */
 		if (gnuhash && seg_off(loads, nloads, gnuhash, &off, &avail)) {
 			if (!gnu_hash_count(data + off, avail, &nsym))
-				return tgvm_error_set(reterr, EINVAL, "unreadable DT_GNU_HASH at 0x%llx",
+				return tgvm_error_set(reterr, EINVAL,
+				                      "unreadable DT_GNU_HASH at 0x%llx",
 				                      (unsigned long long)gnuhash);
 		} else if (hash && seg_off(loads, nloads, hash, &off, &avail) && avail >= 8) {
 			uint32_t nchain;
@@ -1096,12 +1100,12 @@ static int read_segments(struct build *b, const struct seg *ph, size_t nph, cons
 			if (!rel[t] || !relsz[t])
 				continue;
 			if (!seg_off(loads, nloads, rel[t], &off, &avail) || relsz[t] > avail)
-				return tgvm_error_set(reterr, EINVAL,
-				                      "%s 0x%llx (%llu bytes) is outside the loaded "
-				                      "segments",
-				                      t ? "DT_JMPREL" : "DT_RELA",
-				                      (unsigned long long)rel[t],
-				                      (unsigned long long)relsz[t]);
+				return tgvm_error_set(
+				    reterr, EINVAL,
+				    "%s 0x%llx (%llu bytes) is outside the loaded "
+				    "segments",
+				    t ? "DT_JMPREL" : "DT_RELA", (unsigned long long)rel[t],
+				    (unsigned long long)relsz[t]);
 			n = relsz[t] / sizeof(Elf64_Rela);
 			for (uint64_t k = 0; k < n; k++) {
 				Elf64_Rela raw;
@@ -1116,7 +1120,8 @@ static int read_segments(struct build *b, const struct seg *ph, size_t nph, cons
 				ra = (GElf_Rela){raw.r_offset, raw.r_info, raw.r_addend};
 				si = GELF_R_SYM(raw.r_info);
 				if (si && si < nsym &&
-				    seg_off(loads, nloads, symtab + si * sizeof(rs), &soff, &savail) &&
+				    seg_off(loads, nloads, symtab + si * sizeof(rs), &soff,
+				            &savail) &&
 				    savail >= sizeof(rs)) {
 					memcpy(&rs, data + soff, sizeof(rs));
 					s = (GElf_Sym){rs.st_name,  rs.st_info,  rs.st_other,
@@ -1163,8 +1168,8 @@ static int read_segments(struct build *b, const struct seg *ph, size_t nph, cons
 
 			if (s->type == SHT_NOBITS || (s->flags & SHF_EXECINSTR))
 				continue;
-			for (uint64_t o = (8 - (s->addr & 7)) & 7; o + sizeof(Elf64_Rela) <= s->size;
-			     o += 8) {
+			for (uint64_t o = (8 - (s->addr & 7)) & 7;
+			     o + sizeof(Elf64_Rela) <= s->size; o += 8) {
 				Elf64_Rela ra;
 				const struct scan_sec *slot;
 
@@ -1332,17 +1337,21 @@ int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret, struct
 		uint64_t n = eh.e_phnum;
 
 		if (eh.e_phentsize != sizeof(Elf64_Phdr))
-			return tgvm_error_set(reterr, EINVAL, "program header entries of %u bytes "
-			                      "(expected %zu)", eh.e_phentsize, sizeof(Elf64_Phdr));
-		if (n == PN_XNUM)
-			return tgvm_error_set(reterr, E2BIG, "more than %u program headers "
-			                      "(bound: %u)", PN_XNUM - 1, SCAN_ELF_SEGMENTS_MAX);
-		if (eh.e_phoff > size || n * sizeof(Elf64_Phdr) > size - eh.e_phoff)
 			return tgvm_error_set(reterr, EINVAL,
-			                      "program header table (offset %llu, %llu entries) lies "
-			                      "outside the file of %zu bytes",
-			                      (unsigned long long)eh.e_phoff, (unsigned long long)n,
-			                      size);
+			                      "program header entries of %u bytes "
+			                      "(expected %zu)",
+			                      eh.e_phentsize, sizeof(Elf64_Phdr));
+		if (n == PN_XNUM)
+			return tgvm_error_set(reterr, E2BIG,
+			                      "more than %u program headers "
+			                      "(bound: %u)",
+			                      PN_XNUM - 1, SCAN_ELF_SEGMENTS_MAX);
+		if (eh.e_phoff > size || n * sizeof(Elf64_Phdr) > size - eh.e_phoff)
+			return tgvm_error_set(
+			    reterr, EINVAL,
+			    "program header table (offset %llu, %llu entries) lies "
+			    "outside the file of %zu bytes",
+			    (unsigned long long)eh.e_phoff, (unsigned long long)n, size);
 		if (n > SCAN_ELF_SEGMENTS_MAX)
 			return tgvm_error_set(reterr, E2BIG, "%llu program headers (bound: %u)",
 			                      (unsigned long long)n, SCAN_ELF_SEGMENTS_MAX);
@@ -1356,7 +1365,7 @@ int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret, struct
 			Elf64_Phdr p;
 
 			memcpy(&p, data + eh.e_phoff + i * sizeof(p), sizeof(p));
-			ph[nph++] = (struct seg){p.p_type,   p.p_flags,  p.p_offset,
+			ph[nph++] = (struct seg){p.p_type,  p.p_flags,  p.p_offset,
 			                         p.p_vaddr, p.p_filesz, p.p_memsz};
 			if (p.p_type == PT_INTERP)
 				e.has_interp = true;
@@ -1455,9 +1464,9 @@ int scan_elf_open(const uint8_t *data, size_t size, struct scan_elf *ret, struct
 			}
 			name = elf_strptr(elf, shstrndx, sh.sh_name);
 			align[nall] = sh.sh_addralign;
-			all[nall++] = (struct scan_sec){sh.sh_addr, sh.sh_size, sh.sh_offset,
-			                                sh.sh_flags, sh.sh_type, name ? name : "",
-			                                0};
+			all[nall++] = (struct scan_sec){
+			    sh.sh_addr,       sh.sh_size, sh.sh_offset, sh.sh_flags, sh.sh_type,
+			    name ? name : "", 0};
 		}
 		if (!why && nloads && (e.type == ET_EXEC || e.type == ET_DYN))
 			why = sections_disagree(all, nall, loads, nloads, size, hdr_end, align);

@@ -403,7 +403,8 @@ int tgvm_scan_report_json(const struct tgvm_scan_report *r, char **ret_json,
 		json_object_set_new(o, "hwcaps_level", json_integer(f->hwcaps_level));
 		json_object_set_new(o, "isa_needed", json_integer(f->isa_needed));
 		json_object_set_new(o, "code_bytes", json_integer((json_int_t)f->code_bytes));
-		json_object_set_new(o, "read_from", json_string(f->segments ? "segments" : "sections"));
+		json_object_set_new(o, "read_from",
+		                    json_string(f->segments ? "segments" : "sections"));
 		if (f->segments)
 			json_object_set_new(o, "segments_reason", json_string(f->segments));
 		json_array_append_new(files, o);

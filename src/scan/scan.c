@@ -643,8 +643,7 @@ static int finish(struct tgvm_scan_report *rep)
 			    fd->near,
 			    fd->addr,
 			    fd->insn,
-			    fd->cls == SCAN_C_REQUIRED ? NULL
-			                               : scan_guard_kind_to_string(fd->guard_kind),
+			    fd->cls == SCAN_C_REQUIRED ? NULL : scan_guard_kind_to_string(fd->guard_kind),
 			    fd->guard_addr,
 			    fd->detail};
 		}

@@ -419,7 +419,8 @@ static int file_walk(struct scan_fs *fs, scan_fs_walk_cb cb, scan_fs_error_cb on
 		if (on_error) {
 			struct tgvm_error err;
 
-			tgvm_error_set(&err, EFBIG, "'%s' is an ELF file larger than %llu MiB; not "
+			tgvm_error_set(&err, EFBIG,
+			               "'%s' is an ELF file larger than %llu MiB; not "
 			               "analysed",
 			               fs->self, (unsigned long long)(fs->lim.file_max >> 20));
 			on_error(fs->self, &err, ud);

@@ -300,8 +300,8 @@ static uint64_t loads_end(const uint8_t *img)
 }
 
 enum damage { D_SHNUM0, D_GARBAGE, D_SSTRIP, D_CUTOFF, D__MAX };
-static const char *const damage_names[D__MAX] = {"e_shnum = 0", "garbage section table",
-                                                  "sstrip", "section table cut off"};
+static const char *const damage_names[D__MAX] = {"e_shnum = 0", "garbage section table", "sstrip",
+                                                 "section table cut off"};
 
 /* Write @img (@len bytes) damaged as @d to @path. */
 static void write_damaged(const uint8_t *img, size_t len, enum damage d, const char *path)
@@ -366,8 +366,7 @@ static void test_damaged_sections(void **state)
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
-	snprintf(cmd, sizeof(cmd),
-	         "ls -d %s/bin/* %s/lib/*.so /usr/bin/pzstd 2>/dev/null",
+	snprintf(cmd, sizeof(cmd), "ls -d %s/bin/* %s/lib/*.so /usr/bin/pzstd 2>/dev/null",
 	         corpus_dir(), corpus_dir());
 	p = popen(cmd, "r");
 	assert_non_null(p);
@@ -432,18 +431,19 @@ static void test_damaged_sections(void **state)
 			have = t->required;
 			tgvm_featureset_union(&have, &t->guarded);
 			tgvm_featureset_minus(&lost_any, &have);
-			if (!tgvm_featureset_empty(&lost_req) || !tgvm_featureset_empty(&lost_any) ||
-			    t->errors || t->segments != 1 || t->elf_files != bt->elf_files) {
+			if (!tgvm_featureset_empty(&lost_req) ||
+			    !tgvm_featureset_empty(&lost_any) || t->errors || t->segments != 1 ||
+			    t->elf_files != bt->elf_files) {
 				char *a = tgvm_featureset_to_string(&lost_req, ","),
 				     *b = tgvm_featureset_to_string(&lost_any, ",");
 
-				fail_msg("%s, %s: lost required {%s}, lost {%s}; %llu errors, %llu read "
-				         "from segments, %llu of %llu ELF files",
-				         files.v[i], damage_names[d], a, b,
-				         (unsigned long long)t->errors,
-				         (unsigned long long)t->segments,
-				         (unsigned long long)t->elf_files,
-				         (unsigned long long)bt->elf_files);
+				fail_msg(
+				    "%s, %s: lost required {%s}, lost {%s}; %llu errors, %llu read "
+				    "from segments, %llu of %llu ELF files",
+				    files.v[i], damage_names[d], a, b,
+				    (unsigned long long)t->errors, (unsigned long long)t->segments,
+				    (unsigned long long)t->elf_files,
+				    (unsigned long long)bt->elf_files);
 			}
 			tgvm_scan_report_free(rep);
 		}
