@@ -773,6 +773,25 @@ static const char *signal_name(int sig)
 	                        : "signal";
 }
 
+/* A source monitor connection that broke is not a source QEMU that died:
+ * while its process lives, settle the move over a fresh connection. */
+static void src_reconnect(struct mig *m)
+{
+	struct qmp_conn *q = NULL;
+	struct qmp_event e;
+	int r = 0;
+
+	while (m->sq && (r = qmp_conn_next_event(m->sq, 0, &e, NULL)) > 0) {
+		src_event(m, &e);
+		qmp_event_release(&e);
+	}
+	if (!m->sq || r != -EPIPE || !vm_dir_pid(m->vmdir) ||
+	    vm_qmp_open(m->vmdir, MIG_QMP_MS, &q, NULL) < 0)
+		return;
+	qmp_conn_free(m->sq);
+	m->sq = m->run.sq = q;
+}
+
 /*
  * The move cannot go on past phase @at (@r, the reason in @reterr): settle
  * it. Up to prepare nothing ran on the destination; later the QEMUs decide
@@ -794,6 +813,7 @@ static int settle(struct mig *m, size_t at, int r, uint64_t *prev_end, struct tg
 		                         "('tgvm migrate status %s' finishes it)",
 		                         t->vm, m->dst_host.name, t->vm);
 	}
+	src_reconnect(m);
 	if (phases[at].phase >= MIGRATE_PHASE_PRECOPY) {
 		drain_events(m, NULL);
 		v = m->resume_seen ? MIG_VERDICT_COMPLETE
