@@ -773,23 +773,27 @@ static const char *signal_name(int sig)
 	                        : "signal";
 }
 
-/* A source monitor connection that broke is not a source QEMU that died:
- * while its process lives, settle the move over a fresh connection. */
-static void src_reconnect(struct mig *m)
+/* A monitor connection that broke is not a QEMU that died: while the
+ * process in @dir lives, settle the move over a fresh connection (events
+ * still queued on the old one go to @on_event first). */
+static void reconnect(struct mig *m, struct qmp_conn **q, const char *dir,
+                      void (*on_event)(struct mig *m, const struct qmp_event *e))
 {
-	struct qmp_conn *q = NULL;
+	struct qmp_conn *fresh = NULL;
 	struct qmp_event e;
 	int r = 0;
 
-	while (m->sq && (r = qmp_conn_next_event(m->sq, 0, &e, NULL)) > 0) {
-		src_event(m, &e);
+	while (*q && (r = qmp_conn_next_event(*q, 0, &e, NULL)) > 0) {
+		on_event(m, &e);
 		qmp_event_release(&e);
 	}
-	if (!m->sq || r != -EPIPE || !vm_dir_pid(m->vmdir) ||
-	    vm_qmp_open(m->vmdir, MIG_QMP_MS, &q, NULL) < 0)
+	if (!*q || r != -EPIPE || !dir[0] || !vm_dir_pid(dir) ||
+	    vm_qmp_open(dir, MIG_QMP_MS, &fresh, NULL) < 0)
 		return;
-	qmp_conn_free(m->sq);
-	m->sq = m->run.sq = q;
+	qmp_conn_free(*q);
+	*q = fresh;
+	m->run.sq = m->sq;
+	m->run.dq = m->dq;
 }
 
 /*
@@ -813,7 +817,8 @@ static int settle(struct mig *m, size_t at, int r, uint64_t *prev_end, struct tg
 		                         "('tgvm migrate status %s' finishes it)",
 		                         t->vm, m->dst_host.name, t->vm);
 	}
-	src_reconnect(m);
+	reconnect(m, &m->sq, m->vmdir, src_event);
+	reconnect(m, &m->dq, m->indir, dst_event);
 	if (phases[at].phase >= MIGRATE_PHASE_PRECOPY) {
 		drain_events(m, NULL);
 		v = m->resume_seen ? MIG_VERDICT_COMPLETE
