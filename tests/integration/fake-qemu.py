@@ -6,16 +6,21 @@ Started by tgvm (vm_spawn) with QEMU's command line, it daemonizes as QEMU
 does (-daemonize, -pidfile), serves QMP on the -chardev socket of the monitor
 and plays a migration without any guest: the source, on 'migrate', goes
 setup -> active (query-migrate samples with ram figures) -> STOP -> completed;
-the destination (-incoming) resumes once the source has completed. The two
+the destination (-incoming) resumes once the source has completed. Postcopy:
+migrate-start-postcopy stops the source (postcopy-active), the destination
+resumes at once, the source completes a moment later (or, its destination
+gone, waits in postcopy-paused). The two
 processes meet in $FAKE_QEMU_DIR:
 
   stage       the migration's stage, written by the source (active, stopped,
-              completed, cancelled) and the destination (resumed)
+              postcopy, completed, cancelled, failed) and the destination
+              (postcopy-running, resumed)
   scenario    faults, one a line: ROLE STAGE TRIGGER ACTION (each hits once;
               written anew, the file's faults hit again)
                 ROLE     src | dst
                 STAGE    prepare (no migration yet) | active | stopped |
-                         completed | resumed: the stage the fault waits for
+                         postcopy | postcopy-running | completed |
+                         resumed: the stage the fault waits for
                 TRIGGER  a QMP command name: the fault hits that command
                          (once); '-': it hits as soon as the stage is reached
                 ACTION   error (a QMP error reply; as a stage fault: the
@@ -343,7 +348,12 @@ class Fake:
             self.cancel()
             return {}
         if cmd == "migrate-start-postcopy":
-            raise ValueError("fake-qemu: postcopy is not simulated")
+            if self.role != "src" or self.mig != "active":
+                raise ValueError("Postcopy must be started after migration has been started")
+            self.set_run("finish-migrate")
+            self.set_mig("postcopy-active")
+            self.set_stage("postcopy")
+            return {}
         if cmd == "query-migrate":
             return self.query_migrate()
         if cmd == "x-query-jit":
@@ -379,13 +389,13 @@ class Fake:
         self.samples += 1
         if self.role == "dst":
             return {"status": self.mig}
-        if self.mig == "active":
+        if self.mig in ("active", "postcopy-active"):
             self.transferred += 8 << 20
             self.passes += 1
         out = {"status": self.mig, "total-time": int((time.monotonic() - T0) * 1000),
                "ram": {"transferred": self.transferred, "total": RAM_TOTAL,
                        "remaining": max(RAM_TOTAL - self.transferred, 4096)
-                       if self.mig in ("setup", "active") else 0,
+                       if self.mig in ("setup", "active", "postcopy-active") else 0,
                        "duplicate": 0, "normal": self.transferred // 4096,
                        "dirty-pages-rate": 10, "page-size": 4096,
                        "dirty-sync-count": self.passes, "mbps": 800.0}}
@@ -416,6 +426,13 @@ class Fake:
             self.set_mig("failed")
             self.set_stage("failed")
             self.set_run("running")
+        if self.role == "src" and self.mig == "postcopy-active" and not self.dst_alive():
+            self.set_mig("postcopy-paused")  # it holds pages the destination needs
+        if (self.role == "src" and self.mig == "postcopy-active" and age_ms >= ACTIVE_MS and
+                (self.samples >= 2 or not watched)):
+            self.set_run("postmigrate")
+            self.set_mig("completed")
+            self.set_stage("completed")
         if self.role == "src" and self.mig == "active":
             if self.runstate == "running" and age_ms >= ACTIVE_MS and (self.samples >= 2 or
                                                                        not watched):
@@ -440,8 +457,12 @@ class Fake:
                         self.drop(s)
                 if action in ("error", "hang"):
                     self.stuck = action
-        if (self.role == "dst" and self.mig == "active" and st == "completed" and
-                not self.stuck):
+        if self.role == "dst" and self.mig == "active" and st == "postcopy" and not self.stuck:
+            self.set_mig("postcopy-active")  # runs first, pulls the pages it lacks
+            self.set_run("running")
+            self.set_stage("postcopy-running")
+        if (self.role == "dst" and self.mig in ("active", "postcopy-active") and
+                self.stage() == "completed" and not self.stuck):
             self.set_mig("completed")
             self.set_run("running")
             self.set_stage("resumed")
