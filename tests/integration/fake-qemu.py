@@ -22,7 +22,8 @@ processes meet in $FAKE_QEMU_DIR:
                          postcopy | postcopy-running | completed |
                          resumed: the stage the fault waits for
                 TRIGGER  a QMP command name: the fault hits that command
-                         (once); '-': it hits as soon as the stage is reached
+                         (once); '-': it hits 100 ms after the stage is
+                         reached (nothing of the process moves on before)
                 ACTION   error (a QMP error reply; as a stage fault: the
                          destination never resumes and fails every command),
                          close (the monitor connections close; the monitor
@@ -48,6 +49,8 @@ import time
 T0 = time.monotonic()
 ACTIVE_MS = 400      # precopy before STOP (at least 2 samples too)
 LAST_COPY_MS = 200   # STOP to completed (at least 1 sample too)
+STAGE_FAULT_MS = 100  # a stage fault hits this long after the stage began: tgvm
+                      # is past the phase that led there, whatever the load
 RAM_TOTAL = 128 << 20
 
 
@@ -105,6 +108,7 @@ class Fake:
         self.passes = 0
         self.fired = set()    # faults already injected: (scenario mtime, line)
         self.stuck = None     # destination stage fault: "error" or "hang"
+        self.stage_seen = (None, 0.0)  # the stage and when this process first saw it
 
     # ---- the shared directory ----
     def log(self, kind, detail=""):
@@ -445,8 +449,12 @@ class Fake:
                 self.set_mig("completed")
                 self.set_stage("completed")
         st = self.stage()
+        if self.stage_seen[0] != st:
+            self.stage_seen = (st, now)
         for n, stage, trig, action in self.faults():
             if trig == "-" and stage == st:
+                if (now - self.stage_seen[1]) * 1000 < STAGE_FAULT_MS:
+                    return  # not yet; and nothing moves on before it hits
                 self.fired.add(n)
                 self.log("fault", "%s - %s" % (stage, action))
                 if action == "exit":
