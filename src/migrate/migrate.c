@@ -773,6 +773,29 @@ static const char *signal_name(int sig)
 	                        : "signal";
 }
 
+/* A monitor connection that broke is not a QEMU that died: while the
+ * process in @dir lives, settle the move over a fresh connection (events
+ * still queued on the old one go to @on_event first). */
+static void reconnect(struct mig *m, struct qmp_conn **q, const char *dir,
+                      void (*on_event)(struct mig *m, const struct qmp_event *e))
+{
+	struct qmp_conn *fresh = NULL;
+	struct qmp_event e;
+	int r = 0;
+
+	while (*q && (r = qmp_conn_next_event(*q, 0, &e, NULL)) > 0) {
+		on_event(m, &e);
+		qmp_event_release(&e);
+	}
+	if (!*q || r != -EPIPE || !dir[0] || !vm_dir_pid(dir) ||
+	    vm_qmp_open(dir, MIG_QMP_MS, &fresh, NULL) < 0)
+		return;
+	qmp_conn_free(*q);
+	*q = fresh;
+	m->run.sq = m->sq;
+	m->run.dq = m->dq;
+}
+
 /*
  * The move cannot go on past phase @at (@r, the reason in @reterr): settle
  * it. Up to prepare nothing ran on the destination; later the QEMUs decide
@@ -794,6 +817,8 @@ static int settle(struct mig *m, size_t at, int r, uint64_t *prev_end, struct tg
 		                         "('tgvm migrate status %s' finishes it)",
 		                         t->vm, m->dst_host.name, t->vm);
 	}
+	reconnect(m, &m->sq, m->vmdir, src_event);
+	reconnect(m, &m->dq, m->indir, dst_event);
 	if (phases[at].phase >= MIGRATE_PHASE_PRECOPY) {
 		drain_events(m, NULL);
 		v = m->resume_seen ? MIG_VERDICT_COMPLETE
