@@ -151,6 +151,19 @@ int mig_probe_finish(struct mig *m, struct tgvm_error *reterr)
 		return 0;
 	while (dest_event(m, 0, bad, sizeof(bad)) > 0 && !bad[0])
 		;
+	/* Without the probe: the destination must at least stay up and not
+	 * reset or stop for PROBE_TAIL_MS before its source is given up. */
+	until = tgvm_now_ns() + (uint64_t)PROBE_TAIL_MS * 1000000ull;
+	while (!m->np && !bad[0] && tgvm_now_ns() < until && !mig_interrupted(m)) {
+		if (!vm_dir_pid(m->indir))
+			return tgvm_error_set(
+			    reterr, EPIPE,
+			    "the destination QEMU on host '%s' died after it resumed "
+			    "the VM",
+			    m->dst_host.name);
+		dest_event(m, 20, bad, sizeof(bad));
+	}
+	until = tgvm_now_ns() + (uint64_t)ANSWER_WAIT_MS * 1000000ull;
 	while (m->np && !bad[0] && tgvm_now_ns() < until && !mig_interrupted(m) &&
 	       netprobe_last_reply_ns(m->np) <= m->resume_ns)
 		dest_event(m, 2, bad, sizeof(bad));

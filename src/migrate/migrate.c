@@ -652,6 +652,12 @@ static int ph_start(struct mig *m, struct tgvm_error *reterr)
 		json_object_set_new(stream, "queued_at_stop_bytes",
 		                    m->queued_at_stop >= 0 ? json_integer(m->queued_at_stop)
 		                                           : json_null());
+	/* A destination that died once it had resumed has lost the VM (with or
+	 * without the probe: it must be alive before its source is given up). */
+	if (!vm_dir_pid(m->indir))
+		return tgvm_error_set(
+		    reterr, EPIPE, "the destination QEMU on host '%s' died after it resumed the VM",
+		    m->dst_host.name);
 	return mig_probe_finish(m, reterr);
 }
 
@@ -826,6 +832,16 @@ static int settle(struct mig *m, size_t at, int r, uint64_t *prev_end, struct tg
 		if (v == MIG_VERDICT_COMPLETE && t->postcopy_used && !m->src_done &&
 		    phases[at].phase == MIGRATE_PHASE_POSTCOPY)
 			v = MIG_VERDICT_WAIT;
+		/* The destination had the VM and is gone: nothing to complete or
+		 * wait for, and its source may not be resumed. */
+		if ((v == MIG_VERDICT_COMPLETE || v == MIG_VERDICT_WAIT) && m->indir[0] &&
+		    !vm_dir_pid(m->indir)) {
+			v = MIG_VERDICT_LOST;
+			snprintf(why, sizeof(why),
+			         "the destination QEMU on host '%s' died after it ran "
+			         "the VM",
+			         m->dst_host.name);
+		}
 	}
 	json_object_set_new(t->extra, "settled",
 	                    json_pack("{s:s, s:s, s:s}", "at_phase",
@@ -878,10 +894,23 @@ static int settle(struct mig *m, size_t at, int r, uint64_t *prev_end, struct tg
 		return r;
 	}
 	case MIG_VERDICT_LOST:
-		mig_roll_back(m);
 		snprintf(t->status, sizeof(t->status), "failed");
-		return tgvm_error_set(reterr, EIO, "VM '%s' is lost: its source QEMU died (%s)",
-		                      t->vm, why);
+		if (!m->resume_seen) { /* the source died: remove the destination too */
+			mig_roll_back(m);
+			return tgvm_error_set(
+			    reterr, EIO, "VM '%s' is lost: its source QEMU died (%s)", t->vm, why);
+		}
+		/* It ran on the destination, which died: the source is not resumed
+		 * (that would take the guest back in time); it stays paused. */
+		qmp_conn_free(m->dq);
+		m->dq = m->run.dq = NULL;
+		vm_kill_dir(m->indir, m->dst_host.name, m->dst.tap, NULL);
+		vm_rm_rf(m->indir);
+		return tgvm_error_set(reterr, EIO,
+		                      "VM '%s' is lost: %s; its source on host '%s' still holds it "
+		                      "paused as it was before the switch, and is not resumed "
+		                      "('tgvm vm stop %s' removes it)",
+		                      t->vm, why, m->src_host.name, t->vm);
 	case MIG_VERDICT_ROLLBACK:
 		break;
 	}

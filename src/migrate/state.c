@@ -312,6 +312,11 @@ enum mig_verdict mig_settle(struct qmp_conn *sq, struct qmp_conn *dq, bool resum
 		WHY(" (incoming migration %s)", mig_status_word(&dm));
 	if (resume_seen)
 		WHY(", RESUME seen");
+	if (!dq && resume_seen) {
+		/* It ran there and is gone: nothing to complete, nothing to resume. */
+		WHY("; the destination ran the VM and is gone");
+		return MIG_VERDICT_LOST;
+	}
 	if ((d_ok && ds.running) || resume_seen ||
 	    (d_mig && dm.status == TGVM_QMP_MIGRATION_STATUS_COMPLETED)) {
 		/* It ran, or has everything and runs by itself: it keeps the VM. */
