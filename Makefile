@@ -4,8 +4,9 @@ BUILD       ?= build
 CHECK_BUILD ?= build-check
 MESON       ?= meson
 TGVM_ARGS   ?=
+DIST        ?= bookworm
 
-.PHONY: all setup build demo check test format format-fix fuzz bench clean guest install
+.PHONY: all setup build demo check check-fresh test format format-fix fuzz bench clean guest install
 
 all: build
 
@@ -31,6 +32,11 @@ check: setup $(CHECK_BUILD)/build.ninja
 	@$(MESON) setup --reconfigure $(CHECK_BUILD) >/dev/null
 	@ninja -C $(CHECK_BUILD) >/dev/null
 	@scripts/run-tests.sh $(CHECK_BUILD)
+
+# On a minimal Debian root made for the purpose (root; DIST=bookworm|trixie):
+# setup from nothing, build, a few verbs, the guest, the unit tests.
+check-fresh:
+	@scripts/check-fresh.sh $(DIST)
 
 format:
 	@scripts/check-format.sh
