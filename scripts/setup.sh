@@ -48,7 +48,11 @@ done
 # 20 ms downtime limit: 3 of 44 moves of a writing guest ended with the guest
 # rebooted or hung (one reported as completed), none of 45 with 10.0. Debian 12
 # gets 10.0 from bookworm-backports; Debian 13 and newer have it in main.
-qemu_major() { qemu-system-x86_64 --version 2>/dev/null | sed -n 's/^QEMU emulator version \([0-9]*\)\..*/\1/p'; }
+# The installed QEMU's major version; nothing when there is none.
+qemu_major() {
+  command -v qemu-system-x86_64 >/dev/null || return 0
+  qemu-system-x86_64 --version | sed -n 's/^QEMU emulator version \([0-9]*\)\..*/\1/p'
+}
 qemu_suite=""
 need_qemu=0
 v=$(qemu_major)
