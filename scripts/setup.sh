@@ -4,8 +4,9 @@
 # then builds the bundled guest (cached). Idempotent; quiet when all is there.
 set -euo pipefail
 
+# cmake: Meson finds Debian 12's Zydis through its CMake package files (no .pc).
 PKGS=(
-  build-essential pkg-config meson ninja-build clang-format scdoc
+  build-essential pkg-config meson ninja-build cmake clang-format scdoc
   libzydis-dev libelf-dev libjansson-dev libext2fs-dev libcmocka-dev
   zlib1g-dev liblzma-dev libzstd-dev
   qemu-user qemu-utils
