@@ -48,6 +48,7 @@ root=""
 mounted=()
 steps=()
 failed=""
+signalled=""
 current="start"
 t_all=$(now)
 
@@ -86,7 +87,8 @@ cleanup() {
 interrupted() {
 	echo
 	echo "$me: interrupted (signal $1)"
-	failed="$current (interrupted)"
+	failed=$current
+	signalled=$1
 	verdict
 	exit 130
 }
@@ -104,6 +106,8 @@ verdict() {
 	done
 	if [ -z "$failed" ]; then
 		echo "$me: PASSED (${#steps[@]} steps, $(fmt_secs "$(elapsed "$t_all")"))"
+	elif [ -n "$signalled" ]; then
+		echo "$me: INTERRUPTED (SIG$signalled) during '$failed' after $(fmt_secs "$(elapsed "$t_all")")"
 	else
 		echo "$me: FAILED at '$failed' after $(fmt_secs "$(elapsed "$t_all")")"
 	fi
