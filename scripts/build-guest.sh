@@ -108,11 +108,17 @@ if [ ! -s "$deb" ]; then
 fi
 dpkg -x "$deb" "$tmp/kernel" || die "cannot unpack '$deb'"
 
-kver=$(ls "$tmp/kernel/lib/modules" 2>/dev/null | head -n1)
-[ -n "$kver" ] || die "'$deb' holds no /lib/modules"
+# Debian 12's kernel packages hold lib/modules, Debian 13's usr/lib/modules.
+kmods=""
+for d in "$tmp/kernel/lib/modules" "$tmp/kernel/usr/lib/modules"; do
+	[ -d "$d" ] && kmods=$d && break
+done
+[ -n "$kmods" ] || die "'$deb' holds neither /lib/modules nor /usr/lib/modules"
+kver=$(find "$kmods" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | head -n1)
+[ -n "$kver" ] || die "'$deb' holds no kernel version under ${kmods#"$tmp/kernel"}"
 vmlinuz=$tmp/kernel/boot/vmlinuz-$kver
 [ -s "$vmlinuz" ] || die "'$deb' holds no boot/vmlinuz-$kver"
-moddir=$tmp/kernel/lib/modules/$kver
+moddir=$kmods/$kver
 
 root=$tmp/root
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc/tgvm,proc,sys,dev,run,tmp,root,lib/modules/"$kver"}

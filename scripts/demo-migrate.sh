@@ -5,24 +5,41 @@
 # model its software needs, a migration refused because the destination lacks
 # a needed feature, and a live migration to one that has it, with timeline,
 # blackouts and a picture. Cleans up after itself.
+# Its hosts, VMs and state are its own (a state directory and namespace
+# prefix of this run, never the user's), and all of them go when it ends, also
+# when it fails or is interrupted.
 set -uo pipefail
 tgvm=${1:?usage: demo-migrate.sh TGVM}
 here=$(cd "$(dirname "$0")/.." && pwd)
 out="$here/out"
-mkdir -p "$out"
-export TGVM_NETNS_PREFIX=${TGVM_NETNS_PREFIX:-tgvmdemo-}
-export TGVM_STATE_DIR=${TGVM_STATE_DIR:-$(mktemp -d /tmp/tgvm-demo-state-XXXXXX)}
-export TGVM_ACCEL=${TGVM_ACCEL:-tcg}
 if [ "$(id -u)" != 0 ]; then
   echo "(skipped: simulated hosts are network namespaces and need root)"
   exit 0
 fi
+mkdir -p "$out"
 VM=web
+state=""
 cleanup() {
-  "$tgvm" vm stop $VM >/dev/null 2>&1
+  local rc=$?
+  # A second Ctrl-C must not cut the cleanup short.
+  trap '' INT TERM HUP
+  "$tgvm" vm stop "$VM" >/dev/null 2>&1
+  # Takes every namespace of this run's prefix and what runs in them.
   "$tgvm" host down >/dev/null 2>&1
+  [ -z "$state" ] || rm -rf "$state"
+  exit "$rc"
 }
 trap cleanup EXIT
+# Stop at the first Ctrl-C even when the command it hit exits by itself.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+state=$(mktemp -d /tmp/tgvm-demo-state-XXXXXX) || exit 1
+export TGVM_STATE_DIR=$state
+# At most 12 characters (pid_max is 2^22: 6 hex digits).
+TGVM_NETNS_PREFIX=$(printf 'tgvmm%x-' $$)
+export TGVM_NETNS_PREFIX
+export TGVM_ACCEL=${TGVM_ACCEL:-tcg}
 say() { printf '\n\033[36m$ %s\033[0m\n' "$*"; }
 run() { say "$*"; "$@"; }
 

@@ -5,12 +5,32 @@
 # whose memwriter keeps rewriting 16 MiB goes decouple -> handoff -> recouple
 # (`tgvm migrate --mode nil`), a handoff to the third host is refused, and the
 # guest's pattern verifies after the move. Usage: scripts/demo-nil.sh TGVM
+# Its hosts, VMs, state and memory device are its own and go when it ends,
+# also when it fails or is interrupted.
 set -euo pipefail
 T=${1:?usage: demo-nil.sh path/to/tgvm}
 [ "$(id -u)" = 0 ] || { echo "(skipped: simulated hosts need root)"; exit 0; }
-export TGVM_STATE_DIR=$(mktemp -d /tmp/tgvm-demo-nil-XXXXXX)
-export TGVM_NETNS_PREFIX=tgvmdn$$- TGVM_ACCEL=${TGVM_ACCEL:-tcg}
-P=$TGVM_NETNS_PREFIX
+# At most 12 characters (pid_max is 2^22: 6 hex digits); a longer prefix
+# would make tgvm fall back to the user's own "tgvm-".
+P=$(printf 'tgvmn%x-' $$)
+state=""
+cleanup() {
+  local rc=$?
+  # A second Ctrl-C must not cut the cleanup short.
+  trap '' INT TERM HUP
+  "$T" vm stop demo-nil >/dev/null 2>&1 || true
+  "$T" host down >/dev/null 2>&1 || true
+  rm -f "/dev/shm/${P}memdev-cxl0"
+  [ -z "$state" ] || rm -rf "$state"
+  exit "$rc"
+}
+trap cleanup EXIT
+# Stop at the first Ctrl-C even when the command it hit exits by itself.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+state=$(mktemp -d /tmp/tgvm-demo-nil-XXXXXX)
+export TGVM_STATE_DIR=$state TGVM_NETNS_PREFIX=$P TGVM_ACCEL=${TGVM_ACCEL:-tcg}
 inv=$TGVM_STATE_DIR/inventory.json
 cat >"$inv" <<'JSON'
 {"hosts": [{"name": "rome", "profile": "EPYC-Rome-v2"},
@@ -18,12 +38,6 @@ cat >"$inv" <<'JSON'
            {"name": "genoa", "profile": "EPYC-Milan-v1"}],
  "memdevs": [{"name": "cxl0", "capacity": "1G", "hosts": ["rome", "milan"]}]}
 JSON
-cleanup() {
-  "$T" vm stop demo-nil >/dev/null 2>&1 || true
-  "$T" host down >/dev/null 2>&1 || true
-  rm -rf "$TGVM_STATE_DIR" "/dev/shm/${P}memdev-cxl0"
-}
-trap cleanup EXIT
 say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 ask() {
   ip netns exec "${P}probe" python3 - "$ip" "$1" <<'PY'

@@ -4,6 +4,11 @@
 # workloads, and where they may go in a mixed fleet of eleven generations.
 # Each later part of tgvm adds its act here.
 set -euo pipefail
+# Ctrl-C ends the demo even when the command it hit exits by itself; the acts
+# that bring hosts up take them down again on their way out.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
 build=${1:-build}
 here=$(cd "$(dirname "$0")/.." && pwd)
 tgvm="$here/$build/tgvm"
