@@ -3,6 +3,7 @@
  * hidden 'tgvm __complete' answers the bash completion from the same table. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,10 +214,26 @@ static int complete(int argc, char **argv)
 	return 0;
 }
 
+/* A namespace prefix tgvm would not use is refused, not replaced: a demo or
+ * test whose hosts fell back to the default prefix would tear down the
+ * user's own hosts. */
+static bool netns_prefix_ok(const char *p)
+{
+	return !p || !*p ||
+	       (strlen(p) <= 12 && strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789-") == strlen(p));
+}
+
 int main(int argc, char **argv)
 {
 	const struct tgvm_cmd *cmd;
 
+	if (!netns_prefix_ok(getenv("TGVM_NETNS_PREFIX"))) {
+		fprintf(stderr,
+		        "tgvm: TGVM_NETNS_PREFIX '%s' is not a namespace prefix (at most 12 of "
+		        "a-z, 0-9 and '-')\n",
+		        getenv("TGVM_NETNS_PREFIX"));
+		return TGVM_EXIT_USAGE;
+	}
 	config_from_env();
 	if (argc < 2)
 		return cmd_help(1, argv) == 0 ? TGVM_EXIT_USAGE : TGVM_EXIT_USAGE;
