@@ -24,7 +24,7 @@ BRUNS=${NIL_BREAKDOWN_RUNS:-5}
 [ "$(id -u)" = 0 ] || { echo "skip: needs root (network namespaces)"; exit 0; }
 command -v qemu-system-x86_64 >/dev/null || { echo "skip: no qemu"; exit 0; }
 export TGVM_STATE_DIR=$(mktemp -d /tmp/tgvm-bench-nil-XXXXXX)
-export TGVM_ACCEL=tcg TGVM_NETNS_PREFIX=tgvmbn$$-
+export TGVM_ACCEL=tcg TGVM_NETNS_PREFIX=tgbn$$-
 P=$TGVM_NETNS_PREFIX
 A=bn-a B=bn-b
 out=$TGVM_STATE_DIR/results.jsonl

@@ -5,7 +5,7 @@
 # nothing on stdout.
 source "$(dirname "$0")/common.sh"
 set -e
-export TGVM_NETNS_PREFIX="tgvmexit$$-" # no simulated host of a real run is seen
+export TGVM_NETNS_PREFIX="tgve$$-" # no simulated host of a real run is seen
 INV="$TGVM_SRC/examples/fleet.json"
 
 # Inputs.
