@@ -181,11 +181,15 @@ check "a wrong recovery (resume the source) fails the oracle" "! settled_ok '' $
 ip=$("$T" vm list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["ip"])')
 st=$(mw status); boot=$(field boot_id <<<"$st"); last_counter=$(field counter <<<"$st")
 check "guest on the shared device answers" "[ -n \"$boot\" ]"
-for phase in precopy switch cleanup; do
+for phase in check prepare precopy pause last-copy switch start cleanup; do
   for sig in INT KILL; do
     interrupt_at $sig $phase "--mode shared"
-    case $phase in precopy) want=$from ;; *) want=$to ;; esac
-    check "$sig in the handoff's $phase ($from -> $to): one current VM on $want" "settled_ok $want $acked"
+    case $phase in
+    check | prepare | precopy) want=$from ;;
+    switch | start | cleanup) want=$to ;;
+    *) want= ;; # QEMU decides: either, consistently
+    esac
+    check "$sig in the handoff's $phase ($from -> $to): one current VM on ${want:-either host}" "settled_ok '$want' $acked"
   done
 done
 from=$(host_of); to=$([ "$from" = $A ] && echo $B || echo $A)

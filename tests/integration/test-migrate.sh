@@ -224,6 +224,8 @@ check "migrate succeeds" "[ $rc = 0 ]"
 check "VM runs on the destination" "src_ok $B"
 check "timeline has STOP->RESUME blackout" "python3 -c \"import json,sys; j=json.loads(sys.stdin.read()); sys.exit(0 if j['status']=='completed' and j['downtime']['vcpu_blackout_ms'] is not None and j['downtime']['qemu_ms'] is not None else 1)\" <<<\"\$out\""
 check "migrate status reads the timeline" "$T migrate status $VM | grep -q completed"
+check "every millisecond belongs to a named phase: the phases add up to the pipeline (1%)" \
+  "python3 -c \"import json,sys; j=json.loads(sys.stdin.read()); s=sum(p['duration_ms'] for p in j['phases']); sys.exit(0 if abs(s - j['pipeline_ms']) <= 0.01 * j['pipeline_ms'] else 1)\" <<<\"\$out\""
 check "guest answers on its address from the destination" "answers 30"
 check "network blackout measured by the probe, with its floor" "python3 -c \"import json,sys; j=json.loads(sys.stdin.read()); d=j['downtime']; sys.exit(0 if d['network_blackout_ms'] is not None and d['probe_floor_ms'] is not None and j['network_probe']['interval_us'] else 1)\" <<<\"\$out\""
 check "network switch: the fabric forwards the VM's MAC to the destination" "fabric_to $B"
