@@ -112,6 +112,16 @@ char *tgvm_featureset_to_string(const struct tgvm_featureset *s, const char *sep
  */
 void tgvm_featureset_close(struct tgvm_featureset *s);
 void tgvm_featureset_close_down(struct tgvm_featureset *s);
+/*
+ * The same over the architecture's dependencies alone (an AVX instruction
+ * needs XSAVE-managed state; SSE4.2 extends SSE4.1), without the conventions
+ * the table also holds: de-facto companions (avx2 with bmi1, xsave with
+ * xsaveopt) and the nesting of the psABI levels (avx with sse4.2, popcnt).
+ * A CPU missing a conventional companion is unusual but runs; one missing an
+ * architectural need cannot be built. O(deps * depth).
+ */
+void tgvm_featureset_close_arch(struct tgvm_featureset *s);
+void tgvm_featureset_close_down_arch(struct tgvm_featureset *s);
 /* Direct needs of @f into @ret (cleared first). */
 void tgvm_feature_deps(enum tgvm_feature f, struct tgvm_featureset *ret);
 

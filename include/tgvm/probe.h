@@ -2,8 +2,9 @@
 /*
  * Dynamic discovery of the CPU features a workload needs ("disable and try"):
  * run it under QEMU's TCG with features taken away, which refuses a disabled
- * instruction, and find a 1-minimal set with few runs (adaptive group
- * testing, runs in parallel, SIGILL decoded to jump to the missing feature).
+ * instruction, and find a minimal set with few runs (adaptive group testing,
+ * runs in parallel, SIGILL decoded to jump to the missing feature), each of
+ * its features then taken away alone to prove it needed.
  * Two workloads: a program under qemu-x86_64, or a guest (the bundled one by
  * default) under qemu-system-x86_64 running a check command. The result can
  * be cross-checked against a `tgvm scan` report.
@@ -81,13 +82,14 @@ struct tgvm_probe_options {
 
 /* One run of the workload. */
 struct tgvm_probe_run_info {
-	const char *phase;               /* "reference", "search", "verify" */
+	const char *phase;               /* "reference", "search", "minimal", "verify" */
 	struct tgvm_featureset removed;  /* candidates taken away (closure included) */
 	enum tgvm_probe_outcome outcome; /* PASS or why it failed */
 	int status;                      /* program: exit status or 128+signal; VM: guest rc */
 	int sigill_feature;              /* decoded from the faulting instruction, -1 none */
 	uint64_t sigill_addr;
 	bool hinted; /* a failure whose SIGILL named a feature taken away: the search jumped */
+	int alone;   /* "minimal": the one feature of the found set taken away; else -1 */
 	char detail[256];
 	char fault[256]; /* VM: the SIGILL the guest kernel reported, decoded ("" none) */
 	uint64_t ns;
@@ -102,9 +104,14 @@ struct tgvm_probe_result {
 	struct tgvm_featureset fixed;      /* present in every run, never tested */
 	struct tgvm_featureset candidates; /* tested */
 	struct tgvm_featureset untestable; /* wanted but TCG cannot present them */
-	struct tgvm_featureset required;   /* the 1-minimal set (closed under deps) */
+	struct tgvm_featureset required;   /* proven + implied (or the search's set, !minimal) */
 	bool verified;                     /* the run with exactly fixed+required passed */
-	bool reference_ok;                 /* the reference run ran to the end */
+	/* Each feature of the search's set taken away alone, one run each: */
+	struct tgvm_featureset proven;  /* that run failed: needed */
+	struct tgvm_featureset implied; /* it passed; a proven feature needs it architecturally */
+	struct tgvm_featureset dropped; /* it passed and nothing proven needs it: not required */
+	bool minimal;                   /* verified, and every required feature proven or implied */
+	bool reference_ok;              /* the reference run ran to the end */
 	/* Cross-check with a scan report (have_scan). */
 	bool have_scan;
 	struct tgvm_featureset scan_required, scan_guarded;
@@ -113,6 +120,7 @@ struct tgvm_probe_result {
 	struct tgvm_featureset scan_untestable; /* scan: required; TCG cannot tell */
 	unsigned runs;                          /* every run, reference and verification included */
 	unsigned search_runs;                   /* the group tests alone */
+	unsigned minimal_runs;                  /* one feature taken away alone, each */
 	unsigned hinted; /* failures whose SIGILL named the feature (runs with hinted set) */
 	uint64_t wall_ns;
 	size_t nruns;
@@ -128,7 +136,8 @@ struct tgvm_probe_result {
  * without an ext2/3/4 file system or one the guest cannot mount), the
  * disk image's open error (-EACCES, -ENOTSUP for qcow2), -ENOMEM. Cost: search runs ≈ k·log2(n/k) + 2k for k
  * needed among n candidates (at most log2(n+1) + 2 more without SIGILL hints,
- * one at a time, as measured; see tgvm-probe(1)), @jobs at a time.
+ * one at a time, as measured; see tgvm-probe(1)), @jobs at a time; then one
+ * run per feature found, and one or two verification runs.
  */
 int tgvm_probe_run(const struct tgvm_probe_options *opt, struct tgvm_probe_result **ret,
                    struct tgvm_error *reterr);

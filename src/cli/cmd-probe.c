@@ -39,15 +39,36 @@ static void print_text(const struct tgvm_probe_result *r, bool all_runs)
 		return;
 	}
 	print_set("required", &r->required, "(none)");
-	printf("%-12s%s\n", "",
-	       r->verified ? "1-minimal; the run with exactly these passed"
-	                   : "NOT VERIFIED: the run with exactly these failed");
+	if (!r->verified)
+		printf("%-12s%s\n", "", "NOT VERIFIED: the run with exactly these failed");
+	else if (!r->minimal)
+		printf("%-12s%s\n", "",
+		       "NOT PROVEN MINIMAL: the run with exactly these passed; without the "
+		       "dropped ones below it failed, though each alone was not missed");
+	else if (tgvm_featureset_empty(&r->implied))
+		printf("%-12s%s\n", "",
+		       "1-minimal: the run with exactly these passed; without any one of them "
+		       "it failed");
+	else
+		printf("%-12s%s\n", "",
+		       "minimal up to the architecture: the run with exactly these passed; "
+		       "without any proven one it failed");
+	print_set("proven", &r->proven, "(none)");
+	print_set("implied", &r->implied, "(none)");
+	if (!tgvm_featureset_empty(&r->implied))
+		printf("%-12s%s\n", "",
+		       "runs without each passed; kept because a proven feature needs them");
+	print_set("dropped", &r->dropped, "(none)");
+	if (!tgvm_featureset_empty(&r->dropped))
+		printf("%-12s%s\n", "",
+		       "added by the search as companions; runs without each passed");
 	print_set("untestable", &r->untestable, "(none)");
 	printf("candidates  %d tested, %d always present\n", tgvm_featureset_count(&r->candidates),
 	       tgvm_featureset_count(&r->fixed));
-	printf("runs        %u (%u search, 1 reference, 1 verify); %u failures named their "
-	       "feature by SIGILL\n",
-	       r->runs, r->search_runs, r->hinted);
+	printf("runs        %u (%u search, 1 reference, %u without one feature, %u verify); %u "
+	       "failures named their feature by SIGILL\n",
+	       r->runs, r->search_runs, r->minimal_runs,
+	       r->runs - r->search_runs - r->minimal_runs - 1, r->hinted);
 	printf("wall time   %.2f s\n", (double)r->wall_ns / 1e9);
 	if (r->have_scan) {
 		print_set("scan: false positives", &r->false_positive, "(none)");

@@ -179,6 +179,7 @@ char *tgvm_featureset_to_string(const struct tgvm_featureset *s, const char *sep
 static const struct {
 	enum tgvm_feature f;
 	enum tgvm_feature needs;
+	bool convention; /* not the architecture's: what real CPUs and software assume */
 } deps[] = {
     {TGVM_F_SSE, TGVM_F_FXSR},
     {TGVM_F_SSE2, TGVM_F_SSE},
@@ -292,23 +293,23 @@ static const struct {
      * dies of SIGILL with avx2 but no bmi1), and Linux 6.1 hangs at boot with
      * xsave but no xsaveopt.
      */
-    {TGVM_F_AVX2, TGVM_F_BMI1},
-    {TGVM_F_XSAVE, TGVM_F_XSAVEOPT},
+    {TGVM_F_AVX2, TGVM_F_BMI1, true},
+    {TGVM_F_XSAVE, TGVM_F_XSAVEOPT, true},
     /*
      * The psABI levels nest: glibc picks hwcaps directories by level and
      * compilers targeting a level assume the ones below. Every CPU with AVX
      * has all of x86-64-v2; every CPU with AVX-512 all of x86-64-v3.
      */
-    {TGVM_F_AVX, TGVM_F_SSE4_2},
-    {TGVM_F_AVX, TGVM_F_POPCNT},
-    {TGVM_F_AVX, TGVM_F_CX16},
-    {TGVM_F_AVX, TGVM_F_LAHF_LM},
-    {TGVM_F_AVX512F, TGVM_F_AVX2},
-    {TGVM_F_AVX512F, TGVM_F_FMA},
-    {TGVM_F_AVX512F, TGVM_F_F16C},
-    {TGVM_F_AVX512F, TGVM_F_BMI2},
-    {TGVM_F_AVX512F, TGVM_F_ABM},
-    {TGVM_F_AVX512F, TGVM_F_MOVBE},
+    {TGVM_F_AVX, TGVM_F_SSE4_2, true},
+    {TGVM_F_AVX, TGVM_F_POPCNT, true},
+    {TGVM_F_AVX, TGVM_F_CX16, true},
+    {TGVM_F_AVX, TGVM_F_LAHF_LM, true},
+    {TGVM_F_AVX512F, TGVM_F_AVX2, true},
+    {TGVM_F_AVX512F, TGVM_F_FMA, true},
+    {TGVM_F_AVX512F, TGVM_F_F16C, true},
+    {TGVM_F_AVX512F, TGVM_F_BMI2, true},
+    {TGVM_F_AVX512F, TGVM_F_ABM, true},
+    {TGVM_F_AVX512F, TGVM_F_MOVBE, true},
 };
 
 void tgvm_feature_deps(enum tgvm_feature f, struct tgvm_featureset *ret)
@@ -319,13 +320,16 @@ void tgvm_feature_deps(enum tgvm_feature f, struct tgvm_featureset *ret)
 			tgvm_featureset_add(ret, deps[i].needs);
 }
 
-void tgvm_featureset_close(struct tgvm_featureset *s)
+/* Add what members need, transitively; @arch_only: the architecture's needs alone. */
+static void close_up(struct tgvm_featureset *s, bool arch_only)
 {
 	bool changed = true;
 
 	while (changed) {
 		changed = false;
 		for (size_t i = 0; i < ARRAY_SIZE(deps); i++) {
+			if (arch_only && deps[i].convention)
+				continue;
 			if (tgvm_featureset_has(s, deps[i].f) &&
 			    !tgvm_featureset_has(s, deps[i].needs)) {
 				tgvm_featureset_add(s, deps[i].needs);
@@ -335,13 +339,16 @@ void tgvm_featureset_close(struct tgvm_featureset *s)
 	}
 }
 
-void tgvm_featureset_close_down(struct tgvm_featureset *s)
+/* Remove members whose needs are missing, transitively; @arch_only as above. */
+static void close_down(struct tgvm_featureset *s, bool arch_only)
 {
 	bool changed = true;
 
 	while (changed) {
 		changed = false;
 		for (size_t i = 0; i < ARRAY_SIZE(deps); i++) {
+			if (arch_only && deps[i].convention)
+				continue;
 			if (tgvm_featureset_has(s, deps[i].f) &&
 			    !tgvm_featureset_has(s, deps[i].needs)) {
 				tgvm_featureset_del(s, deps[i].f);
@@ -349,6 +356,26 @@ void tgvm_featureset_close_down(struct tgvm_featureset *s)
 			}
 		}
 	}
+}
+
+void tgvm_featureset_close(struct tgvm_featureset *s)
+{
+	close_up(s, false);
+}
+
+void tgvm_featureset_close_down(struct tgvm_featureset *s)
+{
+	close_down(s, false);
+}
+
+void tgvm_featureset_close_arch(struct tgvm_featureset *s)
+{
+	close_up(s, true);
+}
+
+void tgvm_featureset_close_down_arch(struct tgvm_featureset *s)
+{
+	close_down(s, true);
 }
 
 /* The psABI levels, as the x86-64 psABI supplement defines them. */

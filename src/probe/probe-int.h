@@ -74,6 +74,18 @@ size_t probe_search_found(const struct probe_search *s, const uint32_t **ret);
 /* Tests issued so far. */
 unsigned probe_search_tests(const struct probe_search *s);
 
+/*
+ * probe.c: sort the search's set @found by the runs that took each of its
+ * features away alone, @fails_alone holding those whose run failed. Proven:
+ * its run failed. Implied: its run passed, but a proven feature needs it by
+ * the architecture's dependencies (transitively; conventions such as
+ * avx2 with bmi1 do not count). Dropped: the rest, whose run passed and which
+ * nothing proven needs. The three partition @found.
+ */
+void probe_classify(const struct tgvm_featureset *found, const struct tgvm_featureset *fails_alone,
+                    struct tgvm_featureset *ret_proven, struct tgvm_featureset *ret_implied,
+                    struct tgvm_featureset *ret_dropped);
+
 /* ---- run-user.c / run-vm.c: one run of the workload ---- */
 
 struct probe_ctx;

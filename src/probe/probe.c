@@ -2,8 +2,9 @@
 /*
  * The probe driver: chooses the reference CPU and the candidates (what TCG
  * cannot present is untestable), runs the reference, drives the group-testing
- * search with parallel runs, maps SIGILL hints to candidates, verifies the
- * minimal set, cross-checks a scan report, and writes the JSON report.
+ * search with parallel runs, maps SIGILL hints to candidates, proves the
+ * found set minimal (each feature taken away alone) and verifies it,
+ * cross-checks a scan report, and writes the JSON report.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -227,6 +228,7 @@ static int record(struct driver *d, const char *phase, const struct tgvm_feature
 	ri->sigill_feature = o->sigill_feature;
 	ri->sigill_addr = o->sigill_addr;
 	ri->hinted = hinted;
+	ri->alone = -1;
 	snprintf(ri->detail, sizeof(ri->detail), "%s", o->detail);
 	snprintf(ri->fault, sizeof(ri->fault), "%s", o->fault);
 	ri->ns = ns;
@@ -640,12 +642,176 @@ static void rm_tmpdir(const char *dir)
 	rmdir(path);
 }
 
+void probe_classify(const struct tgvm_featureset *found, const struct tgvm_featureset *fails_alone,
+                    struct tgvm_featureset *ret_proven, struct tgvm_featureset *ret_implied,
+                    struct tgvm_featureset *ret_dropped)
+{
+	struct tgvm_featureset proven = *found, implied;
+
+	tgvm_featureset_intersect(&proven, fails_alone);
+	implied = proven;
+	tgvm_featureset_close_arch(&implied);
+	tgvm_featureset_intersect(&implied, found);
+	tgvm_featureset_minus(&implied, &proven);
+	*ret_dropped = *found;
+	tgvm_featureset_minus(ret_dropped, &proven);
+	tgvm_featureset_minus(ret_dropped, &implied);
+	*ret_proven = proven;
+	*ret_implied = implied;
+}
+
+/* Runs of fixed configurations, several at a time (prove_minimal). */
+struct batch {
+	struct driver *d;
+	const char *phase;
+	const struct tgvm_featureset *present; /* one per run */
+	const int *alone;                      /* per run, the feature taken alone, or NULL */
+	bool *pass;                            /* filled per run */
+	size_t n, next;
+	int error;
+	struct tgvm_error err;
+};
+
+static void *batch_worker(void *arg)
+{
+	struct batch *b = arg;
+	struct driver *d = b->d;
+
+	pthread_mutex_lock(&d->lock);
+	while (!b->error && b->next < b->n) {
+		size_t i = b->next++;
+		struct tgvm_featureset removed = d->res->reference;
+		struct tgvm_error err = {0};
+		struct probe_obs o;
+		uint64_t t0 = tgvm_now_ns();
+		int r;
+
+		pthread_mutex_unlock(&d->lock);
+		r = run_once(d, &b->present[i], &o, &err);
+		if (r == 0)
+			judge(d, &o);
+		pthread_mutex_lock(&d->lock);
+		if (r < 0) {
+			if (!b->error) {
+				b->error = r;
+				b->err = err;
+			}
+			break;
+		}
+		tgvm_featureset_minus(&removed, &b->present[i]);
+		b->pass[i] = o.outcome == TGVM_PROBE_PASS;
+		r = record(d, b->phase, &removed, &o, false, tgvm_now_ns() - t0);
+		if (r == 0 && b->alone)
+			d->res->run[d->res->nruns - 1].alone = b->alone[i];
+		probe_obs_release(&o);
+		if (r < 0 && !b->error)
+			b->error = r;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+/* Run the @n configurations @present, @jobs at a time; @ret_pass[i] per run. */
+static int run_batch(struct driver *d, const char *phase, const struct tgvm_featureset *present,
+                     const int *alone, size_t n, unsigned jobs, bool *ret_pass,
+                     struct tgvm_error *reterr)
+{
+	struct batch b = {
+	    .d = d, .phase = phase, .present = present, .alone = alone, .pass = ret_pass, .n = n};
+	pthread_t th[TGVM_PROBE_JOBS_MAX];
+	unsigned started = 0;
+
+	if (jobs > n)
+		jobs = (unsigned)n;
+	for (unsigned i = 1; i < jobs; i++) {
+		if (pthread_create(&th[i], NULL, batch_worker, &b) != 0)
+			break;
+		started++;
+	}
+	batch_worker(&b); /* this thread takes a share too */
+	for (unsigned i = 1; i <= started; i++)
+		pthread_join(th[i], NULL);
+	if (b.error && reterr && b.err.code)
+		*reterr = b.err;
+	return b.error;
+}
+
+/*
+ * The search's answer proven, one run per feature: each feature of the
+ * found set taken away alone (the exact QEMU flag, no dependency closure).
+ * Then the run with exactly the fixed features and the proven and implied
+ * ones. When that fails after features were dropped, the search's whole set
+ * is run instead, reported, and said not to be proven minimal.
+ */
+static int prove_minimal(struct driver *d, unsigned jobs, struct tgvm_error *reterr)
+{
+	struct tgvm_probe_result *res = d->res;
+	struct tgvm_featureset found = res->required, fails, all = res->fixed;
+	struct tgvm_featureset *present = NULL;
+	bool *pass = NULL, ok = false;
+	int *alone = NULL;
+	size_t n = (size_t)tgvm_featureset_count(&found), i = 0;
+	int r;
+
+	present = calloc(n + 1, sizeof(*present));
+	pass = calloc(n + 1, sizeof(*pass));
+	alone = calloc(n + 1, sizeof(*alone));
+	if (!present || !pass || !alone) {
+		r = -ENOMEM;
+		goto out;
+	}
+	tgvm_featureset_union(&all, &found);
+	TGVM_FEATURESET_FOREACH(f, &found)
+	{
+		present[i] = all;
+		tgvm_featureset_del(&present[i], f);
+		alone[i] = f;
+		i++;
+	}
+	r = run_batch(d, "minimal", present, alone, n, jobs, pass, reterr);
+	if (r < 0)
+		goto out;
+	res->minimal_runs = (unsigned)n;
+	tgvm_featureset_clear(&fails);
+	i = 0;
+	TGVM_FEATURESET_FOREACH(f, &found)
+	{
+		if (!pass[i])
+			tgvm_featureset_add(&fails, f);
+		i++;
+	}
+	probe_classify(&found, &fails, &res->proven, &res->implied, &res->dropped);
+	res->required = res->proven;
+	tgvm_featureset_union(&res->required, &res->implied);
+
+	present[0] = res->fixed;
+	tgvm_featureset_union(&present[0], &res->required);
+	r = run_batch(d, "verify", present, NULL, 1, 1, &ok, reterr);
+	if (r < 0)
+		goto out;
+	res->verified = ok;
+	res->minimal = ok;
+	if (!ok && !tgvm_featureset_empty(&res->dropped)) {
+		/* Each dropped feature alone was not missed; together they are. */
+		res->required = found;
+		r = run_batch(d, "verify", &all, NULL, 1, 1, &ok, reterr);
+		if (r < 0)
+			goto out;
+		res->verified = ok;
+	}
+out:
+	free(present);
+	free(pass);
+	free(alone);
+	return r;
+}
+
 int tgvm_probe_run(const struct tgvm_probe_options *opt, struct tgvm_probe_result **ret,
                    struct tgvm_error *reterr)
 {
 	struct driver d;
 	struct tgvm_probe_result *res = NULL;
-	struct tgvm_featureset base_feats, none, removed;
+	struct tgvm_featureset base_feats, none;
 	char tmpdir[256], program[4096];
 	char **argv = NULL;
 	const char *tmp = getenv("TMPDIR");
@@ -820,26 +986,9 @@ int tgvm_probe_run(const struct tgvm_probe_options *opt, struct tgvm_probe_resul
 		for (size_t i = 0; i < nf; i++)
 			tgvm_featureset_add(&res->required, d.item[found[i]]);
 	}
-	/* Verify: exactly the fixed features and the minimal set. */
-	{
-		struct tgvm_featureset present = res->fixed;
-		struct probe_obs o;
-
-		tgvm_featureset_union(&present, &res->required);
-		tcg_close_down(&present);
-		removed = res->reference;
-		tgvm_featureset_minus(&removed, &present);
-		rt0 = tgvm_now_ns();
-		r = run_once(&d, &present, &o, reterr);
-		if (r < 0)
-			goto out;
-		judge(&d, &o);
-		res->verified = o.outcome == TGVM_PROBE_PASS;
-		r = record(&d, "verify", &removed, &o, false, tgvm_now_ns() - rt0);
-		probe_obs_release(&o);
-		if (r < 0)
-			goto out;
-	}
+	r = prove_minimal(&d, jobs, reterr);
+	if (r < 0)
+		goto out;
 done:
 	if (res->have_scan)
 		cross_check(res);
@@ -899,12 +1048,17 @@ int tgvm_probe_result_json(const struct tgvm_probe_result *r, char **ret_json,
 	json_object_set_new(root, "reference_ok", json_boolean(r->reference_ok));
 	json_object_set_new(root, "verified", json_boolean(r->verified));
 	json_object_set_new(root, "required", set_json(&r->required));
+	json_object_set_new(root, "minimal", json_boolean(r->minimal));
+	json_object_set_new(root, "proven", set_json(&r->proven));
+	json_object_set_new(root, "implied", set_json(&r->implied));
+	json_object_set_new(root, "dropped", set_json(&r->dropped));
 	json_object_set_new(root, "guarded", json_array());
 	json_object_set_new(root, "untestable", set_json(&r->untestable));
 	json_object_set_new(root, "candidates", set_json(&r->candidates));
 	json_object_set_new(root, "fixed", set_json(&r->fixed));
 	json_object_set_new(root, "runs", json_integer(r->runs));
 	json_object_set_new(root, "search_runs", json_integer(r->search_runs));
+	json_object_set_new(root, "minimal_runs", json_integer(r->minimal_runs));
 	json_object_set_new(root, "hinted", json_integer(r->hinted));
 	json_object_set_new(root, "wall_ms", json_real((double)r->wall_ns / 1e6));
 	if (r->have_scan) {
@@ -935,6 +1089,8 @@ int tgvm_probe_result_json(const struct tgvm_probe_result *r, char **ret_json,
 		if (ri->fault[0])
 			json_object_set_new(o, "fault", json_string(ri->fault));
 		json_object_set_new(o, "hint", json_boolean(ri->hinted));
+		if (ri->alone >= 0)
+			json_object_set_new(o, "alone", json_string(tgvm_feature_name(ri->alone)));
 		json_object_set_new(o, "ms", json_real((double)ri->ns / 1e6));
 		json_array_append_new(runs, o);
 	}
