@@ -389,6 +389,62 @@ static void test_vm_fault(void **state)
 }
 
 /* Nothing to search: done at once, no test. */
+static void set_of(struct tgvm_featureset *s, const char *list)
+{
+	assert_int_equal(tgvm_featureset_parse(list, s, NULL), 0);
+}
+
+/*
+ * The avx2-plain program under qemu-x86_64: the search returns avx2 with its
+ * companions (bmi1, xsaveopt) and the psABI levels below it; taken away
+ * alone, only sse4.1, xsave, avx and avx2 fail. pni and ssse3 stay, as SSE4.1
+ * architecturally extends them; bmi1, xsaveopt, sse4.2, popcnt, cx16 and
+ * lahf-lm go, whatever the conventions say.
+ */
+static void test_classify(void **state)
+{
+	struct tgvm_featureset found, fails, proven, implied, dropped, want, u;
+
+	(void)state;
+	set_of(&found, "pni,ssse3,cx16,sse4.1,sse4.2,popcnt,xsave,avx,bmi1,avx2,xsaveopt,lahf-lm");
+	set_of(&fails, "sse4.1,xsave,avx,avx2");
+	probe_classify(&found, &fails, &proven, &implied, &dropped);
+	assert_true(tgvm_featureset_equal(&proven, &fails));
+	set_of(&want, "pni,ssse3");
+	assert_true(tgvm_featureset_equal(&implied, &want));
+	set_of(&want, "cx16,sse4.2,popcnt,bmi1,xsaveopt,lahf-lm");
+	assert_true(tgvm_featureset_equal(&dropped, &want));
+	u = proven;
+	tgvm_featureset_union(&u, &implied);
+	tgvm_featureset_union(&u, &dropped);
+	assert_true(tgvm_featureset_equal(&u, &found));
+
+	/* A program that does use bmi1 with avx2: its run without bmi1 fails. */
+	set_of(&fails, "sse4.1,xsave,avx,avx2,bmi1");
+	probe_classify(&found, &fails, &proven, &implied, &dropped);
+	assert_true(tgvm_featureset_has(&proven, TGVM_F_BMI1));
+	assert_false(tgvm_featureset_has(&dropped, TGVM_F_BMI1));
+
+	/* A failure alone outside the found set proves nothing of it. */
+	set_of(&found, "avx2,avx,xsave");
+	set_of(&fails, "avx2,popcnt");
+	probe_classify(&found, &fails, &proven, &implied, &dropped);
+	set_of(&want, "avx2");
+	assert_true(tgvm_featureset_equal(&proven, &want));
+	set_of(&want, "avx,xsave");
+	assert_true(tgvm_featureset_equal(&implied, &want));
+	assert_true(tgvm_featureset_empty(&dropped));
+
+	/* The architecture's closure keeps conventions out; the full one has them. */
+	set_of(&u, "avx2");
+	tgvm_featureset_close_arch(&u);
+	assert_false(tgvm_featureset_has(&u, TGVM_F_BMI1));
+	assert_false(tgvm_featureset_has(&u, TGVM_F_XSAVEOPT));
+	assert_true(tgvm_featureset_has(&u, TGVM_F_XSAVE));
+	tgvm_featureset_close(&u);
+	assert_true(tgvm_featureset_has(&u, TGVM_F_BMI1));
+}
+
 static void test_search_empty(void **state)
 {
 	struct probe_search *s = probe_search_new(0);
@@ -406,10 +462,11 @@ static void test_search_empty(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_decode_fault),      cmocka_unit_test(test_search_empty),
-	    cmocka_unit_test(test_search_sequential), cmocka_unit_test(test_search_hints),
-	    cmocka_unit_test(test_search_parallel),   cmocka_unit_test(test_vm_fault),
-	    cmocka_unit_test(test_bound_unknown_k),   cmocka_unit_test(test_search_exhaustive),
+	    cmocka_unit_test(test_decode_fault),      cmocka_unit_test(test_classify),
+	    cmocka_unit_test(test_search_empty),      cmocka_unit_test(test_search_sequential),
+	    cmocka_unit_test(test_search_hints),      cmocka_unit_test(test_search_parallel),
+	    cmocka_unit_test(test_vm_fault),          cmocka_unit_test(test_bound_unknown_k),
+	    cmocka_unit_test(test_search_exhaustive),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
