@@ -734,7 +734,12 @@ static int phase_run(struct mig *m, size_t i, uint64_t *prev_end, struct tgvm_er
 	t->phase_start_ns[p] = *prev_end;
 	if (m->o->test_stop_at == (int)p)
 		raise(SIGSTOP); /* tests: a signal or a kill arrives exactly here */
-	r = hooks_run(m, p, MIGRATE_HOOK_BEFORE, reterr);
+	/* Until the source is told to migrate, a signal stops the move before
+	 * the next phase (later ones are watched inside the phases). */
+	if (p <= MIGRATE_PHASE_PRECOPY && mig_interrupted(m))
+		r = tgvm_error_set(reterr, EINTR, "interrupted by signal %d", m->interrupted);
+	else
+		r = hooks_run(m, p, MIGRATE_HOOK_BEFORE, reterr);
 	if (r == 0)
 		r = phases[i].run(m, reterr);
 	if (r == 0)
