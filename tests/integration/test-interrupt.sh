@@ -158,7 +158,9 @@ check "postcopy, SIGINT before the switch: cancelled on $from" "[ $rc = 130 ] &&
 # resume the stale source) and the mark written after the switch is gone.
 interrupt_at KILL start "" norecover
 d=$(ls -d "$V"/in-* | head -1)
+dtap=$(python3 -c "import json; print(json.load(open('$d/config.json'))['tap'])")
 kill -KILL "$(cat "$d/pid")"
+ip -n "$P$to" link del "$dtap" 2>/dev/null # the wrong recovery's own mess, not tgvm's
 python3 - "$V/qmp.sock" <<'PY'
 import json, socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rw")
