@@ -92,6 +92,7 @@ tap = "tp%s%d" % (tag[-6:], k)
 ip = "198.19.7.%d" % (7 + k)
 mac = "52:54:00:be:ec:%02x" % (1 + k)
 port = 4444 + k
+ramid = "microvm.ram" if machine == "microvm" else "pc.ram"
 
 def qmp(path):
     s = socket.socket(socket.AF_UNIX)
@@ -132,8 +133,8 @@ def start(host, n, incoming):
     subprocess.run(["ip", "-n", ns, "tuntap", "add", "dev", tap, "mode", "tap"], stderr=subprocess.DEVNULL)
     subprocess.run(["ip", "-n", ns, "link", "set", tap, "master", "br0", "up"], check=True)
     argv = ["ip", "netns", "exec", ns, "qemu-system-x86_64", "-name", "bnplain%s,debug-threads=on" % tag,
-            "-machine", machine + ",memory-backend=pc.ram", "-object",
-            "memory-backend-file,id=pc.ram,mem-path=%s,size=%s,share=on" % (ram, size),
+            "-machine", "%s,memory-backend=%s" % (machine, ramid), "-object",
+            "memory-backend-file,id=%s,mem-path=%s,size=%s,share=on" % (ramid, ram, size),
             "-accel", "tcg", "-cpu", "qemu64", "-m", size, "-nodefaults", "-no-user-config",
             "-display", "none", "-qmp", "unix:%s/qmp.sock,server=on,wait=off" % d,
             "-serial", "file:%s/serial.log" % d, "-netdev", "tap,id=net0,ifname=%s,script=no,downscript=no" % tap,

@@ -184,6 +184,13 @@ int vm_tsc_early_arg(char *buf, size_t size);
  * under TCG here in 90 s, 1 boot of 3 did. Static string.
  */
 const char *vm_machine_qemu(enum vm_machine m);
+/*
+ * The id of the file-backed RAM object of a VM on a memory device (nil-
+ * migration), named as QEMU names the machine's own RAM block so that
+ * private and shared QEMUs migrate to each other: "pc.ram" on q35 and pc,
+ * "microvm.ram" on microvm. Static string.
+ */
+const char *vm_machine_ram_id(const char *machine);
 
 /* ---- VM configuration ---- */
 

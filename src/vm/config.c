@@ -56,6 +56,11 @@ const char *vm_machine_qemu(enum vm_machine m)
 	return m < VM_MACHINE__MAX ? machine_qemu[m] : NULL;
 }
 
+const char *vm_machine_ram_id(const char *machine)
+{
+	return vm_machine_kind(machine) == VM_MACHINE_MICROVM ? "microvm.ram" : "pc.ram";
+}
+
 void vm_config_init(struct vm_config *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -354,11 +359,12 @@ int vm_qemu_argv(const struct vm_config *c, const struct vm_launch *l, struct tg
 	PUSH("-machine");
 	if (c->mem_file) {
 		/* Guest RAM on the memory device (vm/memdev.c); the id keeps the RAM
-		 * block's name "pc.ram", so private and shared QEMUs migrate to each other. */
-		PUSHF("%s,memory-backend=" VM_MEMDEV_RAM_ID, c->machine);
+		 * block's name ("pc.ram"), so private and shared QEMUs migrate to each other. */
+		const char *ram_id = vm_machine_ram_id(c->machine);
+
+		PUSHF("%s,memory-backend=%s", c->machine, ram_id);
 		PUSH("-object");
-		PUSHF("memory-backend-file,id=" VM_MEMDEV_RAM_ID ",mem-path=%s,size=%" PRIu64
-		      "M,share=on",
+		PUSHF("memory-backend-file,id=%s,mem-path=%s,size=%" PRIu64 "M,share=on", ram_id,
 		      c->mem_file, c->mem_bytes >> 20);
 		/* Timestamps on QEMU's trace lines: where a handoff's blackout goes. */
 		PUSH("-msg");

@@ -268,6 +268,9 @@ static void test_machine_kinds(void **state)
 	struct tgvm_error err = {0};
 
 	(void)state;
+	/* RAM on a device keeps the machine's own RAM block name (private <-> shared) */
+	assert_string_equal(vm_machine_ram_id("q35,sata=off"), "pc.ram");
+	assert_string_equal(vm_machine_ram_id("microvm"), "microvm.ram");
 	assert_int_equal(vm_machine_from_string("isapc"), -EINVAL);
 	assert_int_equal(vm_machine_kind("q35,sata=off"), VM_MACHINE_Q35);
 	assert_int_equal(vm_machine_kind("pc-i440fx-10.0"), -EINVAL);
