@@ -32,7 +32,9 @@ cache_root=${TGVM_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/tgvm}
 out=$cache_root/guest
 meta_pkg=linux-image-cloud-amd64
 # Load order that works (dependencies first); ext4 is built into this kernel.
-modules=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
+# virtio_mmio is the transport of the microvm machine (no PCI bus); init loads
+# either it or the virtio_pci modules, never both.
+modules=(virtio_ring virtio virtio_mmio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
 	failover net_failover virtio_net virtio_blk)
 
 # The source hash covers everything that ends up in the initramfs.

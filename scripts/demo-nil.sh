@@ -4,7 +4,8 @@
 # (a tmpfs region standing for CXL memory) and a third that does not; a VM
 # whose memwriter keeps rewriting 16 MiB goes decouple -> handoff -> recouple
 # (`tgvm migrate --mode nil`), a handoff to the third host is refused, and the
-# guest's pattern verifies after the move. Usage: scripts/demo-nil.sh TGVM
+# guest's pattern verifies after the move. The VM is a microvm (virtio-mmio, no
+# PCI): the least device state to hand over. Usage: scripts/demo-nil.sh TGVM
 # Its hosts, VMs, state and memory device are its own and go when it ends,
 # also when it fails or is interrupted.
 set -euo pipefail
@@ -55,8 +56,8 @@ PY
 say "\$ tgvm host up --inventory inventory.json   (rome and milan share cxl0; genoa does not)"
 "$T" host up --inventory "$inv"
 "$T" fleet --inventory "$inv"
-say "\$ tgvm vm start demo-nil --host rome --mem 128M   (private RAM; memwriter rewrites 16 MiB)"
-"$T" vm start demo-nil --host rome --mem 128M \
+say "\$ tgvm vm start demo-nil --host rome --mem 128M --machine microvm   (private RAM; memwriter rewrites 16 MiB)"
+"$T" vm start demo-nil --host rome --mem 128M --machine microvm \
   --append "console=ttyS0 panic=-1 quiet cryptomgr.notests no_timer_check tgvm.workload=udp-responder,memwriter:--mib=16:--rate=4"
 ip=$("$T" vm list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["ip"])')
 for _ in $(seq 1 120); do s=$(ask status); [ -n "$s" ] && break; sleep 1; done

@@ -27,6 +27,9 @@ struct tgvm_host {
 	char profile_name[TGVM_MODEL_NAME_MAX]; /* "EPYC-Milan", "EPYC-Genoa", "detected" */
 	uint64_t count; /* identical machines this entry stands for (>= 1) */
 	struct tgvm_cpu_model profile;
+	/* "machine": the machine kind (q35, pc, microvm) of the VMs it runs:
+	 * `vm start`'s default there, and a move there must be of that kind; "" any */
+	char machine[16];
 };
 
 struct tgvm_inventory {

@@ -65,6 +65,7 @@ struct vm_host {
 	char profile[64];            /* its name, e.g. "Haswell-v4" */
 	char profile_vendor[16];     /* "intel", "amd", ... */
 	char profile_features[2048]; /* comma-separated feature names */
+	char machine[16]; /* the machine kind of its VMs ("q35", "pc", "microvm"), "" any */
 };
 
 /*
@@ -149,6 +150,48 @@ int vm_accel_from_string(const char *s);
 enum vm_accel vm_accel_choose(const char *kernel, int timeout_ms, char *ret_reason,
                               size_t reason_size);
 
+/* ---- Machine kinds ---- */
+
+/*
+ * The machine a VM runs on: QEMU's q35 (PCIe, the default) or pc (i440FX),
+ * or microvm (no PCI: virtio-mmio devices described by ACPI, a kernel booted
+ * directly, no firmware that reads disks, no hotplug). Both sides of a move
+ * are the same kind. microvm carries the least device state at a handoff.
+ */
+enum vm_machine { VM_MACHINE_Q35, VM_MACHINE_PC, VM_MACHINE_MICROVM, VM_MACHINE__MAX };
+#define VM_MACHINE_DEFAULT_KIND VM_MACHINE_Q35
+
+const char *vm_machine_to_string(enum vm_machine m); /* "q35", "pc", "microvm"; "?" */
+/* "q35", "pc", "microvm" to the kind; -EINVAL for anything else. */
+int vm_machine_from_string(const char *s);
+/* The kind of a -machine value: its first word ("q35,sata=off" is q35); -EINVAL. */
+int vm_machine_kind(const char *machine);
+/*
+ * The kernel argument a microvm guest needs under TCG: microvm has no HPET
+ * and no ACPI PM timer, so the kernel cannot calibrate its TSC against one
+ * and, on a busy host, not against the PIT either (it then stalls in early
+ * boot). "tsc_early_khz=N" with this host's TSC rate (TCG's guest TSC runs
+ * at the host's), measured over 20 ms, into @buf. 0 or -errno.
+ */
+int vm_tsc_early_arg(char *buf, size_t size);
+/*
+ * The -machine value tgvm gives a new VM of kind @m: only the devices a tgvm
+ * VM uses, since every device is state to save and load while the VM is
+ * stopped. q35 without SATA and SMBus (ich9_ahci took 0.5 ms to save and
+ * 0.8-1.4 ms to load at a handoff); microvm as it comes: without its PIT,
+ * PIC and RTC, or without the option ROM that loads the kernel
+ * (x-option-roms=off, then qboot loads it), the bundled guest did not boot
+ * under TCG here in 90 s, 1 boot of 3 did. Static string.
+ */
+const char *vm_machine_qemu(enum vm_machine m);
+/*
+ * The id of the file-backed RAM object of a VM on a memory device (nil-
+ * migration), named as QEMU names the machine's own RAM block so that
+ * private and shared QEMUs migrate to each other: "pc.ram" on q35 and pc,
+ * "microvm.ram" on microvm. Static string.
+ */
+const char *vm_machine_ram_id(const char *machine);
+
 /* ---- VM configuration ---- */
 
 struct vm_config {
@@ -165,7 +208,10 @@ struct vm_config {
 	char ip[TGVM_ADDR_MAX]; /* the guest's address, passed as tgvm.ip= */
 	char tap[16];           /* tap device in the host namespace, derived from the name */
 	char accel[8];          /* "tcg" or "kvm"; "" picks with vm_accel_choose() */
-	char machine[32];       /* VM_MACHINE_DEFAULT unless set */
+	/* QEMU's -machine value, as the VM was started (a move keeps it: the
+	 * destination must have the same devices); its first word is the kind
+	 * (enum vm_machine). "" before vm_config_finish(): the default kind's. */
+	char machine[64];
 	/* virtio-net's GUEST_ANNOUNCE: after a migration the guest announces itself
 	 * (gratuitous ARP and more, five times). Off for new VMs: tgvm switches the
 	 * fabric itself and QEMU then announces with RARP from the host side, while
@@ -313,13 +359,6 @@ int vm_net_ip(const char *ns, struct tgvm_error *reterr, ...) __attribute__((sen
  * console, reboot (QEMU exits with -no-reboot) on panic, no boot chatter, and
  * no crypto self-tests (about a second of TCG time; the guest uses no crypto).
  */
-/*
- * q35 without the SATA controller and the SMBus: tgvm's disks are virtio, and
- * every device is state to save and load while the VM is stopped (measured at
- * a handoff: ich9_ahci 0.5 ms to save, 0.8-1.4 ms to load).
- */
-#define VM_MACHINE_DEFAULT "q35,sata=off,smbus=off"
-
 /* no_timer_check: under TCG on a busy host the kernel's IO-APIC timer check
  * can fail and panic ("IO-APIC + timer doesn't work!", seen in probe-disk). */
 #define TGVM_GUEST_BASE_APPEND "console=ttyS0 panic=-1 quiet cryptomgr.notests no_timer_check"

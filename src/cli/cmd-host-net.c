@@ -162,6 +162,8 @@ int cmd_host_up(int argc, char **argv)
 			snprintf(hosts[i].profile_features, sizeof(hosts[i].profile_features), "%s",
 			         feats);
 			free(feats);
+			snprintf(hosts[i].machine, sizeof(hosts[i].machine), "%s",
+			         inv->hosts[i].machine);
 		}
 	}
 	if (host_up(hosts, n, &err) < 0) {

@@ -83,8 +83,11 @@ static void print_started(const char *name, bool json)
 		free(s);
 		json_decref(j);
 	} else {
-		printf("VM '%s' started on host '%s' (address %s, %s, -cpu %s)\n", now.name,
-		       now.host, now.ip, now.accel, now.cpu ? now.cpu : "qemu64");
+		int kind = vm_machine_kind(now.machine);
+
+		printf("VM '%s' started on host '%s' (address %s, %s, %s, -cpu %s)\n", now.name,
+		       now.host, now.ip, now.accel, kind >= 0 ? vm_machine_to_string(kind) : "?",
+		       now.cpu ? now.cpu : "qemu64");
 		if (now.memdev[0])
 			printf("its memory is on device '%s' (%s)\n", now.memdev, now.mem_file);
 	}
@@ -147,6 +150,15 @@ static int vm_start_opt(int c, const char *arg, struct vm_start_args *a)
 	case 'A':
 		snprintf(a->cfg.accel, sizeof(a->cfg.accel), "%s", arg);
 		break;
+	case 'X': {
+		int kind = vm_machine_from_string(arg);
+
+		if (kind < 0)
+			return cli_fail(TGVM_EXIT_USAGE, "vm start",
+			                "unknown machine '%s' (q35, pc or microvm)", arg);
+		snprintf(a->cfg.machine, sizeof(a->cfg.machine), "%s", vm_machine_qemu(kind));
+		break;
+	}
 	case 'n':
 		a->dry = true;
 		break;
@@ -181,14 +193,23 @@ static int vm_start_opt(int c, const char *arg, struct vm_start_args *a)
 static int vm_start_cmd(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"host", required_argument, NULL, 'H'},     {"mem", required_argument, NULL, 'm'},
-	    {"cpus", required_argument, NULL, 'c'},     {"model", required_argument, NULL, 'M'},
-	    {"kernel", required_argument, NULL, 'k'},   {"initrd", required_argument, NULL, 'i'},
-	    {"append", required_argument, NULL, 'a'},   {"disk", required_argument, NULL, 'd'},
-	    {"ip", required_argument, NULL, 'I'},       {"accel", required_argument, NULL, 'A'},
-	    {"dry-run", no_argument, NULL, 'n'},        {"json", no_argument, NULL, 'j'},
-	    {"memdev", required_argument, NULL, 'D'},   {"help", no_argument, NULL, 'h'},
-	    {"workload", required_argument, NULL, 'w'}, {NULL, 0, NULL, 0},
+	    {"host", required_argument, NULL, 'H'},
+	    {"mem", required_argument, NULL, 'm'},
+	    {"cpus", required_argument, NULL, 'c'},
+	    {"model", required_argument, NULL, 'M'},
+	    {"kernel", required_argument, NULL, 'k'},
+	    {"initrd", required_argument, NULL, 'i'},
+	    {"append", required_argument, NULL, 'a'},
+	    {"disk", required_argument, NULL, 'd'},
+	    {"ip", required_argument, NULL, 'I'},
+	    {"accel", required_argument, NULL, 'A'},
+	    {"dry-run", no_argument, NULL, 'n'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"memdev", required_argument, NULL, 'D'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"workload", required_argument, NULL, 'w'},
+	    {"machine", required_argument, NULL, 'X'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct vm_start_args a = {.workload = "udp-responder"};
 	struct vm_config cfg;
@@ -197,7 +218,7 @@ static int vm_start_cmd(int argc, char **argv)
 
 	vm_config_init(&a.cfg);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "H:m:c:M:k:i:a:d:I:A:njhw:D:", opts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "H:m:c:M:k:i:a:d:I:A:njhw:D:X:", opts, NULL)) != -1)
 		if ((rc = vm_start_opt(c, optarg, &a)) != 0) {
 			vm_config_release(&a.cfg);
 			return rc;

@@ -11,6 +11,7 @@
 
 #include "fleet/fleet-int.h"
 #include "tgvm/fleet.h"
+#include "tgvm/vm.h"
 #include "util/util.h"
 
 void tgvm_inventory_free(struct tgvm_inventory *inv)
@@ -252,7 +253,8 @@ static int inventory_from_json(json_t *j, const char *text, const char *origin,
                                struct tgvm_error *reterr)
 {
 	static const char *const top_keys[] = {"hosts", "memdevs", NULL};
-	static const char *const host_keys[] = {"name", "profile", "count", "address", NULL};
+	static const char *const host_keys[] = {"name",    "profile", "count",
+	                                        "address", "machine", NULL};
 	struct tgvm_inventory *inv = NULL;
 	json_t *hosts, *h;
 	size_t i;
@@ -335,6 +337,18 @@ static int inventory_from_json(json_t *j, const char *text, const char *origin,
 				goto out;
 			}
 			snprintf(host->address, sizeof(host->address), "%s", a);
+		}
+		if (json_object_get(h, "machine")) {
+			const char *mk = json_string_value(json_object_get(h, "machine"));
+
+			if (!mk || vm_machine_from_string(mk) < 0) {
+				r = tgvm_error_set(reterr, EINVAL,
+				                   "'%s': host '%s': \"machine\" must be \"q35\", "
+				                   "\"pc\" or \"microvm\"",
+				                   origin, name);
+				goto out;
+			}
+			snprintf(host->machine, sizeof(host->machine), "%s", mk);
 		}
 		if (!json_object_get(h, "profile")) {
 			r = tgvm_error_set(reterr, EINVAL, "'%s': host '%s' has no \"profile\"",

@@ -123,6 +123,11 @@ int tgvm_vm_start(const struct tgvm_vm_start_req *req, struct tgvm_vm_start_info
 	int r;
 
 	tgvm_vm_start_info_init(&info);
+	/* No --machine: the kind the host's inventory names, else the default. */
+	if (!c->machine[0] && host_get(c->host, &host, NULL) == 0 &&
+	    vm_machine_from_string(host.machine) >= 0)
+		snprintf(c->machine, sizeof(c->machine), "%s",
+		         vm_machine_qemu(vm_machine_from_string(host.machine)));
 	/* Cheap checks first: the name, the sizes, the files, the host. */
 	if ((r = use_bundled_guest(c, req->workload, reterr)) < 0 ||
 	    (r = vm_config_finish(c, reterr)) < 0)

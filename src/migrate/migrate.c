@@ -377,6 +377,27 @@ static int drive(struct mig *m, enum until u, struct tgvm_error *reterr)
 
 /* ---- the phases ---- */
 
+/*
+ * Both sides of a move are the same machine kind: the destination QEMU is
+ * started with the source's -machine, and a host whose inventory names a
+ * kind runs only that kind. -EPERM (refused) with both kinds named.
+ */
+static int check_machine(struct mig *m, struct tgvm_error *reterr)
+{
+	int kind = vm_machine_kind(m->src.machine);
+	const char *vk = kind >= 0 ? vm_machine_to_string(kind) : m->src.machine;
+
+	if (kind < 0)
+		return tgvm_error_set(reterr, EINVAL, "VM '%s': unknown machine '%s'", m->src.name,
+		                      m->src.machine);
+	if (m->dst_host.machine[0] && strcmp(m->dst_host.machine, vk))
+		return tgvm_error_set(reterr, EPERM,
+		                      "VM '%s' is a %s VM and host '%s' runs %s VMs: both sides of "
+		                      "a move must be the same machine kind",
+		                      m->src.name, vk, m->dst_host.name, m->dst_host.machine);
+	return 0;
+}
+
 static int ph_check(struct mig *m, struct tgvm_error *reterr)
 {
 	const struct migrate_opts *o = m->o;
@@ -403,6 +424,8 @@ static int ph_check(struct mig *m, struct tgvm_error *reterr)
 		return tgvm_error_set(reterr, EALREADY, "VM '%s' already runs on host '%s'", name,
 		                      to);
 	if ((r = host_get(m->src.host, &m->src_host, reterr)) < 0)
+		return r;
+	if ((r = check_machine(m, reterr)) < 0)
 		return r;
 	if (o->check && (r = o->check(&m->src, &m->dst_host, o->check_opaque, reterr)) < 0) {
 		if (r != -EPERM)

@@ -191,22 +191,29 @@ static void put_ms(json_t *o, const char *key, double v)
 	json_object_set_new(o, key, v >= 0 ? json_real(v) : json_null());
 }
 
+/* One section's time in a QEMU trace: from its event line to the next. */
+struct sec_time {
+	char name[64];
+	uint64_t us;
+	bool used; /* matched with a load (sections()) */
+};
+
+#define SECTIONS_MAX 256 /* a tgvm VM has about 30-60 */
+
 /*
- * The three slowest devices in a QEMU trace: the gap from each @event line to
- * the next @event line (or @last), named by the event's first argument.
+ * Each device section in a QEMU trace, in stream order, timed from its
+ * @event line to the next @event line (or @last), named by the event's first
+ * argument, into @ret (at most @max). Returns how many. O(trace length).
  */
-static json_t *slowest(const char *file, uint64_t from_us, const char *event, const char *last)
+static size_t section_times(const char *file, uint64_t from_us, const char *event, const char *last,
+                            struct sec_time *ret, size_t max)
 {
-	struct {
-		char name[64];
-		uint64_t us;
-	} top[3] = {{"", 0}};
 	char *data = NULL, *line, *next, prev[64] = "";
 	uint64_t prev_us = 0;
-	json_t *a = json_array();
+	size_t n = 0;
 
 	if (tgvm_file_read(file, TRACE_MAX, &data, NULL, NULL) < 0)
-		return a;
+		return 0;
 	for (line = data; line && *line; line = next) {
 		char *at = strchr(line, '@'), *end, *colon, *name;
 		unsigned long long sec, usec;
@@ -230,17 +237,11 @@ static json_t *slowest(const char *file, uint64_t from_us, const char *event, co
 
 		if (!is_ev && !is_last)
 			continue;
-		if (prev[0] && us >= prev_us) {
-			uint64_t d = us - prev_us;
-
-			for (int i = 0; i < 3; i++)
-				if (d > top[i].us) {
-					memmove(&top[i + 1], &top[i],
-					        (size_t)(2 - i) * sizeof(top[0]));
-					snprintf(top[i].name, sizeof(top[i].name), "%s", prev);
-					top[i].us = d;
-					break;
-				}
+		if (prev[0] && us >= prev_us && n < max) {
+			snprintf(ret[n].name, sizeof(ret[n].name), "%s", prev);
+			ret[n].us = us - prev_us;
+			ret[n].used = false;
+			n++;
 		}
 		prev[0] = '\0';
 		if (is_ev) {
@@ -255,12 +256,69 @@ static json_t *slowest(const char *file, uint64_t from_us, const char *event, co
 			snprintf(prev, sizeof(prev), "%.*s", (int)TGVM_MIN(len, sizeof(prev) - 1),
 			         arg);
 		}
+		if (is_last && !is_ev)
+			break; /* the end of this save or load */
 		prev_us = us;
 	}
 	free(data);
-	for (int i = 0; i < 3 && top[i].name[0]; i++)
-		json_array_append_new(a, json_pack("{s:s, s:f}", "section", top[i].name, "ms",
-		                                   (double)top[i].us / 1000.0));
+	return n;
+}
+
+/* The three slowest of @t[0..n-1] as [{"section", "ms"}]. */
+static json_t *slowest(const struct sec_time *t, size_t n)
+{
+	size_t top[3];
+	size_t k = 0;
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++) {
+		size_t j = k < 3 ? k++ : 3;
+
+		while (j > 0 && t[top[j - 1]].us < t[i].us) {
+			if (j < 3)
+				top[j] = top[j - 1];
+			j--;
+		}
+		if (j < 3)
+			top[j] = i;
+	}
+	for (size_t i = 0; i < k; i++)
+		json_array_append_new(a, json_pack("{s:s, s:f}", "section", t[top[i]].name, "ms",
+		                                   (double)t[top[i]].us / 1000.0));
+	return a;
+}
+
+static json_t *ms_or_null(const struct sec_time *t)
+{
+	return t ? json_real((double)t->us / 1000.0) : json_null();
+}
+
+/*
+ * Every section the handoff carried, in the order the destination loaded
+ * them: [{"section", "save_ms", "load_ms"}] (null where the trace has no
+ * line: a section saved but not loaded, or the reverse).
+ */
+static json_t *sections(struct sec_time *saves, size_t ns, const struct sec_time *loads, size_t nl)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < nl; i++) {
+		struct sec_time *sv = NULL;
+
+		for (size_t k = 0; k < ns && !sv; k++)
+			if (!saves[k].used && !strcmp(saves[k].name, loads[i].name))
+				sv = &saves[k];
+		if (sv)
+			sv->used = true;
+		json_array_append_new(a, json_pack("{s:s, s:o, s:o}", "section", loads[i].name,
+		                                   "save_ms", ms_or_null(sv), "load_ms",
+		                                   ms_or_null(&loads[i])));
+	}
+	for (size_t k = 0; k < ns; k++)
+		if (!saves[k].used)
+			json_array_append_new(a, json_pack("{s:s, s:o, s:n}", "section",
+			                                   saves[k].name, "save_ms",
+			                                   ms_or_null(&saves[k]), "load_ms"));
 	return a;
 }
 
@@ -300,12 +358,19 @@ static void add_breakdown(struct nil_ctx *x, struct migrate_timeline *t)
 	put_ms(b, "load_ms", seg_ms(d[0].first_us, d[1].first_us));
 	json_object_set_new(b, "devices_saved", json_integer(s[1].count));
 	json_object_set_new(b, "sections_loaded", json_integer(d[0].count));
-	json_object_set_new(
-	    b, "slowest_saves",
-	    slowest(x->src_trace, stop ? stop - 1000 : 0, "vmstate_save", "savevm_state_cleanup"));
-	json_object_set_new(b, "slowest_loads",
-	                    slowest(x->dst_trace, stop, "qemu_loadvm_state_section_startfull",
-	                            "qemu_loadvm_state_post_main"));
+	struct sec_time *sv = calloc(2 * SECTIONS_MAX, sizeof(*sv)), *ld = sv + SECTIONS_MAX;
+	size_t ns = 0, nl = 0;
+
+	if (sv) {
+		ns = section_times(x->src_trace, stop ? stop - 1000 : 0, "vmstate_save",
+		                   "savevm_state_cleanup", sv, SECTIONS_MAX);
+		nl = section_times(x->dst_trace, stop, "qemu_loadvm_state_section_startfull",
+		                   "qemu_loadvm_state_post_main", ld, SECTIONS_MAX);
+	}
+	json_object_set_new(b, "slowest_saves", slowest(sv, ns));
+	json_object_set_new(b, "slowest_loads", slowest(ld, nl));
+	json_object_set_new(b, "sections", sections(sv, ns, ld, nl));
+	free(sv);
 	json_object_set_new(t->extra, "breakdown", b);
 	if (tgvm_config_get()->keep_trace) { /* debugging: keep both QEMUs' trace lines */
 		char keep[4400];

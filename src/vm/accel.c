@@ -13,7 +13,9 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+#include <x86intrin.h>
 
 #include "tgvm/vm.h"
 #include "vm/vm-int.h"
@@ -34,6 +36,32 @@ int vm_accel_from_string(const char *s)
 		if (!strcmp(s, accel_names[i]))
 			return i;
 	return -EINVAL;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int vm_tsc_early_arg(char *buf, size_t size)
+{
+	uint64_t t0 = mono_ns(), c0 = __rdtsc(), t1, c1;
+	struct timespec d = {.tv_nsec = 20 * 1000 * 1000};
+
+	nanosleep(&d, NULL);
+	t1 = mono_ns();
+	c1 = __rdtsc();
+	if (t1 <= t0 || c1 <= c0)
+		return -EIO;
+	/* kHz = cycles per millisecond */
+	uint64_t khz = (c1 - c0) * 1000000ull / (t1 - t0);
+	if (khz < 100000 || khz > 20000000) /* 0.1 to 20 GHz, else the counter is not a clock */
+		return -EIO;
+	snprintf(buf, size, "tsc_early_khz=%llu", (unsigned long long)khz);
+	return 0;
 }
 
 /* "kernel release|qemu binary size+mtime": what the verdict depends on. */

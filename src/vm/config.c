@@ -16,6 +16,51 @@
 
 #define VM_STR_MAX 4096 /* paths, -cpu string, kernel command line */
 
+static const char *const machine_names[VM_MACHINE__MAX] = {
+    [VM_MACHINE_Q35] = "q35",
+    [VM_MACHINE_PC] = "pc",
+    [VM_MACHINE_MICROVM] = "microvm",
+};
+
+static const char *const machine_qemu[VM_MACHINE__MAX] = {
+    [VM_MACHINE_Q35] = "q35,sata=off,smbus=off",
+    [VM_MACHINE_PC] = "pc",
+    [VM_MACHINE_MICROVM] = "microvm",
+};
+
+const char *vm_machine_to_string(enum vm_machine m)
+{
+	return m < VM_MACHINE__MAX ? machine_names[m] : "?";
+}
+
+int vm_machine_from_string(const char *s)
+{
+	for (int i = 0; i < VM_MACHINE__MAX; i++)
+		if (!strcmp(s, machine_names[i]))
+			return i;
+	return -EINVAL;
+}
+
+int vm_machine_kind(const char *machine)
+{
+	size_t n = strcspn(machine, ",");
+
+	for (int i = 0; i < VM_MACHINE__MAX; i++)
+		if (strlen(machine_names[i]) == n && !strncmp(machine, machine_names[i], n))
+			return i;
+	return -EINVAL;
+}
+
+const char *vm_machine_qemu(enum vm_machine m)
+{
+	return m < VM_MACHINE__MAX ? machine_qemu[m] : NULL;
+}
+
+const char *vm_machine_ram_id(const char *machine)
+{
+	return vm_machine_kind(machine) == VM_MACHINE_MICROVM ? "microvm.ram" : "pc.ram";
+}
+
 void vm_config_init(struct vm_config *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -75,6 +120,27 @@ static int check_file(const char *what, const char *path, struct tgvm_error *ret
 	return 0;
 }
 
+/* The machine: a known kind, one QEMU option value, and what the kind can do. */
+static int check_machine(const struct vm_config *c, struct tgvm_error *reterr)
+{
+	int kind = vm_machine_kind(c->machine);
+
+	if (kind < 0)
+		return tgvm_error_set(reterr, EINVAL,
+		                      "VM '%s': unknown machine '%s' (q35, pc or microvm)", c->name,
+		                      c->machine);
+	for (const char *p = c->machine; *p; p++)
+		if ((unsigned char)*p <= ' ')
+			return tgvm_error_set(reterr, EINVAL, "VM '%s': machine '%s' has a blank",
+			                      c->name, c->machine);
+	if (kind == VM_MACHINE_MICROVM && c->disk)
+		return tgvm_error_set(reterr, EINVAL,
+		                      "VM '%s': the microvm machine boots a kernel (--kernel), not "
+		                      "a disk image: it has no firmware that reads disks",
+		                      c->name);
+	return 0;
+}
+
 int vm_config_finish(struct vm_config *c, struct tgvm_error *reterr)
 {
 	int r;
@@ -126,7 +192,10 @@ int vm_config_finish(struct vm_config *c, struct tgvm_error *reterr)
 	if (!c->tap[0])
 		snprintf(c->tap, sizeof(c->tap), "tv%08x", vm_fnv1a(c->name));
 	if (!c->machine[0])
-		snprintf(c->machine, sizeof(c->machine), "%s", VM_MACHINE_DEFAULT);
+		snprintf(c->machine, sizeof(c->machine), "%s",
+		         vm_machine_qemu(VM_MACHINE_DEFAULT_KIND));
+	if ((r = check_machine(c, reterr)) < 0)
+		return r;
 	if (c->accel[0] && vm_accel_from_string(c->accel) < 0)
 		return tgvm_error_set(reterr, EINVAL, "VM '%s': unknown accelerator '%s'", c->name,
 		                      c->accel);
@@ -139,9 +208,13 @@ json_t *vm_config_to_json(const struct vm_config *c)
 	                      "host", c->host, "mem_bytes", (json_int_t)c->mem_bytes, "cpus",
 	                      c->cpus, "cpu", c->cpu ? c->cpu : "qemu64", "mac", c->mac, "ip",
 	                      c->ip, "tap", c->tap, "accel", c->accel, "machine", c->machine);
+	int kind = vm_machine_kind(c->machine);
 
 	if (!j)
 		return NULL;
+	/* The kind alone, for readers; "machine" is what QEMU is given. */
+	json_object_set_new(j, "machine_kind",
+	                    kind >= 0 ? json_string(vm_machine_to_string(kind)) : json_null());
 	json_object_set_new(j, "guest_announce", json_boolean(c->guest_announce));
 	if (c->kernel)
 		json_object_set_new(j, "kernel", json_string(c->kernel));
@@ -222,6 +295,22 @@ int vm_config_from_json(json_t *j, struct vm_config *ret, struct tgvm_error *ret
 		goto fail;
 	}
 	c.guest_announce = !ga || json_is_true(ga);
+	/* "machine_kind" came later than "machine" and is derived from it: an
+	 * older config without it is read from "machine" alone. */
+	json_t *kind = json_object_get(j, "machine_kind");
+	if (!c.machine[0])
+		snprintf(c.machine, sizeof(c.machine), "%s",
+		         vm_machine_qemu(VM_MACHINE_DEFAULT_KIND));
+	if ((r = check_machine(&c, reterr)) < 0 ||
+	    (kind && !json_is_null(kind) &&
+	     (!json_is_string(kind) ||
+	      vm_machine_from_string(json_string_value(kind)) != vm_machine_kind(c.machine)))) {
+		if (r >= 0)
+			r = tgvm_error_set(reterr, EINVAL,
+			                   "config: 'machine_kind' does not match 'machine' '%s'",
+			                   c.machine);
+		goto fail;
+	}
 	if ((r = vm_config_check_memdev(&c, reterr)) < 0)
 		goto fail;
 	if (!json_is_integer(mem) || json_integer_value(mem) <= 0 || !json_is_integer(cpus) ||
@@ -270,11 +359,12 @@ int vm_qemu_argv(const struct vm_config *c, const struct vm_launch *l, struct tg
 	PUSH("-machine");
 	if (c->mem_file) {
 		/* Guest RAM on the memory device (vm/memdev.c); the id keeps the RAM
-		 * block's name "pc.ram", so private and shared QEMUs migrate to each other. */
-		PUSHF("%s,memory-backend=" VM_MEMDEV_RAM_ID, c->machine);
+		 * block's name ("pc.ram"), so private and shared QEMUs migrate to each other. */
+		const char *ram_id = vm_machine_ram_id(c->machine);
+
+		PUSHF("%s,memory-backend=%s", c->machine, ram_id);
 		PUSH("-object");
-		PUSHF("memory-backend-file,id=" VM_MEMDEV_RAM_ID ",mem-path=%s,size=%" PRIu64
-		      "M,share=on",
+		PUSHF("memory-backend-file,id=%s,mem-path=%s,size=%" PRIu64 "M,share=on", ram_id,
 		      c->mem_file, c->mem_bytes >> 20);
 		/* Timestamps on QEMU's trace lines: where a handoff's blackout goes. */
 		PUSH("-msg");
@@ -316,8 +406,12 @@ int vm_qemu_argv(const struct vm_config *c, const struct vm_launch *l, struct tg
 	PUSH("-netdev");
 	PUSHF("tap,id=net0,ifname=%s,script=no,downscript=no", c->tap);
 	PUSH("-device");
-	PUSHF("virtio-net-pci,netdev=net0,mac=%s,romfile=%s", c->mac,
-	      c->guest_announce ? "" : ",guest_announce=off");
+	if (vm_machine_kind(c->machine) == VM_MACHINE_MICROVM) /* no PCI, no option ROM */
+		PUSHF("virtio-net-device,netdev=net0,mac=%s%s", c->mac,
+		      c->guest_announce ? "" : ",guest_announce=off");
+	else
+		PUSHF("virtio-net-pci,netdev=net0,mac=%s,romfile=%s", c->mac,
+		      c->guest_announce ? "" : ",guest_announce=off");
 	if (c->kernel) {
 		PUSH("-kernel");
 		PUSH(c->kernel);
@@ -327,7 +421,7 @@ int vm_qemu_argv(const struct vm_config *c, const struct vm_launch *l, struct tg
 		}
 		PUSH("-append");
 		{
-			const char *a = c->append ? c->append : "console=ttyS0 quiet";
+			const char *a = c->append ? c->append : VM_APPEND_DEFAULT;
 
 			if (c->ip[0] && !strstr(a, "tgvm.ip="))
 				PUSHF("%s tgvm.ip=%s/%d", a, c->ip, TGVM_NET_PREFIX);

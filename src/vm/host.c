@@ -100,6 +100,16 @@ static int host_read(const char *path, struct vm_host *ret, struct tgvm_error *r
 	snprintf(ret->name, sizeof(ret->name), "%s", name);
 	snprintf(ret->address, sizeof(ret->address), "%s", addr);
 	{
+		const char *mk = json_string_value(json_object_get(j, "machine"));
+
+		if (mk && vm_machine_from_string(mk) < 0) {
+			r = tgvm_error_set(reterr, EINVAL, "host record '%s' is damaged (machine)",
+			                   path);
+			goto out;
+		}
+		snprintf(ret->machine, sizeof(ret->machine), "%s", mk ? mk : "");
+	}
+	{
 		json_t *p = json_object_get(j, "profile");
 		const char *pn = json_string_value(json_object_get(p, "name"));
 		const char *pv = json_string_value(json_object_get(p, "vendor"));
@@ -335,6 +345,8 @@ static int one_host_up(const struct vm_host *h, struct tgvm_error *reterr)
 		json_object_set_new(j, "profile",
 		                    json_pack("{s:s, s:s, s:s}", "name", h->profile, "vendor",
 		                              h->profile_vendor, "features", h->profile_features));
+	if (j && h->machine[0])
+		json_object_set_new(j, "machine", json_string(h->machine));
 	text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
 	if (!text) {
 		r = tgvm_error_set(reterr, ENOMEM, "out of memory");

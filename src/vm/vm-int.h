@@ -40,9 +40,8 @@ uint32_t vm_fnv1a(const char *s);
 
 /* The QEMU binary: $TGVM_QEMU or "qemu-system-x86_64". */
 
-/* nil-migration (vm/memdev.c): the id of the file-backed RAM object, named as
- * QEMU names its default RAM block so private and shared QEMUs interoperate. */
-#define VM_MEMDEV_RAM_ID "pc.ram"
+/* The kernel command line of a VM given a kernel and no --append. */
+#define VM_APPEND_DEFAULT "console=ttyS0 quiet"
 /* 0 when @c's memdev and mem_file agree and the file path is usable by QEMU. */
 int vm_config_check_memdev(const struct vm_config *c, struct tgvm_error *reterr);
 

@@ -322,6 +322,24 @@ static int ip_free(const struct vm_config *c, struct tgvm_error *reterr)
 	return r;
 }
 
+/* A microvm kernel under TCG gets its TSC rate on the command line (vm_tsc_early_arg()). */
+static int microvm_tsc(struct vm_config *c, struct tgvm_error *reterr)
+{
+	const char *a = c->append ? c->append : VM_APPEND_DEFAULT;
+	char arg[64], *na = NULL;
+
+	if (vm_machine_kind(c->machine) != VM_MACHINE_MICROVM || !c->kernel ||
+	    strcmp(c->accel, "tcg") || strstr(a, "tsc_early_khz="))
+		return 0;
+	if (vm_tsc_early_arg(arg, sizeof(arg)) < 0)
+		return 0; /* the kernel may still calibrate against the PIT */
+	if (asprintf(&na, "%s %s", a, arg) < 0)
+		return tgvm_error_set(reterr, ENOMEM, "out of memory");
+	free(c->append);
+	c->append = na;
+	return 0;
+}
+
 int vm_start(const struct vm_config *in, struct tgvm_error *reterr)
 {
 	struct vm_config c;
@@ -375,6 +393,10 @@ int vm_start(const struct vm_config *in, struct tgvm_error *reterr)
 		snprintf(
 		    c.accel, sizeof(c.accel), "%s",
 		    vm_accel_to_string(vm_accel_choose(c.kernel, 20000, reason, sizeof(reason))));
+	if ((r = microvm_tsc(&c, reterr)) < 0) {
+		rm_rf(dir);
+		goto out;
+	}
 	r = vm_spawn(&c, &l, 30000, NULL, reterr);
 	if (r < 0)
 		rm_rf(dir);

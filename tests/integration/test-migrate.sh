@@ -4,7 +4,9 @@
 # TCG guest between two simulated hosts: a refused migration (unknown host, a
 # feature the destination lacks), a destination killed during precopy, a
 # cancel, then a successful migration; after each failure the VM must still
-# run on its source and no QEMU, tap or namespace may be left behind.
+# run on its source and no QEMU, tap or namespace may be left behind. Then the
+# same guest on the microvm machine kind (virtio-mmio NIC) moves by precopy
+# there and back with its memory intact.
 set -uo pipefail
 T=${TGVM:?}
 # The bundled guest (built by scripts/build-guest.sh into the cache).
@@ -276,6 +278,18 @@ cat "$TGVM_STATE_DIR/pc-break.err" >&2; python3 -c "import json; j=json.load(ope
 check "postcopy, link down after the switch: recovered and completed" "[ $rc = 0 ] && src_ok $A && python3 -c \"import json,sys; j=json.load(open('$TGVM_STATE_DIR/pc-break.json')); sys.exit(0 if j['status']=='completed' and j['postcopy_used'] and j['postcopy_recovery_attempts'] >= 1 else 1)\""
 after4=$(mw verify)
 check "postcopy recovery: memory intact, same boot" "grep -q 'MEMWRITER ok' <<<\"\$after4\" && [ \"\$(field boot_id <<<\"\$after4\")\" = \"\$(field boot_id <<<\"\$before\")\" ]"
+# The microvm kind: no PCI bus, the guest's init loads virtio_mmio for its NIC.
+"$T" vm stop $VM
+"$T" vm start $VM --host $A --mem 128M --machine microvm \
+  --workload udp-responder,memwriter:--mib=16:--rate=20 >/dev/null 2>&1
+ip=$("$T" vm list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["ip"])')
+check "microvm guest boots and answers on its virtio-mmio NIC" "src_ok $A && answers 90 && grep -q '\"machine\": \"microvm\"' $TGVM_STATE_DIR/vms/$VM/config.json"
+for _ in $(seq 1 30); do before=$(mw status); grep -q 'MEMWRITER status' <<<"$before" && break; sleep 1; done
+out=$("$T" migrate $VM --to $B --json); rc=$?
+check "microvm precopy succeeds, blackouts measured" "[ $rc = 0 ] && src_ok $B && answers 30 && jq_ \"d=j['downtime']; sys.exit(0 if d['vcpu_blackout_ms'] is not None and d['network_blackout_ms'] is not None else 1)\" <<<\"\$out\""
+"$T" migrate $VM --to $A >/dev/null; rc=$?
+after=$(mw verify)
+check "microvm: back again, memory intact, same boot" "[ $rc = 0 ] && src_ok $A && grep -q 'MEMWRITER ok' <<<\"\$after\" && [ \"\$(field boot_id <<<\"\$(mw status)\")\" = \"\$(field boot_id <<<\"\$before\")\" ]"
 "$T" vm stop $VM
 "$T" host down $A $B >/dev/null
 check "nothing left" "[ \"\$(qemus)\" = 0 ] && ! ip netns list | grep -q '^$P$A\\|^$P$B'"

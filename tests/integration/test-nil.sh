@@ -7,8 +7,10 @@
 # 1 MiB moves, a second and a concurrent handoff are refused, a destination
 # frozen and killed mid-handoff leaves the VM on the source with its memory
 # intact); then a guest in private RAM decoupled, recoupled and moved with
-# --mode nil. After each step the guest's pattern verifies, its boot id
-# holds and its counter grows.
+# --mode nil; then the same on the microvm machine kind (virtio-mmio), whose
+# handoff carries under 128 KiB, and a move to a host of another kind is
+# refused. After each step the guest's pattern verifies, its boot id holds
+# and its counter grows.
 set -uo pipefail
 T=${TGVM:?}
 guest_dir=${TGVM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tgvm}/guest
@@ -23,13 +25,14 @@ export TGVM_CACHE_DIR=${TGVM_CACHE_DIR:-$HOME/.cache/tgvm}
 export TGVM_ACCEL=tcg
 export TGVM_NETNS_PREFIX=tgvm$$-
 P=$TGVM_NETNS_PREFIX
-A=nil-a B=nil-b C=nil-c VM=nil-vm$$
+A=nil-a B=nil-b C=nil-c D=nil-d VM=nil-vm$$
 inv=$TGVM_STATE_DIR/inventory.json
 cat >"$inv" <<EOF
 {"hosts": [{"name": "$A", "profile": "EPYC-Rome-v2"},
            {"name": "$B", "profile": "EPYC-Milan-v1"},
-           {"name": "$C", "profile": "EPYC-Milan-v1"}],
- "memdevs": [{"name": "cxl0", "capacity": "512M", "hosts": ["$A", "$B"]},
+           {"name": "$C", "profile": "EPYC-Milan-v1"},
+           {"name": "$D", "profile": "EPYC-Milan-v1", "machine": "pc"}],
+ "memdevs": [{"name": "cxl0", "capacity": "512M", "hosts": ["$A", "$B", "$D"]},
              {"name": "cxl1", "capacity": "192M", "hosts": ["$C"]}]}
 EOF
 fail=0
@@ -105,7 +108,7 @@ start_vm $A 8 --memdev cxl0
 check "guest on the device: memwriter answers" "[ -n \"$boot_id\" ] && intact"
 
 out=$("$T" migrate $VM --to $C --mode shared 2>&1); rc=$?
-check "handoff to a host off the device is refused with the reason" "[ $rc = 1 ] && grep -q \"host '$C' cannot map memory device 'cxl0' (shared by hosts $A, $B)\" <<<\"\$out\" && on $A cxl0"
+check "handoff to a host off the device is refused with the reason" "[ $rc = 1 ] && grep -q \"host '$C' cannot map memory device 'cxl0' (shared by hosts $A, $B, $D)\" <<<\"\$out\" && on $A cxl0"
 
 # Destination frozen mid-handoff (test hook), then killed: the VM stays on A.
 TGVM_TEST_FAULT=handoff-freeze-destination "$T" migrate $VM --to $B --mode shared >/dev/null 2>&1 &
@@ -172,8 +175,21 @@ check "--mode nil: VM on $B in private RAM" "on $B ''"
 check "--mode nil: memory intact" "intact"
 check "--mode nil: nothing left on the device" "[ -z \"\$(ls /dev/shm/${P}memdev-cxl0)\" ]"
 
+# The microvm kind: private RAM, --mode nil, then a handoff with its sections.
 "$T" vm stop $VM
-"$T" host down $A $B $C
-check "nothing left" "[ \"\$(qemus)\" = 0 ] && ! ip netns list | grep -q '^$P$A\\|^$P$B'"
+start_vm $A 8 --machine microvm
+check "microvm guest (virtio-mmio NIC): memwriter answers" "[ -n \"$boot_id\" ] && intact && grep -q '\"machine_kind\": \"microvm\"' \"$TGVM_STATE_DIR/vms/$VM/config.json\""
+out=$("$T" migrate $VM --to $B --mode nil --json); rc=$?
+check "microvm --mode nil: decouple, handoff, recouple" "[ $rc = 0 ] && on $B '' && intact"
+"$T" migrate $VM --decouple cxl0 >/dev/null
+out=$("$T" migrate $VM --to $A --mode shared --breakdown --json); rc=$?
+check "microvm handoff: under 128 KiB, its sections listed with save and load times, no PCI" "[ $rc = 0 ] && on $A cxl0 && intact && jq_ \"
+s=j['breakdown']['sections']; names=[x['section'] for x in s]
+sys.exit(0 if 0 < j['stream_bytes'] < 131072 and any('virtio-mmio' in n for n in names) and not any('pci' in n.lower() for n in names) and all(x['load_ms'] is not None for x in s if x['section']!='ram') else 1)\" <<<\"\$out\""
+out=$("$T" migrate $VM --to $D --mode shared 2>&1); rc=$?
+check "a move to a host of another machine kind is refused with the reason" "[ $rc = 1 ] && grep -q \"VM '$VM' is a microvm VM and host '$D' runs pc VMs\" <<<\"\$out\" && on $A cxl0 && intact"
+"$T" vm stop $VM
+"$T" host down $A $B $C $D
+check "nothing left" "[ \"\$(qemus)\" = 0 ] && ! ip netns list | grep -q '^$P$A\\|^$P$B\\|^$P$D'"
 check "host down removes the emptied device directory" "! ls -d /dev/shm/${P}memdev-* 2>/dev/null"
 exit $fail

@@ -193,6 +193,20 @@ static void test_inventory(void **state)
 	    load_inv(db, "{\"hosts\": [{\"name\": \"a\", \"profile\": \"Old-v1\", \"count\": -3}]}",
 	             &err, &r);
 	assert_int_equal(r, -EINVAL);
+	/* "machine": the kind of the host's VMs; only q35, pc, microvm */
+	inv = load_inv(db,
+	               "{\"hosts\": [{\"name\": \"a\", \"profile\": \"Old-v1\", \"machine\": "
+	               "\"microvm\"}, {\"name\": \"b\", \"profile\": \"Old-v1\"}]}",
+	               &err, &r);
+	assert_int_equal(r, 0);
+	assert_string_equal(inv->hosts[0].machine, "microvm");
+	assert_string_equal(inv->hosts[1].machine, "");
+	tgvm_inventory_free(inv);
+	inv = load_inv(
+	    db, "{\"hosts\": [{\"name\": \"a\", \"profile\": \"Old-v1\", \"machine\": \"isapc\"}]}",
+	    &err, &r);
+	assert_int_equal(r, -EINVAL);
+	assert_non_null(strstr(err.msg, "\"machine\" must be"));
 	inv = load_inv(db, "{\"hosts\": []}", &err, &r);
 	assert_int_equal(r, -EINVAL);
 	inv = load_inv(db, "[1,2]", &err, &r);

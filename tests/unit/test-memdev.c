@@ -212,7 +212,7 @@ static void test_qemu_argv(void **state)
 	tgvm_strv_init(&v);
 	assert_int_equal(vm_qemu_argv(&c, &l, &v, &err), 0);
 	for (size_t i = 0; i < v.n; i++) {
-		if (!strcmp(v.v[i], VM_MACHINE_DEFAULT ",memory-backend=pc.ram"))
+		if (!strcmp(v.v[i], "q35,sata=off,smbus=off,memory-backend=pc.ram"))
 			machine = true;
 		if (!strcmp(v.v[i], "memory-backend-file,id=pc.ram,mem-path=/dev/shm/d/v.ram,"
 		                    "size=128M,share=on"))
@@ -233,6 +233,102 @@ static void test_qemu_argv(void **state)
 	json_object_set_new(j, "mem_file", json_string("/dev/shm/a,b"));
 	assert_int_equal(vm_config_from_json(j, &back, &err), -EINVAL);
 	json_decref(j);
+	vm_config_release(&c);
+}
+
+static bool strv_has(const struct tgvm_strv *v, const char *s)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (!strcmp(v->v[i], s))
+			return true;
+	return false;
+}
+
+static bool strv_has_prefix(const struct tgvm_strv *v, const char *s)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (!strncmp(v->v[i], s, strlen(s)))
+			return true;
+	return false;
+}
+
+/* Machine kinds: each kind's -machine and NIC; microvm has no PCI (its NIC is
+ * virtio-mmio) and boots no disk image; config.json records the kind, and a
+ * config from before "machine_kind" existed still loads. */
+static void test_machine_kinds(void **state)
+{
+	static const struct {
+		const char *kind, *machine, *nic;
+	} want[] = {
+	    {"q35", "q35,sata=off,smbus=off", "virtio-net-pci,"},
+	    {"pc", "pc", "virtio-net-pci,"},
+	    {"microvm", "microvm", "virtio-net-device,"},
+	};
+	struct vm_launch l = {.dir = "/run/x"};
+	struct tgvm_error err = {0};
+
+	(void)state;
+	/* RAM on a device keeps the machine's own RAM block name (private <-> shared) */
+	assert_string_equal(vm_machine_ram_id("q35,sata=off"), "pc.ram");
+	assert_string_equal(vm_machine_ram_id("microvm"), "microvm.ram");
+	assert_int_equal(vm_machine_from_string("isapc"), -EINVAL);
+	assert_int_equal(vm_machine_kind("q35,sata=off"), VM_MACHINE_Q35);
+	assert_int_equal(vm_machine_kind("pc-i440fx-10.0"), -EINVAL);
+	assert_int_equal(vm_machine_kind("microvm"), VM_MACHINE_MICROVM);
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+		struct vm_config c, back;
+		struct tgvm_strv v;
+		json_t *j;
+
+		vm_config_init(&c);
+		snprintf(c.name, sizeof(c.name), "v");
+		snprintf(c.host, sizeof(c.host), "a");
+		c.kernel = strdup("/proc/self/exe");
+		snprintf(c.machine, sizeof(c.machine), "%s",
+		         vm_machine_qemu(vm_machine_from_string(want[i].kind)));
+		assert_int_equal(vm_config_finish(&c, &err), 0);
+		tgvm_strv_init(&v);
+		assert_int_equal(vm_qemu_argv(&c, &l, &v, &err), 0);
+		assert_true(strv_has(&v, want[i].machine));
+		assert_true(strv_has_prefix(&v, want[i].nic));
+		assert_false(strv_has_prefix(
+		    &v, !strcmp(want[i].kind, "microvm") ? "virtio-net-pci" : "virtio-net-device"));
+		tgvm_strv_release(&v);
+		j = vm_config_to_json(&c);
+		assert_string_equal(json_string_value(json_object_get(j, "machine_kind")),
+		                    want[i].kind);
+		assert_int_equal(vm_config_from_json(j, &back, &err), 0);
+		assert_string_equal(back.machine, want[i].machine);
+		vm_config_release(&back);
+		/* an older config: no "machine_kind" */
+		json_object_del(j, "machine_kind");
+		assert_int_equal(vm_config_from_json(j, &back, &err), 0);
+		assert_string_equal(back.machine, want[i].machine);
+		vm_config_release(&back);
+		/* a kind that contradicts the machine is refused */
+		json_object_set_new(j, "machine_kind",
+		                    json_string(strcmp(want[i].kind, "pc") ? "pc" : "q35"));
+		assert_int_equal(vm_config_from_json(j, &back, &err), -EINVAL);
+		json_decref(j);
+		/* microvm: a disk image cannot boot */
+		if (!strcmp(want[i].kind, "microvm")) {
+			free(c.kernel);
+			c.kernel = NULL;
+			c.disk = strdup("/proc/self/exe");
+			assert_int_equal(vm_config_finish(&c, &err), -EINVAL);
+			assert_non_null(strstr(err.msg, "no firmware that reads disks"));
+		}
+		vm_config_release(&c);
+	}
+	struct vm_config c;
+
+	vm_config_init(&c);
+	snprintf(c.name, sizeof(c.name), "v");
+	snprintf(c.host, sizeof(c.host), "a");
+	c.kernel = strdup("/proc/self/exe");
+	snprintf(c.machine, sizeof(c.machine), "isapc");
+	assert_int_equal(vm_config_finish(&c, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "unknown machine 'isapc'"));
 	vm_config_release(&c);
 }
 
@@ -292,6 +388,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_capacity_and_leases, setup, teardown),
 	    cmocka_unit_test(test_qemu_argv),
 	    cmocka_unit_test(test_guest_announce),
+	    cmocka_unit_test(test_machine_kinds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
