@@ -2691,6 +2691,31 @@ static int propagate_caps(struct scan_file *sf)
 					done[fi] = 1;
 					cand[nc++] = (uint32_t)fi;
 				}
+		/* and their direct callers: "used_accel = best(cpuinfo_init())"
+		 * keeps what a cpuid function returned in a variable the caller
+		 * writes (a dispatch table's index, a flag) */
+		for (size_t k = 0, n0 = nc; round == 0 && k < n0; k++) {
+			size_t lo = 0, hi = sf->nrefs;
+			uint64_t start = sf->funcs[cand[k]].start;
+
+			while (lo < hi) {
+				size_t mid = lo + (hi - lo) / 2;
+
+				if (sf->refs[mid].to < start)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			for (size_t i = lo; i < sf->nrefs && sf->refs[i].to == start; i++) {
+				int fi =
+				    sf->refs[i].lea ? -1 : scan_func_index(sf, sf->refs[i].from);
+
+				if (fi >= 0 && !done[fi]) {
+					done[fi] = 1;
+					cand[nc++] = (uint32_t)fi;
+				}
+			}
+		}
 
 		for (size_t c = upto; c < before; c++) {
 			size_t lo = 0, hi = sf->ndrefs;
@@ -2948,13 +2973,13 @@ static int func_guard_ranges(struct scan_file *sf, size_t fi, bool full)
 	    strtoull(getenv("TGVM_TRACE_FN"), NULL, 16) == sf->funcs[fi].start)
 		for (size_t b = 0; b < sf->g.nblocks; b++)
 			fprintf(stderr,
-			        "TRACE gblk %zu %llx check=%d guarded=%d idom=%d succ=%d,%d "
+			        "TRACE gblk %zu %llx check=%d sel=%d guarded=%d idom=%d succ=%d,%d "
 			        "npred=%u val=%x weak=%x\n",
 			        b, (unsigned long long)sf->g.insns[sf->g.blocks[b].first].addr,
-			        sf->g.blocks[b].check, sf->g.blocks[b].guarded,
-			        (int)sf->g.blocks[b].idom, (int)sf->g.blocks[b].succ[0],
-			        (int)sf->g.blocks[b].succ[1], sf->g.blocks[b].npred, a.in[b].val,
-			        a.in[b].weak);
+			        sf->g.blocks[b].check, sf->g.blocks[b].select,
+			        sf->g.blocks[b].guarded, (int)sf->g.blocks[b].idom,
+			        (int)sf->g.blocks[b].succ[0], (int)sf->g.blocks[b].succ[1],
+			        sf->g.blocks[b].npred, a.in[b].val, a.in[b].weak);
 	for (size_t b = 0; b < sf->g.nblocks; b++)
 		n += (sf->g.blocks[b].guarded || sf->g.blocks[b].check || sf->g.blocks[b].select) +
 		     sf->g.blocks[b].check;
@@ -3273,6 +3298,25 @@ static uint64_t data_guarded(struct scan_file *sf, size_t fi, int depth)
  * count. A search nested in another treats the other's functions as ways in
  * from outside (no answer from an unfinished search is trusted).
  */
+/*
+ * The "entered from outside" rule: an entry point, a constructor or an ifunc
+ * resolver is always a way in. A program's exported function is one only for
+ * the plugins it loads; within the image it is entered from its callers, so
+ * it is guarded when the image calls it and every caller is guarded. A
+ * library's exported function is its API: always a way in (the programs that
+ * call it are judged with the library's conditions).
+ */
+static bool entry_from_outside(const struct scan_file *sf, size_t fi)
+{
+	const struct scan_func *fn = &sf->funcs[fi];
+
+	if (!(fn->flags & SCAN_FN_ENTRY))
+		return false;
+	return !sf->res->program || !(fn->flags & SCAN_FN_EXPORTED) ||
+	       (fn->flags & SCAN_FN_RESOLVER) ||
+	       scan_u64_sorted_has(sf->elf.entries, sf->elf.nentries, fn->start);
+}
+
 static bool func_guarded(struct scan_file *sf, size_t fi, int depth)
 {
 	struct scan_func *fn = &sf->funcs[fi];
@@ -3290,7 +3334,7 @@ static bool func_guarded(struct scan_file *sf, size_t fi, int depth)
 
 	if (fn->flags & SCAN_FN_RESOLVED)
 		return fn->flags & SCAN_FN_GUARDED;
-	if ((fn->flags & (SCAN_FN_VISITING | SCAN_FN_ENTRY)) || depth > 32)
+	if ((fn->flags & SCAN_FN_VISITING) || entry_from_outside(sf, fi) || depth > 32)
 		return false;
 	qid = ++sf->guard_qid;
 	/* depth first over callers, so that a way in from outside, when there
@@ -3336,7 +3380,7 @@ static bool func_guarded(struct scan_file *sf, size_t fi, int depth)
 
 		if (!cur->data_done) {
 			cur->data_done = true;
-			if (sf->funcs[g].flags & SCAN_FN_ENTRY) {
+			if (entry_from_outside(sf, g)) {
 				root = true;
 				break;
 			}
@@ -3576,7 +3620,12 @@ static int classify_func(struct scan_file *sf, size_t fi)
 		wk = fn->guard_kind;
 		waddr = fn->guard_addr;
 		gs = scan_elf_symbol_near(&sf->elf, waddr);
-		if (wk == SCAN_G_CALLER)
+		if (wk == SCAN_G_CALLER && (fn->flags & SCAN_FN_EXPORTED))
+			snprintf(wdetail, sizeof(wdetail),
+			         "exported, but every caller in the program is guarded (rule: "
+			         "entered from outside), e.g. %s at 0x%llx",
+			         gs ? gs->name : "?", (unsigned long long)waddr);
+		else if (wk == SCAN_G_CALLER)
 			snprintf(wdetail, sizeof(wdetail),
 			         "only reached from guarded code, e.g. %s at 0x%llx",
 			         gs ? gs->name : "?", (unsigned long long)waddr);
@@ -3660,6 +3709,22 @@ static int classify_func(struct scan_file *sf, size_t fi)
 					why = "no CPU check dominates it on some path";
 				if (probe_insn(sf, k))
 					continue;
+				if (func_dead(sf, fi)) {
+					/* no way in: not an entry, exported, constructor
+					 * or resolver, its address nowhere in data, and no
+					 * live code calls it or takes its address. Either
+					 * it never runs or a way in escaped the analysis:
+					 * unknown, not required. */
+					r = scan_result_use(
+					    sf, f, SCAN_C_UNKNOWN, si->addr,
+					    "unknown: no way into its function was "
+					    "found (rule: dead code; no entry, export, "
+					    "data reference or live caller)",
+					    SCAN_G_NONE, 0);
+					if (r < 0)
+						goto out;
+					continue;
+				}
 				if (!roots_done) {
 					roots_done = true;
 					if ((r = func_roots(sf, fi, &always, &names, &root_why)) <

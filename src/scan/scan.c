@@ -21,6 +21,7 @@
 static const char *const class_names[TGVM_SCAN_CLASS__MAX] = {
     [TGVM_SCAN_REQUIRED] = "required",
     [TGVM_SCAN_GUARDED] = "guarded",
+    [TGVM_SCAN_UNKNOWN] = "unknown",
 };
 
 const char *tgvm_scan_class_to_string(enum tgvm_scan_class c)
@@ -628,22 +629,28 @@ static int finish(struct tgvm_scan_report *rep)
 		                            res->isa_needed,
 		                            res->req,
 		                            res->grd,
+		                            res->unk,
 		                            res->code_bytes,
 		                            res->insns,
 		                            res->segments[0] ? res->segments : NULL};
 		tgvm_featureset_minus(&rep->files[rep->nfiles - 1].guarded, &res->req);
+		tgvm_featureset_minus(&rep->files[rep->nfiles - 1].unknown, &res->req);
+		tgvm_featureset_minus(&rep->files[rep->nfiles - 1].unknown, &res->grd);
 		for (size_t k = 0; k < res->nfindings; k++) {
 			const struct scan_finding *fd = &res->findings[k];
 
 			rep->ev[rep->nev++] = (struct tgvm_scan_evidence){
 			    fd->feature,
-			    fd->cls == SCAN_C_REQUIRED ? TGVM_SCAN_REQUIRED : TGVM_SCAN_GUARDED,
+			    fd->cls == SCAN_C_REQUIRED  ? TGVM_SCAN_REQUIRED
+			    : fd->cls == SCAN_C_UNKNOWN ? TGVM_SCAN_UNKNOWN
+			                                : TGVM_SCAN_GUARDED,
 			    res->path,
 			    fd->symbol,
 			    fd->near,
 			    fd->addr,
 			    fd->insn,
-			    fd->cls == SCAN_C_REQUIRED ? NULL : scan_guard_kind_to_string(fd->guard_kind),
+			    fd->cls != SCAN_C_GUARDED ? NULL
+			                              : scan_guard_kind_to_string(fd->guard_kind),
 			    fd->guard_addr,
 			    fd->detail};
 		}
