@@ -395,6 +395,84 @@ static int reg_index(ZydisRegister r)
 	return reg_index_table[r];
 }
 
+#define CALLER_SAVED  0x0fc7u /* rax rcx rdx rsi rdi r8-r11 */
+#define CLOBBER_DEPTH 8
+
+/*
+ * The caller-saved registers a direct call to function @fi may change: those
+ * its instructions write (hidden operands included: cpuid, syscall, rep movs,
+ * mul) and those of the functions it calls or tail-jumps to, transitively.
+ * GCC's interprocedural register allocation keeps a value in r9 across a call
+ * to a local function that leaves r9 alone (zstd's bmi2 flag). Any doubt (an
+ * extent unknown, an indirect call or jump, a call outside the known
+ * functions, a cycle, an undecodable byte, a deep chain) answers all of them.
+ * Memoised per function; O(its code) once.
+ */
+static uint16_t func_clobbers(struct scan_file *sf, size_t fi, int depth)
+{
+	struct scan_func *fn = &sf->funcs[fi];
+	uint64_t start = fn->start, end = fn->end;
+	uint16_t m = 0;
+
+	if (fn->flags & SCAN_FN_CLOBSET)
+		return fn->clobbers;
+	if ((fn->flags & SCAN_FN_CLOBBUSY) || depth > CLOBBER_DEPTH || !end || end <= start ||
+	    end - start > (1u << 16))
+		return CALLER_SAVED;
+	fn->flags |= SCAN_FN_CLOBBUSY;
+	for (uint64_t pc = start; pc < end && m != CALLER_SAVED;) {
+		ZydisDecodedInstruction in;
+		ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+		ZydisDecoderContext ctx;
+		size_t avail;
+		const uint8_t *p = scan_elf_code(&sf->elf, pc, &avail);
+		bool rel;
+		uint64_t t = 0;
+
+		if (!p ||
+		    !ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&sf->dec, &ctx, p, avail, &in)) ||
+		    !ZYAN_SUCCESS(
+		        ZydisDecoderDecodeOperands(&sf->dec, &ctx, &in, ops, in.operand_count))) {
+			m = CALLER_SAVED;
+			break;
+		}
+		for (uint8_t k = 0; k < in.operand_count; k++) {
+			int r;
+
+			if (ops[k].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+			    (ops[k].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) &&
+			    (r = reg_index(ops[k].reg.value)) >= 0)
+				m |= (uint16_t)(1u << r) & CALLER_SAVED;
+		}
+		rel = in.operand_count_visible >= 1 &&
+		      ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && ops[0].imm.is_relative;
+		if (rel)
+			t = pc + in.length + (uint64_t)ops[0].imm.value.s;
+		if (in.meta.category == ZYDIS_CATEGORY_CALL ||
+		    ((in.meta.category == ZYDIS_CATEGORY_UNCOND_BR ||
+		      in.meta.category == ZYDIS_CATEGORY_COND_BR) &&
+		     (!rel || t < start || t >= end))) {
+			int ci = rel ? scan_func_at(sf, t) : -1;
+
+			if (ci < 0 || (size_t)ci == fi) {
+				m = ci < 0 ? CALLER_SAVED : m;
+			} else {
+				m |= func_clobbers(sf, (size_t)ci, depth + 1);
+				fn = &sf->funcs[fi];
+			}
+		}
+		pc += in.length;
+	}
+	fn = &sf->funcs[fi];
+	fn->flags &= ~SCAN_FN_CLOBBUSY;
+	/* an answer cut short by a cycle or the depth is not kept */
+	if (depth == 0 || m == CALLER_SAVED) {
+		fn->clobbers = m;
+		fn->flags |= SCAN_FN_CLOBSET;
+	}
+	return m;
+}
+
 static uint16_t new_origin(struct ana *a, int kind, uint64_t addr, int cap, const char *name)
 {
 	for (size_t i = 0; i < a->norgs; i++)
@@ -840,13 +918,18 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 			else if (name_in(n, cap_val_funcs, ARRAY_SIZE(cap_val_funcs)))
 				cr = T_VAL;
 		}
-		/* caller-saved registers: rax rcx rdx rsi rdi r8-r11 */
-		s->val &= ~0x0fc7u & ~(1u << FLAGS_BIT);
-		s->ptr &= ~0x0fc7u;
-		s->weak &= ~0x0fc7u;
-		s->bigptr &= ~0x0fc7u;
-		s->zero &= ~0x0fc7u;
-		s->konst &= ~0x0fc7u;
+		/* caller-saved registers: rax rcx rdx rsi rdi r8-r11, fewer when the
+		 * callee is known to leave some alone */
+		uint32_t cl = CALLER_SAVED;
+
+		if (si->kind == SCAN_I_CALL && in->callee >= 0 && (size_t)in->callee != a->fi)
+			cl = func_clobbers(a->sf, (size_t)in->callee, 0) | 1u;
+		s->val &= ~cl & ~(1u << FLAGS_BIT);
+		s->ptr &= ~cl;
+		s->weak &= ~cl;
+		s->bigptr &= ~cl;
+		s->zero &= ~cl;
+		s->konst &= ~cl;
 		if (cr) {
 			uint16_t o = new_origin(a, 3, si->addr, -1, n);
 

@@ -209,6 +209,7 @@ struct scan_func {
 	uint32_t entry_stk;  /* stack arguments (bit i: entry rsp+8*(i+1)) likewise */
 	uint32_t entry_zero; /* registers (bits 0-15) and stack arguments (bit 16+i) every
 				caller passes as 0 */
+	uint16_t clobbers;   /* caller-saved registers a call to it may change (SCAN_FN_CLOBSET) */
 };
 
 #define SCAN_FN_DECODED   (1u << 0)
@@ -230,6 +231,8 @@ struct scan_func {
 #define SCAN_FN_MAYCAP    (1u << 16) /* may return a capability (see may_cap) */
 #define SCAN_FN_CAPBASE   (1u << 17) /* runs cpuid or rdssp, or reads fs */
 #define SCAN_FN_EXPORTED  (1u << 18) /* a dynamic symbol names it (also sets ENTRY) */
+#define SCAN_FN_CLOBSET   (1u << 19) /* clobbers computed */
+#define SCAN_FN_CLOBBUSY  (1u << 20) /* clobbers being computed */
 
 /* The bit of a function's displacement filter that @disp sets. */
 static inline uint64_t scan_disp_bit(int64_t disp)
