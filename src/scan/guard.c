@@ -3368,7 +3368,110 @@ static uint64_t data_guarded(struct scan_file *sf, size_t fi, int depth)
 	return via;
 }
 
-#define GUARD_SEARCH_MAX 1024 /* functions one search may visit */
+#define GUARD_SEARCH_MAX  1024 /* functions one search may visit */
+#define COMPARE_INSNS_MAX 64   /* instructions lea_only_compared() follows */
+
+/*
+ * Is the address that "lea reg, [func]" at @site takes only ever compared
+ * ("if (_M_func == &__x86_rdseed)"), never called, stored or handed on? A
+ * small search forward over the instructions of the function (both sides of
+ * each branch) until every path overwrites the register (any part of it) or
+ * leaves it dead: reads other than cmp, a call that may take it as an
+ * argument, a return of it, an indirect jump or too long a search say no.
+ * Such a reference is no way into the function.
+ */
+static bool lea_only_compared(struct scan_file *sf, uint64_t site)
+{
+	uint64_t todo[COMPARE_INSNS_MAX], seen[COMPARE_INSNS_MAX];
+	size_t ntodo = 0, nseen = 0, steps = 0;
+	ZydisDecodedInstruction in;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	ZydisDecoderContext ctx;
+	const uint8_t *p;
+	size_t avail;
+	int reg, fi = scan_func_index(sf, site);
+
+	if (fi < 0 || !(p = scan_elf_code(&sf->elf, site, &avail)) ||
+	    !ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&sf->dec, &ctx, p, avail, &in)) ||
+	    !ZYAN_SUCCESS(
+	        ZydisDecoderDecodeOperands(&sf->dec, &ctx, &in, ops, in.operand_count_visible)) ||
+	    in.mnemonic != ZYDIS_MNEMONIC_LEA || ops[0].type != ZYDIS_OPERAND_TYPE_REGISTER ||
+	    (reg = reg_index(ops[0].reg.value)) < 0)
+		return false;
+	todo[ntodo++] = site + in.length;
+	while (ntodo) {
+		uint64_t pc = todo[--ntodo];
+		bool dead = false;
+
+		for (size_t k = 0; k < nseen; k++)
+			if (seen[k] == pc)
+				dead = true;
+		while (!dead) {
+			bool rd = false, wr = false, rel;
+			uint64_t t = 0;
+
+			if (++steps > COMPARE_INSNS_MAX || nseen == COMPARE_INSNS_MAX)
+				return false;
+			seen[nseen++] = pc;
+			if (scan_func_index(sf, pc) != fi ||
+			    !(p = scan_elf_code(&sf->elf, pc, &avail)) ||
+			    !ZYAN_SUCCESS(
+			        ZydisDecoderDecodeInstruction(&sf->dec, &ctx, p, avail, &in)) ||
+			    !ZYAN_SUCCESS(ZydisDecoderDecodeOperands(&sf->dec, &ctx, &in, ops,
+			                                             in.operand_count)))
+				return false;
+			for (uint8_t k = 0; k < in.operand_count; k++) {
+				const ZydisDecodedOperand *o = &ops[k];
+
+				if (o->type == ZYDIS_OPERAND_TYPE_REGISTER &&
+				    reg_index(o->reg.value) == reg) {
+					/* a conditional write (cmov) keeps the address on
+					 * one side */
+					rd |= (o->actions & (ZYDIS_OPERAND_ACTION_MASK_READ |
+					                     ZYDIS_OPERAND_ACTION_CONDWRITE)) != 0;
+					wr |= (o->actions & ZYDIS_OPERAND_ACTION_WRITE) != 0;
+				} else if (o->type == ZYDIS_OPERAND_TYPE_MEMORY &&
+				           (reg_index(o->mem.base) == reg ||
+				            reg_index(o->mem.index) == reg)) {
+					rd = true;
+				}
+			}
+			if (rd && in.mnemonic != ZYDIS_MNEMONIC_CMP)
+				return false;
+			if (wr && !rd)
+				break; /* overwritten: dead on this path */
+			if (in.meta.category == ZYDIS_CATEGORY_RET)
+				return reg != 0; /* rax is what it returns */
+			if (in.meta.category == ZYDIS_CATEGORY_CALL) {
+				/* an argument register may hand the address on */
+				if (reg == 2 || reg == 1 || reg == 6 || reg == 7 || reg == 8 ||
+				    reg == 9)
+					return false;
+				if (reg == 0 || reg == 10 || reg == 11)
+					break; /* clobbered by the call */
+			}
+			rel = in.operand_count_visible >= 1 &&
+			      ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && ops[0].imm.is_relative;
+			if (rel)
+				t = pc + in.length + (uint64_t)ops[0].imm.value.s;
+			if (in.meta.category == ZYDIS_CATEGORY_UNCOND_BR) {
+				if (!rel)
+					return false;
+				pc = t;
+				continue;
+			}
+			if (in.meta.category == ZYDIS_CATEGORY_COND_BR) {
+				if (!rel || ntodo == COMPARE_INSNS_MAX)
+					return false;
+				todo[ntodo++] = t;
+			}
+			if (in.mnemonic == ZYDIS_MNEMONIC_UD2 || in.mnemonic == ZYDIS_MNEMONIC_HLT)
+				break;
+			pc += in.length;
+		}
+	}
+	return true;
+}
 
 /*
  * Is every way into function @fi guarded? Searches backwards from @fi over
@@ -3502,6 +3605,8 @@ static bool func_guarded(struct scan_file *sf, size_t fi, int depth)
 			root = true;
 		} else if ((size_t)ci == g || func_dead(sf, (size_t)ci)) {
 			continue;
+		} else if (sf->refs[i].lea && lea_only_compared(sf, sf->refs[i].site)) {
+			continue; /* "if (fp == &impl)": no way in */
 		} else if (site_guarded(sf, (size_t)ci, sf->refs[i].site, sf->refs[i].lea, &chk)) {
 			any_guard = true;
 			cur = &st[nst - 1];

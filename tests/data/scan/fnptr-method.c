@@ -3,9 +3,11 @@
  * reached through a function pointer kept in an object (a random-number
  * device that picks RDSEED, RDRAND or a software generator when it is
  * constructed, as C++ standard libraries do, and calls it through the pointer
- * later). The checks follow a vendor test; the choice between two RDSEED
+ * later); another method only compares the pointer with them. The checks
+ * follow a vendor test; the choice between two RDSEED
  * variants (one falling back to RDRAND by a direct call) is a cmov. Both are
- * guarded. */
+ * guarded. Built with -DCOMPARE_THEN_CALL, the compared address is also
+ * called without a check: RDRAND is then required. */
 #include <cpuid.h>
 #include <immintrin.h>
 #include <stdio.h>
@@ -90,6 +92,23 @@ __attribute__((noinline)) static void rnd_init(struct rnd *r, int want_hw)
 	}
 }
 
+/* Another method compares the pointer with the hardware sources (as
+ * std::random_device::entropy() does): an address compared is no way in. */
+__attribute__((noinline)) static double rnd_entropy(const struct rnd *r)
+{
+#ifdef COMPARE_THEN_CALL
+	/* the negative control: the address compared is also called, unguarded */
+	unsigned int (*f)(void *) = hw_rdrand;
+
+	__asm__("" : "+r"(f));
+	if (r->func != f)
+		return f(NULL) ? 1.0 : 2.0;
+#endif
+	if (r->func == hw_rdseed || r->func == hw_rdseed_rdrand || r->func == hw_rdrand)
+		return 0.0;
+	return r->func == sw_rand ? 0.0 : 32.0;
+}
+
 /* The method: call whatever the constructor chose. */
 __attribute__((noinline)) static unsigned int rnd_get(struct rnd *r)
 {
@@ -107,7 +126,7 @@ int main(int argc, char **argv)
 	rnd_init(r, argc < 5);
 	for (int i = 0; i < 4; i++)
 		x |= rnd_get(r) & 0;
-	printf("%u\n", x);
+	printf("%u %g\n", x, rnd_entropy(r));
 	free(r);
 	return 0;
 }
