@@ -34,7 +34,14 @@ struct tgvm_scan_options {
 	void *progress_ud;
 };
 
-enum tgvm_scan_class { TGVM_SCAN_REQUIRED, TGVM_SCAN_GUARDED, TGVM_SCAN_CLASS__MAX };
+/* UNKNOWN: the scan could not tell whether the use can run without a CPU
+ * check (the evidence's detail says why); neither required nor guarded. */
+enum tgvm_scan_class {
+	TGVM_SCAN_REQUIRED,
+	TGVM_SCAN_GUARDED,
+	TGVM_SCAN_UNKNOWN,
+	TGVM_SCAN_CLASS__MAX
+};
 const char *tgvm_scan_class_to_string(enum tgvm_scan_class c); /* "required" */
 
 /* One use of a feature, as found. Strings live as long as the report. */
@@ -62,6 +69,7 @@ struct tgvm_scan_file {
 	int hwcaps_level; /* 2..4 when it sits in glibc-hwcaps/x86-64-vN, else 0 */
 	int isa_needed;   /* level from GNU_PROPERTY_X86_ISA_1_NEEDED, 0 none */
 	struct tgvm_featureset required, guarded;
+	struct tgvm_featureset unknown; /* neither required nor guarded anywhere in the file */
 	uint64_t code_bytes, insns;
 	/* NULL, or why its section headers were not used and the file was read
 	 * the way a loader reads it: PT_LOAD, PT_DYNAMIC, PT_GNU_EH_FRAME. */

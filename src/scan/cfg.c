@@ -890,7 +890,7 @@ int scan_cfg_discover(struct scan_file *sf, struct tgvm_error *reterr)
 			if (s->dyn && (s->bind == STB_GLOBAL || s->bind == STB_WEAK) &&
 			    (s->vis == STV_DEFAULT || s->vis == STV_PROTECTED) &&
 			    (s->type == STT_FUNC || s->type == STT_NOTYPE))
-				fn->flags |= SCAN_FN_ENTRY;
+				fn->flags |= SCAN_FN_ENTRY | SCAN_FN_EXPORTED;
 			if (s + 1 >= e->syms + e->nsyms)
 				break;
 		}

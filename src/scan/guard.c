@@ -395,6 +395,84 @@ static int reg_index(ZydisRegister r)
 	return reg_index_table[r];
 }
 
+#define CALLER_SAVED  0x0fc7u /* rax rcx rdx rsi rdi r8-r11 */
+#define CLOBBER_DEPTH 8
+
+/*
+ * The caller-saved registers a direct call to function @fi may change: those
+ * its instructions write (hidden operands included: cpuid, syscall, rep movs,
+ * mul) and those of the functions it calls or tail-jumps to, transitively.
+ * GCC's interprocedural register allocation keeps a value in r9 across a call
+ * to a local function that leaves r9 alone (zstd's bmi2 flag). Any doubt (an
+ * extent unknown, an indirect call or jump, a call outside the known
+ * functions, a cycle, an undecodable byte, a deep chain) answers all of them.
+ * Memoised per function; O(its code) once.
+ */
+static uint16_t func_clobbers(struct scan_file *sf, size_t fi, int depth)
+{
+	struct scan_func *fn = &sf->funcs[fi];
+	uint64_t start = fn->start, end = fn->end;
+	uint16_t m = 0;
+
+	if (fn->flags & SCAN_FN_CLOBSET)
+		return fn->clobbers;
+	if ((fn->flags & SCAN_FN_CLOBBUSY) || depth > CLOBBER_DEPTH || !end || end <= start ||
+	    end - start > (1u << 16))
+		return CALLER_SAVED;
+	fn->flags |= SCAN_FN_CLOBBUSY;
+	for (uint64_t pc = start; pc < end && m != CALLER_SAVED;) {
+		ZydisDecodedInstruction in;
+		ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+		ZydisDecoderContext ctx;
+		size_t avail;
+		const uint8_t *p = scan_elf_code(&sf->elf, pc, &avail);
+		bool rel;
+		uint64_t t = 0;
+
+		if (!p ||
+		    !ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&sf->dec, &ctx, p, avail, &in)) ||
+		    !ZYAN_SUCCESS(
+		        ZydisDecoderDecodeOperands(&sf->dec, &ctx, &in, ops, in.operand_count))) {
+			m = CALLER_SAVED;
+			break;
+		}
+		for (uint8_t k = 0; k < in.operand_count; k++) {
+			int r;
+
+			if (ops[k].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+			    (ops[k].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) &&
+			    (r = reg_index(ops[k].reg.value)) >= 0)
+				m |= (uint16_t)(1u << r) & CALLER_SAVED;
+		}
+		rel = in.operand_count_visible >= 1 &&
+		      ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && ops[0].imm.is_relative;
+		if (rel)
+			t = pc + in.length + (uint64_t)ops[0].imm.value.s;
+		if (in.meta.category == ZYDIS_CATEGORY_CALL ||
+		    ((in.meta.category == ZYDIS_CATEGORY_UNCOND_BR ||
+		      in.meta.category == ZYDIS_CATEGORY_COND_BR) &&
+		     (!rel || t < start || t >= end))) {
+			int ci = rel ? scan_func_at(sf, t) : -1;
+
+			if (ci < 0 || (size_t)ci == fi) {
+				m = ci < 0 ? CALLER_SAVED : m;
+			} else {
+				m |= func_clobbers(sf, (size_t)ci, depth + 1);
+				fn = &sf->funcs[fi];
+			}
+		}
+		pc += in.length;
+	}
+	fn = &sf->funcs[fi];
+	fn->flags &= ~SCAN_FN_CLOBBUSY;
+	/* an answer cut short by a cycle or the depth is not kept */
+	if (depth == 0 || m == CALLER_SAVED) {
+		fn->clobbers = m;
+		fn->flags |= SCAN_FN_CLOBSET;
+	}
+	return m;
+}
+
 static uint16_t new_origin(struct ana *a, int kind, uint64_t addr, int cap, const char *name)
 {
 	for (size_t i = 0; i < a->norgs; i++)
@@ -840,13 +918,18 @@ static bool transfer(struct ana *a, struct tstate *s, size_t k, uint16_t *check_
 			else if (name_in(n, cap_val_funcs, ARRAY_SIZE(cap_val_funcs)))
 				cr = T_VAL;
 		}
-		/* caller-saved registers: rax rcx rdx rsi rdi r8-r11 */
-		s->val &= ~0x0fc7u & ~(1u << FLAGS_BIT);
-		s->ptr &= ~0x0fc7u;
-		s->weak &= ~0x0fc7u;
-		s->bigptr &= ~0x0fc7u;
-		s->zero &= ~0x0fc7u;
-		s->konst &= ~0x0fc7u;
+		/* caller-saved registers: rax rcx rdx rsi rdi r8-r11, fewer when the
+		 * callee is known to leave some alone */
+		uint32_t cl = CALLER_SAVED;
+
+		if (si->kind == SCAN_I_CALL && in->callee >= 0 && (size_t)in->callee != a->fi)
+			cl = func_clobbers(a->sf, (size_t)in->callee, 0) | 1u;
+		s->val &= ~cl & ~(1u << FLAGS_BIT);
+		s->ptr &= ~cl;
+		s->weak &= ~cl;
+		s->bigptr &= ~cl;
+		s->zero &= ~cl;
+		s->konst &= ~cl;
 		if (cr) {
 			uint16_t o = new_origin(a, 3, si->addr, -1, n);
 
@@ -2691,6 +2774,31 @@ static int propagate_caps(struct scan_file *sf)
 					done[fi] = 1;
 					cand[nc++] = (uint32_t)fi;
 				}
+		/* and their direct callers: "used_accel = best(cpuinfo_init())"
+		 * keeps what a cpuid function returned in a variable the caller
+		 * writes (a dispatch table's index, a flag) */
+		for (size_t k = 0, n0 = nc; round == 0 && k < n0; k++) {
+			size_t lo = 0, hi = sf->nrefs;
+			uint64_t start = sf->funcs[cand[k]].start;
+
+			while (lo < hi) {
+				size_t mid = lo + (hi - lo) / 2;
+
+				if (sf->refs[mid].to < start)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			for (size_t i = lo; i < sf->nrefs && sf->refs[i].to == start; i++) {
+				int fi =
+				    sf->refs[i].lea ? -1 : scan_func_index(sf, sf->refs[i].from);
+
+				if (fi >= 0 && !done[fi]) {
+					done[fi] = 1;
+					cand[nc++] = (uint32_t)fi;
+				}
+			}
+		}
 
 		for (size_t c = upto; c < before; c++) {
 			size_t lo = 0, hi = sf->ndrefs;
@@ -2948,13 +3056,13 @@ static int func_guard_ranges(struct scan_file *sf, size_t fi, bool full)
 	    strtoull(getenv("TGVM_TRACE_FN"), NULL, 16) == sf->funcs[fi].start)
 		for (size_t b = 0; b < sf->g.nblocks; b++)
 			fprintf(stderr,
-			        "TRACE gblk %zu %llx check=%d guarded=%d idom=%d succ=%d,%d "
+			        "TRACE gblk %zu %llx check=%d sel=%d guarded=%d idom=%d succ=%d,%d "
 			        "npred=%u val=%x weak=%x\n",
 			        b, (unsigned long long)sf->g.insns[sf->g.blocks[b].first].addr,
-			        sf->g.blocks[b].check, sf->g.blocks[b].guarded,
-			        (int)sf->g.blocks[b].idom, (int)sf->g.blocks[b].succ[0],
-			        (int)sf->g.blocks[b].succ[1], sf->g.blocks[b].npred, a.in[b].val,
-			        a.in[b].weak);
+			        sf->g.blocks[b].check, sf->g.blocks[b].select,
+			        sf->g.blocks[b].guarded, (int)sf->g.blocks[b].idom,
+			        (int)sf->g.blocks[b].succ[0], (int)sf->g.blocks[b].succ[1],
+			        sf->g.blocks[b].npred, a.in[b].val, a.in[b].weak);
 	for (size_t b = 0; b < sf->g.nblocks; b++)
 		n += (sf->g.blocks[b].guarded || sf->g.blocks[b].check || sf->g.blocks[b].select) +
 		     sf->g.blocks[b].check;
@@ -3260,7 +3368,110 @@ static uint64_t data_guarded(struct scan_file *sf, size_t fi, int depth)
 	return via;
 }
 
-#define GUARD_SEARCH_MAX 1024 /* functions one search may visit */
+#define GUARD_SEARCH_MAX  1024 /* functions one search may visit */
+#define COMPARE_INSNS_MAX 64   /* instructions lea_only_compared() follows */
+
+/*
+ * Is the address that "lea reg, [func]" at @site takes only ever compared
+ * ("if (_M_func == &__x86_rdseed)"), never called, stored or handed on? A
+ * small search forward over the instructions of the function (both sides of
+ * each branch) until every path overwrites the register (any part of it) or
+ * leaves it dead: reads other than cmp, a call that may take it as an
+ * argument, a return of it, an indirect jump or too long a search say no.
+ * Such a reference is no way into the function.
+ */
+static bool lea_only_compared(struct scan_file *sf, uint64_t site)
+{
+	uint64_t todo[COMPARE_INSNS_MAX], seen[COMPARE_INSNS_MAX];
+	size_t ntodo = 0, nseen = 0, steps = 0;
+	ZydisDecodedInstruction in;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	ZydisDecoderContext ctx;
+	const uint8_t *p;
+	size_t avail;
+	int reg, fi = scan_func_index(sf, site);
+
+	if (fi < 0 || !(p = scan_elf_code(&sf->elf, site, &avail)) ||
+	    !ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&sf->dec, &ctx, p, avail, &in)) ||
+	    !ZYAN_SUCCESS(
+	        ZydisDecoderDecodeOperands(&sf->dec, &ctx, &in, ops, in.operand_count_visible)) ||
+	    in.mnemonic != ZYDIS_MNEMONIC_LEA || ops[0].type != ZYDIS_OPERAND_TYPE_REGISTER ||
+	    (reg = reg_index(ops[0].reg.value)) < 0)
+		return false;
+	todo[ntodo++] = site + in.length;
+	while (ntodo) {
+		uint64_t pc = todo[--ntodo];
+		bool dead = false;
+
+		for (size_t k = 0; k < nseen; k++)
+			if (seen[k] == pc)
+				dead = true;
+		while (!dead) {
+			bool rd = false, wr = false, rel;
+			uint64_t t = 0;
+
+			if (++steps > COMPARE_INSNS_MAX || nseen == COMPARE_INSNS_MAX)
+				return false;
+			seen[nseen++] = pc;
+			if (scan_func_index(sf, pc) != fi ||
+			    !(p = scan_elf_code(&sf->elf, pc, &avail)) ||
+			    !ZYAN_SUCCESS(
+			        ZydisDecoderDecodeInstruction(&sf->dec, &ctx, p, avail, &in)) ||
+			    !ZYAN_SUCCESS(ZydisDecoderDecodeOperands(&sf->dec, &ctx, &in, ops,
+			                                             in.operand_count)))
+				return false;
+			for (uint8_t k = 0; k < in.operand_count; k++) {
+				const ZydisDecodedOperand *o = &ops[k];
+
+				if (o->type == ZYDIS_OPERAND_TYPE_REGISTER &&
+				    reg_index(o->reg.value) == reg) {
+					/* a conditional write (cmov) keeps the address on
+					 * one side */
+					rd |= (o->actions & (ZYDIS_OPERAND_ACTION_MASK_READ |
+					                     ZYDIS_OPERAND_ACTION_CONDWRITE)) != 0;
+					wr |= (o->actions & ZYDIS_OPERAND_ACTION_WRITE) != 0;
+				} else if (o->type == ZYDIS_OPERAND_TYPE_MEMORY &&
+				           (reg_index(o->mem.base) == reg ||
+				            reg_index(o->mem.index) == reg)) {
+					rd = true;
+				}
+			}
+			if (rd && in.mnemonic != ZYDIS_MNEMONIC_CMP)
+				return false;
+			if (wr && !rd)
+				break; /* overwritten: dead on this path */
+			if (in.meta.category == ZYDIS_CATEGORY_RET)
+				return reg != 0; /* rax is what it returns */
+			if (in.meta.category == ZYDIS_CATEGORY_CALL) {
+				/* an argument register may hand the address on */
+				if (reg == 2 || reg == 1 || reg == 6 || reg == 7 || reg == 8 ||
+				    reg == 9)
+					return false;
+				if (reg == 0 || reg == 10 || reg == 11)
+					break; /* clobbered by the call */
+			}
+			rel = in.operand_count_visible >= 1 &&
+			      ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && ops[0].imm.is_relative;
+			if (rel)
+				t = pc + in.length + (uint64_t)ops[0].imm.value.s;
+			if (in.meta.category == ZYDIS_CATEGORY_UNCOND_BR) {
+				if (!rel)
+					return false;
+				pc = t;
+				continue;
+			}
+			if (in.meta.category == ZYDIS_CATEGORY_COND_BR) {
+				if (!rel || ntodo == COMPARE_INSNS_MAX)
+					return false;
+				todo[ntodo++] = t;
+			}
+			if (in.mnemonic == ZYDIS_MNEMONIC_UD2 || in.mnemonic == ZYDIS_MNEMONIC_HLT)
+				break;
+			pc += in.length;
+		}
+	}
+	return true;
+}
 
 /*
  * Is every way into function @fi guarded? Searches backwards from @fi over
@@ -3273,6 +3484,25 @@ static uint64_t data_guarded(struct scan_file *sf, size_t fi, int depth)
  * count. A search nested in another treats the other's functions as ways in
  * from outside (no answer from an unfinished search is trusted).
  */
+/*
+ * The "entered from outside" rule: an entry point, a constructor or an ifunc
+ * resolver is always a way in. A program's exported function is one only for
+ * the plugins it loads; within the image it is entered from its callers, so
+ * it is guarded when the image calls it and every caller is guarded. A
+ * library's exported function is its API: always a way in (the programs that
+ * call it are judged with the library's conditions).
+ */
+static bool entry_from_outside(const struct scan_file *sf, size_t fi)
+{
+	const struct scan_func *fn = &sf->funcs[fi];
+
+	if (!(fn->flags & SCAN_FN_ENTRY))
+		return false;
+	return !sf->res->program || !(fn->flags & SCAN_FN_EXPORTED) ||
+	       (fn->flags & SCAN_FN_RESOLVER) ||
+	       scan_u64_sorted_has(sf->elf.entries, sf->elf.nentries, fn->start);
+}
+
 static bool func_guarded(struct scan_file *sf, size_t fi, int depth)
 {
 	struct scan_func *fn = &sf->funcs[fi];
@@ -3290,7 +3520,7 @@ static bool func_guarded(struct scan_file *sf, size_t fi, int depth)
 
 	if (fn->flags & SCAN_FN_RESOLVED)
 		return fn->flags & SCAN_FN_GUARDED;
-	if ((fn->flags & (SCAN_FN_VISITING | SCAN_FN_ENTRY)) || depth > 32)
+	if ((fn->flags & SCAN_FN_VISITING) || entry_from_outside(sf, fi) || depth > 32)
 		return false;
 	qid = ++sf->guard_qid;
 	/* depth first over callers, so that a way in from outside, when there
@@ -3336,7 +3566,7 @@ static bool func_guarded(struct scan_file *sf, size_t fi, int depth)
 
 		if (!cur->data_done) {
 			cur->data_done = true;
-			if (sf->funcs[g].flags & SCAN_FN_ENTRY) {
+			if (entry_from_outside(sf, g)) {
 				root = true;
 				break;
 			}
@@ -3375,6 +3605,8 @@ static bool func_guarded(struct scan_file *sf, size_t fi, int depth)
 			root = true;
 		} else if ((size_t)ci == g || func_dead(sf, (size_t)ci)) {
 			continue;
+		} else if (sf->refs[i].lea && lea_only_compared(sf, sf->refs[i].site)) {
+			continue; /* "if (fp == &impl)": no way in */
 		} else if (site_guarded(sf, (size_t)ci, sf->refs[i].site, sf->refs[i].lea, &chk)) {
 			any_guard = true;
 			cur = &st[nst - 1];
@@ -3576,7 +3808,12 @@ static int classify_func(struct scan_file *sf, size_t fi)
 		wk = fn->guard_kind;
 		waddr = fn->guard_addr;
 		gs = scan_elf_symbol_near(&sf->elf, waddr);
-		if (wk == SCAN_G_CALLER)
+		if (wk == SCAN_G_CALLER && (fn->flags & SCAN_FN_EXPORTED))
+			snprintf(wdetail, sizeof(wdetail),
+			         "exported, but every caller in the program is guarded (rule: "
+			         "entered from outside), e.g. %s at 0x%llx",
+			         gs ? gs->name : "?", (unsigned long long)waddr);
+		else if (wk == SCAN_G_CALLER)
 			snprintf(wdetail, sizeof(wdetail),
 			         "only reached from guarded code, e.g. %s at 0x%llx",
 			         gs ? gs->name : "?", (unsigned long long)waddr);
@@ -3660,6 +3897,22 @@ static int classify_func(struct scan_file *sf, size_t fi)
 					why = "no CPU check dominates it on some path";
 				if (probe_insn(sf, k))
 					continue;
+				if (func_dead(sf, fi)) {
+					/* no way in: not an entry, exported, constructor
+					 * or resolver, its address nowhere in data, and no
+					 * live code calls it or takes its address. Either
+					 * it never runs or a way in escaped the analysis:
+					 * unknown, not required. */
+					r = scan_result_use(
+					    sf, f, SCAN_C_UNKNOWN, si->addr,
+					    "unknown: no way into its function was "
+					    "found (rule: dead code; no entry, export, "
+					    "data reference or live caller)",
+					    SCAN_G_NONE, 0);
+					if (r < 0)
+						goto out;
+					continue;
+				}
 				if (!roots_done) {
 					roots_done = true;
 					if ((r = func_roots(sf, fi, &always, &names, &root_why)) <

@@ -154,6 +154,8 @@ int scan_result_use(struct scan_file *sf, enum tgvm_feature f, enum scan_class c
 		return 0;
 	if (cls == SCAN_C_REQUIRED)
 		tgvm_featureset_add(&r->req, f);
+	else if (cls == SCAN_C_UNKNOWN)
+		tgvm_featureset_add(&r->unk, f);
 	else
 		tgvm_featureset_add(&r->grd, f);
 	if (r->count[cls][f]++ >= SCAN_EVIDENCE_PER_FILE * 64)
@@ -357,7 +359,7 @@ int tgvm_scan_report_json(const struct tgvm_scan_report *r, char **ret_json,
 	json_t *root = json_object(), *inputs = json_array(), *progs = json_array();
 	json_t *files = json_array(), *ev = json_object(), *sk = json_object(),
 	       *errs = json_array();
-	struct tgvm_featureset all = t->required;
+	struct tgvm_featureset all = t->required, unknown;
 	char *s;
 
 	for (size_t i = 0; i < r->inputs.n; i++)
@@ -400,6 +402,7 @@ int tgvm_scan_report_json(const struct tgvm_scan_report *r, char **ret_json,
 		                                    : "library"));
 		json_object_set_new(o, "required", set_json(&f->required));
 		json_object_set_new(o, "guarded", set_json(&f->guarded));
+		json_object_set_new(o, "unknown", set_json(&f->unknown));
 		json_object_set_new(o, "hwcaps_level", json_integer(f->hwcaps_level));
 		json_object_set_new(o, "isa_needed", json_integer(f->isa_needed));
 		json_object_set_new(o, "code_bytes", json_integer((json_int_t)f->code_bytes));
@@ -410,11 +413,19 @@ int tgvm_scan_report_json(const struct tgvm_scan_report *r, char **ret_json,
 		json_array_append_new(files, o);
 	}
 	json_object_set_new(root, "files", files);
+	/* features some file uses where the scan could not tell (evidence says why) */
+	tgvm_featureset_clear(&unknown);
+	for (size_t i = 0; i < r->nfiles; i++)
+		tgvm_featureset_union(&unknown, &r->files[i].unknown);
+	tgvm_featureset_minus(&unknown, &t->required);
+	tgvm_featureset_minus(&unknown, &t->guarded);
+	json_object_set_new(root, "unknown", set_json(&unknown));
 	tgvm_featureset_union(&all, &t->guarded);
+	tgvm_featureset_union(&all, &unknown);
 	TGVM_FEATURESET_FOREACH(f, &all)
 	{
 		const struct tgvm_scan_evidence *e;
-		size_t n = tgvm_scan_report_evidence(r, f, &e), kept[2] = {0, 0};
+		size_t n = tgvm_scan_report_evidence(r, f, &e), kept[TGVM_SCAN_CLASS__MAX] = {0};
 		json_t *a = json_array();
 
 		for (size_t k = 0; k < n; k++)

@@ -209,6 +209,7 @@ struct scan_func {
 	uint32_t entry_stk;  /* stack arguments (bit i: entry rsp+8*(i+1)) likewise */
 	uint32_t entry_zero; /* registers (bits 0-15) and stack arguments (bit 16+i) every
 				caller passes as 0 */
+	uint16_t clobbers;   /* caller-saved registers a call to it may change (SCAN_FN_CLOBSET) */
 };
 
 #define SCAN_FN_DECODED   (1u << 0)
@@ -229,6 +230,9 @@ struct scan_func {
 #define SCAN_FN_GPARTIAL  (1u << 15) /* gblocks computed without callers' state */
 #define SCAN_FN_MAYCAP    (1u << 16) /* may return a capability (see may_cap) */
 #define SCAN_FN_CAPBASE   (1u << 17) /* runs cpuid or rdssp, or reads fs */
+#define SCAN_FN_EXPORTED  (1u << 18) /* a dynamic symbol names it (also sets ENTRY) */
+#define SCAN_FN_CLOBSET   (1u << 19) /* clobbers computed */
+#define SCAN_FN_CLOBBUSY  (1u << 20) /* clobbers being computed */
 
 /* The bit of a function's displacement filter that @disp sets. */
 static inline uint64_t scan_disp_bit(int64_t disp)
@@ -338,7 +342,9 @@ bool scan_is_cap_addr(const struct scan_file *sf, uint64_t addr, size_t *ret_idx
 
 /* ---- report.c: the result of one file ---- */
 
-enum scan_class { SCAN_C_REQUIRED, SCAN_C_GUARDED, SCAN_C__MAX };
+/* UNKNOWN: a use the analysis cannot place (say why in the finding's detail):
+ * reported apart, neither required nor guarded. */
+enum scan_class { SCAN_C_REQUIRED, SCAN_C_GUARDED, SCAN_C_UNKNOWN, SCAN_C__MAX };
 
 struct scan_finding {
 	uint16_t feature;
@@ -373,7 +379,7 @@ struct scan_result {
 	struct scan_cond *conds;
 	size_t nconds;
 	struct tgvm_strv cond_names;
-	struct tgvm_featureset req, grd;
+	struct tgvm_featureset req, grd, unk;
 	uint32_t count[SCAN_C__MAX][TGVM_F__MAX];
 	struct scan_finding *findings;
 	size_t nfindings, cap_findings;

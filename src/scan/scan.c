@@ -21,6 +21,7 @@
 static const char *const class_names[TGVM_SCAN_CLASS__MAX] = {
     [TGVM_SCAN_REQUIRED] = "required",
     [TGVM_SCAN_GUARDED] = "guarded",
+    [TGVM_SCAN_UNKNOWN] = "unknown",
 };
 
 const char *tgvm_scan_class_to_string(enum tgvm_scan_class c)
@@ -159,6 +160,8 @@ struct job {
 	atomic_size_t next;
 	atomic_size_t done;
 	atomic_uint_fast64_t bytes_done;
+	pthread_mutex_t wait_lock; /* with done_cv: a worker finished a file */
+	pthread_cond_t done_cv;
 };
 
 static void analyse_entry(struct job *j, size_t i)
@@ -208,7 +211,10 @@ static void *worker(void *arg)
 			i = j->order[i];
 		analyse_entry(j, i);
 		atomic_fetch_add(&j->bytes_done, j->ents[i].size);
+		pthread_mutex_lock(&j->wait_lock);
 		atomic_fetch_add(&j->done, 1);
+		pthread_cond_signal(&j->done_cv);
+		pthread_mutex_unlock(&j->wait_lock);
 	}
 	return NULL;
 }
@@ -260,25 +266,47 @@ static int run_jobs(struct job *j, const struct tgvm_scan_options *o, uint64_t f
 		order_ents = NULL;
 		pthread_mutex_unlock(&order_lock);
 	}
+	pthread_mutex_init(&j->wait_lock, NULL);
+	pthread_cond_init(&j->done_cv, NULL);
 	for (; started < nt && started < j->nwork; started++)
 		if (pthread_create(&th[started], NULL, worker, j))
 			break;
 	if (!started)
 		worker(j);
-	while (atomic_load(&j->done) < j->nwork) {
-		struct timespec ts = {0, 100 * 1000 * 1000};
+	/* wait on the workers, not a clock: woken as each file is done, the
+	 * progress shown at most every 100 ms */
+	pthread_mutex_lock(&j->wait_lock);
+	for (bool show = true; atomic_load(&j->done) < j->nwork;) {
+		struct timespec ts;
 
-		if (o && o->progress) {
+		if (!o || !o->progress) {
+			pthread_cond_wait(&j->done_cv, &j->wait_lock);
+			continue;
+		}
+		if (show) {
 			struct tgvm_scan_progress p = {files_before + atomic_load(&j->done),
 			                               files_total, atomic_load(&j->bytes_done),
 			                               bytes_total, NULL};
 
+			pthread_mutex_unlock(&j->wait_lock);
 			o->progress(&p, o->progress_ud);
+			pthread_mutex_lock(&j->wait_lock);
+			if (atomic_load(&j->done) >= j->nwork)
+				break;
 		}
-		nanosleep(&ts, NULL);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		show = pthread_cond_timedwait(&j->done_cv, &j->wait_lock, &ts) == ETIMEDOUT;
 	}
+	pthread_mutex_unlock(&j->wait_lock);
 	for (unsigned t = 0; t < started; t++)
 		pthread_join(th[t], NULL);
+	pthread_cond_destroy(&j->done_cv);
+	pthread_mutex_destroy(&j->wait_lock);
 	free(th);
 	free(j->order);
 	j->order = NULL;
@@ -628,22 +656,28 @@ static int finish(struct tgvm_scan_report *rep)
 		                            res->isa_needed,
 		                            res->req,
 		                            res->grd,
+		                            res->unk,
 		                            res->code_bytes,
 		                            res->insns,
 		                            res->segments[0] ? res->segments : NULL};
 		tgvm_featureset_minus(&rep->files[rep->nfiles - 1].guarded, &res->req);
+		tgvm_featureset_minus(&rep->files[rep->nfiles - 1].unknown, &res->req);
+		tgvm_featureset_minus(&rep->files[rep->nfiles - 1].unknown, &res->grd);
 		for (size_t k = 0; k < res->nfindings; k++) {
 			const struct scan_finding *fd = &res->findings[k];
 
 			rep->ev[rep->nev++] = (struct tgvm_scan_evidence){
 			    fd->feature,
-			    fd->cls == SCAN_C_REQUIRED ? TGVM_SCAN_REQUIRED : TGVM_SCAN_GUARDED,
+			    fd->cls == SCAN_C_REQUIRED  ? TGVM_SCAN_REQUIRED
+			    : fd->cls == SCAN_C_UNKNOWN ? TGVM_SCAN_UNKNOWN
+			                                : TGVM_SCAN_GUARDED,
 			    res->path,
 			    fd->symbol,
 			    fd->near,
 			    fd->addr,
 			    fd->insn,
-			    fd->cls == SCAN_C_REQUIRED ? NULL : scan_guard_kind_to_string(fd->guard_kind),
+			    fd->cls != SCAN_C_GUARDED ? NULL
+			                              : scan_guard_kind_to_string(fd->guard_kind),
 			    fd->guard_addr,
 			    fd->detail};
 		}

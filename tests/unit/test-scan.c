@@ -128,7 +128,7 @@ static void test_corpus(void **state)
 		const char *rel, *scope;
 		struct tgvm_scan_report *rep = NULL;
 		struct tgvm_error err = {0};
-		struct tgvm_featureset req, grd;
+		struct tgvm_featureset req, grd, unk;
 		const char *paths[1];
 
 		if (lines.v[l][0] == '#')
@@ -153,7 +153,9 @@ static void test_corpus(void **state)
 			assert_non_null(f);
 			req = f->required;
 			grd = f->guarded;
+			unk = f->unknown;
 		} else {
+			tgvm_featureset_clear(&unk);
 			req = tgvm_scan_report_totals(rep)->required;
 			grd = tgvm_scan_report_totals(rep)->guarded;
 		}
@@ -168,6 +170,8 @@ static void test_corpus(void **state)
 				check_list(rel, "required", eq + 1, &req, false, &failures);
 			else if (!strcmp(tok.v[k], "guarded"))
 				check_list(rel, "guarded", eq + 1, &grd, true, &failures);
+			else if (!strcmp(tok.v[k], "unknown"))
+				check_list(rel, "unknown", eq + 1, &unk, true, &failures);
 			else if (!strcmp(tok.v[k], "psabi") &&
 			         strcmp(eq + 1, tgvm_psabi_to_string(tgvm_psabi_required(&req)))) {
 				fprintf(stderr, "%s: psABI %s, expected %s\n", rel,
