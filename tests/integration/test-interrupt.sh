@@ -97,7 +97,10 @@ interrupt_at() {
   from=$(host_of); to=$([ "$from" = $A ] && echo $B || echo $A)
   # the mark before the move
   mark=$((mark + 1)); s=$(mw "mark $mark"); acked=$(field mark <<<"$s")
-  TGVM_TEST_STOP_AT=$phase "$T" migrate $VM --to $to $extra >"$TGVM_STATE_DIR/out" 2>&1 &
+  local dest="--to $to"
+  case $extra in *--recouple* | *--decouple*) dest= to=$from ;; esac # on its own host
+  # shellcheck disable=SC2086 # $dest, $extra: options, split
+  TGVM_TEST_STOP_AT=$phase "$T" migrate $VM $dest $extra >"$TGVM_STATE_DIR/out" 2>&1 &
   mig=$!
   for _ in $(seq 1 600); do
     [ "$(awk '{print $3}' /proc/$mig/stat 2>/dev/null)" = T ] && break
@@ -113,7 +116,15 @@ interrupt_at() {
     wait $mig; rc=$?
   else
     kill -KILL $mig; wait $mig 2>/dev/null; rc=137
-    [ "$recover" = norecover ] || "$T" vm list >/dev/null 2>&1 # settles the move from the QEMUs
+    if [ "$recover" != norecover ]; then
+      "$T" vm list >/dev/null 2>&1 # settles the move from the QEMUs
+      # a postcopy past its switch is settled once its source sent every page
+      for _ in $(seq 1 120); do
+        [ -e "$V/migration-active.json" ] || break
+        sleep 1
+        "$T" vm list >/dev/null 2>&1
+      done
+    fi
   fi
   mig=
 }
@@ -139,20 +150,23 @@ done
 check "the decisions are in the VM's log" "grep -q 'orphaned move settled: completed' $V/tgvm.log && grep -q 'orphaned move settled: rolled-back' $V/tgvm.log"
 check "the console log is kept whole, with a line per move" "[ \$(grep -c 'VM moved from host' $V/serial.log) -ge 6 ]"
 
-# Postcopy: after the switch the source holds pages the destination needs.
-# SIGINT then does not stop it: tgvm finishes the move.
-interrupt_at INT postcopy "--mode postcopy --max-bandwidth 8M --no-probe"
-check "postcopy, SIGINT after the switch: the move is finished, exit 0" "[ $rc = 0 ]"
-check "postcopy, SIGINT after the switch: one current VM on $to" "settled_ok $to $acked"
-interrupt_at KILL postcopy "--mode postcopy --max-bandwidth 8M --no-probe"
-for _ in $(seq 1 120); do # the source QEMU sends the rest by itself
-  "$T" migrate status $VM --json 2>/dev/null | grep -q '"active": true\|"status": "active"' || break
-  sleep 1
+# Postcopy, every phase: before the switch a signal cancels; from the
+# source's STOP (the switch to postcopy) the source holds pages the
+# destination needs, and the move is finished (SIGINT: by tgvm; SIGKILL: left
+# running, settled by a later 'vm list' once the source sent every page).
+for phase in check prepare precopy pause switch start postcopy cleanup; do
+  for sig in INT KILL; do
+    interrupt_at $sig $phase "--mode postcopy --max-bandwidth 8M --no-probe"
+    case $phase in check | prepare | precopy) want=$from ;; *) want=$to ;; esac
+    if [ "$sig" = INT ]; then
+      case $phase in
+      check | prepare | precopy) check "postcopy, SIGINT in $phase: cancelled, exit 130" "[ $rc = 130 ]" ;;
+      *) check "postcopy, SIGINT in $phase: the move is finished, exit 0" "[ $rc = 0 ]" ;;
+      esac
+    fi
+    check "postcopy, $sig in $phase ($from -> $to): one current VM on $want" "settled_ok $want $acked"
+  done
 done
-"$T" vm list >/dev/null
-check "postcopy, SIGKILL after the switch: settled once the pages are over, on $to" "settled_ok $to $acked"
-interrupt_at INT precopy "--mode postcopy --max-bandwidth 8M --no-probe"
-check "postcopy, SIGINT before the switch: cancelled on $from" "[ $rc = 130 ] && settled_ok $from $acked"
 
 # The oracle can fail: recover the wrong way (kill the destination that ran,
 # resume the stale source) and the mark written after the switch is gone.
@@ -206,5 +220,13 @@ check "--mode nil, SIGINT in the decouple: cancelled, exit 130, the device's spa
 interrupt_at KILL switch "--mode nil"
 check "--mode nil, SIGKILL in the decouple's switch: settled on the device, on $from" \
   "settled_ok $from $acked && [ -e /dev/shm/${P}memdev-cxl0/$VM.ram ]"
+# The recouple (back to private RAM): cancelled, it stays on the device;
+# completed by a later process, the device's file is freed all the same.
+interrupt_at INT precopy "--recouple"
+check "recouple, SIGINT in precopy: cancelled, still on the device" \
+  "[ $rc = 130 ] && settled_ok $from $acked && [ -e /dev/shm/${P}memdev-cxl0/$VM.ram ]"
+interrupt_at KILL cleanup "--recouple"
+check "recouple, SIGKILL in cleanup: completed by vm list, private RAM, the device's file freed" \
+  "settled_ok $from $acked && [ ! -e /dev/shm/${P}memdev-cxl0/$VM.ram ]"
 
 exit $fail
