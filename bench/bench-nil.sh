@@ -300,7 +300,7 @@ for s in sizes:
 print("\nvCPU blackout in ms (QMP STOP on the source -> RESUME on the destination); net: the longest")
 print("silence the UDP probe (a third namespace, every 0.2 ms) saw from the guest's responder, with")
 print("its no-migration floor; plain QEMU runs without tgvm's probe and network switch (net: -).")
-print("MOVED: the whole migration stream (RAM, device state, headers) from QEMU's own rate x time.")
+print("MOVED: the whole migration stream (RAM, device state, headers): QEMU's bytes sent before and during the downtime.")
 print("\nWhere the network blackout goes (medians; lost = datagrams sent STOP..RESUME never answered):")
 print("%-6s %-8s %-28s %12s %20s %12s %14s" % ("SIZE", "MACHINE", "CASE", "switch ms", "over after RESUME", "TCG blocks", "lost/sent"))
 for s in sizes:

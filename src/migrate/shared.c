@@ -390,17 +390,22 @@ static int h_after(struct migrate_run *run, void *opaque, struct tgvm_error *ret
 	struct tgvm_qmp_migrate_info q;
 
 	(void)reterr;
-	/* QEMU's mbps at completion is the stream's bytes (RAM, device state,
-	 * headers) over total-time minus setup-time: undo that division. */
+	/* The stream's bytes (RAM, device state, headers): QEMU's own counts of
+	 * what it sent before and during the downtime; else its mbps at
+	 * completion over total-time minus setup-time, undone (0 ms for a fast
+	 * handoff: then unknown, null). */
 	if (x->sq && tgvm_qmp_query_migrate(x->sq, QMP_MS, &q, NULL) == 0) {
-		if (q.has_total_time && q.has_setup_time && q.total_time > q.setup_time &&
-		    q.ram.has_mbps && q.ram.mbps > 0)
-			json_object_set_new(
-			    t->extra, "stream_bytes",
-			    json_integer(
-			        (json_int_t)(q.ram.mbps * (double)(q.total_time - q.setup_time) *
-			                         125.0 +
-			                     0.5)));
+		json_t *bytes = json_null();
+
+		if (q.ram.has_precopy_bytes && q.ram.has_downtime_bytes)
+			bytes =
+			    json_integer((json_int_t)(q.ram.precopy_bytes + q.ram.downtime_bytes));
+		else if (q.has_total_time && q.has_setup_time && q.total_time > q.setup_time &&
+		         q.ram.has_mbps && q.ram.mbps > 0)
+			bytes = json_integer((
+			    json_int_t)(q.ram.mbps * (double)(q.total_time - q.setup_time) * 125.0 +
+			                0.5));
+		json_object_set_new(t->extra, "stream_bytes", bytes);
 		json_object_set_new(t->extra, "ram_bytes",
 		                    q.ram.has_transferred
 		                        ? json_integer((json_int_t)q.ram.transferred)
