@@ -39,7 +39,9 @@ static const struct tgvm_cmd commands[] = {
      "[OPTIONS]"},
     {"vm", cmd_vm, "run VMs on hosts", "tgvm vm start|list|stop|console ..."},
     {"migrate", cmd_migrate, "live-migrate a VM to another host",
-     "tgvm migrate VM --to HOST [--mode precopy|postcopy|auto] | status VM | cancel VM"},
+     "tgvm migrate VM --to HOST [--mode precopy|postcopy|auto|shared|nil]\n"
+     "tgvm migrate VM --decouple DEVICE | --recouple\n"
+     "tgvm migrate status [VM] | cancel VM"},
 };
 
 const struct tgvm_cmd *cli_commands(size_t *ret_n)
