@@ -2254,6 +2254,20 @@ static void lea_take(const struct scan_leainfo *li, uint32_t *m, uint32_t *nz, u
 	*escaped = li->escaped;
 }
 
+/* The first index in [@lo, @hi) of @v (sorted by .to) whose .to is at least @to. */
+static size_t ref_lower_bound(const struct scan_ref *v, size_t lo, size_t hi, uint64_t to)
+{
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v[mid].to < to)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /*
  * Registers (returned) and stack arguments (*@ret_stk, bit i: the word at
  * entry rsp + 8 * (i + 1)) that hold a capability value whenever function
@@ -2298,14 +2312,7 @@ static uint32_t entry_taint(struct scan_file *sf, size_t fi, int depth, uint32_t
 		return 0;
 	}
 	fn->flags |= SCAN_FN_ENTRYBUSY;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (sf->refs[mid].to < start)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	lo = hi = ref_lower_bound(sf->refs, lo, hi, start);
 	for (size_t i = lo; i < sf->nrefs && sf->refs[i].to == start && (mask || smask); i++) {
 		const struct scan_ref *rf = &sf->refs[i];
 		int ci = scan_func_index(sf, rf->from);
@@ -2781,14 +2788,7 @@ static int propagate_caps(struct scan_file *sf)
 			size_t lo = 0, hi = sf->nrefs;
 			uint64_t start = sf->funcs[cand[k]].start;
 
-			while (lo < hi) {
-				size_t mid = lo + (hi - lo) / 2;
-
-				if (sf->refs[mid].to < start)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
+			lo = hi = ref_lower_bound(sf->refs, lo, hi, start);
 			for (size_t i = lo; i < sf->nrefs && sf->refs[i].to == start; i++) {
 				int fi =
 				    sf->refs[i].lea ? -1 : scan_func_index(sf, sf->refs[i].from);
@@ -2803,14 +2803,7 @@ static int propagate_caps(struct scan_file *sf)
 		for (size_t c = upto; c < before; c++) {
 			size_t lo = 0, hi = sf->ndrefs;
 
-			while (lo < hi) {
-				size_t mid = lo + (hi - lo) / 2;
-
-				if (sf->drefs[mid].to < sf->caps[c].start)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
+			lo = hi = ref_lower_bound(sf->drefs, lo, hi, sf->caps[c].start);
 			for (size_t i = lo; i < sf->ndrefs && sf->drefs[i].to < sf->caps[c].end;
 			     i++) {
 				int fi = scan_func_index(sf, sf->drefs[i].from);
@@ -3191,14 +3184,7 @@ static uint64_t capable_record(struct scan_file *sf, uint64_t slot)
 		return 0;
 	arr = e->dptrs[lo - 1].to;
 	/* code that reads the array (or the slot) directly could call anything */
-	while (a < b) {
-		size_t mid = a + (b - a) / 2;
-
-		if (sf->drefs[mid].to < arr)
-			a = mid + 1;
-		else
-			b = mid;
-	}
+	a = b = ref_lower_bound(sf->drefs, a, b, arr);
 	if (a < sf->ndrefs && sf->drefs[a].to <= slot)
 		return 0;
 	for (lo = lo - 1; lo > 0 && e->dptrs[lo - 1].to == arr; lo--)
@@ -3229,14 +3215,7 @@ static uint64_t got_guarded(struct scan_file *sf, uint64_t slot, int depth)
 	size_t a = 0, b = sf->ndrefs;
 	uint64_t via = 0;
 
-	while (a < b) {
-		size_t mid = a + (b - a) / 2;
-
-		if (sf->drefs[mid].to < slot)
-			a = mid + 1;
-		else
-			b = mid;
-	}
+	a = b = ref_lower_bound(sf->drefs, a, b, slot);
 	for (size_t k = a; k < sf->ndrefs && sf->drefs[k].to == slot; k++) {
 		int ci = scan_func_index(sf, sf->drefs[k].from);
 		ZydisDecodedInstruction in;
@@ -3334,14 +3313,7 @@ static uint64_t data_guarded(struct scan_file *sf, size_t fi, int depth)
 		/* every lea of the table must be guarded */
 		a = 0;
 		b = sf->ndrefs;
-		while (a < b) {
-			size_t mid = a + (b - a) / 2;
-
-			if (sf->drefs[mid].to < table)
-				a = mid + 1;
-			else
-				b = mid;
-		}
+		a = b = ref_lower_bound(sf->drefs, a, b, table);
 		for (size_t k = a; k < sf->ndrefs && sf->drefs[k].to == table; k++) {
 			int ci = scan_func_index(sf, sf->drefs[k].from);
 			uint64_t chk;
@@ -3725,14 +3697,7 @@ static int func_roots(struct scan_file *sf, size_t fi, bool *ret_always, struct 
 			*ret_why = "through a function pointer stored in data";
 			always = true;
 		}
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-
-			if (sf->refs[mid].to < fn->start)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
+		lo = hi = ref_lower_bound(sf->refs, lo, hi, fn->start);
 		for (size_t i = lo; i < sf->nrefs && sf->refs[i].to == fn->start; i++) {
 			int ci = scan_func_index(sf, sf->refs[i].from);
 
@@ -4022,14 +3987,7 @@ static int may_cap(struct scan_file *sf)
 		uint64_t start = sf->funcs[queue[qh++]].start;
 		size_t lo = 0, hi = sf->nrefs;
 
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-
-			if (sf->refs[mid].to < start)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
+		lo = hi = ref_lower_bound(sf->refs, lo, hi, start);
 		for (size_t j = lo; j < sf->nrefs && sf->refs[j].to == start; j++) {
 			int f = scan_func_index(sf, sf->refs[j].from);
 
